@@ -1,0 +1,58 @@
+"""dynamo-es: event-sourced, domain-driven aggregates stored in Amazon DynamoDB."""
+
+from ._events import EventMetadata, EventRegistry, NewEvent, StoredEvent, event, event_type_of, upcaster
+from ._memory import InMemoryEventStore
+from ._serialization import EventSerializer, configure_converter, make_converter
+from ._store import AppendResult, EventStore
+from .dynamodb import DynamoDBEventStore
+from .exceptions import (
+    AggregateNotFoundError,
+    ConcurrencyError,
+    ConfigurationError,
+    DuplicateEventTypeError,
+    DynamoDBLocalError,
+    DynamoESError,
+    EventStoreError,
+    EventTooLargeError,
+    EventTypeError,
+    InvalidStreamError,
+    MissingHandlerError,
+    SerializationError,
+    TableSchemaError,
+    TransientStoreError,
+    UnknownEventTypeError,
+)
+from .settings import EventStoreSettings
+
+__all__ = [
+    "AggregateNotFoundError",
+    "AppendResult",
+    "ConcurrencyError",
+    "ConfigurationError",
+    "DuplicateEventTypeError",
+    "DynamoDBEventStore",
+    "DynamoDBLocalError",
+    "DynamoESError",
+    "EventMetadata",
+    "EventRegistry",
+    "EventSerializer",
+    "EventStore",
+    "EventStoreError",
+    "EventStoreSettings",
+    "EventTooLargeError",
+    "EventTypeError",
+    "InMemoryEventStore",
+    "InvalidStreamError",
+    "MissingHandlerError",
+    "NewEvent",
+    "SerializationError",
+    "StoredEvent",
+    "TableSchemaError",
+    "TransientStoreError",
+    "UnknownEventTypeError",
+    "configure_converter",
+    "event",
+    "event_type_of",
+    "make_converter",
+    "upcaster",
+]

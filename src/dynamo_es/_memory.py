@@ -1,0 +1,104 @@
+"""InMemoryEventStore: the reference behaviour of a store, for fast unit tests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from ._events import EventMetadata, StoredEvent
+from ._serialization import EncodedEvent, EventSerializer
+from ._store import (
+    MAX_TRANSACTION_BYTES,
+    AppendResult,
+    check_version,
+    encode_append,
+    item_size,
+    make_stream_id,
+    plan_transactions,
+)
+
+__all__ = ["InMemoryEventStore"]
+
+
+@attrs.define
+class InMemoryEventStore:
+    """An :class:`EventStore` held in a dict, with the same semantics as the DynamoDB store.
+
+    Events go through the same serialization round trip, the same size checks, and the same
+    batching (each batch of ``max_batch_size`` events is atomic). Thread-safe.
+    """
+
+    serializer: EventSerializer = attrs.field(factory=EventSerializer)
+    max_batch_size: int = attrs.field(default=100, kw_only=True)
+    _streams: dict[str, list[EncodedEvent]] = attrs.field(factory=dict, init=False, repr=False)
+    _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
+
+    def append(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        events: Sequence[Any],
+        expected_version: int,
+        *,
+        metadata: EventMetadata | None = None,
+    ) -> AppendResult:
+        """Append events after ``expected_version``; see :class:`EventStore`."""
+        records = encode_append(
+            self.serializer, aggregate_id, aggregate_type, events, expected_version, metadata, size_of=item_size
+        )
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        written = expected_version
+        batches = plan_transactions(
+            records,
+            capacity=self.max_batch_size,
+            first_capacity=self.max_batch_size,
+            max_bytes=MAX_TRANSACTION_BYTES,
+            size_of=item_size,
+        )
+        with self._lock:
+            stream = self._streams.setdefault(stream_id, [])
+            for batch in batches:
+                if len(stream) != written and not _holds(stream, batch):
+                    return AppendResult(
+                        success=False,
+                        stream_id=stream_id,
+                        expected_version=expected_version,
+                        new_version=written,
+                        conflict=True,
+                        actual_version=len(stream),
+                    )
+                if len(stream) == written:
+                    stream.extend(batch)
+                written = batch[-1].version
+        return AppendResult(
+            success=True, stream_id=stream_id, expected_version=expected_version, new_version=written
+        )
+
+    def load(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        """The stream's events from ``from_version`` to ``to_version``; see :class:`EventStore`."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        check_version("from_version", from_version, minimum=1)
+        if to_version is not None:
+            check_version("to_version", to_version)
+        with self._lock:
+            records = list(self._streams.get(stream_id, ()))
+        last = len(records) if to_version is None else min(to_version, len(records))
+        return [self.serializer.decode(record) for record in records[from_version - 1 : last]]
+
+    def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
+        """The version of the stream's last event; 0 when it has none."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        with self._lock:
+            return len(self._streams.get(stream_id, ()))
+
+
+def _holds(stream: list[EncodedEvent], batch: list[EncodedEvent]) -> bool:
+    """Whether ``stream`` already holds exactly ``batch``'s events in its slots (a retry)."""
+    first = batch[0].version - 1
+    stored = stream[first : first + len(batch)]
+    return [r.event_id for r in stored] == [r.event_id for r in batch]

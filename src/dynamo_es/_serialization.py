@@ -1,0 +1,208 @@
+"""The one cattrs converter, and the codec between events and their stored form."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import attrs
+import cattrs
+from cattrs.preconf.json import make_converter as make_json_converter
+
+from ._events import EventMetadata, EventRegistry, NewEvent, StoredEvent, default_registry, event_type_of
+from .exceptions import DynamoESError, SerializationError, UnknownEventTypeError
+
+__all__ = ["EncodedEvent", "EventSerializer", "configure_converter", "make_converter"]
+
+_RESERVED_METADATA_KEYS = frozenset({"correlationId", "causationId", "schemaVersion"})
+
+
+def configure_converter(converter: cattrs.Converter) -> cattrs.Converter:
+    """Teach ``converter`` the types events commonly hold, losslessly as JSON.
+
+    datetime as ISO 8601 (naive values are taken as UTC), UUID and Decimal as strings;
+    enums, nested attrs classes, lists, dicts and optionals are cattrs' own behaviour.
+    """
+    converter.register_unstructure_hook(datetime, _datetime_to_text)
+    converter.register_structure_hook(datetime, lambda value, _: _datetime_from_text(value))
+    converter.register_unstructure_hook(UUID, str)
+    converter.register_structure_hook(UUID, lambda value, _: UUID(str(value)))
+    converter.register_unstructure_hook(Decimal, str)
+    converter.register_structure_hook(Decimal, lambda value, _: Decimal(str(value)))
+    return converter
+
+
+def make_converter() -> cattrs.Converter:
+    """A new JSON-ready converter configured by :func:`configure_converter`.
+
+    Register hooks for your own types on it, and pass it to ``EventSerializer(converter=...)``.
+    """
+    return configure_converter(make_json_converter(forbid_extra_keys=False))
+
+
+def _datetime_to_text(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+def _datetime_from_text(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@attrs.frozen(kw_only=True)
+class EncodedEvent:
+    """An event in its stored form: one DynamoDB item's worth of strings and numbers."""
+
+    stream_id: str
+    aggregate_id: str
+    aggregate_type: str
+    version: int
+    event_id: str
+    event_type: str
+    timestamp: str
+    event_data: str
+    metadata: str
+    is_dispatched: bool = False
+
+
+@attrs.define
+class EventSerializer:
+    """Encodes events to JSON (stored Base64) and decodes them, upcasting old schema versions.
+
+    Args:
+        converter: the cattrs converter for event payloads (default :func:`make_converter`).
+        registry: where event type names are looked up (default: the global registry).
+    """
+
+    converter: cattrs.Converter = attrs.field(factory=make_converter)
+    registry: EventRegistry = attrs.field(default=default_registry)
+
+    def encode(self, new_event: NewEvent, *, aggregate_type: str, aggregate_id: str, version: int) -> EncodedEvent:
+        """The stored form of ``new_event`` at ``version`` of the given stream."""
+        stream_id = f"{aggregate_type}:{aggregate_id}"
+        event_type, schema_version = event_type_of(new_event.event)
+        try:
+            payload = json.dumps(
+                self.converter.unstructure(new_event.event), separators=(",", ":"), ensure_ascii=False
+            ).encode()
+            metadata = self._metadata_json(new_event.metadata, schema_version)
+        except (TypeError, ValueError) as error:
+            raise SerializationError(
+                f"cannot serialize: {error}", stream_id=stream_id, version=version, event_type=event_type
+            ) from error
+        return EncodedEvent(
+            stream_id=stream_id,
+            aggregate_id=aggregate_id,
+            aggregate_type=aggregate_type,
+            version=version,
+            event_id=new_event.event_id,
+            event_type=event_type,
+            timestamp=_datetime_to_text(new_event.timestamp.astimezone(UTC)),
+            event_data=base64.b64encode(payload).decode("ascii"),
+            metadata=metadata,
+        )
+
+    def decode(self, encoded: EncodedEvent) -> StoredEvent:
+        """The event in ``encoded``, upcast to its current class.
+
+        Raises:
+            UnknownEventTypeError: no class is registered for the stored type.
+            SerializationError: the data or metadata is corrupt or does not fit the class.
+        """
+        metadata, schema_version = self._parse_metadata(encoded)
+        return StoredEvent(
+            stream_id=encoded.stream_id,
+            aggregate_id=encoded.aggregate_id,
+            aggregate_type=encoded.aggregate_type,
+            version=encoded.version,
+            event_id=encoded.event_id,
+            event_type=encoded.event_type,
+            timestamp=self._timestamp(encoded),
+            event=self._decode_payload(encoded, schema_version),
+            metadata=metadata,
+            is_dispatched=encoded.is_dispatched,
+        )
+
+    def _decode_payload(self, encoded: EncodedEvent, schema_version: int) -> Any:
+        resolved = self.registry.resolve(encoded.event_type)
+        if resolved is None:
+            raise UnknownEventTypeError(
+                "no event class is registered under this type name (decorate it with @event)",
+                stream_id=encoded.stream_id,
+                version=encoded.version,
+                event_type=encoded.event_type,
+            )
+        cls, current_version = resolved
+        try:
+            data = json.loads(base64.b64decode(encoded.event_data, validate=True))
+            if schema_version < current_version:
+                data = self.registry.upcast(encoded.event_type, data, schema_version, current_version)
+            elif schema_version > current_version:
+                raise ValueError(
+                    f"stored schema version {schema_version} is newer than {cls.__qualname__}'s "
+                    f"version {current_version}"
+                )
+            return self.converter.structure(data, cls)
+        except (binascii.Error, ValueError, TypeError, KeyError, DynamoESError, cattrs.BaseValidationError) as error:
+            raise SerializationError(
+                f"cannot decode event data: {_describe(error)}",
+                stream_id=encoded.stream_id,
+                version=encoded.version,
+                event_type=encoded.event_type,
+            ) from error
+
+    def _metadata_json(self, metadata: EventMetadata, schema_version: int) -> str:
+        clash = _RESERVED_METADATA_KEYS.intersection(metadata.extra)
+        if clash:
+            raise ValueError(f"metadata keys {sorted(clash)} are reserved")
+        document: dict[str, Any] = {"schemaVersion": schema_version}
+        if metadata.correlation_id is not None:
+            document["correlationId"] = metadata.correlation_id
+        if metadata.causation_id is not None:
+            document["causationId"] = metadata.causation_id
+        document.update(self.converter.unstructure(dict(metadata.extra)))
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+    def _parse_metadata(self, encoded: EncodedEvent) -> tuple[EventMetadata, int]:
+        try:
+            document = json.loads(encoded.metadata) if encoded.metadata else {}
+            if not isinstance(document, dict):
+                raise TypeError("metadata is not a JSON object")
+            schema_version = int(document.pop("schemaVersion", 1))
+            correlation_id = document.pop("correlationId", None)
+            causation_id = document.pop("causationId", None)
+        except (ValueError, TypeError) as error:
+            raise SerializationError(
+                f"cannot decode metadata: {error}",
+                stream_id=encoded.stream_id,
+                version=encoded.version,
+                event_type=encoded.event_type,
+            ) from error
+        metadata = EventMetadata(correlation_id=correlation_id, causation_id=causation_id, extra=document)
+        return metadata, schema_version
+
+    def _timestamp(self, encoded: EncodedEvent) -> datetime:
+        try:
+            return _datetime_from_text(encoded.timestamp)
+        except ValueError as error:
+            raise SerializationError(
+                f"bad timestamp {encoded.timestamp!r}",
+                stream_id=encoded.stream_id,
+                version=encoded.version,
+                event_type=encoded.event_type,
+            ) from error
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, cattrs.BaseValidationError):
+        return "; ".join(cattrs.transform_error(error)) or str(error)
+    return str(error) or type(error).__name__

@@ -1,0 +1,7 @@
+"""The DynamoDB adapter: the PynamoDB event model, table provisioning, and the store."""
+
+from ._model import EventItem, event_model
+from ._store import DynamoDBEventStore
+from ._table import ensure_table
+
+__all__ = ["DynamoDBEventStore", "EventItem", "ensure_table", "event_model"]

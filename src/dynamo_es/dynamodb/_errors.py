@@ -1,0 +1,78 @@
+"""How DynamoDB failures are told apart, and the bounded, jittered backoff for transient ones."""
+
+from __future__ import annotations
+
+import enum
+import random
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
+
+__all__ = ["BOUNDARY_ERRORS", "Failure", "backoff_delays", "classify"]
+
+BOUNDARY_ERRORS = (PynamoDBException, BotoCoreError, ClientError)
+"""Everything PynamoDB and botocore raise; the store turns them into dynamo-es errors."""
+
+_CONTENTION = frozenset(
+    {
+        "TransactionConflict",
+        "ThrottlingError",
+        "ThrottlingException",
+        "ProvisionedThroughputExceeded",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionInProgressException",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+
+class Failure(enum.Enum):
+    """What a failed write means for the caller."""
+
+    CONFLICT = "conflict"
+    """A condition failed: a slot was taken, or the expected version does not exist."""
+    TRANSIENT = "transient"
+    """Contention, throttling or a lost connection: retry the same request."""
+    IDEMPOTENCY_MISMATCH = "idempotency-mismatch"
+    """The request token was used for another payload: check what is stored."""
+    FATAL = "fatal"
+    """Anything else (validation, access denied, missing table)."""
+
+
+def classify(error: BaseException) -> tuple[Failure, str]:
+    """Tell what ``error`` (from PynamoDB or botocore) means, with a short reason."""
+    cause = error.cause if isinstance(error, PynamoDBException) else error
+    if isinstance(cause, BotoCoreError):
+        return Failure.TRANSIENT, type(cause).__name__
+    code = error.cause_response_code if isinstance(error, PynamoDBException) else _client_code(cause)
+    if code == "TransactionCanceledException":
+        codes = [reason.code for reason in getattr(error, "cancellation_reasons", []) if reason is not None]
+        if "ConditionalCheckFailed" in codes:
+            return Failure.CONFLICT, "ConditionalCheckFailed"
+        contention = [c for c in codes if c in _CONTENTION]
+        if contention:
+            return Failure.TRANSIENT, contention[0]
+        return Failure.FATAL, f"transaction cancelled: {codes}"
+    if code == "ConditionalCheckFailedException":
+        return Failure.CONFLICT, code
+    if code == "IdempotentParameterMismatchException":
+        return Failure.IDEMPOTENCY_MISMATCH, code
+    if code in _CONTENTION:
+        return Failure.TRANSIENT, code
+    return Failure.FATAL, code or str(error)
+
+
+def _client_code(error: BaseException | None) -> str | None:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code"))
+    return None
+
+
+def backoff_delays(attempts: int, base_seconds: float, max_seconds: float) -> list[float]:
+    """Exponential backoff with full jitter: retry n waits up to ``base * 2**n``, capped."""
+    return [
+        random.uniform(0, min(max_seconds, base_seconds * 2**attempt))  # noqa: S311 (jitter, not crypto)
+        for attempt in range(attempts)
+    ]

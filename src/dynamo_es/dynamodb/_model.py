@@ -1,0 +1,111 @@
+"""The PynamoDB model of an event item, built from the settings (key attribute names vary)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.models import Model
+
+from .._serialization import EncodedEvent
+from ..settings import EventStoreSettings
+
+__all__ = ["EventItem", "encoded_from_raw", "event_model", "make_connection", "to_model"]
+
+
+class EventItem(Model):
+    """The event item schema. Concrete models come from :func:`event_model`."""
+
+    class Meta:
+        abstract = True
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = NumberAttribute(range_key=True)
+    event_id = UnicodeAttribute(attr_name="eventId")
+    aggregate_id = UnicodeAttribute(attr_name="aggregateId")
+    aggregate_type = UnicodeAttribute(attr_name="aggregateType")
+    event_type = UnicodeAttribute(attr_name="eventType")
+    version = NumberAttribute(attr_name="version")
+    timestamp = UnicodeAttribute(attr_name="timestamp")
+    event_data = UnicodeAttribute(attr_name="eventData")
+    metadata = UnicodeAttribute(attr_name="metadata")
+    is_dispatched = BooleanAttribute(attr_name="isDispatched", default=False)
+
+
+def _meta(settings: EventStoreSettings) -> type:
+    """The PynamoDB ``Meta`` class for ``settings``: table, endpoint, capacity, stream."""
+    options: dict[str, Any] = {
+        "table_name": settings.events_table_name,
+        "region": settings.region,
+        "host": settings.endpoint_url,
+        "aws_access_key_id": settings.aws_access_key_id,
+        "aws_secret_access_key": settings.aws_secret_access_key,
+        "max_retry_attempts": 3,
+    }
+    if settings.use_on_demand_capacity:
+        options["billing_mode"] = "PAY_PER_REQUEST"
+    else:
+        options["billing_mode"] = "PROVISIONED"
+        options["read_capacity_units"] = settings.read_capacity_units
+        options["write_capacity_units"] = settings.write_capacity_units
+    if settings.enable_streams:
+        options["stream_view_type"] = "NEW_AND_OLD_IMAGES"
+    return type("Meta", (), options)
+
+
+@functools.cache
+def event_model(settings: EventStoreSettings) -> type[EventItem]:
+    """The :class:`EventItem` model for ``settings``' table and key attribute names."""
+    namespace: dict[str, Any] = {
+        "Meta": _meta(settings),
+        "pk": UnicodeAttribute(hash_key=True, attr_name=settings.partition_key_attribute),
+        "sk": NumberAttribute(range_key=True, attr_name=settings.sort_key_attribute),
+        "__module__": __name__,
+    }
+    return type(f"EventItem_{settings.events_table_name}", (EventItem,), namespace)
+
+
+def make_connection(settings: EventStoreSettings) -> Connection:
+    """A PynamoDB connection (for transactions) with ``settings``' endpoint and credentials."""
+    return Connection(
+        region=settings.region,
+        host=settings.endpoint_url,
+        max_retry_attempts=3,
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key,
+    )
+
+
+def to_model(model: type[EventItem], record: EncodedEvent) -> EventItem:
+    """The model instance that stores ``record``."""
+    return model(
+        record.stream_id,
+        record.version,
+        event_id=record.event_id,
+        aggregate_id=record.aggregate_id,
+        aggregate_type=record.aggregate_type,
+        event_type=record.event_type,
+        version=record.version,
+        timestamp=record.timestamp,
+        event_data=record.event_data,
+        metadata=record.metadata,
+        is_dispatched=record.is_dispatched,
+    )
+
+
+def encoded_from_raw(item: dict[str, dict[str, Any]], partition_key: str) -> EncodedEvent:
+    """A stored item in DynamoDB's wire format (a Query page or a stream image) as a record."""
+    return EncodedEvent(
+        stream_id=item[partition_key]["S"],
+        aggregate_id=item["aggregateId"]["S"],
+        aggregate_type=item["aggregateType"]["S"],
+        version=int(item["version"]["N"]),
+        event_id=item["eventId"]["S"],
+        event_type=item["eventType"]["S"],
+        timestamp=item["timestamp"]["S"],
+        event_data=item["eventData"]["S"],
+        metadata=item.get("metadata", {}).get("S", "{}"),
+        is_dispatched=bool(item.get("isDispatched", {}).get("BOOL", False)),
+    )

