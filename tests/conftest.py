@@ -1,0 +1,49 @@
+"""Shared fixtures: DynamoDB Local (from the dynamo_es pytest plugin) and stores on it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from dynamo_es import DynamoDBEventStore, EventStoreSettings, InMemoryEventStore
+from dynamo_es.testing import DynamoDBLocal
+
+
+@pytest.fixture(scope="session")
+def events_table(dynamodb_local: DynamoDBLocal) -> EventStoreSettings:
+    """Settings of the session's shared, stream-enabled events table, created before any write."""
+    settings = dynamodb_local.settings(events_table_name="Events")
+    DynamoDBEventStore(settings).ensure_table()
+    return settings
+
+
+@pytest.fixture
+def dynamodb_store(events_table: EventStoreSettings) -> DynamoDBEventStore:
+    """A DynamoDB store on the shared table (tests use their own stream ids)."""
+    return DynamoDBEventStore(events_table)
+
+
+@pytest.fixture
+def memory_store() -> InMemoryEventStore:
+    """A fresh in-memory store."""
+    return InMemoryEventStore()
+
+
+@pytest.fixture
+def new_table(dynamodb_local: DynamoDBLocal) -> Callable[..., EventStoreSettings]:
+    """Settings for a table of its own with a unique name (streams off unless asked)."""
+
+    def make(**options: object) -> EventStoreSettings:
+        values: dict[str, object] = {"events_table_name": f"t-{uuid.uuid4().hex[:12]}", "enable_streams": False}
+        values.update(options)
+        return dynamodb_local.settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def aggregate_id() -> Iterator[str]:
+    """A fresh aggregate id."""
+    yield f"agg-{uuid.uuid4()}"

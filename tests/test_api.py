@@ -1,0 +1,25 @@
+"""The public API is flat, sorted and exactly what is documented."""
+
+from __future__ import annotations
+
+import dynamo_es
+import dynamo_es.testing
+
+
+class TestPublicAPI:
+    def test_all_is_sorted_and_exact(self) -> None:
+        """``__all__`` lists every public name of the package, sorted, and nothing else."""
+        public = {name for name in vars(dynamo_es) if not name.startswith(("_", "@"))}  # "@": pytest's rewrite
+        modules = {"dynamodb", "exceptions", "settings", "testing"}
+        assert sorted(dynamo_es.__all__) == dynamo_es.__all__
+        assert set(dynamo_es.__all__) == public - modules
+
+    def test_exported_members_come_from_the_package(self) -> None:
+        """Every exported name resolves, and its home is a dynamo_es module."""
+        for name in dynamo_es.__all__:
+            member = getattr(dynamo_es, name)
+            assert getattr(member, "__module__", "").startswith("dynamo_es"), name
+
+    def test_testing_exports(self) -> None:
+        """The testing module exports the launcher and the contract suite."""
+        assert dynamo_es.testing.__all__ == ["DynamoDBLocal", "EventStoreContract", "find_dynamodb_local"]

@@ -1,0 +1,42 @@
+"""Every store passes the one contract suite: in memory, and DynamoDB Local in both write modes."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from dynamo_es import DynamoDBEventStore, EventSerializer, EventStore, EventStoreSettings, InMemoryEventStore
+from dynamo_es.testing import EventStoreContract
+
+
+class TestInMemoryStore(EventStoreContract):
+    def create_store(self, serializer: EventSerializer) -> EventStore:
+        return InMemoryEventStore(serializer)
+
+
+class TestInMemoryStoreSmallBatches(EventStoreContract):
+    def create_store(self, serializer: EventSerializer) -> EventStore:
+        return InMemoryEventStore(serializer, max_batch_size=7)
+
+
+@pytest.mark.ddblocal
+class TestDynamoDBStore(EventStoreContract):
+    @pytest.fixture(autouse=True)
+    def _table(self, events_table: EventStoreSettings) -> None:
+        self.settings = events_table
+
+    def create_store(self, serializer: EventSerializer) -> EventStore:
+        return DynamoDBEventStore(self.settings, serializer=serializer)
+
+
+@pytest.mark.ddblocal
+class TestDynamoDBStoreSinglePuts(TestDynamoDBStore):
+    def create_store(self, serializer: EventSerializer) -> EventStore:
+        settings = attrs.evolve(self.settings, use_transactional_write=False)
+        return DynamoDBEventStore(settings, serializer=serializer)
+
+
+def test_stores_satisfy_the_protocol(events_table: EventStoreSettings) -> None:
+    """Both stores are EventStores by the runtime-checkable protocol."""
+    assert isinstance(InMemoryEventStore(), EventStore)
+    assert isinstance(DynamoDBEventStore(events_table), EventStore)
