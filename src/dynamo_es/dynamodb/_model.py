@@ -6,13 +6,12 @@ import functools
 from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.connection import Connection
 from pynamodb.models import Model
 
 from .._serialization import EncodedEvent
 from ..settings import EventStoreSettings
 
-__all__ = ["EventItem", "encoded_from_raw", "event_model", "make_connection", "to_model"]
+__all__ = ["EventItem", "encoded_from_raw", "event_model", "to_model"]
 
 
 class EventItem(Model):
@@ -65,17 +64,6 @@ def event_model(settings: EventStoreSettings) -> type[EventItem]:
         "__module__": __name__,
     }
     return type(f"EventItem_{settings.events_table_name}", (EventItem,), namespace)
-
-
-def make_connection(settings: EventStoreSettings) -> Connection:
-    """A PynamoDB connection (for transactions) with ``settings``' endpoint and credentials."""
-    return Connection(
-        region=settings.region,
-        host=settings.endpoint_url,
-        max_retry_attempts=3,
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key,
-    )
 
 
 def to_model(model: type[EventItem], record: EncodedEvent) -> EventItem:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
-from pynamodb.connection import Connection
+from pynamodb.connection import Connection, TableConnection
 from pynamodb.transactions import TransactWrite
 
 from .._events import EventMetadata, StoredEvent
@@ -30,7 +30,7 @@ from .._store import (
 from ..exceptions import EventStoreError, TransientStoreError
 from ..settings import EventStoreSettings
 from ._errors import BOUNDARY_ERRORS, Failure, backoff_delays, classify
-from ._model import EventItem, encoded_from_raw, event_model, make_connection, to_model
+from ._model import EventItem, encoded_from_raw, event_model, to_model
 from ._table import ensure_table
 
 __all__ = ["DynamoDBEventStore"]
@@ -60,13 +60,13 @@ class DynamoDBEventStore:
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
     serializer: EventSerializer = attrs.field(factory=EventSerializer, kw_only=True)
     _model: type[EventItem] = attrs.field(init=False, repr=False)
-    _connection: Connection = attrs.field(init=False, repr=False)
+    _table: TableConnection = attrs.field(init=False, repr=False)
     _ready: bool = attrs.field(default=False, init=False, repr=False)
     _ready_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._model = event_model(self.settings)
-        self._connection = make_connection(self.settings)
+        self._table = self._model._get_connection()
 
     @property
     def model(self) -> type[EventItem]:
@@ -75,8 +75,8 @@ class DynamoDBEventStore:
 
     @property
     def connection(self) -> Connection:
-        """The PynamoDB connection transactions go through (its ``client`` is botocore's)."""
-        return self._connection
+        """The PynamoDB connection every request goes through (its ``client`` is botocore's)."""
+        return self._table.connection
 
     def ensure_table(self) -> dict[str, Any]:
         """Check the events table, creating it if missing and allowed; return its description."""
@@ -151,7 +151,7 @@ class DynamoDBEventStore:
     def _commit_transaction(self, batch: list[EncodedEvent], check_version: int | None) -> None:
         model = self._model
         token = _request_token(batch, check_version)
-        with TransactWrite(connection=self._connection, client_request_token=token) as transaction:
+        with TransactWrite(connection=self._table.connection, client_request_token=token) as transaction:
             if check_version is not None:
                 transaction.condition_check(
                     model, batch[0].stream_id, check_version, condition=model.sk.exists()
@@ -206,7 +206,7 @@ class DynamoDBEventStore:
     ) -> list[EncodedEvent]:
         sort_key = self._model.sk
         condition = sort_key >= from_version if to_version is None else sort_key.between(from_version, to_version)
-        table = self._model._get_connection()
+        table = self._table
         partition_key = self.settings.partition_key_attribute
         records: list[EncodedEvent] = []
         start_key: dict[str, Any] | None = None
