@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -36,7 +36,10 @@ def new_table(dynamodb_local: DynamoDBLocal) -> Callable[..., EventStoreSettings
     """Settings for a table of its own with a unique name (streams off unless asked)."""
 
     def make(**options: object) -> EventStoreSettings:
-        values: dict[str, object] = {"events_table_name": f"t-{uuid.uuid4().hex[:12]}", "enable_streams": False}
+        values: dict[str, object] = {
+            "events_table_name": f"t-{uuid.uuid4().hex[:12]}",
+            "enable_streams": False,
+        }
         values.update(options)
         return dynamodb_local.settings(**values)
 
@@ -44,6 +47,6 @@ def new_table(dynamodb_local: DynamoDBLocal) -> Callable[..., EventStoreSettings
 
 
 @pytest.fixture
-def aggregate_id() -> Iterator[str]:
+def aggregate_id() -> str:
     """A fresh aggregate id."""
-    yield f"agg-{uuid.uuid4()}"
+    return f"agg-{uuid.uuid4()}"

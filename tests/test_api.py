@@ -22,4 +22,8 @@ class TestPublicAPI:
 
     def test_testing_exports(self) -> None:
         """The testing module exports the launcher and the contract suite."""
-        assert dynamo_es.testing.__all__ == ["DynamoDBLocal", "EventStoreContract", "find_dynamodb_local"]
+        assert dynamo_es.testing.__all__ == [
+            "DynamoDBLocal",
+            "EventStoreContract",
+            "find_dynamodb_local",
+        ]

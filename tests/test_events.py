@@ -5,7 +5,14 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from dynamo_es import DuplicateEventTypeError, EventMetadata, EventRegistry, EventTypeError, event, event_type_of
+from dynamo_es import (
+    DuplicateEventTypeError,
+    EventMetadata,
+    EventRegistry,
+    EventTypeError,
+    event,
+    event_type_of,
+)
 
 
 @pytest.fixture

@@ -46,7 +46,11 @@ class TestErrors:
     def test_concurrency_error_carries_versions(self) -> None:
         """ConcurrencyError names the stream and both versions."""
         error = ConcurrencyError("Account:1", 3, 5)
-        assert (error.stream_id, error.expected_version, error.actual_version) == ("Account:1", 3, 5)
+        assert (error.stream_id, error.expected_version, error.actual_version) == (
+            "Account:1",
+            3,
+            5,
+        )
         assert "Account:1" in str(error) and "3" in str(error) and "5" in str(error)
 
     def test_unknown_type_is_a_serialization_error_naming_the_event(self) -> None:

@@ -93,7 +93,7 @@ class TestRoundTrip:
         assert serializer.decode(encode(serializer, original)).event == original
 
     def test_event_data_is_base64_of_utf8_json(self, serializer: EventSerializer) -> None:
-        """eventData holds Base64 of compact JSON, with readable values."""
+        """EventData holds Base64 of compact JSON, with readable values."""
         record = encode(serializer, sample())
         document = json.loads(base64.b64decode(record.event_data))
         assert document["when"] == "2024-01-02T03:04:05+00:00"
@@ -119,7 +119,6 @@ class TestRoundTrip:
 
     def test_user_hooks_on_the_converter(self) -> None:
         """A hook registered on the converter serializes a user type."""
-
         local = EventRegistry()
 
         @event(registry=local)
@@ -136,7 +135,7 @@ class TestRoundTrip:
 
     def test_naive_datetimes_are_taken_as_utc(self, serializer: EventSerializer) -> None:
         """A naive datetime is stored and read back as UTC."""
-        original = attrs.evolve(sample(), when=datetime(2024, 1, 2, 3, 4, 5))  # noqa: DTZ001
+        original = attrs.evolve(sample(), when=datetime(2024, 1, 2, 3, 4, 5))
         assert serializer.decode(encode(serializer, original)).event.when == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
@@ -171,7 +170,11 @@ class TestCorruptData:
         """An unregistered eventType raises UnknownEventTypeError with its location."""
         with pytest.raises(UnknownEventTypeError) as caught:
             serializer.decode(self.corrupt(serializer, event_type="Vanished"))
-        assert (caught.value.stream_id, caught.value.version, caught.value.event_type) == ("Acc:1", 7, "Vanished")
+        assert (caught.value.stream_id, caught.value.version, caught.value.event_type) == (
+            "Acc:1",
+            7,
+            "Vanished",
+        )
 
     @pytest.mark.parametrize(
         "changes",
@@ -183,7 +186,14 @@ class TestCorruptData:
             {"metadata": "{broken"},
             {"timestamp": "yesterday"},
         ],
-        ids=["base64", "json", "missing-fields", "metadata-not-object", "metadata-json", "timestamp"],
+        ids=[
+            "base64",
+            "json",
+            "missing-fields",
+            "metadata-not-object",
+            "metadata-json",
+            "timestamp",
+        ],
     )
     def test_corrupt_records_raise_serialization_error(
         self, serializer: EventSerializer, changes: dict[str, str]

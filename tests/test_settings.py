@@ -60,7 +60,12 @@ class TestFromMapping:
     def test_accepts_snake_and_pascal_case_and_parses_strings(self) -> None:
         """A configuration section in either spelling, with string values, builds settings."""
         settings = EventStoreSettings.from_mapping(
-            {"EventsTableName": "Orders", "max_batch_size": "25", "UseOnDemandCapacity": "false", "enableStreams": False}
+            {
+                "EventsTableName": "Orders",
+                "max_batch_size": "25",
+                "UseOnDemandCapacity": "false",
+                "enableStreams": False,
+            }
         )
         assert settings.events_table_name == "Orders"
         assert settings.max_batch_size == 25
@@ -118,7 +123,11 @@ class TestFromEnv:
 
     @pytest.mark.parametrize(
         ("variable", "value"),
-        [("DYNAMO_ES_MAX_BATCH_SIZE", "1000"), ("DYNAMO_ES_MAX_BATCH_SIZE", "ten"), ("DYNAMO_ES_ENABLE_STREAMS", "2")],
+        [
+            ("DYNAMO_ES_MAX_BATCH_SIZE", "1000"),
+            ("DYNAMO_ES_MAX_BATCH_SIZE", "ten"),
+            ("DYNAMO_ES_ENABLE_STREAMS", "2"),
+        ],
     )
     def test_bad_value_names_the_variable(self, variable: str, value: str) -> None:
         """A bad value is reported under the environment variable's name."""

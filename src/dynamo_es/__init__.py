@@ -1,6 +1,14 @@
 """dynamo-es: event-sourced, domain-driven aggregates stored in Amazon DynamoDB."""
 
-from ._events import EventMetadata, EventRegistry, NewEvent, StoredEvent, event, event_type_of, upcaster
+from ._events import (
+    EventMetadata,
+    EventRegistry,
+    NewEvent,
+    StoredEvent,
+    event,
+    event_type_of,
+    upcaster,
+)
 from ._memory import InMemoryEventStore
 from ._serialization import EventSerializer, configure_converter, make_converter
 from ._store import AppendResult, EventStore

@@ -72,7 +72,7 @@ class EventRegistry:
             self._by_name[type_name] = _EventType(type_name, version, cls)
         setattr(cls, _TYPE_ATTRIBUTE, type_name)
         setattr(cls, _VERSION_ATTRIBUTE, version)
-        return cls
+        return cls  # type: ignore[return-value]  # attrs.has() narrows to AttrsInstance
 
     def resolve(self, name: str) -> tuple[type[Any], int] | None:
         """The class and current schema version registered under ``name``, or None."""
@@ -136,9 +136,7 @@ def event(
     return decorate if cls is None else decorate(cls)
 
 
-def upcaster(
-    name: str, *, from_version: int, registry: EventRegistry | None = None
-) -> Callable[[Upcaster], Upcaster]:
+def upcaster(name: str, *, from_version: int, registry: EventRegistry | None = None) -> Callable[[Upcaster], Upcaster]:
     """Decorator registering a function that upgrades event ``name`` from ``from_version`` by one.
 
     The function receives the stored JSON object and returns the object of the next version.

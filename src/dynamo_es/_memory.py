@@ -47,7 +47,13 @@ class InMemoryEventStore:
     ) -> AppendResult:
         """Append events after ``expected_version``; see :class:`EventStore`."""
         records = encode_append(
-            self.serializer, aggregate_id, aggregate_type, events, expected_version, metadata, size_of=item_size
+            self.serializer,
+            aggregate_id,
+            aggregate_type,
+            events,
+            expected_version,
+            metadata,
+            size_of=item_size,
         )
         stream_id = make_stream_id(aggregate_type, aggregate_id)
         written = expected_version
@@ -74,11 +80,19 @@ class InMemoryEventStore:
                     stream.extend(batch)
                 written = batch[-1].version
         return AppendResult(
-            success=True, stream_id=stream_id, expected_version=expected_version, new_version=written
+            success=True,
+            stream_id=stream_id,
+            expected_version=expected_version,
+            new_version=written,
         )
 
     def load(
-        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
     ) -> list[StoredEvent]:
         """The stream's events from ``from_version`` to ``to_version``; see :class:`EventStore`."""
         stream_id = make_stream_id(aggregate_type, aggregate_id)

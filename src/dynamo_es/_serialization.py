@@ -14,7 +14,14 @@ import attrs
 import cattrs
 from cattrs.preconf.json import make_converter as make_json_converter
 
-from ._events import EventMetadata, EventRegistry, NewEvent, StoredEvent, default_registry, event_type_of
+from ._events import (
+    EventMetadata,
+    EventRegistry,
+    NewEvent,
+    StoredEvent,
+    default_registry,
+    event_type_of,
+)
 from .exceptions import DynamoESError, SerializationError, UnknownEventTypeError
 
 __all__ = ["EncodedEvent", "EventSerializer", "configure_converter", "make_converter"]
@@ -92,12 +99,17 @@ class EventSerializer:
         event_type, schema_version = event_type_of(new_event.event)
         try:
             payload = json.dumps(
-                self.converter.unstructure(new_event.event), separators=(",", ":"), ensure_ascii=False
+                self.converter.unstructure(new_event.event),
+                separators=(",", ":"),
+                ensure_ascii=False,
             ).encode()
             metadata = self._metadata_json(new_event.metadata, schema_version)
         except (TypeError, ValueError) as error:
             raise SerializationError(
-                f"cannot serialize: {error}", stream_id=stream_id, version=version, event_type=event_type
+                f"cannot serialize: {error}",
+                stream_id=stream_id,
+                version=version,
+                event_type=event_type,
             ) from error
         return EncodedEvent(
             stream_id=stream_id,
@@ -152,7 +164,14 @@ class EventSerializer:
                     f"version {current_version}"
                 )
             return self.converter.structure(data, cls)
-        except (binascii.Error, ValueError, TypeError, KeyError, DynamoESError, cattrs.BaseValidationError) as error:
+        except (
+            binascii.Error,
+            ValueError,
+            TypeError,
+            KeyError,
+            DynamoESError,
+            cattrs.BaseValidationError,
+        ) as error:
             raise SerializationError(
                 f"cannot decode event data: {_describe(error)}",
                 stream_id=encoded.stream_id,

@@ -114,7 +114,12 @@ class EventStore(Protocol):
         ...
 
     def load(
-        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
     ) -> list[StoredEvent]:
         """The stream's events from ``from_version`` to ``to_version`` (inclusive), in order."""
         ...
@@ -148,7 +153,10 @@ def encode_append(
         if metadata is not None:
             envelope = attrs.evolve(envelope, metadata=envelope.metadata.merged_with(metadata))
         record = serializer.encode(
-            envelope, aggregate_type=aggregate_type, aggregate_id=aggregate_id, version=expected_version + offset
+            envelope,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            version=expected_version + offset,
         )
         size = size_of(record)
         if size > MAX_ITEM_BYTES:

@@ -134,8 +134,7 @@ class ConcurrencyError(DynamoESError):
     def __init__(self, stream_id: str, expected_version: int, actual_version: int | None) -> None:
         actual = "unknown" if actual_version is None else str(actual_version)
         super().__init__(
-            f"concurrency conflict on {stream_id}: expected version {expected_version}, "
-            f"actual version {actual}"
+            f"concurrency conflict on {stream_id}: expected version {expected_version}, actual version {actual}"
         )
         self.stream_id = stream_id
         self.expected_version = expected_version

@@ -21,9 +21,7 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 
 def _table_name(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
     if not isinstance(value, str) or not _TABLE_NAME.match(value):
-        raise ConfigurationError(
-            attribute.name, f"{value!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)"
-        )
+        raise ConfigurationError(attribute.name, f"{value!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
 
 
 def _attribute_name(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
@@ -47,7 +45,7 @@ def _boolean(_: Any, attribute: attrs.Attribute[bool], value: bool) -> None:
         raise ConfigurationError(attribute.name, f"{value!r} is not a boolean")
 
 
-def _optional_text(_: Any, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+def _optional_text(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and (not isinstance(value, str) or not value):
         raise ConfigurationError(attribute.name, f"{value!r} is not a non-empty string")
 
@@ -89,9 +87,7 @@ class EventStoreSettings:
 
     def __attrs_post_init__(self) -> None:
         if self.partition_key_attribute == self.sort_key_attribute:
-            raise ConfigurationError(
-                "sort_key_attribute", "must differ from partition_key_attribute"
-            )
+            raise ConfigurationError("sort_key_attribute", "must differ from partition_key_attribute")
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
@@ -118,9 +114,7 @@ class EventStoreSettings:
         return cls(**values)
 
     @classmethod
-    def from_env(
-        cls, prefix: str = "DYNAMO_ES_", *, environ: Mapping[str, str] | None = None
-    ) -> EventStoreSettings:
+    def from_env(cls, prefix: str = "DYNAMO_ES_", *, environ: Mapping[str, str] | None = None) -> EventStoreSettings:
         """Build settings from environment variables such as ``DYNAMO_ES_EVENTS_TABLE_NAME``.
 
         Variables that start with ``prefix`` but name no setting are an error, so a typo

@@ -29,7 +29,10 @@ class CallLog:
 
 def error_response(code: str, *, reasons: list[str] | None = None) -> tuple[AWSResponse, dict[str, Any]]:
     """A botocore (http, parsed) pair for an error DynamoDB Local never produces by itself."""
-    parsed: dict[str, Any] = {"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {}}
+    parsed: dict[str, Any] = {
+        "Error": {"Code": code, "Message": f"injected {code}"},
+        "ResponseMetadata": {},
+    }
     if reasons is not None:
         parsed["CancellationReasons"] = [{"Code": reason} for reason in reasons]
     return AWSResponse("http://injected", 400, {}, None), parsed
@@ -59,7 +62,12 @@ def inject() -> Iterator[Callable[..., None]]:
     registered: list[tuple[Any, str, Callable[..., Any]]] = []
 
     def start(
-        store: DynamoDBEventStore, operation: str, code: str, *, reasons: list[str] | None = None, times: int = 1
+        store: DynamoDBEventStore,
+        operation: str,
+        code: str,
+        *,
+        reasons: list[str] | None = None,
+        times: int = 1,
     ) -> None:
         queue = [error_response(code, reasons=reasons) for _ in range(times)]
 

@@ -56,7 +56,10 @@ class TestTransactions:
     ) -> None:
         """When the 100th slot is taken, none of the 100 events is written."""
         squatter = dynamodb_store.serializer.encode(
-            NewEvent(Noted("squatter")), aggregate_type="Note", aggregate_id=aggregate_id, version=100
+            NewEvent(Noted("squatter")),
+            aggregate_type="Note",
+            aggregate_id=aggregate_id,
+            version=100,
         )
         to_model(dynamodb_store.model, squatter).save()
         calls = watch(dynamodb_store, "TransactWriteItems")
@@ -167,7 +170,13 @@ class TestTransientErrors:
         self, store: DynamoDBEventStore, aggregate_id: str, inject: Callable[..., None]
     ) -> None:
         """After max_transient_retries, the result carries a TransientStoreError; nothing is written."""
-        inject(store, "TransactWriteItems", "TransactionCanceledException", reasons=["TransactionConflict"], times=10)
+        inject(
+            store,
+            "TransactWriteItems",
+            "TransactionCanceledException",
+            reasons=["TransactionConflict"],
+            times=10,
+        )
         result = store.append(aggregate_id, "Note", notes(2), 0)
         assert not result.success and not result.conflict
         assert isinstance(result.error, TransientStoreError)
@@ -178,7 +187,11 @@ class TestTransientErrors:
         assert store.stream_version(aggregate_id, "Note") == 0
 
     def test_other_errors_are_not_retried_and_are_wrapped(
-        self, store: DynamoDBEventStore, aggregate_id: str, inject: Callable[..., None], watch: Callable[..., Any]
+        self,
+        store: DynamoDBEventStore,
+        aggregate_id: str,
+        inject: Callable[..., None],
+        watch: Callable[..., Any],
     ) -> None:
         """A non-transient error (AccessDenied) fails at once as an EventStoreError."""
         calls = watch(store, "TransactWriteItems")

@@ -123,7 +123,9 @@ class DynamoDBEventStore:
 
     def _item_size(self, record: EncodedEvent) -> int:
         return item_size(
-            record, partition_key=self.settings.partition_key_attribute, sort_key=self.settings.sort_key_attribute
+            record,
+            partition_key=self.settings.partition_key_attribute,
+            sort_key=self.settings.sort_key_attribute,
         )
 
     def _request_size(self, record: EncodedEvent) -> int:
@@ -153,9 +155,7 @@ class DynamoDBEventStore:
         token = _request_token(batch, check_version)
         with TransactWrite(connection=self._table.connection, client_request_token=token) as transaction:
             if check_version is not None:
-                transaction.condition_check(
-                    model, batch[0].stream_id, check_version, condition=model.sk.exists()
-                )
+                transaction.condition_check(model, batch[0].stream_id, check_version, condition=model.sk.exists())
             for record in batch:
                 transaction.save(to_model(model, record), condition=model.sk.does_not_exist())
 
@@ -165,20 +165,24 @@ class DynamoDBEventStore:
             if not previous:
                 return attempt.conflicted(self._version_or_none(attempt.stream_id))
         for record in records:
-            model = self._model
-            failed = attempt.run(
-                lambda record=record: to_model(model, record).save(condition=model.sk.does_not_exist()),
-                [record],
-            )
+            failed = attempt.run(functools.partial(self._put, record), [record])
             if failed is not None:
                 return failed
             attempt.written = record.version
         return attempt.succeeded()
 
+    def _put(self, record: EncodedEvent) -> None:
+        to_model(self._model, record).save(condition=self._model.sk.does_not_exist())
+
     # -- read -----------------------------------------------------------------------------
 
     def load(
-        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
     ) -> list[StoredEvent]:
         """The stream's events from ``from_version`` to ``to_version``, in version order.
 
@@ -201,7 +205,12 @@ class DynamoDBEventStore:
         return self._last_version(stream_id)
 
     def _query(
-        self, stream_id: str, from_version: int, to_version: int | None, *, limit: int | None = None,
+        self,
+        stream_id: str,
+        from_version: int,
+        to_version: int | None,
+        *,
+        limit: int | None = None,
         forward: bool = True,
     ) -> list[EncodedEvent]:
         sort_key = self._model.sk
@@ -255,7 +264,10 @@ class _Attempt:
 
     def succeeded(self) -> AppendResult:
         return AppendResult(
-            success=True, stream_id=self.stream_id, expected_version=self.expected_version, new_version=self.written
+            success=True,
+            stream_id=self.stream_id,
+            expected_version=self.expected_version,
+            new_version=self.written,
         )
 
     def conflicted(self, actual_version: int | None) -> AppendResult:
@@ -281,7 +293,9 @@ class _Attempt:
         """Run ``write``, retrying transient failures; None on success, else the result to return."""
         settings = self.store.settings
         delays = backoff_delays(
-            settings.max_transient_retries, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000
+            settings.max_transient_retries,
+            settings.retry_base_delay_ms / 1000,
+            settings.retry_max_delay_ms / 1000,
         )
         for attempt in range(len(delays) + 1):
             try:
@@ -290,17 +304,34 @@ class _Attempt:
             except BOUNDARY_ERRORS as error:
                 kind, reason = classify(error)
                 if kind is Failure.TRANSIENT and attempt < len(delays):
-                    log.info("%s: %s, retry %d in %.3fs", self.stream_id, reason, attempt + 1, delays[attempt])
+                    log.info(
+                        "%s: %s, retry %d in %.3fs",
+                        self.stream_id,
+                        reason,
+                        attempt + 1,
+                        delays[attempt],
+                    )
                     time.sleep(delays[attempt])
                     continue
                 return self._after_failure(kind, reason, error, batch, attempts=attempt + 1)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _after_failure(
-        self, kind: Failure, reason: str, error: BaseException, batch: list[EncodedEvent], *, attempts: int
+        self,
+        kind: Failure,
+        reason: str,
+        error: BaseException,
+        batch: list[EncodedEvent],
+        *,
+        attempts: int,
     ) -> AppendResult | None:
         if kind in (Failure.CONFLICT, Failure.IDEMPOTENCY_MISMATCH) and self._already_stored(batch):
-            log.info("%s: versions %d-%d already hold these events", self.stream_id, batch[0].version, batch[-1].version)
+            log.info(
+                "%s: versions %d-%d already hold these events",
+                self.stream_id,
+                batch[0].version,
+                batch[-1].version,
+            )
             return None
         if kind is Failure.CONFLICT:
             return self.conflicted(self.store._version_or_none(self.stream_id))

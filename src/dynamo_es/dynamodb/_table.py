@@ -32,8 +32,7 @@ def ensure_table(model: type[EventItem], settings: EventStoreSettings) -> dict[s
         if description is None:
             if not settings.create_table_if_not_exists:
                 raise EventStoreError(
-                    f"table {settings.events_table_name!r} does not exist and "
-                    "create_table_if_not_exists is off"
+                    f"table {settings.events_table_name!r} does not exist and create_table_if_not_exists is off"
                 )
             _create(model)
             description = _wait_until_active(model)
@@ -52,7 +51,10 @@ def key_schema_of(description: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def _check_key_schema(description: dict[str, Any], settings: EventStoreSettings) -> None:
-    expected = {"HASH": (settings.partition_key_attribute, "S"), "RANGE": (settings.sort_key_attribute, "N")}
+    expected = {
+        "HASH": (settings.partition_key_attribute, "S"),
+        "RANGE": (settings.sort_key_attribute, "N"),
+    }
     actual = key_schema_of(description)
     if actual != expected:
         raise TableSchemaError(settings.events_table_name, _describe_keys(expected), _describe_keys(actual))
@@ -86,6 +88,6 @@ def _wait_until_active(model: type[EventItem]) -> dict[str, Any]:
         if description is not None and description.get("TableStatus") == "ACTIVE":
             return description
         if time.monotonic() > deadline:
-            raise EventStoreError(f"table {model.Meta.table_name!r} did not become ACTIVE in time")
+            raise EventStoreError(f"table {model._get_connection().table_name!r} did not become ACTIVE in time")
         time.sleep(delay)
         delay = min(delay * 2, 2.0)

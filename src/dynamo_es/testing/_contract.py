@@ -79,7 +79,13 @@ class EventStoreContract:
             timestamp=when,
             metadata=EventMetadata(causation_id="cmd-1", extra={"user": "ada"}),
         )
-        store.append(aggregate_id, aggregate_type, [envelope], 0, metadata=EventMetadata(correlation_id="req-9"))
+        store.append(
+            aggregate_id,
+            aggregate_type,
+            [envelope],
+            0,
+            metadata=EventMetadata(correlation_id="req-9"),
+        )
         (stored,) = store.load(aggregate_id, aggregate_type)
         assert stored.event_id == envelope.event_id and stored.timestamp == when
         assert stored.metadata == EventMetadata(correlation_id="req-9", causation_id="cmd-1", extra={"user": "ada"})
@@ -99,7 +105,11 @@ class EventStoreContract:
         store.append(aggregate_id, aggregate_type, _notes(3), 0).raise_for_failure()
         result = store.append(aggregate_id, aggregate_type, _notes(2, prefix="late"), 1)
         assert _is_conflict(result, expected=1, actual=3)
-        assert [e.event.text for e in store.load(aggregate_id, aggregate_type)] == ["note 1", "note 2", "note 3"]
+        assert [e.event.text for e in store.load(aggregate_id, aggregate_type)] == [
+            "note 1",
+            "note 2",
+            "note 3",
+        ]
 
     def test_expected_version_past_the_end_is_a_conflict(self) -> None:
         """Expecting a version the stream has not reached is a conflict, never a gap."""
@@ -130,7 +140,10 @@ class EventStoreContract:
         store, (aggregate_id, aggregate_type) = self.store(), _stream()
         store.append(aggregate_id, aggregate_type, _notes(10), 0).raise_for_failure()
         assert [e.version for e in store.load(aggregate_id, aggregate_type, from_version=4, to_version=6)] == [4, 5, 6]
-        assert [e.version for e in store.load(aggregate_id, aggregate_type, from_version=9)] == [9, 10]
+        assert [e.version for e in store.load(aggregate_id, aggregate_type, from_version=9)] == [
+            9,
+            10,
+        ]
         assert [e.version for e in store.load(aggregate_id, aggregate_type, to_version=2)] == [1, 2]
         assert store.load(aggregate_id, aggregate_type, from_version=11) == []
 
@@ -159,7 +172,12 @@ class EventStoreContract:
     def test_malformed_stream_addresses_are_rejected(self) -> None:
         """Empty ids, a type with ':' and a negative expected version raise before writing."""
         store = self.store()
-        for aggregate_id, aggregate_type, expected in [("", "T", 0), ("a", "", 0), ("a", "Bad:Type", 0), ("a", "T", -1)]:
+        for aggregate_id, aggregate_type, expected in [
+            ("", "T", 0),
+            ("a", "", 0),
+            ("a", "Bad:Type", 0),
+            ("a", "T", -1),
+        ]:
             try:
                 store.append(aggregate_id, aggregate_type, _notes(1), expected)
             except InvalidStreamError:

@@ -86,7 +86,11 @@ class DynamoDBLocal:
 
     def settings(self, **options: object) -> EventStoreSettings:
         """Settings pointing at this server (with dummy credentials), plus ``options``."""
-        values: dict[str, object] = {"endpoint_url": self.endpoint_url, "region": "us-east-1", **LOCAL_CREDENTIALS}
+        values: dict[str, object] = {
+            "endpoint_url": self.endpoint_url,
+            "region": "us-east-1",
+            **LOCAL_CREDENTIALS,
+        }
         values.update(options)
         return EventStoreSettings(**values)  # type: ignore[arg-type]
 
@@ -112,7 +116,13 @@ class DynamoDBLocal:
 
     def _wait_until_ready(self) -> None:
         assert self._process is not None
-        connection = Connection(host=self.endpoint_url, region="us-east-1", max_retry_attempts=0, **LOCAL_CREDENTIALS)
+        connection = Connection(
+            host=self.endpoint_url,
+            region="us-east-1",
+            max_retry_attempts=0,
+            aws_access_key_id=LOCAL_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["aws_secret_access_key"],
+        )
         deadline = time.monotonic() + self.startup_timeout
         while True:
             if self._process.poll() is not None:
@@ -122,7 +132,7 @@ class DynamoDBLocal:
             try:
                 connection.list_tables()
                 return
-            except Exception as error:  # noqa: BLE001 (any failure means: not up yet)
+            except Exception as error:
                 if time.monotonic() > deadline:
                     self.stop()
                     raise DynamoDBLocalError(f"DynamoDB Local did not answer in {self.startup_timeout}s") from error
@@ -152,6 +162,9 @@ class DynamoDBLocal:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
