@@ -41,7 +41,9 @@ def raw_transaction(store: DynamoDBEventStore, aggregate_id: str, events: list[D
     table = store.settings.events_table_name
     items = []
     for version, item in enumerate(events, start=1):
-        record = store.serializer.encode(NewEvent(item), aggregate_type="Bench", aggregate_id=aggregate_id, version=version)
+        record = store.serializer.encode(
+            NewEvent(item), aggregate_type="Bench", aggregate_id=aggregate_id, version=version
+        )
         items.append(
             {
                 "Put": {

@@ -34,7 +34,7 @@ class TestFind:
     def test_env_var_without_jar_is_an_error(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         """A configured folder without the jar is reported, not skipped."""
         monkeypatch.setenv("DYNAMO_ES_DYNAMODB_LOCAL_DIR", str(tmp_path))
-        with pytest.raises(DynamoDBLocalError, match="holds no DynamoDBLocal.jar"):
+        with pytest.raises(DynamoDBLocalError, match=r"holds no DynamoDBLocal\.jar"):
             find_dynamodb_local()
 
 
