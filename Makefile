@@ -26,8 +26,8 @@ demo: setup
 	$(BIN)/python examples/quickstart.py
 
 lint: setup
-	$(BIN)/ruff check src tests examples benchmarks docs
-	$(BIN)/ruff format --check src tests examples benchmarks docs
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 	$(BIN)/mypy
 
 test: lint
