@@ -31,7 +31,8 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest --cov --cov-report=term
+	$(BIN)/python -m coverage run -m pytest
+	$(BIN)/python -m coverage report
 
 bench: setup
 	$(BIN)/python benchmarks/bench_store.py
