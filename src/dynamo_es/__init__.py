@@ -1,5 +1,6 @@
 """dynamo-es: event-sourced, domain-driven aggregates stored in Amazon DynamoDB."""
 
+from ._aggregate import AggregateRoot, applies
 from ._events import (
     EventMetadata,
     EventRegistry,
@@ -10,6 +11,7 @@ from ._events import (
     upcaster,
 )
 from ._memory import InMemoryEventStore
+from ._repository import Repository
 from ._serialization import EventSerializer, configure_converter, make_converter
 from ._store import AppendResult, EventStore
 from .dynamodb import DynamoDBEventStore
@@ -34,6 +36,7 @@ from .settings import EventStoreSettings
 
 __all__ = [
     "AggregateNotFoundError",
+    "AggregateRoot",
     "AppendResult",
     "ConcurrencyError",
     "ConfigurationError",
@@ -53,11 +56,13 @@ __all__ = [
     "InvalidStreamError",
     "MissingHandlerError",
     "NewEvent",
+    "Repository",
     "SerializationError",
     "StoredEvent",
     "TableSchemaError",
     "TransientStoreError",
     "UnknownEventTypeError",
+    "applies",
     "configure_converter",
     "event",
     "event_type_of",
