@@ -12,11 +12,31 @@ from dynamo_es.testing import DynamoDBLocal
 
 
 @pytest.fixture(scope="session")
-def events_table(dynamodb_local: DynamoDBLocal) -> EventStoreSettings:
-    """Settings of the session's shared, stream-enabled events table, created before any write."""
-    settings = dynamodb_local.settings(events_table_name="Events")
-    DynamoDBEventStore(settings).ensure_table()
-    return settings
+def shared_tables(dynamodb_local: DynamoDBLocal) -> dict[str, EventStoreSettings]:
+    """The session's shared, stream-enabled tables, all created before any write.
+
+    DynamoDB Local slows down writes to a table whose stream was created after many stream
+    records were written, so every stream-enabled table the suite shares is made up front.
+    """
+    tables = {
+        "events": dynamodb_local.settings(events_table_name="Events", checkpoints_table_name="Checkpoints"),
+        "streams": dynamodb_local.settings(events_table_name="StreamEvents", checkpoints_table_name="Checkpoints"),
+    }
+    for settings in tables.values():
+        DynamoDBEventStore(settings).ensure_table()
+    return tables
+
+
+@pytest.fixture(scope="session")
+def events_table(shared_tables: dict[str, EventStoreSettings]) -> EventStoreSettings:
+    """Settings of the shared events table (tests use their own stream ids)."""
+    return shared_tables["events"]
+
+
+@pytest.fixture(scope="session")
+def streams_table(shared_tables: dict[str, EventStoreSettings]) -> EventStoreSettings:
+    """Settings of the shared table the stream tests write to and read the stream of."""
+    return shared_tables["streams"]
 
 
 @pytest.fixture

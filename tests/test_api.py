@@ -10,7 +10,7 @@ class TestPublicAPI:
     def test_all_is_sorted_and_exact(self) -> None:
         """``__all__`` lists every public name of the package, sorted, and nothing else."""
         public = {name for name in vars(dynamo_es) if not name.startswith(("_", "@"))}  # "@": pytest's rewrite
-        modules = {"dynamodb", "exceptions", "settings", "testing"}
+        modules = {"dynamodb", "exceptions", "settings", "streams", "testing"}
         assert sorted(dynamo_es.__all__) == dynamo_es.__all__
         assert set(dynamo_es.__all__) == public - modules
 

@@ -7,11 +7,12 @@ import binascii
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import attrs
 import cattrs
+from cattrs.preconf.json import JsonConverter
 from cattrs.preconf.json import make_converter as make_json_converter
 
 from ._events import (
@@ -26,10 +27,11 @@ from .exceptions import DynamoESError, SerializationError, UnknownEventTypeError
 
 __all__ = ["EncodedEvent", "EventSerializer", "configure_converter", "make_converter"]
 
+C = TypeVar("C", bound=cattrs.Converter)
 _RESERVED_METADATA_KEYS = frozenset({"correlationId", "causationId", "schemaVersion"})
 
 
-def configure_converter(converter: cattrs.Converter) -> cattrs.Converter:
+def configure_converter(converter: C) -> C:
     """Teach ``converter`` the types events commonly hold, losslessly as JSON.
 
     datetime as ISO 8601 (naive values are taken as UTC), UUID and Decimal as strings;
@@ -44,7 +46,7 @@ def configure_converter(converter: cattrs.Converter) -> cattrs.Converter:
     return converter
 
 
-def make_converter() -> cattrs.Converter:
+def make_converter() -> JsonConverter:
     """A new JSON-ready converter configured by :func:`configure_converter`.
 
     Register hooks for your own types on it, and pass it to ``EventSerializer(converter=...)``.

@@ -12,9 +12,12 @@ DynamoESError
 │   └── UnknownEventTypeError      a stored event type that no class is registered for
 ├── ConcurrencyError               another writer appended first
 ├── AggregateNotFoundError         the aggregate's stream holds no event
+├── ProjectionError                a projection's handler raised (the handler's error is the cause)
 ├── EventStoreError                the store failed (cause kept in ``__cause__``)
 │   ├── TransientStoreError        throttling / TransactionConflict that outlived its retries
-│   └── TableSchemaError           an existing table with an incompatible key schema
+│   ├── TableSchemaError           an existing table with an incompatible key schema
+│   └── SubscriptionError          a DynamoDB Streams subscription cannot go on
+│       └── StreamTrimmedError     records were trimmed (older than 24 h) before they were read
 └── DynamoDBLocalError             DynamoDB Local could not be found or started
 ```
 
@@ -39,7 +42,10 @@ __all__ = [
     "EventTypeError",
     "InvalidStreamError",
     "MissingHandlerError",
+    "ProjectionError",
     "SerializationError",
+    "StreamTrimmedError",
+    "SubscriptionError",
     "TableSchemaError",
     "TransientStoreError",
     "UnknownEventTypeError",
@@ -150,6 +156,17 @@ class AggregateNotFoundError(DynamoESError, LookupError):
         self.aggregate_id = aggregate_id
 
 
+class ProjectionError(DynamoESError):
+    """A projection's handler raised; progress up to the change before was checkpointed."""
+
+    def __init__(self, projection: str, stream_id: str, version: int, handled: int) -> None:
+        super().__init__(f"projection {projection!r} failed on {stream_id} version {version}")
+        self.projection = projection
+        self.stream_id = stream_id
+        self.version = version
+        self.handled = handled
+
+
 class EventStoreError(DynamoESError):
     """The event store could not complete an operation."""
 
@@ -172,6 +189,22 @@ class TableSchemaError(EventStoreError):
         self.table_name = table_name
         self.expected = expected
         self.actual = actual
+
+
+class SubscriptionError(EventStoreError):
+    """A DynamoDB Streams subscription cannot go on (stream off, stream gone, bad images)."""
+
+
+class StreamTrimmedError(SubscriptionError):
+    """The records after a saved position were trimmed (DynamoDB keeps them 24 hours)."""
+
+    def __init__(self, shard_id: str, sequence_number: str | None) -> None:
+        super().__init__(
+            f"shard {shard_id}: records after sequence number {sequence_number} were trimmed from the "
+            "stream before they were read; rebuild the projection by replaying the table"
+        )
+        self.shard_id = shard_id
+        self.sequence_number = sequence_number
 
 
 class DynamoDBLocalError(DynamoESError):

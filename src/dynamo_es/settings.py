@@ -72,6 +72,7 @@ class EventStoreSettings:
     use_transactional_write: bool = attrs.field(default=True, validator=_boolean)
     max_batch_size: int = attrs.field(default=100, validator=_int_between(1, 100))
     streams_poll_interval_ms: int = attrs.field(default=1000, validator=_int_between(1))
+    checkpoints_table_name: str = attrs.field(default="EventCheckpoints", validator=_table_name)
     create_table_if_not_exists: bool = attrs.field(default=True, validator=_boolean)
     use_on_demand_capacity: bool = attrs.field(default=True, validator=_boolean)
     read_capacity_units: int = attrs.field(default=5, validator=_int_between(1))

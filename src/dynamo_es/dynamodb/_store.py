@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from pynamodb.connection import Connection, TableConnection
@@ -27,11 +27,15 @@ from .._store import (
     plan_transactions,
     request_size,
 )
-from ..exceptions import EventStoreError, TransientStoreError
+from ..exceptions import EventStoreError, SubscriptionError, TransientStoreError
 from ..settings import EventStoreSettings
 from ._errors import BOUNDARY_ERRORS, Failure, backoff_delays, classify
 from ._model import EventItem, encoded_from_raw, event_model, to_model
 from ._table import ensure_table
+
+if TYPE_CHECKING:
+    from ..streams._changes import StreamPosition
+    from ..streams._subscription import StartAt, Subscription, TrimmedPolicy
 
 __all__ = ["DynamoDBEventStore"]
 
@@ -80,7 +84,12 @@ class DynamoDBEventStore:
 
     def ensure_table(self) -> dict[str, Any]:
         """Check the events table, creating it if missing and allowed; return its description."""
-        description = ensure_table(self._model, self.settings)
+        settings = self.settings
+        description = ensure_table(
+            self._model,
+            create=settings.create_table_if_not_exists,
+            keys={"HASH": (settings.partition_key_attribute, "S"), "RANGE": (settings.sort_key_attribute, "N")},
+        )
         self._ready = True
         return description
 
@@ -90,6 +99,42 @@ class DynamoDBEventStore:
         with self._ready_lock:
             if not self._ready:
                 self.ensure_table()
+
+    def subscribe_to_changes(
+        self,
+        position: StreamPosition | None = None,
+        *,
+        start_at: StartAt = "trim_horizon",
+        on_trimmed: TrimmedPolicy = "restart",
+    ) -> Subscription:
+        """A subscription to this table's DynamoDB stream; call ``start()`` then iterate it.
+
+        Args:
+            position: resume after this position (from ``subscription.position`` or a checkpoint).
+            start_at: without a position, begin at the oldest kept record or at the newest.
+            on_trimmed: when records after ``position`` were trimmed (older than 24 h), log
+                and go on from the oldest kept record ("restart"), or raise ("raise").
+
+        Raises:
+            SubscriptionError: the table has no stream (``enable_streams`` off).
+        """
+        from ..streams._changes import StreamPosition, record_decoder
+        from ..streams._subscription import Subscription, make_streams_client
+
+        self._prepare()
+        description: dict[str, Any] = self._model.describe_table()
+        stream_arn = description.get("LatestStreamArn")
+        if not description.get("StreamSpecification", {}).get("StreamEnabled") or not stream_arn:
+            raise SubscriptionError(f"table {self.settings.events_table_name!r} has no stream; set enable_streams")
+        return Subscription(
+            make_streams_client(self.settings),
+            stream_arn,
+            record_decoder(self.serializer, self.settings.partition_key_attribute),
+            position or StreamPosition(),
+            poll_interval=self.settings.streams_poll_interval_ms / 1000,
+            start_at=start_at,
+            on_trimmed=on_trimmed,
+        )
 
     # -- append ---------------------------------------------------------------------------
 

@@ -1,0 +1,183 @@
+"""Checkpoint stores: where projections keep their stream position and applied versions."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+from .._serialization import make_converter
+from ..dynamodb._errors import BOUNDARY_ERRORS
+from ..dynamodb._table import ensure_table
+from ..exceptions import EventStoreError
+from ..settings import EventStoreSettings
+from ._changes import StreamPosition
+
+__all__ = ["CheckpointStore", "DynamoDBCheckpointStore", "InMemoryCheckpointStore"]
+
+_POSITION_KEY = "$position"
+_converter = make_converter()
+
+
+@runtime_checkable
+class CheckpointStore(Protocol):
+    """Saved progress of named subscribers: a stream position and the last version per stream."""
+
+    def load_position(self, name: str) -> StreamPosition | None:
+        """The position saved under ``name``, or None."""
+        ...
+
+    def save_position(self, name: str, position: StreamPosition) -> None:
+        """Save ``position`` under ``name``."""
+        ...
+
+    def load_versions(self, name: str, stream_ids: Iterable[str]) -> dict[str, int]:
+        """The last applied version of each of ``stream_ids`` that has one."""
+        ...
+
+    def save_versions(self, name: str, versions: Mapping[str, int]) -> None:
+        """Record the last applied version of each stream in ``versions``."""
+        ...
+
+
+@attrs.define
+class InMemoryCheckpointStore:
+    """A :class:`CheckpointStore` in a dict, for tests."""
+
+    _positions: dict[str, StreamPosition] = attrs.field(factory=dict, init=False)
+    _versions: dict[tuple[str, str], int] = attrs.field(factory=dict, init=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+
+    def load_position(self, name: str) -> StreamPosition | None:
+        """The position saved under ``name``, or None."""
+        with self._lock:
+            return self._positions.get(name)
+
+    def save_position(self, name: str, position: StreamPosition) -> None:
+        """Save ``position`` under ``name``."""
+        with self._lock:
+            self._positions[name] = position
+
+    def load_versions(self, name: str, stream_ids: Iterable[str]) -> dict[str, int]:
+        """The last applied version of each of ``stream_ids`` that has one."""
+        with self._lock:
+            return {s: self._versions[(name, s)] for s in stream_ids if (name, s) in self._versions}
+
+    def save_versions(self, name: str, versions: Mapping[str, int]) -> None:
+        """Record the last applied version of each stream in ``versions``."""
+        with self._lock:
+            self._versions.update({(name, s): v for s, v in versions.items()})
+
+
+class CheckpointItem(Model):
+    """One checkpoint row: ``(name, "$position")`` holds a position, ``(name, stream id)`` a version."""
+
+    class Meta:
+        abstract = True
+
+    name = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(range_key=True)
+    position = UnicodeAttribute(null=True)
+    version = NumberAttribute(null=True)
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
+
+
+@functools.cache
+def checkpoint_model(settings: EventStoreSettings) -> type[CheckpointItem]:
+    """The :class:`CheckpointItem` model on ``settings.checkpoints_table_name``."""
+    meta: dict[str, Any] = {
+        "table_name": settings.checkpoints_table_name,
+        "region": settings.region,
+        "host": settings.endpoint_url,
+        "aws_access_key_id": settings.aws_access_key_id,
+        "aws_secret_access_key": settings.aws_secret_access_key,
+        "billing_mode": "PAY_PER_REQUEST" if settings.use_on_demand_capacity else "PROVISIONED",
+    }
+    if not settings.use_on_demand_capacity:
+        meta["read_capacity_units"] = settings.read_capacity_units
+        meta["write_capacity_units"] = settings.write_capacity_units
+    namespace = {"Meta": type("Meta", (), meta), "__module__": __name__}
+    return type(f"CheckpointItem_{settings.checkpoints_table_name}", (CheckpointItem,), namespace)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@attrs.define
+class DynamoDBCheckpointStore:
+    """A :class:`CheckpointStore` in its own DynamoDB table (``checkpoints_table_name``).
+
+    The table (``name`` S hash key, ``key`` S range key, no stream) is created on first use
+    like the events table.
+    """
+
+    settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
+    _model: type[CheckpointItem] = attrs.field(init=False, repr=False)
+    _ready: bool = attrs.field(default=False, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._model = checkpoint_model(self.settings)
+
+    def ensure_table(self) -> dict[str, Any]:
+        """Check the checkpoints table, creating it if missing and allowed."""
+        description = ensure_table(
+            self._model,
+            create=self.settings.create_table_if_not_exists,
+            keys={"HASH": ("name", "S"), "RANGE": ("key", "S")},
+        )
+        self._ready = True
+        return description
+
+    def _prepare(self) -> type[CheckpointItem]:
+        if not self._ready:
+            self.ensure_table()
+        return self._model
+
+    def load_position(self, name: str) -> StreamPosition | None:
+        """The position saved under ``name``, or None."""
+        model = self._prepare()
+        try:
+            item = model.get(name, _POSITION_KEY, consistent_read=True)
+        except model.DoesNotExist:
+            return None
+        except BOUNDARY_ERRORS as error:
+            raise EventStoreError(f"cannot read checkpoint {name!r}: {error}") from error
+        return _converter.loads(item.position or "{}", StreamPosition)
+
+    def save_position(self, name: str, position: StreamPosition) -> None:
+        """Save ``position`` under ``name``."""
+        model = self._prepare()
+        text = _converter.dumps(position)
+        try:
+            model(name, _POSITION_KEY, position=text, updated_at=_now()).save()
+        except BOUNDARY_ERRORS as error:
+            raise EventStoreError(f"cannot save checkpoint {name!r}: {error}") from error
+
+    def load_versions(self, name: str, stream_ids: Iterable[str]) -> dict[str, int]:
+        """The last applied version of each of ``stream_ids`` that has one."""
+        model = self._prepare()
+        keys = [(name, stream_id) for stream_id in set(stream_ids)]
+        if not keys:
+            return {}
+        try:
+            return {item.key: int(item.version or 0) for item in model.batch_get(keys, consistent_read=True)}
+        except BOUNDARY_ERRORS as error:
+            raise EventStoreError(f"cannot read versions of {name!r}: {error}") from error
+
+    def save_versions(self, name: str, versions: Mapping[str, int]) -> None:
+        """Record the last applied version of each stream in ``versions``."""
+        model = self._prepare()
+        now = _now()
+        try:
+            with model.batch_write() as batch:
+                for stream_id, version in versions.items():
+                    batch.save(model(name, stream_id, version=version, updated_at=now))
+        except BOUNDARY_ERRORS as error:
+            raise EventStoreError(f"cannot save versions of {name!r}: {error}") from error
