@@ -38,6 +38,11 @@ def env_for(local: DynamoDBLocal) -> dict[str, str]:
 
 SCRIPTS = sorted(p for p in EXAMPLES.rglob("*.py") if '__name__ == "__main__"' in p.read_text())
 EXPECTED = {
+    "balances_read_model.py": [
+        "first run: 5 changes, balances {'alice': Decimal('70'), 'bob': Decimal('50')}",
+        "resumed: 1 new change(s), balances {'alice': Decimal('70'), 'bob': Decimal('30')}",
+        "equal to replay: True",
+    ],
     "quickstart.py": ["writer 2: success=False, conflict=True: expected 2, actual 3", "balance after replay: 75"],
     "bank_account/usage.py": [
         "refused: balance 100.00 is less than 500.00",

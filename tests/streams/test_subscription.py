@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import statistics
 import threading
@@ -21,7 +22,7 @@ from dynamo_es import (
     SubscriptionError,
 )
 
-from .conftest import Deposited, Wallet, ours
+from .conftest import ours
 
 pytestmark = pytest.mark.ddblocal
 
@@ -44,7 +45,6 @@ def inject_error(
         return None
 
     client.meta.events.register_last(f"before-call.dynamodbstreams.{operation}", respond)
-
 
 
 class TestDelivery:
@@ -160,7 +160,7 @@ class TestPolling:
         subscription.stop()
         reader.join(timeout=5)
         cycles = [t for i, t in enumerate(calls) if i == 0 or t - calls[i - 1] > 0.1]  # one read per shard a cycle
-        gaps = [b - a for a, b in zip(cycles, cycles[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(cycles)]
         assert 3 <= len(cycles) <= 8
         assert statistics.median(gaps) >= 0.24
 

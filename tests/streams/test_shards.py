@@ -1,0 +1,170 @@
+"""Shard lineage, scripted with botocore's Stubber: DynamoDB Local never reshards its stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+
+from dynamo_es import EventSerializer, EventStoreSettings, NewEvent, StreamPosition, Subscription
+from dynamo_es.streams._changes import record_decoder
+from dynamo_es.streams._subscription import make_streams_client
+
+from .conftest import Deposited
+
+ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/Events/stream/2024-01-01T00:00:00.000"
+
+
+def sid(name: str) -> str:
+    """A shard id of the length botocore validates."""
+    return f"shardId-00000001700000000-{name}".ljust(30, "0")
+
+
+def seq(number: int) -> str:
+    """A sequence number of the length botocore validates."""
+    return f"{number:021d}"
+
+
+def record(sequence: int, version: int = 1) -> dict[str, Any]:
+    """A GetRecords record inserting a WalletDeposited event."""
+    encoded = EventSerializer().encode(
+        NewEvent(Deposited(sequence)), aggregate_type="Wallet", aggregate_id="w", version=version
+    )
+    image = {
+        "pk": {"S": encoded.stream_id},
+        "sk": {"N": str(version)},
+        "eventId": {"S": encoded.event_id},
+        "aggregateId": {"S": encoded.aggregate_id},
+        "aggregateType": {"S": encoded.aggregate_type},
+        "eventType": {"S": encoded.event_type},
+        "version": {"N": str(version)},
+        "timestamp": {"S": encoded.timestamp},
+        "eventData": {"S": encoded.event_data},
+        "metadata": {"S": encoded.metadata},
+        "isDispatched": {"BOOL": False},
+    }
+    return {
+        "eventID": f"e{sequence}",
+        "eventName": "INSERT",
+        "dynamodb": {
+            "Keys": {"pk": image["pk"], "sk": image["sk"]},
+            "NewImage": image,
+            "SequenceNumber": seq(sequence),
+            "SizeBytes": 100,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    }
+
+
+def shard(shard_id: str, *, parent: str | None = None, end: str | None = None) -> dict[str, Any]:
+    description: dict[str, Any] = {"ShardId": sid(shard_id), "SequenceNumberRange": {"StartingSequenceNumber": seq(1)}}
+    if parent:
+        description["ParentShardId"] = sid(parent)
+    if end:
+        description["SequenceNumberRange"]["EndingSequenceNumber"] = seq(int(end))
+    return description
+
+
+def describe(*shards: dict[str, Any], last: str | None = None) -> dict[str, Any]:
+    description: dict[str, Any] = {"StreamArn": ARN, "StreamStatus": "ENABLED", "Shards": list(shards)}
+    if last:
+        description["LastEvaluatedShardId"] = sid(last)
+    return {"StreamDescription": description}
+
+
+def iterator_call(stubber: Stubber, shard_id: str, kind: str, iterator: str, sequence: str | None = None) -> None:
+    expected = {"StreamArn": ARN, "ShardId": sid(shard_id), "ShardIteratorType": kind}
+    if sequence:
+        expected["SequenceNumber"] = seq(int(sequence))
+    stubber.add_response("get_shard_iterator", {"ShardIterator": iterator}, expected)
+
+
+def records_call(stubber: Stubber, iterator: str, records: list[dict[str, Any]], next_iterator: str | None) -> None:
+    response: dict[str, Any] = {"Records": records}
+    if next_iterator:
+        response["NextShardIterator"] = next_iterator
+    stubber.add_response("get_records", response, {"ShardIterator": iterator, "Limit": 1000})
+
+
+@pytest.fixture
+def client() -> Any:
+    settings = EventStoreSettings(endpoint_url="http://127.0.0.1:9", aws_access_key_id="x", aws_secret_access_key="x")
+    return make_streams_client(settings)
+
+
+def subscription(client: Any, position: StreamPosition | None = None, **options: Any) -> Subscription:
+    return Subscription(client, ARN, record_decoder(EventSerializer(), "pk"), position or StreamPosition(), **options)
+
+
+class TestShardLineage:
+    def test_parent_is_read_to_its_end_before_children_and_new_shards_are_found(self, client: Any) -> None:
+        """Paged DescribeStream, parent before child, and a shard that appears later is read."""
+        with Stubber(client) as stubber:
+            stubber.add_response("describe_stream", describe(shard("parent", end="200"), last="parent"))
+            stubber.add_response("describe_stream", describe(shard("child", parent="parent")))
+            iterator_call(stubber, "parent", "TRIM_HORIZON", "p1")
+            records_call(stubber, "p1", [record(100), record(150, 2)], "p2")
+            records_call(stubber, "p2", [record(200, 3)], None)  # parent closed and drained
+            iterator_call(stubber, "child", "TRIM_HORIZON", "c1")
+            records_call(stubber, "c1", [record(300, 4)], "c2")
+            stubber.add_response(
+                "describe_stream", describe(shard("parent", end="200"), shard("child", parent="parent"), shard("new"))
+            )
+            records_call(stubber, "c2", [], "c3")
+            iterator_call(stubber, "new", "TRIM_HORIZON", "n1")
+            records_call(stubber, "n1", [record(400, 5)], "n2")
+
+            reader = subscription(client).start()
+            first, second, third = reader.poll(), reader.poll(), reader.poll()
+            stubber.assert_no_pending_responses()
+        assert [c.sequence_number for c in first] == [seq(100), seq(150)]
+        assert [c.sequence_number for c in second] == [seq(200), seq(300)]
+        assert [(c.shard_id, c.sequence_number) for c in third] == [(sid("new"), seq(400))]
+
+    def test_child_waits_while_parent_is_open(self, client: Any) -> None:
+        """A child shard is not read while its parent still has records to give."""
+        with Stubber(client) as stubber:
+            stubber.add_response("describe_stream", describe(shard("parent"), shard("child", parent="parent")))
+            iterator_call(stubber, "parent", "TRIM_HORIZON", "p1")
+            records_call(stubber, "p1", [record(1)], "p2")
+            records_call(stubber, "p2", [], "p3")
+            reader = subscription(client).start()
+            assert [c.shard_id for c in reader.poll()] == [sid("parent")]
+            assert reader.poll() == []
+            stubber.assert_no_pending_responses()
+
+    def test_resume_uses_after_sequence_number_and_reads_unknown_shards_from_the_start(self, client: Any) -> None:
+        """A position resumes its shards after their sequence numbers; other shards from TRIM_HORIZON."""
+        with Stubber(client) as stubber:
+            stubber.add_response("describe_stream", describe(shard("known"), shard("other")))
+            iterator_call(stubber, "known", "AFTER_SEQUENCE_NUMBER", "k1", sequence="150")
+            records_call(stubber, "k1", [record(160)], "k2")
+            iterator_call(stubber, "other", "TRIM_HORIZON", "o1")
+            records_call(stubber, "o1", [], "o2")
+            position = StreamPosition({sid("known"): seq(150)})
+            reader = subscription(client, position, start_at="latest").start()
+            assert [c.sequence_number for c in reader.poll()] == [seq(160)]
+            stubber.assert_no_pending_responses()
+        assert reader.position == position  # poll() alone delivers nothing
+
+    def test_start_at_latest_skips_closed_shards(self, client: Any) -> None:
+        """Without a position, "latest" opens open shards at LATEST and ignores closed ones."""
+        with Stubber(client) as stubber:
+            stubber.add_response("describe_stream", describe(shard("old", end="9"), shard("open", parent="old")))
+            iterator_call(stubber, "open", "LATEST", "l1")
+            records_call(stubber, "l1", [record(10)], "l2")
+            reader = subscription(client, start_at="latest").start()
+            assert [c.shard_id for c in reader.poll()] == [sid("open")]
+            stubber.assert_no_pending_responses()
+
+    def test_batches_advance_the_position(self, client: Any) -> None:
+        """The position moves past every change handed out by batches()."""
+        with Stubber(client) as stubber:
+            stubber.add_response("describe_stream", describe(shard("s")))
+            iterator_call(stubber, "s", "TRIM_HORIZON", "i1")
+            records_call(stubber, "i1", [record(5), record(7, 2)], "i2")
+            records_call(stubber, "i2", [], "i3")
+            reader = subscription(client)
+            assert [len(batch) for batch in reader.batches(stop_when_idle=True)] == [2]
+        assert reader.position == StreamPosition({sid("s"): seq(7)})
