@@ -11,6 +11,7 @@ from ._events import (
     upcaster,
 )
 from ._memory import InMemoryEventStore
+from ._outbox import DispatchReport, OutboxDispatcher, OutboxStore
 from ._repository import Repository
 from ._serialization import EventSerializer, configure_converter, make_converter
 from ._store import AppendResult, EventStore
@@ -57,6 +58,7 @@ __all__ = [
     "CheckpointStore",
     "ConcurrencyError",
     "ConfigurationError",
+    "DispatchReport",
     "DuplicateEventTypeError",
     "DynamoDBCheckpointStore",
     "DynamoDBEventStore",
@@ -75,6 +77,8 @@ __all__ = [
     "InvalidStreamError",
     "MissingHandlerError",
     "NewEvent",
+    "OutboxDispatcher",
+    "OutboxStore",
     "Projection",
     "ProjectionError",
     "Repository",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -103,6 +103,29 @@ class InMemoryEventStore:
             records = list(self._streams.get(stream_id, ()))
         last = len(records) if to_version is None else min(to_version, len(records))
         return [self.serializer.decode(record) for record in records[from_version - 1 : last]]
+
+    def undispatched(self, *, page_size: int = 100) -> Iterator[StoredEvent]:
+        """Events not yet marked dispatched, oldest first."""
+        with self._lock:
+            pending = [r for stream in self._streams.values() for r in stream if not r.is_dispatched]
+        pending.sort(key=lambda record: (record.timestamp, record.stream_id, record.version))
+        return (self.serializer.decode(record) for record in pending)
+
+    def count_undispatched(self) -> int:
+        """How many events are waiting in the outbox."""
+        with self._lock:
+            return sum(not r.is_dispatched for stream in self._streams.values() for r in stream)
+
+    def mark_dispatched(self, aggregate_id: str, aggregate_type: str, version: int) -> bool:
+        """Mark one event dispatched; False when it already was (or does not exist)."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        check_version("version", version, minimum=1)
+        with self._lock:
+            stream = self._streams.get(stream_id, [])
+            if version > len(stream) or stream[version - 1].is_dispatched:
+                return False
+            stream[version - 1] = attrs.evolve(stream[version - 1], is_dispatched=True)
+            return True
 
     def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
         """The version of the stream's last event; 0 when it has none."""

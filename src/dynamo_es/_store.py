@@ -180,7 +180,7 @@ def item_size(record: EncodedEvent, *, partition_key: str = "pk", sort_key: str 
     size = sum(len(name) + len(value.encode()) for name, value in texts)
     number = len(str(record.version)) // 2 + 2
     size += len(sort_key) + number + len("version") + number
-    return size + len("isDispatched") + 1
+    return size + len("isDispatched") + 1 + len("outboxPending") + 3
 
 
 def request_size(record: EncodedEvent, table_name: str) -> int:

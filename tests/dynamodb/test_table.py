@@ -42,8 +42,17 @@ class TestCreation:
         assert {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]} == {
             "pk": "S",
             "sk": "N",
+            "outboxPending": "S",
+            "timestamp": "S",
         }
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        (outbox,) = table["GlobalSecondaryIndexes"]
+        assert outbox["IndexName"] == "outbox"
+        assert outbox["KeySchema"] == [
+            {"AttributeName": "outboxPending", "KeyType": "HASH"},
+            {"AttributeName": "timestamp", "KeyType": "RANGE"},
+        ]
+        assert outbox["Projection"] == {"ProjectionType": "ALL"}
         assert table["StreamSpecification"] == {
             "StreamEnabled": True,
             "StreamViewType": "NEW_AND_OLD_IMAGES",
@@ -56,6 +65,8 @@ class TestCreation:
         table = describe(settings)
         throughput = table["ProvisionedThroughput"]
         assert (throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]) == (7, 3)
+        index_throughput = table["GlobalSecondaryIndexes"][0]["ProvisionedThroughput"]
+        assert (index_throughput["ReadCapacityUnits"], index_throughput["WriteCapacityUnits"]) == (7, 3)
         assert table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED") == "PROVISIONED"
         assert "StreamSpecification" not in table or not table["StreamSpecification"]["StreamEnabled"]
 
@@ -76,9 +87,10 @@ class TestCreation:
         )["Item"]
         assert set(raw) == {
             "streamId", "seq", "eventId", "aggregateId", "aggregateType", "eventType",
-            "version", "timestamp", "eventData", "metadata", "isDispatched",
+            "version", "timestamp", "eventData", "metadata", "isDispatched", "outboxPending",
         }  # fmt: skip
         assert raw["isDispatched"] == {"BOOL": False} and raw["version"] == {"N": "2"}
+        assert raw["outboxPending"] == {"S": "0"}  # the sparse outbox index key, gone once dispatched
 
     def test_racing_creators_both_succeed(self, new_table: NewTable) -> None:
         """Two stores creating the same missing table at once both end with it ACTIVE."""

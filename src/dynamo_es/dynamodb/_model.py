@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import functools
+import zlib
 from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from .._serialization import EncodedEvent
 from ..settings import EventStoreSettings
 
-__all__ = ["EventItem", "encoded_from_raw", "event_model", "to_model"]
+__all__ = [
+    "OUTBOX_ATTRIBUTE",
+    "OUTBOX_INDEX",
+    "EventItem",
+    "encoded_from_raw",
+    "event_model",
+    "outbox_partition",
+    "to_model",
+]
+
+OUTBOX_INDEX = "outbox"
+"""The sparse global secondary index of undispatched events."""
+OUTBOX_ATTRIBUTE = "outboxPending"
+"""Present (the outbox partition) only while an event is undispatched: what makes the index sparse."""
 
 
 class EventItem(Model):
@@ -31,6 +46,29 @@ class EventItem(Model):
     event_data = UnicodeAttribute(attr_name="eventData")
     metadata = UnicodeAttribute(attr_name="metadata")
     is_dispatched = BooleanAttribute(attr_name="isDispatched", default=False)
+    outbox_pending = UnicodeAttribute(attr_name=OUTBOX_ATTRIBUTE, null=True)
+    outbox_partitions: int = 1
+
+
+def _outbox_index(settings: EventStoreSettings) -> GlobalSecondaryIndex[Any]:
+    """The outbox index: partition ``outboxPending``, sorted by ``timestamp``, all attributes."""
+    meta: dict[str, Any] = {"index_name": OUTBOX_INDEX, "projection": AllProjection()}
+    if not settings.use_on_demand_capacity:
+        meta["read_capacity_units"] = settings.read_capacity_units
+        meta["write_capacity_units"] = settings.write_capacity_units
+    namespace: dict[str, Any] = {
+        "Meta": type("Meta", (), meta),
+        "outbox_pending": UnicodeAttribute(hash_key=True, attr_name=OUTBOX_ATTRIBUTE),
+        "timestamp": UnicodeAttribute(range_key=True, attr_name="timestamp"),
+        "__module__": __name__,
+    }
+    index_class = type("OutboxIndex", (GlobalSecondaryIndex,), namespace)
+    return index_class()  # type: ignore[no-any-return]
+
+
+def outbox_partition(stream_id: str, partitions: int) -> str:
+    """The outbox partition of a stream: all its events share one, so their order is kept."""
+    return str(zlib.crc32(stream_id.encode()) % partitions)
 
 
 def _meta(settings: EventStoreSettings) -> type:
@@ -61,6 +99,8 @@ def event_model(settings: EventStoreSettings) -> type[EventItem]:
         "Meta": _meta(settings),
         "pk": UnicodeAttribute(hash_key=True, attr_name=settings.partition_key_attribute),
         "sk": NumberAttribute(range_key=True, attr_name=settings.sort_key_attribute),
+        "outbox": _outbox_index(settings),
+        "outbox_partitions": settings.outbox_partitions,
         "__module__": __name__,
     }
     return type(f"EventItem_{settings.events_table_name}", (EventItem,), namespace)
@@ -80,6 +120,7 @@ def to_model(model: type[EventItem], record: EncodedEvent) -> EventItem:
         event_data=record.event_data,
         metadata=record.metadata,
         is_dispatched=record.is_dispatched,
+        outbox_pending=None if record.is_dispatched else outbox_partition(record.stream_id, model.outbox_partitions),
     )
 
 

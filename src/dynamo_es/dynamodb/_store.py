@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -31,6 +31,7 @@ from ..exceptions import EventStoreError, SubscriptionError, TransientStoreError
 from ..settings import EventStoreSettings
 from ._errors import BOUNDARY_ERRORS, Failure, backoff_delays, classify
 from ._model import EventItem, encoded_from_raw, event_model, to_model
+from ._outbox import count_undispatched, iter_undispatched, mark_dispatched
 from ._table import ensure_table
 
 if TYPE_CHECKING:
@@ -218,6 +219,31 @@ class DynamoDBEventStore:
 
     def _put(self, record: EncodedEvent) -> None:
         to_model(self._model, record).save(condition=self._model.sk.does_not_exist())
+
+    # -- outbox ----------------------------------------------------------------------------
+
+    def undispatched(self, *, page_size: int = 100) -> Iterator[StoredEvent]:
+        """Events not yet marked dispatched, oldest first, from the sparse ``outbox`` index.
+
+        Reads ``page_size`` items per request, lazily; the index is eventually consistent, so
+        an event written a moment ago may show up on the next call.
+        """
+        self._prepare()
+        return iter_undispatched(
+            self._table, self._model, self.serializer.decode, self.settings.partition_key_attribute,
+            page_size=page_size,
+        )  # fmt: skip
+
+    def count_undispatched(self) -> int:
+        """How many events are waiting in the outbox."""
+        self._prepare()
+        return count_undispatched(self._table, self._model)
+
+    def mark_dispatched(self, aggregate_id: str, aggregate_type: str, version: int) -> bool:
+        """Mark one event dispatched; False when it already was (marking twice is harmless)."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        self._prepare()
+        return mark_dispatched(self._model, stream_id, check_version("version", version, minimum=1))
 
     # -- read -----------------------------------------------------------------------------
 

@@ -95,7 +95,6 @@ class Subscription:
         """List the shards and place an iterator at the start of each readable one."""
         if not self._started:
             self._resuming = bool(self.position.shards)
-            self._stopped.clear()
             self._refresh_shards(initial=True)
             self._started = True
         return self

@@ -1,0 +1,126 @@
+"""The outbox: publish stored events reliably, then mark them dispatched."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from ._events import StoredEvent
+
+__all__ = ["DispatchReport", "OutboxDispatcher", "OutboxStore"]
+
+log = logging.getLogger("dynamo_es.outbox")
+
+
+@runtime_checkable
+class OutboxStore(Protocol):
+    """A store that keeps the dispatch status of its events (both stores do)."""
+
+    def undispatched(self, *, page_size: int = 100) -> Iterator[StoredEvent]:
+        """Events not yet marked dispatched, oldest first."""
+        ...
+
+    def count_undispatched(self) -> int:
+        """How many events are waiting."""
+        ...
+
+    def mark_dispatched(self, aggregate_id: str, aggregate_type: str, version: int) -> bool:
+        """Mark one event dispatched; False when it already was."""
+        ...
+
+
+@attrs.frozen
+class DispatchReport:
+    """What one pass over the outbox did."""
+
+    published: int = 0
+    failed: int = 0
+    deferred: int = 0
+    """Events left for later because an earlier event of the same aggregate failed."""
+
+
+@attrs.define
+class OutboxDispatcher:
+    """Hands undispatched events to ``publish`` and marks each dispatched once it returned.
+
+    Delivery is **at least once**: a crash between publishing and marking, or two dispatchers
+    running at once, can publish an event twice, so consumers de-duplicate by
+    ``StoredEvent.event_id``. Marking twice is harmless. Within one dispatcher, events of one
+    aggregate are published in version order: when one fails after its retries, the later
+    events of that aggregate wait for the next pass, and it stays undispatched.
+
+    Args:
+        store: the event store (its outbox index).
+        publish: called with each :class:`StoredEvent`; raising means "not published".
+        max_attempts: tries per event in one pass.
+        base_delay / max_delay: seconds of jittered exponential backoff between tries.
+        page_size: outbox items read per request.
+    """
+
+    store: OutboxStore
+    publish: Callable[[StoredEvent], Any]
+    max_attempts: int = attrs.field(default=3, kw_only=True)
+    base_delay: float = attrs.field(default=0.05, kw_only=True)
+    max_delay: float = attrs.field(default=2.0, kw_only=True)
+    page_size: int = attrs.field(default=100, kw_only=True)
+    _stopped: threading.Event = attrs.field(factory=threading.Event, init=False, repr=False)
+
+    def dispatch_once(self) -> DispatchReport:
+        """One pass over the outbox, oldest event first."""
+        published = failed = deferred = 0
+        blocked: set[str] = set()
+        for stored in self.store.undispatched(page_size=self.page_size):
+            if self._stopped.is_set():
+                break
+            if stored.stream_id in blocked:
+                deferred += 1
+                continue
+            if self._publish_with_retries(stored):
+                self.store.mark_dispatched(stored.aggregate_id, stored.aggregate_type, stored.version)
+                published += 1
+            else:
+                blocked.add(stored.stream_id)
+                failed += 1
+        return DispatchReport(published, failed, deferred)
+
+    def run(self, *, poll_interval: float = 1.0, stop_when_idle: bool = False) -> DispatchReport:
+        """Dispatch until :meth:`stop` (or, with ``stop_when_idle``, until a pass finds nothing)."""
+        total = DispatchReport()
+        try:
+            while not self._stopped.is_set():
+                report = self.dispatch_once()
+                total = DispatchReport(
+                    total.published + report.published, total.failed + report.failed, total.deferred + report.deferred
+                )
+                if report.published == 0:
+                    if stop_when_idle:
+                        break
+                    self._stopped.wait(poll_interval)
+        finally:
+            self._stopped.clear()  # a stopped dispatcher may run again
+        return total
+
+    def stop(self) -> None:
+        """Make :meth:`run` return after the event in hand; safe from another thread."""
+        self._stopped.set()
+
+    def _publish_with_retries(self, stored: StoredEvent) -> bool:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                self.publish(stored)
+                return True
+            except Exception:
+                log.warning(
+                    "publishing %s v%d (%s) failed, attempt %d of %d",
+                    stored.stream_id, stored.version, stored.event_type, attempt, self.max_attempts,
+                    exc_info=True,
+                )  # fmt: skip
+                if attempt < self.max_attempts:
+                    delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+                    self._stopped.wait(random.uniform(0, delay))  # noqa: S311 (jitter, not crypto)
+        return False
