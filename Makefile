@@ -36,6 +36,7 @@ test: lint
 
 bench: setup
 	$(BIN)/python benchmarks/bench_store.py
+	$(BIN)/python benchmarks/bench_snapshots.py
 
 clean:
 	rm -rf $(VENV) node_modules site .coverage

@@ -60,6 +60,7 @@ def raw_transaction(store: DynamoDBEventStore, aggregate_id: str, events: list[D
                         "eventData": {"S": record.event_data},
                         "metadata": {"S": record.metadata},
                         "isDispatched": {"BOOL": False},
+                        "outboxPending": {"S": "0"},
                     },
                     "ConditionExpression": "attribute_not_exists(sk)",
                 }

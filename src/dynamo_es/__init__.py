@@ -14,8 +14,9 @@ from ._memory import InMemoryEventStore
 from ._outbox import DispatchReport, OutboxDispatcher, OutboxStore
 from ._repository import Repository
 from ._serialization import EventSerializer, configure_converter, make_converter
+from ._snapshots import EveryNEvents, InMemorySnapshotStore, Snapshot, SnapshotStore, SnapshotStrategy
 from ._store import AppendResult, EventStore
-from .dynamodb import DynamoDBEventStore
+from .dynamodb import DynamoDBEventStore, DynamoDBSnapshotStore
 from .exceptions import (
     AggregateNotFoundError,
     ConcurrencyError,
@@ -30,6 +31,7 @@ from .exceptions import (
     MissingHandlerError,
     ProjectionError,
     SerializationError,
+    SnapshotError,
     StreamTrimmedError,
     SubscriptionError,
     TableSchemaError,
@@ -63,6 +65,7 @@ __all__ = [
     "DynamoDBCheckpointStore",
     "DynamoDBEventStore",
     "DynamoDBLocalError",
+    "DynamoDBSnapshotStore",
     "DynamoESError",
     "EventMetadata",
     "EventRegistry",
@@ -72,8 +75,10 @@ __all__ = [
     "EventStoreSettings",
     "EventTooLargeError",
     "EventTypeError",
+    "EveryNEvents",
     "InMemoryCheckpointStore",
     "InMemoryEventStore",
+    "InMemorySnapshotStore",
     "InvalidStreamError",
     "MissingHandlerError",
     "NewEvent",
@@ -83,6 +88,10 @@ __all__ = [
     "ProjectionError",
     "Repository",
     "SerializationError",
+    "Snapshot",
+    "SnapshotError",
+    "SnapshotStore",
+    "SnapshotStrategy",
     "StoredEvent",
     "StreamPosition",
     "StreamTrimmedError",

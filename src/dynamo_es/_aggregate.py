@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
+import cattrs
+
 from ._events import EventMetadata, NewEvent, StoredEvent, event_type_of
 from ._store import make_stream_id
-from .exceptions import EventTypeError, InvalidStreamError, MissingHandlerError
+from .exceptions import EventTypeError, InvalidStreamError, MissingHandlerError, SnapshotError
 
 __all__ = ["AggregateRoot", "applies"]
 
@@ -50,6 +53,8 @@ class AggregateRoot:
     """
 
     aggregate_type: ClassVar[str] = "AggregateRoot"
+    snapshot_version: ClassVar[int] = 1
+    """The schema version of this class's snapshot state; bump it when the state's shape changes."""
     _handlers: ClassVar[dict[type[Any], str]] = {}
 
     def __init_subclass__(cls, *, aggregate_type: str | None = None, **kwargs: Any) -> None:
@@ -112,6 +117,36 @@ class AggregateRoot:
             self._apply(stored.event)
             self._version = stored.version
 
+    def snapshot_state(self, converter: cattrs.Converter) -> dict[str, Any]:
+        """The state to snapshot: every public instance attribute, unstructured by ``converter``.
+
+        Each must be annotated on the class (``balance: Decimal``) so that it can be restored
+        with its type. Override this and :meth:`restore_snapshot` to control the format.
+
+        Raises:
+            SnapshotError: a public attribute has no annotation.
+        """
+        hints = _state_hints(type(self))
+        state = {name: value for name, value in vars(self).items() if not name.startswith("_")}
+        missing = sorted(set(state) - set(hints))
+        if missing:
+            raise SnapshotError(
+                f"{type(self).__qualname__} cannot be snapshotted: annotate {missing} on the class "
+                "(e.g. `balance: Decimal`) so the state can be restored with its types"
+            )
+        return {name: converter.unstructure(value, hints[name]) for name, value in state.items()}
+
+    def restore_snapshot(self, state: dict[str, Any], version: int, converter: cattrs.Converter) -> None:
+        """Set this fresh aggregate's state from a snapshot taken at ``version``."""
+        if self._uncommitted or self._version:
+            raise SnapshotError(f"{self!r} is not fresh; cannot restore a snapshot onto it")
+        hints = _state_hints(type(self))
+        for name, value in state.items():
+            if name not in hints:
+                raise SnapshotError(f"snapshot holds {name!r}, which {type(self).__qualname__} does not declare")
+            setattr(self, name, converter.structure(value, hints[name]))
+        self._version = version
+
     def _apply(self, event: Any) -> None:
         handler = self._handlers.get(type(event))
         if handler is None:
@@ -121,6 +156,16 @@ class AggregateRoot:
     def __repr__(self) -> str:
         pending = f", {len(self._uncommitted)} uncommitted" if self._uncommitted else ""
         return f"<{type(self).__qualname__} {self._id!r} v{self._version}{pending}>"
+
+
+def _state_hints(cls: type[AggregateRoot]) -> dict[str, Any]:
+    """The annotated, public, per-instance attributes of an aggregate class."""
+    hints = typing.get_type_hints(cls)
+    return {
+        name: hint
+        for name, hint in hints.items()
+        if not name.startswith("_") and typing.get_origin(hint) is not ClassVar and hint is not ClassVar
+    }
 
 
 def _collect_handlers(cls: type[AggregateRoot]) -> dict[type[Any], str]:

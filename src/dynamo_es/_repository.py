@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Generic, TypeVar
 
 import attrs
+import cattrs
 
 from ._aggregate import AggregateRoot
 from ._events import EventMetadata
+from ._snapshots import Snapshot, SnapshotStore, SnapshotStrategy
 from ._store import EventStore, check_version
-from .exceptions import AggregateNotFoundError
+from .exceptions import AggregateNotFoundError, DynamoESError
 
 __all__ = ["Repository"]
 
 A = TypeVar("A", bound=AggregateRoot)
+
+log = logging.getLogger("dynamo_es")
+
+_RESTORE_ERRORS = (DynamoESError, cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError)
 
 
 @attrs.define
@@ -25,10 +33,19 @@ class Repository(Generic[A]):
     Args:
         aggregate_class: the aggregate class; it must accept ``cls(aggregate_id)``.
         store: where the events live.
+        snapshots: where snapshots live; with it, :meth:`get` starts from the latest usable
+            snapshot and replays only the events after it.
+        snapshot_strategy: when :meth:`save` takes a snapshot (e.g. ``EveryNEvents(100)``).
     """
 
     aggregate_class: type[A]
     store: EventStore
+    snapshots: SnapshotStore | None = attrs.field(default=None, kw_only=True)
+    snapshot_strategy: SnapshotStrategy | None = attrs.field(default=None, kw_only=True)
+
+    @property
+    def _converter(self) -> cattrs.Converter:
+        return self.store.serializer.converter
 
     def get(self, aggregate_id: str, *, version: int | None = None) -> A:
         """The aggregate rebuilt from its events; with ``version``, as it was at that version.
@@ -42,6 +59,12 @@ class Repository(Generic[A]):
         if version is not None:
             check_version("version", version, minimum=1)
         aggregate_type = self.aggregate_class.aggregate_type
+        aggregate = self._from_snapshot(aggregate_id, version)
+        if aggregate is not None:
+            aggregate.replay(
+                self.store.load(aggregate_id, aggregate_type, from_version=aggregate.version + 1, to_version=version)
+            )
+            return aggregate
         events = self.store.load(aggregate_id, aggregate_type, to_version=version)
         if not events:
             raise AggregateNotFoundError(aggregate_type, aggregate_id)
@@ -54,7 +77,8 @@ class Repository(Generic[A]):
 
         The expected version is the one it was loaded (or last saved) at. Events go in the
         store's transactions of up to 100; with nothing uncommitted this is a no-op.
-        ``metadata`` (correlation id, say) is laid over every event's own.
+        ``metadata`` (correlation id, say) is laid over every event's own. A snapshot is taken
+        afterwards when the strategy says so; a failed snapshot is logged, never raised.
 
         Raises:
             ConcurrencyError: another writer appended first; reload and retry the command.
@@ -62,16 +86,61 @@ class Repository(Generic[A]):
         """
         if not aggregate.uncommitted_events:
             return aggregate.version
+        previous = aggregate.committed_version
         result = self.store.append(
-            aggregate.id,
-            aggregate.aggregate_type,
-            aggregate.uncommitted_events,
-            aggregate.committed_version,
-            metadata=metadata,
+            aggregate.id, aggregate.aggregate_type, aggregate.uncommitted_events, previous, metadata=metadata
         )
         result.raise_for_failure()
         aggregate.mark_committed()
+        if self.snapshot_strategy is not None and self.snapshot_strategy.should_snapshot(previous, result.new_version):
+            self.take_snapshot(aggregate)
         return result.new_version
+
+    def take_snapshot(self, aggregate: A) -> Snapshot | None:
+        """Snapshot the aggregate's committed state now; None (and a warning) if that fails."""
+        if self.snapshots is None or aggregate.uncommitted_events:
+            return None
+        try:
+            state = json.dumps(aggregate.snapshot_state(self._converter), separators=(",", ":"))
+            snapshot = Snapshot(
+                aggregate_type=aggregate.aggregate_type,
+                aggregate_id=aggregate.id,
+                version=aggregate.version,
+                schema_version=aggregate.snapshot_version,
+                state=state,
+            )
+            self.snapshots.save(snapshot)
+        except (DynamoESError, TypeError, ValueError) as error:
+            log.warning("no snapshot of %r: %s", aggregate, error)
+            return None
+        return snapshot
+
+    def _from_snapshot(self, aggregate_id: str, version: int | None) -> A | None:
+        if self.snapshots is None:
+            return None
+        cls = self.aggregate_class
+        snapshot = self.snapshots.load_latest(cls.aggregate_type, aggregate_id, max_version=version)
+        if snapshot is None:
+            return None
+        if snapshot.schema_version != cls.snapshot_version:
+            log.info(
+                "ignoring snapshot of %s:%s v%d: schema %d, class has %d",
+                cls.aggregate_type, aggregate_id, snapshot.version, snapshot.schema_version, cls.snapshot_version,
+            )  # fmt: skip
+            return None
+        aggregate = cls(aggregate_id)
+        try:
+            aggregate.restore_snapshot(json.loads(snapshot.state), snapshot.version, self._converter)
+        except _RESTORE_ERRORS as error:
+            log.warning(
+                "ignoring unreadable snapshot of %s:%s v%d: %s",
+                cls.aggregate_type,
+                aggregate_id,
+                snapshot.version,
+                error,
+            )
+            return None
+        return aggregate
 
     def exists(self, aggregate_id: str) -> bool:
         """Whether the aggregate's stream holds any event."""

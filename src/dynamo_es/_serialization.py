@@ -42,7 +42,7 @@ def configure_converter(converter: C) -> C:
     converter.register_unstructure_hook(UUID, str)
     converter.register_structure_hook(UUID, lambda value, _: UUID(str(value)))
     converter.register_unstructure_hook(Decimal, str)
-    converter.register_structure_hook(Decimal, lambda value, _: Decimal(str(value)))
+    converter.register_structure_hook(Decimal, lambda value, _: _decimal(value))
     return converter
 
 
@@ -52,6 +52,13 @@ def make_converter() -> JsonConverter:
     Register hooks for your own types on it, and pass it to ``EventSerializer(converter=...)``.
     """
     return configure_converter(make_json_converter(forbid_extra_keys=False))
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:  # decimal.InvalidOperation
+        raise ValueError(f"{value!r} is not a decimal number") from None
 
 
 def _datetime_to_text(value: datetime) -> str:

@@ -13,6 +13,7 @@ DynamoESError
 ├── ConcurrencyError               another writer appended first
 ├── AggregateNotFoundError         the aggregate's stream holds no event
 ├── ProjectionError                a projection's handler raised (the handler's error is the cause)
+├── SnapshotError                  an aggregate's state cannot be captured or restored
 ├── EventStoreError                the store failed (cause kept in ``__cause__``)
 │   ├── TransientStoreError        throttling / TransactionConflict that outlived its retries
 │   ├── TableSchemaError           an existing table with an incompatible key schema
@@ -44,6 +45,7 @@ __all__ = [
     "MissingHandlerError",
     "ProjectionError",
     "SerializationError",
+    "SnapshotError",
     "StreamTrimmedError",
     "SubscriptionError",
     "TableSchemaError",
@@ -165,6 +167,10 @@ class ProjectionError(DynamoESError):
         self.stream_id = stream_id
         self.version = version
         self.handled = handled
+
+
+class SnapshotError(DynamoESError):
+    """An aggregate's state cannot be captured into, or restored from, a snapshot."""
 
 
 class EventStoreError(DynamoESError):

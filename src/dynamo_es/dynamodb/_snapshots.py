@@ -1,0 +1,132 @@
+"""DynamoDBSnapshotStore: snapshots in a table of their own, keyed like the event streams."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from typing import Any
+
+import attrs
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+from .._snapshots import Snapshot
+from .._store import MAX_ITEM_BYTES, check_version, make_stream_id
+from ..exceptions import EventStoreError, SnapshotError
+from ..settings import EventStoreSettings
+from ._errors import BOUNDARY_ERRORS
+from ._table import ensure_table
+
+__all__ = ["DynamoDBSnapshotStore", "SnapshotItem"]
+
+
+class SnapshotItem(Model):
+    """A snapshot row: ``pk`` = stream id, ``sk`` = the version the state is at."""
+
+    class Meta:
+        abstract = True
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = NumberAttribute(range_key=True)
+    aggregate_type = UnicodeAttribute(attr_name="aggregateType")
+    aggregate_id = UnicodeAttribute(attr_name="aggregateId")
+    schema_version = NumberAttribute(attr_name="schemaVersion")
+    state = UnicodeAttribute(attr_name="state")
+    taken_at = UnicodeAttribute(attr_name="takenAt")
+
+
+@functools.cache
+def snapshot_model(settings: EventStoreSettings) -> type[SnapshotItem]:
+    """The :class:`SnapshotItem` model on ``settings.snapshots_table_name``."""
+    meta: dict[str, Any] = {
+        "table_name": settings.snapshots_table_name,
+        "region": settings.region,
+        "host": settings.endpoint_url,
+        "aws_access_key_id": settings.aws_access_key_id,
+        "aws_secret_access_key": settings.aws_secret_access_key,
+        "billing_mode": "PAY_PER_REQUEST" if settings.use_on_demand_capacity else "PROVISIONED",
+    }
+    if not settings.use_on_demand_capacity:
+        meta["read_capacity_units"] = settings.read_capacity_units
+        meta["write_capacity_units"] = settings.write_capacity_units
+    namespace = {"Meta": type("Meta", (), meta), "__module__": __name__}
+    return type(f"SnapshotItem_{settings.snapshots_table_name}", (SnapshotItem,), namespace)
+
+
+@attrs.define
+class DynamoDBSnapshotStore:
+    """A :class:`SnapshotStore` in ``snapshots_table_name`` (``pk`` S, ``sk`` N; no stream).
+
+    Snapshots stay out of the events table, so its items, its stream and its outbox index
+    hold events only. Every snapshot is kept (time travel can start from an older one).
+    """
+
+    settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
+    _model: type[SnapshotItem] = attrs.field(init=False, repr=False)
+    _ready: bool = attrs.field(default=False, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._model = snapshot_model(self.settings)
+
+    def ensure_table(self) -> dict[str, Any]:
+        """Check the snapshots table, creating it if missing and allowed."""
+        description = ensure_table(
+            self._model,
+            create=self.settings.create_table_if_not_exists,
+            keys={"HASH": ("pk", "S"), "RANGE": ("sk", "N")},
+        )
+        self._ready = True
+        return description
+
+    def _prepare(self) -> type[SnapshotItem]:
+        if not self._ready:
+            self.ensure_table()
+        return self._model
+
+    def load_latest(self, aggregate_type: str, aggregate_id: str, *, max_version: int | None = None) -> Snapshot | None:
+        """The newest snapshot of the aggregate at or below ``max_version``, or None."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        model = self._prepare()
+        condition = None if max_version is None else model.sk <= check_version("max_version", max_version)
+        try:
+            items = list(model.query(stream_id, condition, consistent_read=True, scan_index_forward=False, limit=1))
+        except BOUNDARY_ERRORS as error:
+            raise EventStoreError(f"cannot read snapshots of {stream_id}: {error}") from error
+        if not items:
+            return None
+        item = items[0]
+        return Snapshot(
+            aggregate_type=item.aggregate_type,
+            aggregate_id=item.aggregate_id,
+            version=int(item.sk),
+            schema_version=int(item.schema_version),
+            state=item.state,
+            taken_at=datetime.fromisoformat(item.taken_at),
+        )
+
+    def save(self, snapshot: Snapshot) -> None:
+        """Store ``snapshot`` (replacing one at the same version).
+
+        Raises:
+            SnapshotError: the state would make an item over DynamoDB's 400 KB.
+        """
+        stream_id = make_stream_id(snapshot.aggregate_type, snapshot.aggregate_id)
+        size = len(snapshot.state.encode()) + len(stream_id) * 2 + 200
+        if size > MAX_ITEM_BYTES:
+            raise SnapshotError(
+                f"snapshot of {stream_id} at v{snapshot.version} is {size:,} bytes; the limit is 400 KB"
+            )
+        model = self._prepare()
+        item = model(
+            stream_id,
+            snapshot.version,
+            aggregate_type=snapshot.aggregate_type,
+            aggregate_id=snapshot.aggregate_id,
+            schema_version=snapshot.schema_version,
+            state=snapshot.state,
+            taken_at=snapshot.taken_at.isoformat(),
+        )
+        try:
+            item.save()
+        except BOUNDARY_ERRORS as error:
+            raise EventStoreError(f"cannot save a snapshot of {stream_id}: {error}") from error
