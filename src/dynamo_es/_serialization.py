@@ -25,7 +25,7 @@ from ._events import (
 )
 from .exceptions import DynamoESError, SerializationError, UnknownEventTypeError
 
-__all__ = ["EncodedEvent", "EventSerializer", "configure_converter", "make_converter"]
+__all__ = ["EncodedEvent", "EventSerializer", "RawEventSerializer", "configure_converter", "make_converter"]
 
 C = TypeVar("C", bound=cattrs.Converter)
 _RESERVED_METADATA_KEYS = frozenset({"correlationId", "causationId", "schemaVersion"})
@@ -224,6 +224,25 @@ class EventSerializer:
         except ValueError as error:
             raise SerializationError(
                 f"bad timestamp {encoded.timestamp!r}",
+                stream_id=encoded.stream_id,
+                version=encoded.version,
+                event_type=encoded.event_type,
+            ) from error
+
+
+@attrs.define
+class RawEventSerializer(EventSerializer):
+    """Decodes event data to plain JSON values instead of event classes (no upcasting).
+
+    For tools that do not import the domain, like the ``dynamo-es`` command.
+    """
+
+    def _decode_payload(self, encoded: EncodedEvent, schema_version: int) -> Any:
+        try:
+            return json.loads(base64.b64decode(encoded.event_data, validate=True))
+        except (binascii.Error, ValueError) as error:
+            raise SerializationError(
+                f"cannot decode event data: {error}",
                 stream_id=encoded.stream_id,
                 version=encoded.version,
                 event_type=encoded.event_type,

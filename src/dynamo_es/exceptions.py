@@ -16,6 +16,8 @@ DynamoESError
 ├── SnapshotError                  an aggregate's state cannot be captured or restored
 ├── EventStoreError                the store failed (cause kept in ``__cause__``)
 │   ├── TransientStoreError        throttling / TransactionConflict that outlived its retries
+│   ├── TableNotFoundError         the table is missing and may not be created
+│   ├── EndpointUnreachableError   DynamoDB cannot be reached at all
 │   ├── TableSchemaError           an existing table with an incompatible key schema
 │   └── SubscriptionError          a DynamoDB Streams subscription cannot go on
 │       └── StreamTrimmedError     records were trimmed (older than 24 h) before they were read
@@ -38,6 +40,7 @@ __all__ = [
     "DuplicateEventTypeError",
     "DynamoDBLocalError",
     "DynamoESError",
+    "EndpointUnreachableError",
     "EventStoreError",
     "EventTooLargeError",
     "EventTypeError",
@@ -48,6 +51,7 @@ __all__ = [
     "SnapshotError",
     "StreamTrimmedError",
     "SubscriptionError",
+    "TableNotFoundError",
     "TableSchemaError",
     "TransientStoreError",
     "UnknownEventTypeError",
@@ -185,6 +189,22 @@ class TransientStoreError(EventStoreError):
         self.stream_id = stream_id
         self.reason = reason
         self.attempts = attempts
+
+
+class TableNotFoundError(EventStoreError):
+    """The table does not exist and ``create_table_if_not_exists`` is off."""
+
+    def __init__(self, table_name: str) -> None:
+        super().__init__(f"table {table_name!r} does not exist and create_table_if_not_exists is off")
+        self.table_name = table_name
+
+
+class EndpointUnreachableError(EventStoreError):
+    """No connection to DynamoDB could be made (wrong endpoint, DynamoDB Local not running)."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(f"cannot connect to DynamoDB at {endpoint}")
+        self.endpoint = endpoint
 
 
 class TableSchemaError(EventStoreError):

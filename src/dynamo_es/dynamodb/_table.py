@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
-from ..exceptions import EventStoreError, TableSchemaError
+from ..exceptions import EndpointUnreachableError, EventStoreError, TableNotFoundError, TableSchemaError
 from ._errors import BOUNDARY_ERRORS
 
 __all__ = ["ensure_table", "key_schema_of"]
@@ -34,17 +35,28 @@ def ensure_table(model: type[Model], *, create: bool, keys: KeySchema) -> dict[s
         description = _describe(model)
         if description is None:
             if not create:
-                raise EventStoreError(f"table {table_name!r} does not exist and create_table_if_not_exists is off")
+                raise TableNotFoundError(table_name)
             _create(model)
             description = _wait_until_active(model)
         elif description.get("TableStatus") != "ACTIVE":
             description = _wait_until_active(model)
     except BOUNDARY_ERRORS as error:
+        if _unreachable(error):
+            raise EndpointUnreachableError(model.Meta.host or f"AWS region {model.Meta.region}") from error
         raise EventStoreError(f"cannot provision table {table_name!r}: {error}") from error
     actual = key_schema_of(description)
     if actual != keys:
         raise TableSchemaError(table_name, _describe_keys(keys), _describe_keys(actual))
     return description
+
+
+def _unreachable(error: BaseException | None) -> bool:
+    """Whether ``error`` (or what caused it) is a failure to connect at all."""
+    while error is not None:
+        if isinstance(error, EndpointConnectionError | ConnectTimeoutError):
+            return True
+        error = error.__cause__ or getattr(error, "cause", None)
+    return False
 
 
 def key_schema_of(description: dict[str, Any]) -> KeySchema:

@@ -1,0 +1,210 @@
+"""The ``dynamo-es`` command: create and inspect the events table, read streams, follow changes.
+
+Settings come from ``DYNAMO_ES_*`` environment variables, overridden by the options.
+
+Exit codes: 0 success; 1 any other dynamo-es error; 2 bad usage; 3 DynamoDB unreachable;
+4 table missing; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import attrs
+
+from ._events import StoredEvent
+from ._serialization import RawEventSerializer
+from .dynamodb import DynamoDBEventStore, DynamoDBSnapshotStore
+from .exceptions import (
+    ConfigurationError,
+    DynamoESError,
+    EndpointUnreachableError,
+    InvalidStreamError,
+    TableNotFoundError,
+)
+from .settings import EventStoreSettings
+from .streams import Change, DynamoDBCheckpointStore
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NO_TABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dynamo-es", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--table", help="events table name (DYNAMO_ES_EVENTS_TABLE_NAME)")
+    parser.add_argument("--endpoint-url", help="DynamoDB endpoint, e.g. http://127.0.0.1:8000 (DYNAMO_ES_ENDPOINT_URL)")
+    parser.add_argument("--region", help="AWS region (DYNAMO_ES_REGION)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    create = commands.add_parser("create-table", help="create the events table (and with --all the others)")
+    create.add_argument("--all", action="store_true", help="also the checkpoints and snapshots tables")
+    commands.add_parser("describe", help="table status, keys, billing, stream, indexes, item count estimate")
+
+    events = commands.add_parser("events", help="print one stream's events")
+    events.add_argument("aggregate_type", metavar="TYPE")
+    events.add_argument("aggregate_id", metavar="ID")
+    events.add_argument("--from", dest="from_version", type=int, default=1, metavar="N", help="first version")
+    events.add_argument("--to", dest="to_version", type=int, metavar="N", help="last version")
+    events.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
+
+    tail = commands.add_parser("tail", help="follow the table's stream, one line per change")
+    tail.add_argument("--from-start", action="store_true", help="begin at the oldest kept record, not now")
+    tail.add_argument("--max", type=int, metavar="N", help="exit after N changes")
+    tail.add_argument("--until-idle", action="store_true", help="exit once caught up")
+
+    outbox = commands.add_parser("outbox", help="count and list undispatched events")
+    outbox.add_argument("--limit", type=int, default=20, metavar="N", help="list at most N (0: count only)")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> EventStoreSettings:
+    settings = EventStoreSettings.from_env()
+    overrides: dict[str, Any] = {
+        "events_table_name": args.table,
+        "endpoint_url": args.endpoint_url,
+        "region": args.region,
+        "create_table_if_not_exists": args.command == "create-table",
+    }
+    return attrs.evolve(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _event_document(stored: StoredEvent) -> dict[str, Any]:
+    metadata = {"correlationId": stored.metadata.correlation_id, "causationId": stored.metadata.causation_id}
+    return {
+        "streamId": stored.stream_id,
+        "version": stored.version,
+        "eventType": stored.event_type,
+        "eventId": stored.event_id,
+        "timestamp": stored.timestamp.isoformat(),
+        "isDispatched": stored.is_dispatched,
+        "data": stored.event,
+        "metadata": {**{k: v for k, v in metadata.items() if v}, **stored.metadata.extra},
+    }
+
+
+def _line(document: dict[str, Any]) -> str:
+    return json.dumps(document, ensure_ascii=False, default=str)
+
+
+def _create_table(store: DynamoDBEventStore, args: argparse.Namespace, out: TextIO) -> None:
+    store.ensure_table()
+    print(f"table {store.settings.events_table_name} is ACTIVE", file=out)
+    if args.all:
+        DynamoDBCheckpointStore(store.settings).ensure_table()
+        DynamoDBSnapshotStore(store.settings).ensure_table()
+        print(f"table {store.settings.checkpoints_table_name} is ACTIVE", file=out)
+        print(f"table {store.settings.snapshots_table_name} is ACTIVE", file=out)
+
+
+def _describe(store: DynamoDBEventStore, out: TextIO) -> None:
+    table = store.ensure_table()
+    stream = table.get("StreamSpecification", {})
+    summary = {
+        "table": table["TableName"],
+        "status": table["TableStatus"],
+        "keys": {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]},
+        "billing": table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED"),
+        "stream": stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
+        "streamArn": table.get("LatestStreamArn"),
+        "indexes": [index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])],
+        "itemCountEstimate": table.get("ItemCount", 0),
+        "sizeBytesEstimate": table.get("TableSizeBytes", 0),
+    }
+    for key, value in summary.items():
+        print(f"{key:<18} {json.dumps(value) if isinstance(value, dict | list) else value}", file=out)
+
+
+def _events(store: DynamoDBEventStore, args: argparse.Namespace, out: TextIO) -> None:
+    events = store.load(
+        args.aggregate_id, args.aggregate_type, from_version=args.from_version, to_version=args.to_version
+    )
+    if not events:
+        print(f"no events in {args.aggregate_type}:{args.aggregate_id}", file=sys.stderr)
+    if args.format == "jsonl":
+        for stored in events:
+            print(_line(_event_document(stored)), file=out)
+        return
+    print(f"{'VERSION':>7}  {'TIMESTAMP':<32}  {'TYPE':<24}  DATA", file=out)
+    for stored in events:
+        data = json.dumps(stored.event, ensure_ascii=False)
+        print(f"{stored.version:>7}  {stored.timestamp.isoformat():<32}  {stored.event_type:<24}  {data}", file=out)
+
+
+def _tail(store: DynamoDBEventStore, args: argparse.Namespace, out: TextIO) -> None:
+    subscription = store.subscribe_to_changes(start_at="trim_horizon" if args.from_start else "latest").start()
+    print(f"following {store.settings.events_table_name} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    seen = 0
+    for batch in subscription.batches(stop_when_idle=args.until_idle):
+        for change in batch:
+            print(_line(_change_document(change)), file=out, flush=True)
+            seen += 1
+            if args.max is not None and seen >= args.max:
+                return
+
+
+def _change_document(change: Change) -> dict[str, Any]:
+    return {
+        "kind": change.kind.value,
+        "approximateCreationTime": change.approximate_creation_time.isoformat(),
+        "sequenceNumber": change.sequence_number,
+        **_event_document(change.event),
+    }
+
+
+def _outbox(store: DynamoDBEventStore, args: argparse.Namespace, out: TextIO) -> None:
+    print(f"undispatched: {store.count_undispatched()}", file=out)
+    if args.limit <= 0:
+        return
+    for index, stored in enumerate(store.undispatched(page_size=min(args.limit, 100))):
+        if index >= args.limit:
+            break
+        print(_line(_event_document(stored)), file=out)
+
+
+def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the command line ``argv``; return the exit code."""
+    args = _parser().parse_args(argv)
+    out = out or sys.stdout
+    try:
+        store = DynamoDBEventStore(_settings(args), serializer=RawEventSerializer())
+        if args.command == "create-table":
+            _create_table(store, args, out)
+        elif args.command == "describe":
+            _describe(store, out)
+        elif args.command == "events":
+            _events(store, args, out)
+        elif args.command == "tail":
+            _tail(store, args, out)
+        else:
+            _outbox(store, args, out)
+    except (ConfigurationError, InvalidStreamError) as error:
+        print(f"dynamo-es: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except EndpointUnreachableError as error:
+        print(
+            f"dynamo-es: {error} (is DynamoDB running? set --endpoint-url or DYNAMO_ES_ENDPOINT_URL)", file=sys.stderr
+        )
+        return EXIT_UNREACHABLE
+    except TableNotFoundError as error:
+        print(f"dynamo-es: table {error.table_name!r} does not exist (run: dynamo-es create-table)", file=sys.stderr)
+        return EXIT_NO_TABLE
+    except DynamoESError as error:
+        print(f"dynamo-es: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The dynamo-es command against DynamoDB Local: commands, output, errors and exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import attrs
+import pytest
+
+from dynamo_es import DynamoDBEventStore, EventStoreSettings, event
+from dynamo_es.cli import run
+from dynamo_es.testing import DynamoDBLocal
+
+pytestmark = pytest.mark.ddblocal
+
+
+@event(name="CliTestShipped")
+@attrs.frozen
+class Shipped:
+    parcel: str
+    weight: int
+
+
+@pytest.fixture
+def cli_env(dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch) -> EventStoreSettings:
+    """DYNAMO_ES_* variables for a table of the test's own (not created yet)."""
+    settings = dynamodb_local.settings(events_table_name=f"cli-{uuid.uuid4().hex[:10]}", enable_streams=True)
+    for name, value in {
+        "ENDPOINT_URL": settings.endpoint_url,
+        "AWS_ACCESS_KEY_ID": settings.aws_access_key_id,
+        "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key,
+        "EVENTS_TABLE_NAME": settings.events_table_name,
+        "CHECKPOINTS_TABLE_NAME": f"{settings.events_table_name}-cp",
+        "SNAPSHOTS_TABLE_NAME": f"{settings.events_table_name}-snap",
+    }.items():
+        monkeypatch.setenv(f"DYNAMO_ES_{name}", str(value))
+    return attrs.evolve(
+        settings,
+        checkpoints_table_name=f"{settings.events_table_name}-cp",
+        snapshots_table_name=f"{settings.events_table_name}-snap",
+    )
+
+
+def cli(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = run(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def seed(settings: EventStoreSettings, count: int = 3) -> str:
+    aggregate_id = f"p-{uuid.uuid4().hex[:8]}"
+    store = DynamoDBEventStore(settings)
+    store.append(aggregate_id, "Parcel", [Shipped(f"box {n}", n) for n in range(1, count + 1)], 0).raise_for_failure()
+    return aggregate_id
+
+
+class TestCommands:
+    def test_create_table_then_describe(self, cli_env: EventStoreSettings) -> None:
+        """create-table --all makes the three tables; describe reports keys, stream and index."""
+        code, output = cli("create-table", "--all")
+        assert code == 0 and output.count("is ACTIVE") == 3
+        code, output = cli("describe")
+        assert code == 0
+        fields = dict(line.split(None, 1) for line in output.splitlines())
+        assert fields["table"] == cli_env.events_table_name and fields["status"] == "ACTIVE"
+        assert json.loads(fields["keys"]) == {"HASH": "pk", "RANGE": "sk"}
+        assert fields["stream"] == "NEW_AND_OLD_IMAGES" and json.loads(fields["indexes"]) == ["outbox"]
+        assert fields["billing"] == "PAY_PER_REQUEST" and "itemCountEstimate" in fields
+
+    def test_events_as_json_lines_with_a_version_range(self, cli_env: EventStoreSettings) -> None:
+        """Events TYPE ID prints one JSON document per event; --from/--to bound them."""
+        aggregate_id = seed(cli_env, 4)
+        code, output = cli("events", "Parcel", aggregate_id, "--from", "2", "--to", "3")
+        documents = [json.loads(line) for line in output.splitlines()]
+        assert code == 0 and [d["version"] for d in documents] == [2, 3]
+        assert documents[0]["data"] == {"parcel": "box 2", "weight": 2}
+        assert documents[0]["eventType"] == "CliTestShipped" and documents[0]["streamId"] == f"Parcel:{aggregate_id}"
+
+    def test_events_as_a_table(self, cli_env: EventStoreSettings) -> None:
+        """--format table prints a header and one row per event."""
+        aggregate_id = seed(cli_env, 2)
+        code, output = cli("events", "Parcel", aggregate_id, "--format", "table")
+        lines = output.splitlines()
+        assert code == 0 and lines[0].split() == ["VERSION", "TIMESTAMP", "TYPE", "DATA"]
+        assert len(lines) == 3 and "CliTestShipped" in lines[2] and '"box 2"' in lines[2]
+
+    def test_outbox_counts_and_lists(self, cli_env: EventStoreSettings) -> None:
+        """Outbox prints the undispatched count and the oldest events."""
+        aggregate_id = seed(cli_env, 3)
+        DynamoDBEventStore(cli_env).mark_dispatched(aggregate_id, "Parcel", 1)
+        code, output = cli("outbox", "--limit", "1")
+        lines = output.splitlines()
+        assert code == 0 and lines[0] == "undispatched: 2"
+        assert [json.loads(line)["version"] for line in lines[1:]] == [2]
+
+    def test_tail_prints_one_line_per_change(self, cli_env: EventStoreSettings) -> None:
+        """Tail follows live changes; --max ends it."""
+        DynamoDBEventStore(cli_env).ensure_table()
+        result: list[tuple[int, str]] = []
+        follower = threading.Thread(target=lambda: result.append(cli("tail", "--max", "2")))
+        follower.start()
+        time.sleep(1.0)
+        aggregate_id = seed(cli_env, 2)
+        follower.join(timeout=30)
+        assert not follower.is_alive()
+        code, output = result[0]
+        changes = [json.loads(line) for line in output.splitlines()]
+        assert code == 0 and [(c["kind"], c["version"]) for c in changes] == [("INSERT", 1), ("INSERT", 2)]
+        assert {c["streamId"] for c in changes} == {f"Parcel:{aggregate_id}"}
+
+    def test_tail_from_start_until_idle(self, cli_env: EventStoreSettings) -> None:
+        """--from-start --until-idle prints what the stream holds and exits."""
+        seed(cli_env, 2)
+        code, output = cli("tail", "--from-start", "--until-idle")
+        assert code == 0 and len(output.splitlines()) == 2
+
+
+class TestErrors:
+    def test_missing_table_exits_4(self, cli_env: EventStoreSettings, capsys: pytest.CaptureFixture[str]) -> None:
+        """Read commands never create tables: a missing one is exit code 4 with a hint."""
+        assert cli("describe")[0] == 4
+        assert "create-table" in capsys.readouterr().err
+
+    def test_unreachable_endpoint_exits_3(
+        self, cli_env: EventStoreSettings, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A closed port is exit code 3 with a clear message, no traceback."""
+        assert cli("--endpoint-url", "http://127.0.0.1:9", "describe")[0] == 3
+        assert "cannot connect to DynamoDB at http://127.0.0.1:9" in capsys.readouterr().err
+
+    def test_bad_input_exits_2(self, cli_env: EventStoreSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A bad version range or setting is a usage error."""
+        DynamoDBEventStore(cli_env).ensure_table()
+        assert cli("events", "Parcel", "x", "--from", "0")[0] == 2
+        monkeypatch.setenv("DYNAMO_ES_MAX_BATCH_SIZE", "lots")
+        assert cli("describe")[0] == 2
+
+    def test_unknown_command_exits_2(self) -> None:
+        """Argparse rejects an unknown command with exit code 2."""
+        with pytest.raises(SystemExit) as caught:
+            run(["frobnicate"])
+        assert caught.value.code == 2
+
+
+def test_console_script_is_installed(cli_env: EventStoreSettings) -> None:
+    """The dynamo-es executable runs the same command (here: an empty stream, exit 0)."""
+    DynamoDBEventStore(cli_env).ensure_table()
+    script = Path(sys.executable).parent / "dynamo-es"
+    completed = subprocess.run(  # noqa: S603 (our own console script)
+        [str(script), "events", "Parcel", "nobody"], capture_output=True, text=True, env=os.environ.copy(), check=False
+    )
+    assert completed.returncode == 0 and completed.stdout == ""
+    assert "no events in Parcel:nobody" in completed.stderr
