@@ -13,7 +13,7 @@ from ._events import (
 from ._memory import InMemoryEventStore
 from ._outbox import DispatchReport, OutboxDispatcher, OutboxStore
 from ._repository import Repository
-from ._serialization import EventSerializer, configure_converter, make_converter
+from ._serialization import EncodedEvent, EventSerializer, RawEventSerializer, configure_converter, make_converter
 from ._snapshots import EveryNEvents, InMemorySnapshotStore, Snapshot, SnapshotStore, SnapshotStrategy
 from ._store import AppendResult, EventStore
 from .dynamodb import DynamoDBEventStore, DynamoDBSnapshotStore
@@ -69,6 +69,7 @@ __all__ = [
     "DynamoDBLocalError",
     "DynamoDBSnapshotStore",
     "DynamoESError",
+    "EncodedEvent",
     "EndpointUnreachableError",
     "EventMetadata",
     "EventRegistry",
@@ -89,6 +90,7 @@ __all__ = [
     "OutboxStore",
     "Projection",
     "ProjectionError",
+    "RawEventSerializer",
     "Repository",
     "SerializationError",
     "Snapshot",
