@@ -34,6 +34,9 @@ test: lint
 	$(BIN)/python -m coverage run -m pytest
 	$(BIN)/python -m coverage report
 
+docs: setup
+	$(BIN)/mkdocs build --strict --site-dir site
+
 bench: setup
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_snapshots.py

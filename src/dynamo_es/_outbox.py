@@ -54,11 +54,12 @@ class OutboxDispatcher:
     aggregate are published in version order: when one fails after its retries, the later
     events of that aggregate wait for the next pass, and it stays undispatched.
 
-    Args:
+    Attributes:
         store: the event store (its outbox index).
         publish: called with each :class:`StoredEvent`; raising means "not published".
         max_attempts: tries per event in one pass.
-        base_delay / max_delay: seconds of jittered exponential backoff between tries.
+        base_delay: seconds: the first backoff ceiling, doubled per try (full jitter).
+        max_delay: seconds: the backoff ceiling.
         page_size: outbox items read per request.
     """
 

@@ -30,7 +30,7 @@ class Repository(Generic[A]):
 
     ``Repository(BankAccount, store).get("acc-1")`` is typed as ``BankAccount``.
 
-    Args:
+    Attributes:
         aggregate_class: the aggregate class; it must accept ``cls(aggregate_id)``.
         store: where the events live.
         snapshots: where snapshots live; with it, :meth:`get` starts from the latest usable

@@ -94,7 +94,7 @@ class EncodedEvent:
 class EventSerializer:
     """Encodes events to JSON (stored Base64) and decodes them, upcasting old schema versions.
 
-    Args:
+    Attributes:
         converter: the cattrs converter for event payloads (default :func:`make_converter`).
         registry: where event type names are looked up (default: the global registry).
     """

@@ -57,7 +57,7 @@ class DynamoDBEventStore:
 
     The table is checked (and created, with ``create_table_if_not_exists``) on first use.
 
-    Args:
+    Attributes:
         settings: the table, endpoint and behaviour (default: ``EventStoreSettings()``).
         serializer: the event codec (default: the global registry, :func:`make_converter`).
     """

@@ -34,7 +34,7 @@ class Projection:
     flipping is not a new event). Progress is checkpointed after each batch, and up to the
     failing change when the handler raises.
 
-    Args:
+    Attributes:
         name: the checkpoint name; one per read model.
         handler: called with each new :class:`Change`.
         checkpoints: where position and versions are saved.

@@ -65,7 +65,7 @@ class DynamoDBLocal:
 
     ``with DynamoDBLocal() as local: store = DynamoDBEventStore(local.settings())``.
 
-    Args:
+    Attributes:
         folder: where ``DynamoDBLocal.jar`` is (default: :func:`find_dynamodb_local`).
         port: the port (default: a free one).
         startup_timeout: seconds to wait until it answers.
