@@ -7,10 +7,7 @@ starts itself (or on DYNAMO_ES_ENDPOINT_URL when set).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent / "bank_account"))
 
 from domain import BankAccount, MoneyDeposited, MoneyWithdrawn
 
-from dynamo_es import Change, DynamoDBCheckpointStore, DynamoDBEventStore, EventStoreSettings, Projection, Repository
-from dynamo_es.testing import DynamoDBLocal
+from dynamo_es import Change, DynamoDBCheckpointStore, DynamoDBEventStore, Projection, Repository
+from dynamo_es.testing import configured_or_local
 
 
 class BalancesView:
@@ -36,17 +33,8 @@ class BalancesView:
             self.balances[account] = self.balances.get(account, Decimal(0)) - event.amount
 
 
-@contextlib.contextmanager
-def dynamodb() -> Iterator[EventStoreSettings]:
-    if os.environ.get("DYNAMO_ES_ENDPOINT_URL"):
-        yield EventStoreSettings.from_env()
-        return
-    with DynamoDBLocal() as local:
-        yield local.settings(events_table_name="BalancesEvents")
-
-
 def main() -> None:
-    with dynamodb() as settings:
+    with configured_or_local(events_table_name="BalancesEvents") as settings:
         store = DynamoDBEventStore(settings)
         store.ensure_table()
         accounts = Repository(BankAccount, store)

@@ -6,14 +6,10 @@ DYNAMO_ES_ENDPOINT_URL points at a DynamoDB already running.
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
-
 import attrs
 
-from dynamo_es import DynamoDBEventStore, EventStoreSettings, event
-from dynamo_es.testing import DynamoDBLocal
+from dynamo_es import DynamoDBEventStore, event
+from dynamo_es.testing import configured_or_local
 
 
 @event
@@ -28,19 +24,9 @@ class Withdrawn:
     amount: int
 
 
-@contextlib.contextmanager
-def dynamodb() -> Iterator[EventStoreSettings]:
-    """Settings for a DynamoDB: the configured one, or a DynamoDB Local started for the demo."""
-    if os.environ.get("DYNAMO_ES_ENDPOINT_URL"):
-        yield EventStoreSettings.from_env()
-        return
-    with DynamoDBLocal() as local:
-        print(f"DynamoDB Local is up at {local.endpoint_url}")
-        yield local.settings(events_table_name="QuickstartEvents")
-
-
 def main() -> None:
-    with dynamodb() as settings:
+    with configured_or_local(events_table_name="QuickstartEvents") as settings:
+        print(f"DynamoDB at {settings.endpoint_url}")
         store = DynamoDBEventStore(settings)
         store.ensure_table()  # creates the table (on-demand, stream on) if it is missing
         print(f"table {settings.events_table_name!r} is ready")

@@ -28,9 +28,10 @@ class TestPublicAPI:
             assert getattr(member, "__module__", "").startswith("dynamo_es"), name
 
     def test_testing_exports(self) -> None:
-        """The testing module exports the launcher and the contract suite."""
+        """The testing module exports the launcher, the script helper and the contract suite."""
         assert dynamo_es.testing.__all__ == [
             "DynamoDBLocal",
             "EventStoreContract",
+            "configured_or_local",
             "find_dynamodb_local",
         ]

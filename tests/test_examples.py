@@ -71,6 +71,6 @@ class TestQuickstart:
         """`make demo` (no endpoint configured) starts DynamoDB Local, appends, loads, conflicts."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("DYNAMO_ES_") or k.endswith("LOCAL_DIR")}
         output = run(EXAMPLES / "quickstart.py", env)
-        assert "DynamoDB Local is up" in output
+        assert "DynamoDB at http://127.0.0.1:" in output
         assert "writer 2: success=False, conflict=True: expected 2, actual 3" in output
         assert "balance after replay: 75" in output

@@ -5,10 +5,7 @@ Runs on DynamoDB Local, which it starts itself (or on DYNAMO_ES_ENDPOINT_URL whe
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,21 +13,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from domain import BankAccount, InsufficientFundsError
 
-from dynamo_es import ConcurrencyError, DynamoDBEventStore, EventStoreSettings, Repository
-from dynamo_es.testing import DynamoDBLocal
-
-
-@contextlib.contextmanager
-def dynamodb() -> Iterator[EventStoreSettings]:
-    if os.environ.get("DYNAMO_ES_ENDPOINT_URL"):
-        yield EventStoreSettings.from_env()
-        return
-    with DynamoDBLocal() as local:
-        yield local.settings(events_table_name="BankEvents")
+from dynamo_es import ConcurrencyError, DynamoDBEventStore, Repository
+from dynamo_es.testing import configured_or_local
 
 
 def main() -> None:
-    with dynamodb() as settings:
+    with configured_or_local(events_table_name="BankEvents") as settings:
         accounts = Repository(BankAccount, DynamoDBEventStore(settings))
 
         account = BankAccount.open("acc-42", owner="Ada")

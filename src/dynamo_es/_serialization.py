@@ -156,11 +156,10 @@ class EventSerializer:
     def _decode_payload(self, encoded: EncodedEvent, schema_version: int) -> Any:
         resolved = self.registry.resolve(encoded.event_type)
         if resolved is None:
-            raise UnknownEventTypeError(
+            raise _decode_error(
+                encoded,
                 "no event class is registered under this type name (decorate it with @event)",
-                stream_id=encoded.stream_id,
-                version=encoded.version,
-                event_type=encoded.event_type,
+                UnknownEventTypeError,
             )
         cls, current_version = resolved
         try:
@@ -181,12 +180,7 @@ class EventSerializer:
             DynamoESError,
             cattrs.BaseValidationError,
         ) as error:
-            raise SerializationError(
-                f"cannot decode event data: {_describe(error)}",
-                stream_id=encoded.stream_id,
-                version=encoded.version,
-                event_type=encoded.event_type,
-            ) from error
+            raise _decode_error(encoded, f"cannot decode event data: {_describe(error)}") from error
 
     def _metadata_json(self, metadata: EventMetadata, schema_version: int) -> str:
         clash = _RESERVED_METADATA_KEYS.intersection(metadata.extra)
@@ -209,12 +203,7 @@ class EventSerializer:
             correlation_id = document.pop("correlationId", None)
             causation_id = document.pop("causationId", None)
         except (ValueError, TypeError) as error:
-            raise SerializationError(
-                f"cannot decode metadata: {error}",
-                stream_id=encoded.stream_id,
-                version=encoded.version,
-                event_type=encoded.event_type,
-            ) from error
+            raise _decode_error(encoded, f"cannot decode metadata: {error}") from error
         metadata = EventMetadata(correlation_id=correlation_id, causation_id=causation_id, extra=document)
         return metadata, schema_version
 
@@ -222,12 +211,7 @@ class EventSerializer:
         try:
             return _datetime_from_text(encoded.timestamp)
         except ValueError as error:
-            raise SerializationError(
-                f"bad timestamp {encoded.timestamp!r}",
-                stream_id=encoded.stream_id,
-                version=encoded.version,
-                event_type=encoded.event_type,
-            ) from error
+            raise _decode_error(encoded, f"bad timestamp {encoded.timestamp!r}") from error
 
 
 @attrs.define
@@ -241,12 +225,14 @@ class RawEventSerializer(EventSerializer):
         try:
             return json.loads(base64.b64decode(encoded.event_data, validate=True))
         except (binascii.Error, ValueError) as error:
-            raise SerializationError(
-                f"cannot decode event data: {error}",
-                stream_id=encoded.stream_id,
-                version=encoded.version,
-                event_type=encoded.event_type,
-            ) from error
+            raise _decode_error(encoded, f"cannot decode event data: {error}") from error
+
+
+def _decode_error(
+    encoded: EncodedEvent, message: str, kind: type[SerializationError] = SerializationError
+) -> SerializationError:
+    """An error about ``encoded`` that names its stream, version and event type."""
+    return kind(message, stream_id=encoded.stream_id, version=encoded.version, event_type=encoded.event_type)
 
 
 def _describe(error: BaseException) -> str:

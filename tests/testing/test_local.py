@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dynamo_es import DynamoDBLocalError
-from dynamo_es.testing import DynamoDBLocal, find_dynamodb_local
+from dynamo_es.testing import DynamoDBLocal, configured_or_local, find_dynamodb_local
 
 
 def port_open(port: int) -> bool:
@@ -64,3 +64,22 @@ class TestLifecycle:
         """Asking a server that never started for its endpoint raises."""
         with pytest.raises(DynamoDBLocalError, match="not started"):
             _ = DynamoDBLocal().endpoint_url
+
+
+class TestConfiguredOrLocal:
+    def test_uses_the_configured_endpoint(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """With DYNAMO_ES_ENDPOINT_URL set, settings come from the environment; nothing starts."""
+        monkeypatch.setenv("DYNAMO_ES_ENDPOINT_URL", "http://127.0.0.1:1")
+        monkeypatch.setenv("DYNAMO_ES_EVENTS_TABLE_NAME", "FromEnv")
+        with configured_or_local(events_table_name="Ignored") as settings:
+            assert (settings.endpoint_url, settings.events_table_name) == ("http://127.0.0.1:1", "FromEnv")
+
+    @pytest.mark.ddblocal
+    def test_starts_dynamodb_local_otherwise(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without an endpoint, a DynamoDB Local runs for the block, with the defaults applied."""
+        monkeypatch.delenv("DYNAMO_ES_ENDPOINT_URL", raising=False)
+        with configured_or_local(events_table_name="Demo") as settings:
+            assert settings.endpoint_url is not None and settings.events_table_name == "Demo"
+            port = int(settings.endpoint_url.rsplit(":", 1)[1])
+            assert port_open(port)
+        assert not port_open(port)

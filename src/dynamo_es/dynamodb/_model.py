@@ -71,23 +71,24 @@ def outbox_partition(stream_id: str, partitions: int) -> str:
     return str(zlib.crc32(stream_id.encode()) % partitions)
 
 
-def _meta(settings: EventStoreSettings) -> type:
-    """The PynamoDB ``Meta`` class for ``settings``: table, endpoint, capacity, stream."""
+def table_meta(settings: EventStoreSettings, table_name: str, *, stream: bool = False) -> type:
+    """A PynamoDB ``Meta`` class for one of the settings' tables: endpoint, credentials, capacity.
+
+    With ``stream``, the table gets a NEW_AND_OLD_IMAGES stream.
+    """
     options: dict[str, Any] = {
-        "table_name": settings.events_table_name,
+        "table_name": table_name,
         "region": settings.region,
         "host": settings.endpoint_url,
         "aws_access_key_id": settings.aws_access_key_id,
         "aws_secret_access_key": settings.aws_secret_access_key,
         "max_retry_attempts": 3,
+        "billing_mode": "PAY_PER_REQUEST" if settings.use_on_demand_capacity else "PROVISIONED",
     }
-    if settings.use_on_demand_capacity:
-        options["billing_mode"] = "PAY_PER_REQUEST"
-    else:
-        options["billing_mode"] = "PROVISIONED"
+    if not settings.use_on_demand_capacity:
         options["read_capacity_units"] = settings.read_capacity_units
         options["write_capacity_units"] = settings.write_capacity_units
-    if settings.enable_streams:
+    if stream:
         options["stream_view_type"] = "NEW_AND_OLD_IMAGES"
     return type("Meta", (), options)
 
@@ -96,7 +97,7 @@ def _meta(settings: EventStoreSettings) -> type:
 def event_model(settings: EventStoreSettings) -> type[EventItem]:
     """The :class:`EventItem` model for ``settings``' table and key attribute names."""
     namespace: dict[str, Any] = {
-        "Meta": _meta(settings),
+        "Meta": table_meta(settings, settings.events_table_name, stream=settings.enable_streams),
         "pk": UnicodeAttribute(hash_key=True, attr_name=settings.partition_key_attribute),
         "sk": NumberAttribute(range_key=True, attr_name=settings.sort_key_attribute),
         "outbox": _outbox_index(settings),

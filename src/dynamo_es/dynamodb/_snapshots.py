@@ -15,6 +15,7 @@ from .._store import MAX_ITEM_BYTES, check_version, make_stream_id
 from ..exceptions import EventStoreError, SnapshotError
 from ..settings import EventStoreSettings
 from ._errors import BOUNDARY_ERRORS
+from ._model import table_meta
 from ._table import ensure_table
 
 __all__ = ["DynamoDBSnapshotStore", "SnapshotItem"]
@@ -38,18 +39,7 @@ class SnapshotItem(Model):
 @functools.cache
 def snapshot_model(settings: EventStoreSettings) -> type[SnapshotItem]:
     """The :class:`SnapshotItem` model on ``settings.snapshots_table_name``."""
-    meta: dict[str, Any] = {
-        "table_name": settings.snapshots_table_name,
-        "region": settings.region,
-        "host": settings.endpoint_url,
-        "aws_access_key_id": settings.aws_access_key_id,
-        "aws_secret_access_key": settings.aws_secret_access_key,
-        "billing_mode": "PAY_PER_REQUEST" if settings.use_on_demand_capacity else "PROVISIONED",
-    }
-    if not settings.use_on_demand_capacity:
-        meta["read_capacity_units"] = settings.read_capacity_units
-        meta["write_capacity_units"] = settings.write_capacity_units
-    namespace = {"Meta": type("Meta", (), meta), "__module__": __name__}
+    namespace = {"Meta": table_meta(settings, settings.snapshots_table_name), "__module__": __name__}
     return type(f"SnapshotItem_{settings.snapshots_table_name}", (SnapshotItem,), namespace)
 
 

@@ -14,6 +14,7 @@ from pynamodb.models import Model
 
 from .._serialization import make_converter
 from ..dynamodb._errors import BOUNDARY_ERRORS
+from ..dynamodb._model import table_meta
 from ..dynamodb._table import ensure_table
 from ..exceptions import EventStoreError
 from ..settings import EventStoreSettings
@@ -91,18 +92,7 @@ class CheckpointItem(Model):
 @functools.cache
 def checkpoint_model(settings: EventStoreSettings) -> type[CheckpointItem]:
     """The :class:`CheckpointItem` model on ``settings.checkpoints_table_name``."""
-    meta: dict[str, Any] = {
-        "table_name": settings.checkpoints_table_name,
-        "region": settings.region,
-        "host": settings.endpoint_url,
-        "aws_access_key_id": settings.aws_access_key_id,
-        "aws_secret_access_key": settings.aws_secret_access_key,
-        "billing_mode": "PAY_PER_REQUEST" if settings.use_on_demand_capacity else "PROVISIONED",
-    }
-    if not settings.use_on_demand_capacity:
-        meta["read_capacity_units"] = settings.read_capacity_units
-        meta["write_capacity_units"] = settings.write_capacity_units
-    namespace = {"Meta": type("Meta", (), meta), "__module__": __name__}
+    namespace = {"Meta": table_meta(settings, settings.checkpoints_table_name), "__module__": __name__}
     return type(f"CheckpointItem_{settings.checkpoints_table_name}", (CheckpointItem,), namespace)
 
 

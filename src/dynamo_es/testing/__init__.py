@@ -5,6 +5,6 @@ dynamo-es is installed; it provides the session-scoped ``dynamodb_local`` fixtur
 """
 
 from ._contract import EventStoreContract
-from ._local import DynamoDBLocal, find_dynamodb_local
+from ._local import DynamoDBLocal, configured_or_local, find_dynamodb_local
 
-__all__ = ["DynamoDBLocal", "EventStoreContract", "find_dynamodb_local"]
+__all__ = ["DynamoDBLocal", "EventStoreContract", "configured_or_local", "find_dynamodb_local"]

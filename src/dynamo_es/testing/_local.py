@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -18,7 +19,7 @@ from pynamodb.connection import Connection
 from ..exceptions import DynamoDBLocalError
 from ..settings import EventStoreSettings
 
-__all__ = ["DynamoDBLocal", "find_dynamodb_local"]
+__all__ = ["DynamoDBLocal", "configured_or_local", "find_dynamodb_local"]
 
 ENV_VAR = "DYNAMO_ES_DYNAMODB_LOCAL_DIR"
 _JAR = "DynamoDBLocal.jar"
@@ -168,3 +169,18 @@ class DynamoDBLocal:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def configured_or_local(**defaults: object) -> Iterator[EventStoreSettings]:
+    """Settings for a script: the configured DynamoDB, or a DynamoDB Local started for the block.
+
+    When ``DYNAMO_ES_ENDPOINT_URL`` is set, the settings come from ``DYNAMO_ES_*``
+    (:meth:`EventStoreSettings.from_env`). Otherwise DynamoDB Local starts, the block gets
+    settings pointing at it with ``defaults`` applied, and it stops when the block ends.
+    """
+    if os.environ.get("DYNAMO_ES_ENDPOINT_URL"):
+        yield EventStoreSettings.from_env()
+        return
+    with DynamoDBLocal() as local:
+        yield local.settings(**defaults)
