@@ -1,4 +1,4 @@
-"""Every Python code block in the docs runs, against DynamoDB Local, in page order."""
+"""Every Python code block in docs/ and README.md runs, against DynamoDB Local, in page order."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def _teardown(namespace: dict[str, Any]) -> None:
 
 pytest_collect_file = Sybil(
     parsers=[PythonCodeBlockParser(), SkipParser()],
-    patterns=["*.md"],
+    patterns=["docs/*.md", "README.md"],
     setup=_setup,
     teardown=_teardown,
     fixtures=["_docs_dynamodb"],
