@@ -119,11 +119,11 @@ class DynamoDBEventStore:
         Raises:
             SubscriptionError: the table has no stream (``enable_streams`` off).
         """
+        # Imported here: the streams package builds on this module, not the other way round.
         from ..streams._changes import StreamPosition, record_decoder
         from ..streams._subscription import Subscription, make_streams_client
 
-        self._prepare()
-        description: dict[str, Any] = self._model.describe_table()
+        description = self.ensure_table()
         stream_arn = description.get("LatestStreamArn")
         if not description.get("StreamSpecification", {}).get("StreamEnabled") or not stream_arn:
             raise SubscriptionError(f"table {self.settings.events_table_name!r} has no stream; set enable_streams")
