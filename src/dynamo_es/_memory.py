@@ -46,7 +46,7 @@ class InMemoryEventStore:
         metadata: EventMetadata | None = None,
     ) -> AppendResult:
         """Append events after ``expected_version``; see :class:`EventStore`."""
-        records = encode_append(
+        stream_id, records = encode_append(
             self.serializer,
             aggregate_id,
             aggregate_type,
@@ -55,7 +55,6 @@ class InMemoryEventStore:
             metadata,
             size_of=item_size,
         )
-        stream_id = make_stream_id(aggregate_type, aggregate_id)
         written = expected_version
         batches = plan_transactions(
             records,

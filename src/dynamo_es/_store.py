@@ -138,14 +138,16 @@ def encode_append(
     metadata: EventMetadata | None,
     *,
     size_of: Callable[[EncodedEvent], int],
-) -> list[EncodedEvent]:
+) -> tuple[str, list[EncodedEvent]]:
     """Validate and encode an append's events, numbering them after ``expected_version``.
+
+    Returns the stream id and the encoded events.
 
     Raises:
         InvalidStreamError, SerializationError, EventTypeError: bad input.
         EventTooLargeError: an event would exceed :data:`MAX_ITEM_BYTES` as an item.
     """
-    make_stream_id(aggregate_type, aggregate_id)
+    stream_id = make_stream_id(aggregate_type, aggregate_id)
     check_version("expected_version", expected_version)
     encoded: list[EncodedEvent] = []
     for offset, item in enumerate(events, start=1):
@@ -162,7 +164,18 @@ def encode_append(
         if size > MAX_ITEM_BYTES:
             raise EventTooLargeError(record.stream_id, record.version, record.event_type, size, MAX_ITEM_BYTES)
         encoded.append(record)
-    return encoded
+    return stream_id, encoded
+
+
+def _utf8_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def _json_length(text: str) -> int:
+    """The length of ``text`` as a JSON string literal, as botocore sends it (ASCII-escaped)."""
+    if text.isascii() and text.isprintable():  # Base64, ids, timestamps: no copy, no escapes but " and \
+        return len(text) + 2 + text.count('"') + text.count("\\")
+    return len(json.dumps(text))
 
 
 def item_size(record: EncodedEvent, *, partition_key: str = "pk", sort_key: str = "sk") -> int:
@@ -177,7 +190,7 @@ def item_size(record: EncodedEvent, *, partition_key: str = "pk", sort_key: str 
         ("eventData", record.event_data),
         ("metadata", record.metadata),
     )
-    size = sum(len(name) + len(value.encode()) for name, value in texts)
+    size = sum(len(name) + _utf8_length(value) for name, value in texts)
     number = len(str(record.version)) // 2 + 2
     size += len(sort_key) + number + len("version") + number
     return size + len("isDispatched") + 1 + len("outboxPending") + 3
@@ -195,7 +208,7 @@ def request_size(record: EncodedEvent, table_name: str) -> int:
         record.event_data,
         record.metadata,
     )
-    payload = sum(len(json.dumps(value)) for value in strings)
+    payload = sum(_json_length(value) for value in strings)
     return payload + len(table_name) + 400
 
 

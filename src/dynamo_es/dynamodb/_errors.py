@@ -8,7 +8,7 @@ import random
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
-__all__ = ["BOUNDARY_ERRORS", "Failure", "backoff_delays", "classify"]
+__all__ = ["BOUNDARY_ERRORS", "Failure", "backoff_delay", "classify"]
 
 BOUNDARY_ERRORS = (PynamoDBException, BotoCoreError, ClientError)
 """Everything PynamoDB and botocore raise; the store turns them into dynamo-es errors."""
@@ -70,9 +70,6 @@ def _client_code(error: BaseException | None) -> str | None:
     return None
 
 
-def backoff_delays(attempts: int, base_seconds: float, max_seconds: float) -> list[float]:
-    """Exponential backoff with full jitter: retry n waits up to ``base * 2**n``, capped."""
-    return [
-        random.uniform(0, min(max_seconds, base_seconds * 2**attempt))  # noqa: S311 (jitter, not crypto)
-        for attempt in range(attempts)
-    ]
+def backoff_delay(retry: int, base_seconds: float, max_seconds: float) -> float:
+    """Exponential backoff with full jitter: retry n (from 0) waits up to ``base * 2**n``, capped."""
+    return random.uniform(0, min(max_seconds, base_seconds * 2**retry))  # noqa: S311 (jitter, not crypto)

@@ -16,7 +16,7 @@ from ..exceptions import EventStoreError, SnapshotError
 from ..settings import EventStoreSettings
 from ._errors import BOUNDARY_ERRORS
 from ._model import table_meta
-from ._table import ensure_table
+from ._table import LazyTable
 
 __all__ = ["DynamoDBSnapshotStore", "SnapshotItem"]
 
@@ -52,31 +52,23 @@ class DynamoDBSnapshotStore:
     """
 
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
-    _model: type[SnapshotItem] = attrs.field(init=False, repr=False)
-    _ready: bool = attrs.field(default=False, init=False, repr=False)
+    _table: LazyTable[SnapshotItem] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        self._model = snapshot_model(self.settings)
+        self._table = LazyTable(
+            snapshot_model(self.settings),
+            self.settings.create_table_if_not_exists,
+            {"HASH": ("pk", "S"), "RANGE": ("sk", "N")},
+        )
 
     def ensure_table(self) -> dict[str, Any]:
         """Check the snapshots table, creating it if missing and allowed."""
-        description = ensure_table(
-            self._model,
-            create=self.settings.create_table_if_not_exists,
-            keys={"HASH": ("pk", "S"), "RANGE": ("sk", "N")},
-        )
-        self._ready = True
-        return description
-
-    def _prepare(self) -> type[SnapshotItem]:
-        if not self._ready:
-            self.ensure_table()
-        return self._model
+        return self._table.ensure()
 
     def load_latest(self, aggregate_type: str, aggregate_id: str, *, max_version: int | None = None) -> Snapshot | None:
         """The newest snapshot of the aggregate at or below ``max_version``, or None."""
         stream_id = make_stream_id(aggregate_type, aggregate_id)
-        model = self._prepare()
+        model = self._table.ready()
         condition = None if max_version is None else model.sk <= check_version("max_version", max_version)
         try:
             items = list(model.query(stream_id, condition, consistent_read=True, scan_index_forward=False, limit=1))
@@ -106,7 +98,7 @@ class DynamoDBSnapshotStore:
             raise SnapshotError(
                 f"snapshot of {stream_id} at v{snapshot.version} is {size:,} bytes; the limit is 400 KB"
             )
-        model = self._prepare()
+        model = self._table.ready()
         item = model(
             stream_id,
             snapshot.version,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -29,10 +28,10 @@ from .._store import (
 )
 from ..exceptions import EventStoreError, SubscriptionError, TransientStoreError
 from ..settings import EventStoreSettings
-from ._errors import BOUNDARY_ERRORS, Failure, backoff_delays, classify
+from ._errors import BOUNDARY_ERRORS, Failure, backoff_delay, classify
 from ._model import EventItem, encoded_from_raw, event_model, to_model
 from ._outbox import count_undispatched, iter_undispatched, mark_dispatched
-from ._table import ensure_table
+from ._table import LazyTable
 
 if TYPE_CHECKING:
     from ..streams._changes import StreamPosition
@@ -66,12 +65,17 @@ class DynamoDBEventStore:
     serializer: EventSerializer = attrs.field(factory=EventSerializer, kw_only=True)
     _model: type[EventItem] = attrs.field(init=False, repr=False)
     _table: TableConnection = attrs.field(init=False, repr=False)
-    _ready: bool = attrs.field(default=False, init=False, repr=False)
-    _ready_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+    _checked: LazyTable[EventItem] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        self._model = event_model(self.settings)
+        settings = self.settings
+        self._model = event_model(settings)
         self._table = self._model._get_connection()
+        self._checked = LazyTable(
+            self._model,
+            settings.create_table_if_not_exists,
+            {"HASH": (settings.partition_key_attribute, "S"), "RANGE": (settings.sort_key_attribute, "N")},
+        )
 
     @property
     def model(self) -> type[EventItem]:
@@ -85,21 +89,10 @@ class DynamoDBEventStore:
 
     def ensure_table(self) -> dict[str, Any]:
         """Check the events table, creating it if missing and allowed; return its description."""
-        settings = self.settings
-        description = ensure_table(
-            self._model,
-            create=settings.create_table_if_not_exists,
-            keys={"HASH": (settings.partition_key_attribute, "S"), "RANGE": (settings.sort_key_attribute, "N")},
-        )
-        self._ready = True
-        return description
+        return self._checked.ensure()
 
     def _prepare(self) -> None:
-        if self._ready:
-            return
-        with self._ready_lock:
-            if not self._ready:
-                self.ensure_table()
+        self._checked.ready()
 
     def subscribe_to_changes(
         self,
@@ -149,7 +142,7 @@ class DynamoDBEventStore:
         metadata: EventMetadata | None = None,
     ) -> AppendResult:
         """Append events after ``expected_version``; see :class:`EventStore`."""
-        records = encode_append(
+        stream_id, records = encode_append(
             self.serializer,
             aggregate_id,
             aggregate_type,
@@ -158,7 +151,6 @@ class DynamoDBEventStore:
             metadata,
             size_of=self._item_size,
         )
-        stream_id = make_stream_id(aggregate_type, aggregate_id)
         attempt = _Attempt(self, stream_id, expected_version)
         if not records:
             return attempt.succeeded()
@@ -363,29 +355,19 @@ class _Attempt:
     def run(self, write: Callable[[], Any], batch: list[EncodedEvent]) -> AppendResult | None:
         """Run ``write``, retrying transient failures; None on success, else the result to return."""
         settings = self.store.settings
-        delays = backoff_delays(
-            settings.max_transient_retries,
-            settings.retry_base_delay_ms / 1000,
-            settings.retry_max_delay_ms / 1000,
-        )
-        for attempt in range(len(delays) + 1):
+        retries = 0
+        while True:
             try:
                 write()
                 return None
             except BOUNDARY_ERRORS as error:
                 kind, reason = classify(error)
-                if kind is Failure.TRANSIENT and attempt < len(delays):
-                    log.info(
-                        "%s: %s, retry %d in %.3fs",
-                        self.stream_id,
-                        reason,
-                        attempt + 1,
-                        delays[attempt],
-                    )
-                    time.sleep(delays[attempt])
-                    continue
-                return self._after_failure(kind, reason, error, batch, attempts=attempt + 1)
-        raise AssertionError("unreachable")  # pragma: no cover
+                if kind is not Failure.TRANSIENT or retries >= settings.max_transient_retries:
+                    return self._after_failure(kind, reason, error, batch, attempts=retries + 1)
+            delay = backoff_delay(retries, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
+            retries += 1
+            log.info("%s: %s, retry %d in %.3fs", self.stream_id, reason, retries, delay)
+            time.sleep(delay)
 
     def _after_failure(
         self,

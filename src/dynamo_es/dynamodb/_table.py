@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+import attrs
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
@@ -12,12 +14,14 @@ from pynamodb.models import Model
 from ..exceptions import EndpointUnreachableError, EventStoreError, TableNotFoundError, TableSchemaError
 from ._errors import BOUNDARY_ERRORS
 
-__all__ = ["ensure_table", "key_schema_of"]
+__all__ = ["LazyTable", "ensure_table", "key_schema_of"]
 
 KeySchema = dict[str, tuple[str, str]]
 """``{"HASH": (name, type), "RANGE": (name, type)}``."""
 
 _ACTIVE_TIMEOUT_SECONDS = 300.0
+
+M = TypeVar("M", bound=Model)
 
 
 def ensure_table(model: type[Model], *, create: bool, keys: KeySchema) -> dict[str, Any]:
@@ -48,6 +52,31 @@ def ensure_table(model: type[Model], *, create: bool, keys: KeySchema) -> dict[s
     if actual != keys:
         raise TableSchemaError(table_name, _describe_keys(keys), _describe_keys(actual))
     return description
+
+
+@attrs.define
+class LazyTable(Generic[M]):
+    """A model whose table is checked (and created if allowed) once, on first use; thread-safe."""
+
+    model: type[M]
+    create: bool
+    keys: KeySchema
+    _ready: bool = attrs.field(default=False, init=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+
+    def ensure(self) -> dict[str, Any]:
+        """Check the table now (creating it if missing and allowed); return its description."""
+        description = ensure_table(self.model, create=self.create, keys=self.keys)
+        self._ready = True
+        return description
+
+    def ready(self) -> type[M]:
+        """The model, after the table was checked once."""
+        if not self._ready:
+            with self._lock:
+                if not self._ready:
+                    self.ensure()
+        return self.model
 
 
 def _unreachable(error: BaseException | None) -> bool:

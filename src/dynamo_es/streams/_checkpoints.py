@@ -15,7 +15,7 @@ from pynamodb.models import Model
 from .._serialization import make_converter
 from ..dynamodb._errors import BOUNDARY_ERRORS
 from ..dynamodb._model import table_meta
-from ..dynamodb._table import ensure_table
+from ..dynamodb._table import LazyTable
 from ..exceptions import EventStoreError
 from ..settings import EventStoreSettings
 from ._changes import StreamPosition
@@ -109,30 +109,22 @@ class DynamoDBCheckpointStore:
     """
 
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
-    _model: type[CheckpointItem] = attrs.field(init=False, repr=False)
-    _ready: bool = attrs.field(default=False, init=False, repr=False)
+    _table: LazyTable[CheckpointItem] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        self._model = checkpoint_model(self.settings)
+        self._table = LazyTable(
+            checkpoint_model(self.settings),
+            self.settings.create_table_if_not_exists,
+            {"HASH": ("name", "S"), "RANGE": ("key", "S")},
+        )
 
     def ensure_table(self) -> dict[str, Any]:
         """Check the checkpoints table, creating it if missing and allowed."""
-        description = ensure_table(
-            self._model,
-            create=self.settings.create_table_if_not_exists,
-            keys={"HASH": ("name", "S"), "RANGE": ("key", "S")},
-        )
-        self._ready = True
-        return description
-
-    def _prepare(self) -> type[CheckpointItem]:
-        if not self._ready:
-            self.ensure_table()
-        return self._model
+        return self._table.ensure()
 
     def load_position(self, name: str) -> StreamPosition | None:
         """The position saved under ``name``, or None."""
-        model = self._prepare()
+        model = self._table.ready()
         try:
             item = model.get(name, _POSITION_KEY, consistent_read=True)
         except model.DoesNotExist:
@@ -143,7 +135,7 @@ class DynamoDBCheckpointStore:
 
     def save_position(self, name: str, position: StreamPosition) -> None:
         """Save ``position`` under ``name``."""
-        model = self._prepare()
+        model = self._table.ready()
         text = _converter.dumps(position)
         try:
             model(name, _POSITION_KEY, position=text, updated_at=_now()).save()
@@ -152,7 +144,7 @@ class DynamoDBCheckpointStore:
 
     def load_versions(self, name: str, stream_ids: Iterable[str]) -> dict[str, int]:
         """The last applied version of each of ``stream_ids`` that has one."""
-        model = self._prepare()
+        model = self._table.ready()
         keys = [(name, stream_id) for stream_id in set(stream_ids)]
         if not keys:
             return {}
@@ -163,7 +155,7 @@ class DynamoDBCheckpointStore:
 
     def save_versions(self, name: str, versions: Mapping[str, int]) -> None:
         """Record the last applied version of each stream in ``versions``."""
-        model = self._prepare()
+        model = self._table.ready()
         now = _now()
         try:
             with model.batch_write() as batch:
