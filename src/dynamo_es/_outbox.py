@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
@@ -11,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from ._events import StoredEvent
+from ._store import backoff_delay
 
 __all__ = ["DispatchReport", "OutboxDispatcher", "OutboxStore"]
 
@@ -122,6 +122,5 @@ class OutboxDispatcher:
                     exc_info=True,
                 )  # fmt: skip
                 if attempt < self.max_attempts:
-                    delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-                    self._stopped.wait(random.uniform(0, delay))  # noqa: S311 (jitter, not crypto)
+                    self._stopped.wait(backoff_delay(attempt - 1, self.base_delay, self.max_delay))
         return False

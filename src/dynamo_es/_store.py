@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -18,6 +19,7 @@ __all__ = [
     "MAX_TRANSACTION_ITEMS",
     "AppendResult",
     "EventStore",
+    "backoff_delay",
     "encode_append",
     "item_size",
     "make_stream_id",
@@ -32,6 +34,11 @@ MAX_TRANSACTION_BYTES = 4_000_000
 """Budget for one transaction's request payload: below DynamoDB's 4 MB (4 MiB as enforced)."""
 
 _MAX_ID_LENGTH = 1024
+
+
+def backoff_delay(retry: int, base_seconds: float, max_seconds: float) -> float:
+    """Exponential backoff with full jitter: retry n (from 0) waits up to ``base * 2**n``, capped."""
+    return random.uniform(0, min(max_seconds, base_seconds * 2**retry))  # noqa: S311 (jitter, not crypto)
 
 
 def make_stream_id(aggregate_type: str, aggregate_id: str) -> str:

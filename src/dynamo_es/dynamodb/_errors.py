@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import enum
-import random
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
-__all__ = ["BOUNDARY_ERRORS", "Failure", "backoff_delay", "classify"]
+__all__ = ["BOUNDARY_ERRORS", "Failure", "classify"]
 
 BOUNDARY_ERRORS = (PynamoDBException, BotoCoreError, ClientError)
 """Everything PynamoDB and botocore raise; the store turns them into dynamo-es errors."""
@@ -68,8 +67,3 @@ def _client_code(error: BaseException | None) -> str | None:
     if isinstance(error, ClientError):
         return str(error.response.get("Error", {}).get("Code"))
     return None
-
-
-def backoff_delay(retry: int, base_seconds: float, max_seconds: float) -> float:
-    """Exponential backoff with full jitter: retry n (from 0) waits up to ``base * 2**n``, capped."""
-    return random.uniform(0, min(max_seconds, base_seconds * 2**retry))  # noqa: S311 (jitter, not crypto)

@@ -19,6 +19,7 @@ from .._store import (
     MAX_TRANSACTION_BYTES,
     MAX_TRANSACTION_ITEMS,
     AppendResult,
+    backoff_delay,
     check_version,
     encode_append,
     item_size,
@@ -28,7 +29,7 @@ from .._store import (
 )
 from ..exceptions import EventStoreError, SubscriptionError, TransientStoreError
 from ..settings import EventStoreSettings
-from ._errors import BOUNDARY_ERRORS, Failure, backoff_delay, classify
+from ._errors import BOUNDARY_ERRORS, Failure, classify
 from ._model import EventItem, encoded_from_raw, event_model, to_model
 from ._outbox import count_undispatched, iter_undispatched, mark_dispatched
 from ._table import LazyTable

@@ -61,9 +61,7 @@ class StreamPosition:
 
     def after(self, change: Change) -> StreamPosition:
         """This position moved past ``change``."""
-        if change.shard_id is None:
-            return self
-        return StreamPosition({**self.shards, change.shard_id: change.sequence_number})
+        return self.after_all((change,))
 
     def after_all(self, changes: Iterable[Change]) -> StreamPosition:
         """This position moved past every change in ``changes``."""
