@@ -7,16 +7,9 @@ from typing import Any
 import attrs
 import pytest
 
-from dynamo_es import (
-    AggregateRoot,
-    EventMetadata,
-    EventTypeError,
-    InvalidStreamError,
-    MissingHandlerError,
-    applies,
-    event,
-)
+from dynamo_es import AggregateRoot, EventMetadata, applies, event
 from dynamo_es._events import StoredEvent
+from dynamo_es.exceptions import EventTypeError, InvalidStreamError, MissingHandlerError
 
 
 @event(name="AggTestStarted")

@@ -5,6 +5,10 @@ from __future__ import annotations
 from types import ModuleType
 
 import dynamo_es
+import dynamo_es.dynamodb
+import dynamo_es.exceptions
+import dynamo_es.memory
+import dynamo_es.projections
 import dynamo_es.testing
 
 
@@ -17,7 +21,7 @@ class TestPublicAPI:
             if not name.startswith(("_", "@"))  # "@": pytest's assertion rewriting
         }
         modules = {name for name, value in public.items() if isinstance(value, ModuleType)}
-        assert modules <= {"cli", "dynamodb", "exceptions", "settings", "streams", "testing"}
+        assert modules <= {"cli", "dynamodb", "exceptions", "memory", "projections", "settings", "testing"}
         assert sorted(dynamo_es.__all__) == dynamo_es.__all__
         assert set(dynamo_es.__all__) == set(public) - modules
 
@@ -31,7 +35,20 @@ class TestPublicAPI:
         """The testing module exports the launcher, the script helper and the contract suite."""
         assert dynamo_es.testing.__all__ == [
             "DynamoDBLocal",
+            "DynamoDBLocalError",
             "EventStoreContract",
             "configured_or_local",
             "find_dynamodb_local",
         ]
+
+    def test_front_door_keeps_only_the_everyday_errors(self) -> None:
+        """The top level exports the base error and the three users catch; the rest stay in exceptions."""
+        errors = {name for name in dynamo_es.__all__ if name.endswith("Error")}
+        assert errors == {"AggregateNotFoundError", "ConcurrencyError", "DynamoESError", "EventStoreError"}
+        assert "DynamoDBLocalError" in dynamo_es.exceptions.__all__
+
+    def test_adapters_export_their_stores(self) -> None:
+        """Each adapter package exports its stores; the top level re-exports the same objects."""
+        assert dynamo_es.memory.InMemoryEventStore is dynamo_es.InMemoryEventStore
+        assert dynamo_es.dynamodb.DynamoDBEventStore is dynamo_es.DynamoDBEventStore
+        assert dynamo_es.projections.Projection is dynamo_es.Projection

@@ -5,14 +5,8 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from dynamo_es import (
-    DuplicateEventTypeError,
-    EventMetadata,
-    EventRegistry,
-    EventTypeError,
-    event,
-    event_type_of,
-)
+from dynamo_es import EventMetadata, EventRegistry, event, event_type_of
+from dynamo_es.exceptions import DuplicateEventTypeError, EventTypeError
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import pickle
 
 import pytest
 
-import dynamo_es
 from dynamo_es import exceptions
 from dynamo_es.exceptions import (
     ConcurrencyError,
@@ -22,10 +21,10 @@ ERRORS = [
     EventTooLargeError("Account:1", 2, "Deposited", 500_000, 409_600),
     UnknownEventTypeError("no class", stream_id="Account:1", version=4, event_type="Gone"),
     TransientStoreError("Account:1", "TransactionConflict", 7),
-    dynamo_es.AggregateNotFoundError("Account", "1"),
-    dynamo_es.ConfigurationError("max_batch_size", "too big"),
-    dynamo_es.DuplicateEventTypeError("Deposited", "a.Deposited", "b.Deposited"),
-    dynamo_es.TableSchemaError("Events", "HASH pk (S)", "HASH id (S)"),
+    exceptions.AggregateNotFoundError("Account", "1"),
+    exceptions.ConfigurationError("max_batch_size", "too big"),
+    exceptions.DuplicateEventTypeError("Deposited", "a.Deposited", "b.Deposited"),
+    exceptions.TableSchemaError("Events", "HASH pk (S)", "HASH id (S)"),
 ]
 
 

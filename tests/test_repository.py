@@ -18,14 +18,12 @@ from dynamo_es import (
     EventStore,
     EventStoreSettings,
     InMemoryEventStore,
-    InvalidStreamError,
     Repository,
-    SerializationError,
-    UnknownEventTypeError,
     applies,
     event,
     upcaster,
 )
+from dynamo_es.exceptions import InvalidStreamError, SerializationError, UnknownEventTypeError
 
 
 @event(name="RepoTestOpened")

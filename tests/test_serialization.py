@@ -12,17 +12,9 @@ from decimal import Decimal
 import attrs
 import pytest
 
-from dynamo_es import (
-    EventMetadata,
-    EventRegistry,
-    EventSerializer,
-    NewEvent,
-    SerializationError,
-    UnknownEventTypeError,
-    event,
-    make_converter,
-)
+from dynamo_es import EventMetadata, EventRegistry, EventSerializer, NewEvent, event, make_converter
 from dynamo_es._serialization import EncodedEvent
+from dynamo_es.exceptions import SerializationError, UnknownEventTypeError
 
 registry = EventRegistry()
 

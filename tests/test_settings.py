@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dynamo_es import ConfigurationError, EventStoreSettings
+from dynamo_es import EventStoreSettings
+from dynamo_es.exceptions import ConfigurationError
 
 
 class TestDefaults:

@@ -22,11 +22,11 @@ from dynamo_es import (
     InMemorySnapshotStore,
     Repository,
     Snapshot,
-    SnapshotError,
     SnapshotStore,
     applies,
     event,
 )
+from dynamo_es.exceptions import SnapshotError
 
 
 @attrs.frozen

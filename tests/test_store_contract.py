@@ -5,13 +5,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from dynamo_es import (
-    DynamoDBEventStore,
-    EventSerializer,
-    EventStore,
-    EventStoreSettings,
-    InMemoryEventStore,
-)
+from dynamo_es import DynamoDBEventStore, EventSerializer, EventStore, EventStoreSettings, InMemoryEventStore
 from dynamo_es.testing import EventStoreContract
 
 

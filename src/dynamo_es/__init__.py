@@ -1,57 +1,22 @@
-"""dynamo-es: event-sourced, domain-driven aggregates stored in Amazon DynamoDB."""
+"""dynamo-es: event-sourced, domain-driven aggregates stored in Amazon DynamoDB.
+
+The everyday names live here. Errors are in :mod:`dynamo_es.exceptions`, test helpers in
+:mod:`dynamo_es.testing`; the adapters are :mod:`dynamo_es.memory` and :mod:`dynamo_es.dynamodb`,
+the read side :mod:`dynamo_es.projections`.
+"""
 
 from ._aggregate import AggregateRoot, applies
-from ._events import (
-    EventMetadata,
-    EventRegistry,
-    NewEvent,
-    StoredEvent,
-    event,
-    event_type_of,
-    upcaster,
-)
-from ._memory import InMemoryEventStore
+from ._events import EventMetadata, EventRegistry, NewEvent, StoredEvent, event, event_type_of, upcaster
 from ._outbox import DispatchReport, OutboxDispatcher, OutboxStore
 from ._repository import Repository
 from ._serialization import EncodedEvent, EventSerializer, RawEventSerializer, configure_converter, make_converter
-from ._snapshots import EveryNEvents, InMemorySnapshotStore, Snapshot, SnapshotStore, SnapshotStrategy
+from ._snapshots import EveryNEvents, Snapshot, SnapshotStore, SnapshotStrategy
 from ._store import AppendResult, EventStore
-from .dynamodb import DynamoDBEventStore, DynamoDBSnapshotStore
-from .exceptions import (
-    AggregateNotFoundError,
-    ConcurrencyError,
-    ConfigurationError,
-    DuplicateEventTypeError,
-    DynamoDBLocalError,
-    DynamoESError,
-    EndpointUnreachableError,
-    EventStoreError,
-    EventTooLargeError,
-    EventTypeError,
-    InvalidStreamError,
-    MissingHandlerError,
-    ProjectionError,
-    SerializationError,
-    SnapshotError,
-    StreamTrimmedError,
-    SubscriptionError,
-    TableNotFoundError,
-    TableSchemaError,
-    TransientStoreError,
-    UnknownEventTypeError,
-)
+from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
+from .exceptions import AggregateNotFoundError, ConcurrencyError, DynamoESError, EventStoreError
+from .memory import InMemoryCheckpointStore, InMemoryEventStore, InMemorySnapshotStore
+from .projections import Change, ChangeKind, CheckpointStore, Projection, StreamPosition
 from .settings import EventStoreSettings
-from .streams import (
-    Change,
-    ChangeKind,
-    CheckpointStore,
-    DynamoDBCheckpointStore,
-    InMemoryCheckpointStore,
-    Projection,
-    StreamPosition,
-    Subscription,
-    changes_from_lambda_event,
-)
 
 __all__ = [
     "AggregateNotFoundError",
@@ -61,53 +26,34 @@ __all__ = [
     "ChangeKind",
     "CheckpointStore",
     "ConcurrencyError",
-    "ConfigurationError",
     "DispatchReport",
-    "DuplicateEventTypeError",
     "DynamoDBCheckpointStore",
     "DynamoDBEventStore",
-    "DynamoDBLocalError",
     "DynamoDBSnapshotStore",
     "DynamoESError",
     "EncodedEvent",
-    "EndpointUnreachableError",
     "EventMetadata",
     "EventRegistry",
     "EventSerializer",
     "EventStore",
     "EventStoreError",
     "EventStoreSettings",
-    "EventTooLargeError",
-    "EventTypeError",
     "EveryNEvents",
     "InMemoryCheckpointStore",
     "InMemoryEventStore",
     "InMemorySnapshotStore",
-    "InvalidStreamError",
-    "MissingHandlerError",
     "NewEvent",
     "OutboxDispatcher",
     "OutboxStore",
     "Projection",
-    "ProjectionError",
     "RawEventSerializer",
     "Repository",
-    "SerializationError",
     "Snapshot",
-    "SnapshotError",
     "SnapshotStore",
     "SnapshotStrategy",
     "StoredEvent",
     "StreamPosition",
-    "StreamTrimmedError",
-    "Subscription",
-    "SubscriptionError",
-    "TableNotFoundError",
-    "TableSchemaError",
-    "TransientStoreError",
-    "UnknownEventTypeError",
     "applies",
-    "changes_from_lambda_event",
     "configure_converter",
     "event",
     "event_type_of",

@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from ._events import StoredEvent
-from ._store import backoff_delay
+from ._retry import backoff_delay
 
 __all__ = ["DispatchReport", "OutboxDispatcher", "OutboxStore"]
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 import cattrs
@@ -101,7 +100,7 @@ class Repository(Generic[A]):
         if self.snapshots is None or aggregate.uncommitted_events:
             return None
         try:
-            state = json.dumps(aggregate.snapshot_state(self._converter), separators=(",", ":"))
+            state = self.store.serializer.dumps(aggregate.snapshot_state(self._converter))
             snapshot = Snapshot(
                 aggregate_type=aggregate.aggregate_type,
                 aggregate_id=aggregate.id,
@@ -130,7 +129,8 @@ class Repository(Generic[A]):
             return None
         aggregate = cls(aggregate_id)
         try:
-            aggregate.restore_snapshot(json.loads(snapshot.state), snapshot.version, self._converter)
+            state = self.store.serializer.loads(snapshot.state, dict[str, Any])
+            aggregate.restore_snapshot(state, snapshot.version, self._converter)
         except _RESTORE_ERRORS as error:
             log.warning(
                 "ignoring unreadable snapshot of %s:%s v%d: %s",

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import attrs
 import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.json import JsonConverter
 from cattrs.preconf.json import make_converter as make_json_converter
 
@@ -25,17 +26,28 @@ from ._events import (
 )
 from .exceptions import DynamoESError, SerializationError, UnknownEventTypeError
 
-__all__ = ["EncodedEvent", "EventSerializer", "RawEventSerializer", "configure_converter", "make_converter"]
+__all__ = [
+    "EncodedEvent",
+    "EventSerializer",
+    "RawEventSerializer",
+    "configure_converter",
+    "default_converter",
+    "make_converter",
+]
 
 C = TypeVar("C", bound=cattrs.Converter)
-_RESERVED_METADATA_KEYS = frozenset({"correlationId", "causationId", "schemaVersion"})
+T = TypeVar("T")
+_METADATA_KEYS = {"correlation_id": "correlationId", "causation_id": "causationId"}
+_RESERVED_METADATA_KEYS = frozenset({*_METADATA_KEYS.values(), "schemaVersion"})
 
 
 def configure_converter(converter: C) -> C:
-    """Teach ``converter`` the types events commonly hold, losslessly as JSON.
+    """Teach ``converter`` the types events commonly hold, losslessly as JSON, and our own records.
 
     datetime as ISO 8601 (naive values are taken as UTC), UUID and Decimal as strings;
     enums, nested attrs classes, lists, dicts and optionals are cattrs' own behaviour.
+    :class:`EventMetadata` becomes the stored metadata document (``correlationId``,
+    ``causationId`` and the ``extra`` keys beside them).
     """
     converter.register_unstructure_hook(datetime, _datetime_to_text)
     converter.register_structure_hook(datetime, lambda value, _: _datetime_from_text(value))
@@ -43,7 +55,36 @@ def configure_converter(converter: C) -> C:
     converter.register_structure_hook(UUID, lambda value, _: UUID(str(value)))
     converter.register_unstructure_hook(Decimal, str)
     converter.register_structure_hook(Decimal, lambda value, _: _decimal(value))
+    _configure_metadata(converter)
     return converter
+
+
+def _configure_metadata(converter: cattrs.Converter) -> None:
+    """EventMetadata as one flat JSON object: the named ids in camelCase, ``extra`` beside them."""
+    overrides = {name: override(rename=key) for name, key in _METADATA_KEYS.items()}
+    overrides["extra"] = override(omit=True)
+    unstructure_known = make_dict_unstructure_fn(
+        EventMetadata,
+        converter,
+        _cattrs_omit_if_default=True,
+        **overrides,  # type: ignore[arg-type]  # cattrs types **kwargs as overrides, mypy mixes them with flags
+    )
+    structure_known = make_dict_structure_fn(EventMetadata, converter, **overrides)  # type: ignore[arg-type]
+
+    def unstructure(metadata: EventMetadata) -> dict[str, Any]:
+        clash = _RESERVED_METADATA_KEYS.intersection(metadata.extra)
+        if clash:
+            raise ValueError(f"metadata keys {sorted(clash)} are reserved")
+        return {**unstructure_known(metadata), **converter.unstructure(dict(metadata.extra))}
+
+    def structure(document: Any, _: Any) -> EventMetadata:
+        if not isinstance(document, dict):
+            raise TypeError("metadata is not a JSON object")
+        extra = {key: value for key, value in document.items() if key not in _RESERVED_METADATA_KEYS}
+        return attrs.evolve(structure_known(document, EventMetadata), extra=extra)
+
+    converter.register_unstructure_hook(EventMetadata, unstructure)
+    converter.register_structure_hook(EventMetadata, structure)
 
 
 def make_converter() -> JsonConverter:
@@ -74,6 +115,10 @@ def _datetime_from_text(value: Any) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+default_converter = make_converter()
+"""The converter every serializer and store uses unless given another."""
+
+
 @attrs.frozen(kw_only=True)
 class EncodedEvent:
     """An event in its stored form: one DynamoDB item's worth of strings and numbers."""
@@ -89,6 +134,19 @@ class EncodedEvent:
     metadata: str
     is_dispatched: bool = False
 
+    def texts(self) -> tuple[str, ...]:
+        """The string values, in field order: what size estimates count."""
+        return (
+            self.stream_id,
+            self.aggregate_id,
+            self.aggregate_type,
+            self.event_id,
+            self.event_type,
+            self.timestamp,
+            self.event_data,
+            self.metadata,
+        )
+
 
 @attrs.define
 class EventSerializer:
@@ -99,8 +157,16 @@ class EventSerializer:
         registry: where event type names are looked up (default: the global registry).
     """
 
-    converter: cattrs.Converter = attrs.field(factory=make_converter)
+    converter: cattrs.Converter = attrs.field(default=default_converter)
     registry: EventRegistry = attrs.field(default=default_registry)
+
+    def dumps(self, value: Any, unstructure_as: Any = None) -> str:
+        """``value`` as compact JSON text, through the converter."""
+        return dumps(self.converter, value, unstructure_as)
+
+    def loads(self, text: str, cls: type[T]) -> T:
+        """JSON ``text`` structured as ``cls``, through the converter."""
+        return loads(self.converter, text, cls)
 
     def encode(self, new_event: NewEvent, *, aggregate_type: str, aggregate_id: str, version: int) -> EncodedEvent:
         """The stored form of ``new_event`` at ``version`` of the given stream."""
@@ -183,28 +249,16 @@ class EventSerializer:
             raise _decode_error(encoded, f"cannot decode event data: {_describe(error)}") from error
 
     def _metadata_json(self, metadata: EventMetadata, schema_version: int) -> str:
-        clash = _RESERVED_METADATA_KEYS.intersection(metadata.extra)
-        if clash:
-            raise ValueError(f"metadata keys {sorted(clash)} are reserved")
-        document: dict[str, Any] = {"schemaVersion": schema_version}
-        if metadata.correlation_id is not None:
-            document["correlationId"] = metadata.correlation_id
-        if metadata.causation_id is not None:
-            document["causationId"] = metadata.causation_id
-        document.update(self.converter.unstructure(dict(metadata.extra)))
+        document = {"schemaVersion": schema_version, **self.converter.unstructure(metadata, EventMetadata)}
         return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
     def _parse_metadata(self, encoded: EncodedEvent) -> tuple[EventMetadata, int]:
         try:
             document = json.loads(encoded.metadata) if encoded.metadata else {}
-            if not isinstance(document, dict):
-                raise TypeError("metadata is not a JSON object")
-            schema_version = int(document.pop("schemaVersion", 1))
-            correlation_id = document.pop("correlationId", None)
-            causation_id = document.pop("causationId", None)
-        except (ValueError, TypeError) as error:
-            raise _decode_error(encoded, f"cannot decode metadata: {error}") from error
-        metadata = EventMetadata(correlation_id=correlation_id, causation_id=causation_id, extra=document)
+            metadata = self.converter.structure(document, EventMetadata)
+            schema_version = int(document.get("schemaVersion", 1))
+        except (ValueError, TypeError, cattrs.BaseValidationError) as error:
+            raise _decode_error(encoded, f"cannot decode metadata: {_describe(error)}") from error
         return metadata, schema_version
 
     def _timestamp(self, encoded: EncodedEvent) -> datetime:
@@ -226,6 +280,16 @@ class RawEventSerializer(EventSerializer):
             return json.loads(base64.b64decode(encoded.event_data, validate=True))
         except (binascii.Error, ValueError) as error:
             raise _decode_error(encoded, f"cannot decode event data: {error}") from error
+
+
+def dumps(converter: cattrs.Converter, value: Any, unstructure_as: Any = None) -> str:
+    """``value`` as compact JSON text, unstructured by ``converter``."""
+    return json.dumps(converter.unstructure(value, unstructure_as), separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(converter: cattrs.Converter, text: str, cls: type[T]) -> T:
+    """JSON ``text`` structured as ``cls`` by ``converter``."""
+    return converter.structure(json.loads(text), cls)
 
 
 def _decode_error(

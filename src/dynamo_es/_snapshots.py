@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 import attrs
 
-from ._store import check_version
-
-__all__ = ["EveryNEvents", "InMemorySnapshotStore", "Snapshot", "SnapshotStore", "SnapshotStrategy"]
+__all__ = ["EveryNEvents", "Snapshot", "SnapshotStore", "SnapshotStrategy"]
 
 
 def _utc_now() -> datetime:
@@ -64,26 +61,3 @@ class EveryNEvents:
     def should_snapshot(self, previous_version: int, new_version: int) -> bool:
         """True when ``new_version // n`` passed ``previous_version // n``."""
         return new_version // self.n > previous_version // self.n
-
-
-@attrs.define
-class InMemorySnapshotStore:
-    """A :class:`SnapshotStore` in a dict, for tests."""
-
-    _snapshots: dict[tuple[str, str], dict[int, Snapshot]] = attrs.field(factory=dict, init=False)
-    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
-
-    def load_latest(self, aggregate_type: str, aggregate_id: str, *, max_version: int | None = None) -> Snapshot | None:
-        """The newest snapshot of the aggregate at or below ``max_version``, or None."""
-        if max_version is not None:
-            check_version("max_version", max_version)
-        with self._lock:
-            versions = self._snapshots.get((aggregate_type, aggregate_id), {})
-            eligible = [v for v in versions if max_version is None or v <= max_version]
-            return versions[max(eligible)] if eligible else None
-
-    def save(self, snapshot: Snapshot) -> None:
-        """Store ``snapshot`` (replacing one at the same version)."""
-        with self._lock:
-            key = (snapshot.aggregate_type, snapshot.aggregate_id)
-            self._snapshots.setdefault(key, {})[snapshot.version] = snapshot

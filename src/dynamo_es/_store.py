@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -14,31 +12,15 @@ from ._serialization import EncodedEvent, EventSerializer
 from .exceptions import ConcurrencyError, DynamoESError, EventTooLargeError, InvalidStreamError
 
 __all__ = [
-    "MAX_ITEM_BYTES",
-    "MAX_TRANSACTION_BYTES",
-    "MAX_TRANSACTION_ITEMS",
     "AppendResult",
     "EventStore",
-    "backoff_delay",
+    "check_version",
     "encode_append",
-    "item_size",
+    "encoded_size",
     "make_stream_id",
-    "plan_transactions",
 ]
 
-MAX_ITEM_BYTES = 400 * 1024
-"""DynamoDB's item size limit (attribute names plus values)."""
-MAX_TRANSACTION_ITEMS = 100
-"""DynamoDB's limit of actions in one TransactWriteItems call."""
-MAX_TRANSACTION_BYTES = 4_000_000
-"""Budget for one transaction's request payload: below DynamoDB's 4 MB (4 MiB as enforced)."""
-
 _MAX_ID_LENGTH = 1024
-
-
-def backoff_delay(retry: int, base_seconds: float, max_seconds: float) -> float:
-    """Exponential backoff with full jitter: retry n (from 0) waits up to ``base * 2**n``, capped."""
-    return random.uniform(0, min(max_seconds, base_seconds * 2**retry))  # noqa: S311 (jitter, not crypto)
 
 
 def make_stream_id(aggregate_type: str, aggregate_id: str) -> str:
@@ -145,6 +127,7 @@ def encode_append(
     metadata: EventMetadata | None,
     *,
     size_of: Callable[[EncodedEvent], int],
+    max_bytes: int,
 ) -> tuple[str, list[EncodedEvent]]:
     """Validate and encode an append's events, numbering them after ``expected_version``.
 
@@ -152,7 +135,7 @@ def encode_append(
 
     Raises:
         InvalidStreamError, SerializationError, EventTypeError: bad input.
-        EventTooLargeError: an event would exceed :data:`MAX_ITEM_BYTES` as an item.
+        EventTooLargeError: an event would exceed ``max_bytes`` by the store's ``size_of``.
     """
     stream_id = make_stream_id(aggregate_type, aggregate_id)
     check_version("expected_version", expected_version)
@@ -168,81 +151,14 @@ def encode_append(
             version=expected_version + offset,
         )
         size = size_of(record)
-        if size > MAX_ITEM_BYTES:
-            raise EventTooLargeError(record.stream_id, record.version, record.event_type, size, MAX_ITEM_BYTES)
+        if size > max_bytes:
+            raise EventTooLargeError(record.stream_id, record.version, record.event_type, size, max_bytes)
         encoded.append(record)
     return stream_id, encoded
 
 
-def _utf8_length(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode())
-
-
-def _json_length(text: str) -> int:
-    """The length of ``text`` as a JSON string literal, as botocore sends it (ASCII-escaped)."""
-    if text.isascii() and text.isprintable():  # Base64, ids, timestamps: no copy, no escapes but " and \
-        return len(text) + 2 + text.count('"') + text.count("\\")
-    return len(json.dumps(text))
-
-
-def item_size(record: EncodedEvent, *, partition_key: str = "pk", sort_key: str = "sk") -> int:
-    """The size DynamoDB counts for ``record`` as an item: attribute names plus values."""
-    texts = (
-        (partition_key, record.stream_id),
-        ("eventId", record.event_id),
-        ("aggregateId", record.aggregate_id),
-        ("aggregateType", record.aggregate_type),
-        ("eventType", record.event_type),
-        ("timestamp", record.timestamp),
-        ("eventData", record.event_data),
-        ("metadata", record.metadata),
+def encoded_size(record: EncodedEvent) -> int:
+    """The UTF-8 bytes of ``record``'s values: a store-neutral measure of an event's size."""
+    return sum(len(text) if text.isascii() else len(text.encode()) for text in record.texts()) + len(
+        str(record.version)
     )
-    size = sum(len(name) + _utf8_length(value) for name, value in texts)
-    number = len(str(record.version)) // 2 + 2
-    size += len(sort_key) + number + len("version") + number
-    return size + len("isDispatched") + 1 + len("outboxPending") + 3
-
-
-def request_size(record: EncodedEvent, table_name: str) -> int:
-    """An upper estimate of the bytes one conditional Put of ``record`` adds to a request."""
-    strings = (
-        record.stream_id,
-        record.event_id,
-        record.aggregate_id,
-        record.aggregate_type,
-        record.event_type,
-        record.timestamp,
-        record.event_data,
-        record.metadata,
-    )
-    payload = sum(_json_length(value) for value in strings)
-    return payload + len(table_name) + 400
-
-
-def plan_transactions(
-    records: Sequence[EncodedEvent],
-    *,
-    capacity: int,
-    first_capacity: int,
-    max_bytes: int,
-    size_of: Callable[[EncodedEvent], int],
-) -> list[list[EncodedEvent]]:
-    """Split ``records`` into consecutive transactions within both item and byte budgets.
-
-    The first transaction takes at most ``first_capacity`` events (it may carry a condition
-    check too), later ones ``capacity``; each stays within ``max_bytes`` by ``size_of``.
-    """
-    batches: list[list[EncodedEvent]] = []
-    current: list[EncodedEvent] = []
-    current_bytes = 0
-    room = max(1, first_capacity)
-    for record in records:
-        size = size_of(record)
-        if current and (len(current) >= room or current_bytes + size > max_bytes):
-            batches.append(current)
-            current, current_bytes, room = [], 0, capacity
-        current.append(record)
-        current_bytes += size
-    if current:
-        batches.append(current)
-    return batches

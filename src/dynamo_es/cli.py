@@ -18,7 +18,7 @@ import attrs
 
 from ._events import StoredEvent
 from ._serialization import RawEventSerializer
-from .dynamodb import DynamoDBEventStore, DynamoDBSnapshotStore
+from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
 from .exceptions import (
     ConfigurationError,
     DynamoESError,
@@ -26,8 +26,8 @@ from .exceptions import (
     InvalidStreamError,
     TableNotFoundError,
 )
+from .projections import Change
 from .settings import EventStoreSettings
-from .streams import Change, DynamoDBCheckpointStore
 
 __all__ = ["main"]
 

@@ -9,17 +9,10 @@ import attrs
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from dynamo_es import (
-    DynamoDBEventStore,
-    EventStoreError,
-    EventStoreSettings,
-    EventTooLargeError,
-    NewEvent,
-    TransientStoreError,
-    event,
-)
-from dynamo_es._store import MAX_TRANSACTION_BYTES
-from dynamo_es.dynamodb._model import to_model
+from dynamo_es import DynamoDBEventStore, EventStoreError, EventStoreSettings, NewEvent, event
+from dynamo_es.dynamodb import EventItemCodec
+from dynamo_es.dynamodb._limits import MAX_TRANSACTION_BYTES
+from dynamo_es.exceptions import EventTooLargeError, TransientStoreError
 
 pytestmark = pytest.mark.ddblocal
 
@@ -61,7 +54,7 @@ class TestTransactions:
             aggregate_id=aggregate_id,
             version=100,
         )
-        to_model(dynamodb_store.model, squatter).save()
+        EventItemCodec(dynamodb_store.model).to_model(squatter).save()
         calls = watch(dynamodb_store, "TransactWriteItems")
         result = dynamodb_store.append(aggregate_id, "Note", notes(100), 0)
         assert [len(call["TransactItems"]) for call in calls.calls] == [100]

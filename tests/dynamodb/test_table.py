@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pynamodb.connection import Connection
 
-from dynamo_es import DynamoDBEventStore, EventStoreSettings, TableSchemaError
+from dynamo_es import DynamoDBEventStore, EventStoreSettings
+from dynamo_es.exceptions import TableSchemaError
 from dynamo_es.testing import DynamoDBLocal
 
 pytestmark = pytest.mark.ddblocal

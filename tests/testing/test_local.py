@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dynamo_es import DynamoDBLocalError
-from dynamo_es.testing import DynamoDBLocal, configured_or_local, find_dynamodb_local
+from dynamo_es.testing import DynamoDBLocal, DynamoDBLocalError, configured_or_local, find_dynamodb_local
 
 
 def port_open(port: int) -> bool:

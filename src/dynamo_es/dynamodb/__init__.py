@@ -1,8 +1,21 @@
-"""The DynamoDB adapter: the PynamoDB event model, table provisioning, and the store."""
+"""The DynamoDB adapter: PynamoDB models, tables, the stores, DynamoDB Streams and AWS Lambda."""
 
-from ._model import EventItem, event_model
+from ._checkpoints import DynamoDBCheckpointStore
+from ._lambda import changes_from_lambda_event
+from ._model import EventItem, EventItemCodec, event_model
 from ._snapshots import DynamoDBSnapshotStore
 from ._store import DynamoDBEventStore
+from ._streams import Subscription
 from ._table import ensure_table
 
-__all__ = ["DynamoDBEventStore", "DynamoDBSnapshotStore", "EventItem", "ensure_table", "event_model"]
+__all__ = [
+    "DynamoDBCheckpointStore",
+    "DynamoDBEventStore",
+    "DynamoDBSnapshotStore",
+    "EventItem",
+    "EventItemCodec",
+    "Subscription",
+    "changes_from_lambda_event",
+    "ensure_table",
+    "event_model",
+]

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import functools
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+import attrs
+from pynamodb.attributes import Attribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from .._serialization import EncodedEvent
+from ..exceptions import SerializationError
 from ..settings import EventStoreSettings
 
 __all__ = [
     "OUTBOX_ATTRIBUTE",
     "OUTBOX_INDEX",
     "EventItem",
-    "encoded_from_raw",
+    "EventItemCodec",
     "event_model",
     "outbox_partition",
-    "to_model",
+    "table_meta",
 ]
 
 OUTBOX_INDEX = "outbox"
@@ -44,7 +47,7 @@ class EventItem(Model):
     version = NumberAttribute(attr_name="version")
     timestamp = UnicodeAttribute(attr_name="timestamp")
     event_data = UnicodeAttribute(attr_name="eventData")
-    metadata = UnicodeAttribute(attr_name="metadata")
+    metadata = UnicodeAttribute(attr_name="metadata", default="{}")
     is_dispatched = BooleanAttribute(attr_name="isDispatched", default=False)
     outbox_pending = UnicodeAttribute(attr_name=OUTBOX_ATTRIBUTE, null=True)
     outbox_partitions: int = 1
@@ -107,35 +110,132 @@ def event_model(settings: EventStoreSettings) -> type[EventItem]:
     return type(f"EventItem_{settings.events_table_name}", (EventItem,), namespace)
 
 
-def to_model(model: type[EventItem], record: EncodedEvent) -> EventItem:
-    """The model instance that stores ``record``."""
-    return model(
-        record.stream_id,
-        record.version,
-        event_id=record.event_id,
-        aggregate_id=record.aggregate_id,
-        aggregate_type=record.aggregate_type,
-        event_type=record.event_type,
-        version=record.version,
-        timestamp=record.timestamp,
-        event_data=record.event_data,
-        metadata=record.metadata,
-        is_dispatched=record.is_dispatched,
-        outbox_pending=None if record.is_dispatched else outbox_partition(record.stream_id, model.outbox_partitions),
+_KEY_FIELDS = {"pk": "stream_id", "sk": "version"}
+"""Model attributes whose EncodedEvent field has another name; every other attribute shares its name."""
+_MISSING = object()
+
+
+@attrs.frozen
+class _Field:
+    """One model attribute as the codec reads it: where it sits in EncodedEvent and on the wire."""
+
+    field: str
+    attr_name: str
+    attr_type: str
+    default: Any
+
+
+def _fields(model: type[EventItem]) -> tuple[_Field, ...]:
+    fields = []
+    names = set(attrs.fields_dict(EncodedEvent))
+    for name, attribute in model.get_attributes().items():
+        field = _KEY_FIELDS.get(name, name)
+        if field in names and name != "version":  # the version attribute is checked against the sort key
+            fields.append(_Field(field, attribute.attr_name, attribute.attr_type, _default_of(attribute)))
+    return tuple(fields)
+
+
+def _default_of(attribute: Attribute[Any]) -> Any:
+    default = attribute.default
+    if default is None:
+        return None if attribute.null else _MISSING
+    return default() if callable(default) else default
+
+
+@attrs.define
+class EventItemCodec:
+    """Event items in DynamoDB's wire format, read by the rules of the PynamoDB model.
+
+    Attribute names, types and defaults all come from ``model``'s attribute definitions;
+    nothing here repeats them. ``version`` is stored twice (sort key and attribute); an item
+    where the two disagree is corrupt.
+    """
+
+    model: type[EventItem]
+    _fields: tuple[_Field, ...] = attrs.field(init=False, repr=False)
+    _version_attr: str = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._fields = _fields(self.model)
+        self._version_attr = self.model.get_attributes()["version"].attr_name
+
+    def decode(self, item: Mapping[str, Mapping[str, Any]]) -> EncodedEvent:
+        """The record stored in ``item`` (a Query page item or a stream image).
+
+        Raises:
+            SerializationError: an attribute is missing, of the wrong type, or the version
+                disagrees with the sort key; the error names the stream, version and attribute.
+        """
+        values = {spec.field: self._value(item, spec) for spec in self._fields}
+        version = values["version"]
+        stored = self._value(item, _Field("version", self._version_attr, "N", None))
+        if stored is not None and stored != version:
+            raise _corrupt(item, self._fields, f"attribute {self._version_attr!r} is {stored}, sort key {version}")
+        return EncodedEvent(**values)
+
+    def _value(self, item: Mapping[str, Mapping[str, Any]], spec: _Field) -> Any:
+        wire = item.get(spec.attr_name)
+        if wire is None:
+            if spec.default is _MISSING:
+                raise _corrupt(item, self._fields, f"attribute {spec.attr_name!r} is missing")
+            return spec.default
+        value = wire.get(spec.attr_type) if isinstance(wire, Mapping) else None
+        if value is None:
+            raise _corrupt(item, self._fields, f"attribute {spec.attr_name!r} is not of type {spec.attr_type}")
+        if spec.attr_type == "N":
+            return _integer(value, item, self._fields, spec.attr_name)
+        return value
+
+    def size(self, record: EncodedEvent) -> int:
+        """The size DynamoDB counts for ``record`` as an item: attribute names plus values."""
+        total = 0
+        if not record.is_dispatched:
+            total += len(OUTBOX_ATTRIBUTE) + len(outbox_partition(record.stream_id, self.model.outbox_partitions))
+        for spec in self._fields:
+            value = getattr(record, spec.field)
+            total += len(spec.attr_name) + _value_size(spec.attr_type, value)
+        return total + len(self._version_attr) + _value_size("N", record.version)
+
+    def to_model(self, record: EncodedEvent) -> EventItem:
+        """The model instance that stores ``record`` (undispatched events join the outbox)."""
+        values = {name: getattr(record, _KEY_FIELDS.get(name, name)) for name in self._model_names()}
+        pending = None if record.is_dispatched else outbox_partition(record.stream_id, self.model.outbox_partitions)
+        return self.model(**values, outbox_pending=pending)
+
+    def _model_names(self) -> list[str]:
+        reverse = {field: name for name, field in _KEY_FIELDS.items()}
+        return [reverse.get(spec.field, spec.field) for spec in self._fields] + ["version"]
+
+
+def _value_size(attr_type: str, value: Any) -> int:
+    if attr_type == "N":
+        return len(str(value)) // 2 + 2
+    if attr_type == "BOOL":
+        return 1
+    return len(value) if value.isascii() else len(value.encode())
+
+
+def _integer(value: Any, item: Mapping[str, Mapping[str, Any]], fields: tuple[_Field, ...], attr_name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise _corrupt(item, fields, f"attribute {attr_name!r} is not an integer: {value!r}") from None
+
+
+def _corrupt(item: Mapping[str, Mapping[str, Any]], fields: tuple[_Field, ...], reason: str) -> SerializationError:
+    """An error naming the item's stream, sort key and event type, as far as they can be read."""
+    found = {spec.field: _peek(item, spec.attr_name) for spec in fields}
+    version = found.get("version")
+    return SerializationError(
+        f"corrupt event item: {reason}",
+        stream_id=str(found.get("stream_id") or "<no partition key>"),
+        version=int(version) if isinstance(version, str) and version.isdigit() else -1,
+        event_type=str(found.get("event_type") or "<no event type>"),
     )
 
 
-def encoded_from_raw(item: dict[str, dict[str, Any]], partition_key: str) -> EncodedEvent:
-    """A stored item in DynamoDB's wire format (a Query page or a stream image) as a record."""
-    return EncodedEvent(
-        stream_id=item[partition_key]["S"],
-        aggregate_id=item["aggregateId"]["S"],
-        aggregate_type=item["aggregateType"]["S"],
-        version=int(item["version"]["N"]),
-        event_id=item["eventId"]["S"],
-        event_type=item["eventType"]["S"],
-        timestamp=item["timestamp"]["S"],
-        event_data=item["eventData"]["S"],
-        metadata=item.get("metadata", {}).get("S", "{}"),
-        is_dispatched=bool(item.get("isDispatched", {}).get("BOOL", False)),
-    )
+def _peek(item: Mapping[str, Any], attr_name: str) -> Any:
+    wire = item.get(attr_name)
+    if isinstance(wire, Mapping):
+        return next(iter(wire.values()), None)
+    return None

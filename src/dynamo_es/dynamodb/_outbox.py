@@ -12,7 +12,7 @@ from .._events import StoredEvent
 from .._serialization import EncodedEvent
 from ..exceptions import EventStoreError
 from ._errors import BOUNDARY_ERRORS, Failure, classify
-from ._model import OUTBOX_INDEX, EventItem, encoded_from_raw
+from ._model import OUTBOX_INDEX, EventItem, EventItemCodec
 
 __all__ = ["count_undispatched", "iter_undispatched", "mark_dispatched"]
 
@@ -35,23 +35,22 @@ def _partition_pages(
 
 
 def _partition_records(
-    table: TableConnection, partition: str, partition_key: str, page_size: int
+    table: TableConnection, partition: str, codec: EventItemCodec, page_size: int
 ) -> Iterator[EncodedEvent]:
     for page in _partition_pages(table, partition, page_size, scan_index_forward=True):
         for item in page.get("Items", ()):
-            yield encoded_from_raw(item, partition_key)
+            yield codec.decode(item)
 
 
 def iter_undispatched(
     table: TableConnection,
-    model: type[EventItem],
+    codec: EventItemCodec,
     decode: Callable[[EncodedEvent], StoredEvent],
-    partition_key: str,
     *,
     page_size: int,
 ) -> Iterator[StoredEvent]:
     """Undispatched events, oldest first across the outbox partitions, read page by page."""
-    partitions = [_partition_records(table, str(p), partition_key, page_size) for p in range(model.outbox_partitions)]
+    partitions = [_partition_records(table, str(p), codec, page_size) for p in range(codec.model.outbox_partitions)]
     merged = heapq.merge(*partitions, key=lambda record: (record.timestamp, record.stream_id, record.version))
     for record in merged:
         yield decode(record)

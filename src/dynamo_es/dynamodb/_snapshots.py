@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
 from typing import Any
 
 import attrs
+import cattrs
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
+from .._serialization import default_converter
 from .._snapshots import Snapshot
-from .._store import MAX_ITEM_BYTES, check_version, make_stream_id
+from .._store import check_version, make_stream_id
 from ..exceptions import EventStoreError, SnapshotError
 from ..settings import EventStoreSettings
 from ._errors import BOUNDARY_ERRORS
+from ._limits import MAX_ITEM_BYTES
 from ._model import table_meta
 from ._table import LazyTable
 
@@ -27,8 +29,8 @@ class SnapshotItem(Model):
     class Meta:
         abstract = True
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = NumberAttribute(range_key=True)
+    stream_id = UnicodeAttribute(hash_key=True, attr_name="pk")
+    version = NumberAttribute(range_key=True, attr_name="sk")
     aggregate_type = UnicodeAttribute(attr_name="aggregateType")
     aggregate_id = UnicodeAttribute(attr_name="aggregateId")
     schema_version = NumberAttribute(attr_name="schemaVersion")
@@ -69,22 +71,17 @@ class DynamoDBSnapshotStore:
         """The newest snapshot of the aggregate at or below ``max_version``, or None."""
         stream_id = make_stream_id(aggregate_type, aggregate_id)
         model = self._table.ready()
-        condition = None if max_version is None else model.sk <= check_version("max_version", max_version)
+        condition = None if max_version is None else model.version <= check_version("max_version", max_version)
         try:
             items = list(model.query(stream_id, condition, consistent_read=True, scan_index_forward=False, limit=1))
         except BOUNDARY_ERRORS as error:
             raise EventStoreError(f"cannot read snapshots of {stream_id}: {error}") from error
         if not items:
             return None
-        item = items[0]
-        return Snapshot(
-            aggregate_type=item.aggregate_type,
-            aggregate_id=item.aggregate_id,
-            version=int(item.sk),
-            schema_version=int(item.schema_version),
-            state=item.state,
-            taken_at=datetime.fromisoformat(item.taken_at),
-        )
+        try:
+            return default_converter.structure(items[0].attribute_values, Snapshot)
+        except (ValueError, TypeError, cattrs.BaseValidationError) as error:
+            raise SnapshotError(f"unreadable snapshot of {stream_id}: {error}") from error
 
     def save(self, snapshot: Snapshot) -> None:
         """Store ``snapshot`` (replacing one at the same version).
@@ -99,15 +96,7 @@ class DynamoDBSnapshotStore:
                 f"snapshot of {stream_id} at v{snapshot.version} is {size:,} bytes; the limit is 400 KB"
             )
         model = self._table.ready()
-        item = model(
-            stream_id,
-            snapshot.version,
-            aggregate_type=snapshot.aggregate_type,
-            aggregate_id=snapshot.aggregate_id,
-            schema_version=snapshot.schema_version,
-            state=snapshot.state,
-            taken_at=snapshot.taken_at.isoformat(),
-        )
+        item = model(stream_id=stream_id, **default_converter.unstructure(snapshot))
         try:
             item.save()
         except BOUNDARY_ERRORS as error:

@@ -7,36 +7,26 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 from pynamodb.connection import Connection, TableConnection
 from pynamodb.transactions import TransactWrite
 
 from .._events import EventMetadata, StoredEvent
+from .._retry import backoff_delay
 from .._serialization import EncodedEvent, EventSerializer
-from .._store import (
-    MAX_TRANSACTION_BYTES,
-    MAX_TRANSACTION_ITEMS,
-    AppendResult,
-    backoff_delay,
-    check_version,
-    encode_append,
-    item_size,
-    make_stream_id,
-    plan_transactions,
-    request_size,
-)
+from .._store import AppendResult, check_version, encode_append, make_stream_id
 from ..exceptions import EventStoreError, SubscriptionError, TransientStoreError
+from ..projections._changes import StreamPosition
+from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
 from ._errors import BOUNDARY_ERRORS, Failure, classify
-from ._model import EventItem, encoded_from_raw, event_model, to_model
+from ._limits import MAX_ITEM_BYTES, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, plan_transactions, request_size
+from ._model import EventItem, EventItemCodec, event_model
 from ._outbox import count_undispatched, iter_undispatched, mark_dispatched
+from ._streams import Subscription, make_streams_client, record_decoder
 from ._table import LazyTable
-
-if TYPE_CHECKING:
-    from ..streams._changes import StreamPosition
-    from ..streams._subscription import StartAt, Subscription, TrimmedPolicy
 
 __all__ = ["DynamoDBEventStore"]
 
@@ -65,12 +55,14 @@ class DynamoDBEventStore:
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
     serializer: EventSerializer = attrs.field(factory=EventSerializer, kw_only=True)
     _model: type[EventItem] = attrs.field(init=False, repr=False)
+    _codec: EventItemCodec = attrs.field(init=False, repr=False)
     _table: TableConnection = attrs.field(init=False, repr=False)
     _checked: LazyTable[EventItem] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         settings = self.settings
         self._model = event_model(settings)
+        self._codec = EventItemCodec(self._model)
         self._table = self._model._get_connection()
         self._checked = LazyTable(
             self._model,
@@ -113,10 +105,6 @@ class DynamoDBEventStore:
         Raises:
             SubscriptionError: the table has no stream (``enable_streams`` off).
         """
-        # Imported here: the streams package builds on this module, not the other way round.
-        from ..streams._changes import StreamPosition, record_decoder
-        from ..streams._subscription import Subscription, make_streams_client
-
         description = self.ensure_table()
         stream_arn = description.get("LatestStreamArn")
         if not description.get("StreamSpecification", {}).get("StreamEnabled") or not stream_arn:
@@ -124,7 +112,7 @@ class DynamoDBEventStore:
         return Subscription(
             make_streams_client(self.settings),
             stream_arn,
-            record_decoder(self.serializer, self.settings.partition_key_attribute),
+            record_decoder(self.serializer, self._codec),
             position or StreamPosition(),
             poll_interval=self.settings.streams_poll_interval_ms / 1000,
             start_at=start_at,
@@ -150,7 +138,8 @@ class DynamoDBEventStore:
             events,
             expected_version,
             metadata,
-            size_of=self._item_size,
+            size_of=self._codec.size,
+            max_bytes=MAX_ITEM_BYTES,
         )
         attempt = _Attempt(self, stream_id, expected_version)
         if not records:
@@ -159,13 +148,6 @@ class DynamoDBEventStore:
         if self.settings.use_transactional_write:
             return self._append_in_transactions(attempt, records)
         return self._append_singly(attempt, records)
-
-    def _item_size(self, record: EncodedEvent) -> int:
-        return item_size(
-            record,
-            partition_key=self.settings.partition_key_attribute,
-            sort_key=self.settings.sort_key_attribute,
-        )
 
     def _request_size(self, record: EncodedEvent) -> int:
         return request_size(record, self.settings.events_table_name)
@@ -196,7 +178,7 @@ class DynamoDBEventStore:
             if check_version is not None:
                 transaction.condition_check(model, batch[0].stream_id, check_version, condition=model.sk.exists())
             for record in batch:
-                transaction.save(to_model(model, record), condition=model.sk.does_not_exist())
+                transaction.save(self._codec.to_model(record), condition=model.sk.does_not_exist())
 
     def _append_singly(self, attempt: _Attempt, records: list[EncodedEvent]) -> AppendResult:
         if attempt.expected_version > 0:
@@ -211,7 +193,7 @@ class DynamoDBEventStore:
         return attempt.succeeded()
 
     def _put(self, record: EncodedEvent) -> None:
-        to_model(self._model, record).save(condition=self._model.sk.does_not_exist())
+        self._codec.to_model(record).save(condition=self._model.sk.does_not_exist())
 
     # -- outbox ----------------------------------------------------------------------------
 
@@ -222,10 +204,7 @@ class DynamoDBEventStore:
         an event written a moment ago may show up on the next call.
         """
         self._prepare()
-        return iter_undispatched(
-            self._table, self._model, self.serializer.decode, self.settings.partition_key_attribute,
-            page_size=page_size,
-        )  # fmt: skip
+        return iter_undispatched(self._table, self._codec, self.serializer.decode, page_size=page_size)
 
     def count_undispatched(self) -> int:
         """How many events are waiting in the outbox."""
@@ -280,7 +259,7 @@ class DynamoDBEventStore:
         sort_key = self._model.sk
         condition = sort_key >= from_version if to_version is None else sort_key.between(from_version, to_version)
         table = self._table
-        partition_key = self.settings.partition_key_attribute
+        decode = self._codec.decode
         records: list[EncodedEvent] = []
         start_key: dict[str, Any] | None = None
         try:
@@ -293,7 +272,7 @@ class DynamoDBEventStore:
                     limit=limit,
                     scan_index_forward=forward,
                 )
-                records.extend(encoded_from_raw(item, partition_key) for item in page.get("Items", ()))
+                records.extend(decode(item) for item in page.get("Items", ()))
                 start_key = page.get("LastEvaluatedKey")
                 if not start_key or (limit is not None and len(records) >= limit):
                     return records

@@ -4,7 +4,8 @@ The pytest plugin (``dynamo_es.testing.pytest_plugin``) is registered automatica
 dynamo-es is installed; it provides the session-scoped ``dynamodb_local`` fixture.
 """
 
+from ..exceptions import DynamoDBLocalError
 from ._contract import EventStoreContract
 from ._local import DynamoDBLocal, configured_or_local, find_dynamodb_local
 
-__all__ = ["DynamoDBLocal", "EventStoreContract", "configured_or_local", "find_dynamodb_local"]
+__all__ = ["DynamoDBLocal", "DynamoDBLocalError", "EventStoreContract", "configured_or_local", "find_dynamodb_local"]

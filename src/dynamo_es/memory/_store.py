@@ -8,17 +8,9 @@ from typing import Any
 
 import attrs
 
-from ._events import EventMetadata, StoredEvent
-from ._serialization import EncodedEvent, EventSerializer
-from ._store import (
-    MAX_TRANSACTION_BYTES,
-    AppendResult,
-    check_version,
-    encode_append,
-    item_size,
-    make_stream_id,
-    plan_transactions,
-)
+from .._events import EventMetadata, StoredEvent
+from .._serialization import EncodedEvent, EventSerializer
+from .._store import AppendResult, check_version, encode_append, encoded_size, make_stream_id
 
 __all__ = ["InMemoryEventStore"]
 
@@ -27,12 +19,14 @@ __all__ = ["InMemoryEventStore"]
 class InMemoryEventStore:
     """An :class:`EventStore` held in a dict, with the same semantics as the DynamoDB store.
 
-    Events go through the same serialization round trip, the same size checks, and the same
-    batching (each batch of ``max_batch_size`` events is atomic). Thread-safe.
+    Events go through the same serialization round trip and the same input checks; an event
+    larger than ``max_event_bytes`` (by :func:`encoded_size`; DynamoDB's item limit by default)
+    is refused, and each batch of ``max_batch_size`` events is atomic. Thread-safe.
     """
 
     serializer: EventSerializer = attrs.field(factory=EventSerializer)
     max_batch_size: int = attrs.field(default=100, kw_only=True)
+    max_event_bytes: int = attrs.field(default=400 * 1024, kw_only=True)
     _streams: dict[str, list[EncodedEvent]] = attrs.field(factory=dict, init=False, repr=False)
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
 
@@ -53,16 +47,12 @@ class InMemoryEventStore:
             events,
             expected_version,
             metadata,
-            size_of=item_size,
+            size_of=encoded_size,
+            max_bytes=self.max_event_bytes,
         )
         written = expected_version
-        batches = plan_transactions(
-            records,
-            capacity=self.max_batch_size,
-            first_capacity=self.max_batch_size,
-            max_bytes=MAX_TRANSACTION_BYTES,
-            size_of=item_size,
-        )
+        size = max(1, self.max_batch_size)
+        batches = [records[start : start + size] for start in range(0, len(records), size)]
         with self._lock:
             stream = self._streams.setdefault(stream_id, [])
             for batch in batches:

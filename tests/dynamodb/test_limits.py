@@ -1,4 +1,4 @@
-"""Size accounting shared by the stores (the DynamoDB limits themselves are tested on DynamoDB Local)."""
+"""Size accounting and transaction planning (the DynamoDB limits themselves are tested on DynamoDB Local)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from dynamo_es._store import _json_length, _utf8_length, plan_transactions
+from dynamo_es import EncodedEvent
+from dynamo_es._store import encoded_size
+from dynamo_es.dynamodb._limits import json_length, plan_transactions
 
 
 @pytest.mark.parametrize(
@@ -15,8 +17,7 @@ from dynamo_es._store import _json_length, _utf8_length, plan_transactions
 )
 def test_json_length_is_what_json_dumps_produces(text: str) -> None:
     """The fast length of a JSON string literal equals json.dumps', escapes and non-ASCII included."""
-    assert _json_length(text) == len(json.dumps(text))
-    assert _utf8_length(text) == len(text.encode())
+    assert json_length(text) == len(json.dumps(text))
 
 
 def test_plan_transactions_respects_items_bytes_and_the_first_check() -> None:
@@ -32,3 +33,19 @@ def test_plan_transactions_respects_items_bytes_and_the_first_check() -> None:
     assert [len(b) for b in batches] == [7, 7, 7, 4]
     by_items = plan_transactions(records, capacity=10, first_capacity=9, max_bytes=10**6, size_of=lambda _: 1)  # type: ignore[arg-type]
     assert [len(b) for b in by_items] == [9, 10, 6]
+
+
+def test_encoded_size_counts_utf8_bytes_of_the_values() -> None:
+    """The store-neutral size the memory store checks counts UTF-8 bytes, not characters."""
+    record = EncodedEvent(
+        stream_id="A:1",
+        aggregate_id="1",
+        aggregate_type="A",
+        version=12,
+        event_id="e",
+        event_type="T",
+        timestamp="t",
+        event_data="🎉",
+        metadata="{}",
+    )
+    assert encoded_size(record) == len("A:1" + "1" + "A" + "e" + "T" + "t" + "{}") + 4 + len("12")

@@ -7,17 +7,24 @@ from typing import Any
 
 from .._serialization import EventSerializer
 from ..exceptions import SubscriptionError
-from ._changes import Change, record_decoder
+from ..projections._changes import Change
+from ..settings import EventStoreSettings
+from ._model import EventItemCodec, event_model
+from ._streams import record_decoder
 
 __all__ = ["changes_from_lambda_event"]
 
 
 def changes_from_lambda_event(
-    event: Mapping[str, Any], *, serializer: EventSerializer | None = None, partition_key: str = "pk"
+    event: Mapping[str, Any],
+    *,
+    serializer: EventSerializer | None = None,
+    settings: EventStoreSettings | None = None,
 ) -> list[Change]:
     """The changes in a Lambda DynamoDB-stream event (its ``Records``), in delivery order.
 
-    Lambda records carry no shard id, so ``Change.shard_id`` is None; feed the changes to
+    ``settings`` names the key attributes of the item schema. Lambda records carry no shard
+    id, so ``Change.shard_id`` is None; feed the changes to
     ``Projection.handle`` to run the same handlers as a subscription, with the same
     per-aggregate de-duplication::
 
@@ -31,7 +38,8 @@ def changes_from_lambda_event(
     records = event.get("Records")
     if not isinstance(records, list):
         raise SubscriptionError("not a DynamoDB-stream Lambda event: no 'Records' list")
-    decode = record_decoder(serializer or EventSerializer(), partition_key)
+    codec = EventItemCodec(event_model(settings or EventStoreSettings()))
+    decode = record_decoder(serializer or EventSerializer(), codec)
     changes = []
     for record in records:
         if record.get("eventSource", "aws:dynamodb") != "aws:dynamodb" or "dynamodb" not in record:

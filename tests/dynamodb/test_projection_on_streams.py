@@ -17,9 +17,9 @@ from dynamo_es import (
     DynamoDBEventStore,
     InMemoryCheckpointStore,
     Projection,
-    ProjectionError,
     Repository,
 )
+from dynamo_es.exceptions import ProjectionError
 
 from .conftest import Wallet, balance_delta
 

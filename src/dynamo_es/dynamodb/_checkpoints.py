@@ -1,79 +1,27 @@
-"""Checkpoint stores: where projections keep their stream position and applied versions."""
+"""DynamoDBCheckpointStore: projection checkpoints in a DynamoDB table of their own."""
 
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import attrs
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from .._serialization import make_converter
-from ..dynamodb._errors import BOUNDARY_ERRORS
-from ..dynamodb._model import table_meta
-from ..dynamodb._table import LazyTable
+from .._serialization import default_converter, dumps, loads
 from ..exceptions import EventStoreError
+from ..projections._changes import StreamPosition
 from ..settings import EventStoreSettings
-from ._changes import StreamPosition
+from ._errors import BOUNDARY_ERRORS
+from ._model import table_meta
+from ._table import LazyTable
 
-__all__ = ["CheckpointStore", "DynamoDBCheckpointStore", "InMemoryCheckpointStore"]
+__all__ = ["CheckpointItem", "DynamoDBCheckpointStore", "checkpoint_model"]
 
 _POSITION_KEY = "$position"
-_converter = make_converter()
-
-
-@runtime_checkable
-class CheckpointStore(Protocol):
-    """Saved progress of named subscribers: a stream position and the last version per stream."""
-
-    def load_position(self, name: str) -> StreamPosition | None:
-        """The position saved under ``name``, or None."""
-        ...
-
-    def save_position(self, name: str, position: StreamPosition) -> None:
-        """Save ``position`` under ``name``."""
-        ...
-
-    def load_versions(self, name: str, stream_ids: Iterable[str]) -> dict[str, int]:
-        """The last applied version of each of ``stream_ids`` that has one."""
-        ...
-
-    def save_versions(self, name: str, versions: Mapping[str, int]) -> None:
-        """Record the last applied version of each stream in ``versions``."""
-        ...
-
-
-@attrs.define
-class InMemoryCheckpointStore:
-    """A :class:`CheckpointStore` in a dict, for tests."""
-
-    _positions: dict[str, StreamPosition] = attrs.field(factory=dict, init=False)
-    _versions: dict[tuple[str, str], int] = attrs.field(factory=dict, init=False)
-    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
-
-    def load_position(self, name: str) -> StreamPosition | None:
-        """The position saved under ``name``, or None."""
-        with self._lock:
-            return self._positions.get(name)
-
-    def save_position(self, name: str, position: StreamPosition) -> None:
-        """Save ``position`` under ``name``."""
-        with self._lock:
-            self._positions[name] = position
-
-    def load_versions(self, name: str, stream_ids: Iterable[str]) -> dict[str, int]:
-        """The last applied version of each of ``stream_ids`` that has one."""
-        with self._lock:
-            return {s: self._versions[(name, s)] for s in stream_ids if (name, s) in self._versions}
-
-    def save_versions(self, name: str, versions: Mapping[str, int]) -> None:
-        """Record the last applied version of each stream in ``versions``."""
-        with self._lock:
-            self._versions.update({(name, s): v for s, v in versions.items()})
 
 
 class CheckpointItem(Model):
@@ -131,12 +79,12 @@ class DynamoDBCheckpointStore:
             return None
         except BOUNDARY_ERRORS as error:
             raise EventStoreError(f"cannot read checkpoint {name!r}: {error}") from error
-        return _converter.loads(item.position or "{}", StreamPosition)
+        return loads(default_converter, item.position or "{}", StreamPosition)
 
     def save_position(self, name: str, position: StreamPosition) -> None:
         """Save ``position`` under ``name``."""
         model = self._table.ready()
-        text = _converter.dumps(position)
+        text = dumps(default_converter, position)
         try:
             model(name, _POSITION_KEY, position=text, updated_at=_now()).save()
         except BOUNDARY_ERRORS as error:

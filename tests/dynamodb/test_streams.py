@@ -14,13 +14,8 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from dynamo_es import (
-    ChangeKind,
-    DynamoDBEventStore,
-    EventStoreSettings,
-    StreamTrimmedError,
-    SubscriptionError,
-)
+from dynamo_es import ChangeKind, DynamoDBEventStore, EventStoreSettings
+from dynamo_es.exceptions import StreamTrimmedError, SubscriptionError
 
 from .conftest import ours
 

@@ -1,4 +1,4 @@
-"""Subscription: read the events table's DynamoDB stream, shard by shard, parents first."""
+"""DynamoDB Streams: read the events table's stream shard by shard, parents first, and decode its records."""
 
 from __future__ import annotations
 
@@ -6,25 +6,27 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .._events import StoredEvent
+from .._serialization import EventSerializer
 from ..exceptions import StreamTrimmedError, SubscriptionError
+from ..projections._changes import Change, ChangeKind, StreamPosition
+from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
-from ._changes import Change, RecordDecoder, StreamPosition
+from ._model import EventItemCodec
 
-__all__ = ["StartAt", "Subscription", "TrimmedPolicy", "make_streams_client"]
+__all__ = ["RecordDecoder", "Subscription", "make_streams_client", "record_decoder"]
 
 log = logging.getLogger("dynamo_es.streams")
 
-StartAt = Literal["trim_horizon", "latest"]
-"""Where a subscription without a position starts: the oldest record kept (24 h), or now."""
-TrimmedPolicy = Literal["restart", "raise"]
-"""On records trimmed before they were read: log and go on from the oldest kept record, or raise."""
+RecordDecoder = Callable[[Mapping[str, Any], "str | None"], Change]
 
 _THROTTLED = frozenset(
     {"LimitExceededException", "ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError"}
@@ -292,3 +294,40 @@ class Subscription:
                 request["ExclusiveStartShardId"] = last
         except (ClientError, BotoCoreError) as error:
             raise SubscriptionError(f"cannot describe stream {self.stream_arn}: {error}") from error
+
+
+def record_decoder(serializer: EventSerializer, codec: EventItemCodec) -> RecordDecoder:
+    """A function turning one stream record (GetRecords or Lambda shape) into a :class:`Change`."""
+
+    def image(record: Mapping[str, Any], name: str) -> StoredEvent | None:
+        raw = record["dynamodb"].get(name)
+        return None if raw is None else serializer.decode(codec.decode(raw))
+
+    def decode(record: Mapping[str, Any], shard_id: str | None) -> Change:
+        kind = ChangeKind(record["eventName"])
+        new, old = image(record, "NewImage"), image(record, "OldImage")
+        current = old if kind is ChangeKind.REMOVE else new
+        if current is None:
+            raise SubscriptionError(
+                f"stream record {record['dynamodb'].get('SequenceNumber')} has no item image; "
+                "the table's stream must be NEW_AND_OLD_IMAGES (or NEW_IMAGE)"
+            )
+        return Change(
+            kind=kind,
+            event=current,
+            previous=old if kind is ChangeKind.MODIFY else None,
+            shard_id=shard_id,
+            sequence_number=str(record["dynamodb"]["SequenceNumber"]),
+            approximate_creation_time=_creation_time(record["dynamodb"].get("ApproximateCreationDateTime")),
+        )
+
+    return decode
+
+
+def _creation_time(value: Any) -> datetime:
+    """Botocore gives a datetime; a Lambda event gives epoch seconds."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    return datetime.now(UTC)

@@ -9,15 +9,9 @@ from typing import Any
 
 import pytest
 
-from dynamo_es import (
-    ChangeKind,
-    DynamoDBEventStore,
-    InMemoryCheckpointStore,
-    Projection,
-    SubscriptionError,
-    UnknownEventTypeError,
-    changes_from_lambda_event,
-)
+from dynamo_es import ChangeKind, DynamoDBEventStore, InMemoryCheckpointStore, Projection
+from dynamo_es.dynamodb import changes_from_lambda_event
+from dynamo_es.exceptions import SubscriptionError, UnknownEventTypeError
 
 from .conftest import Deposited
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from dynamo_es import EventSerializer, EventStoreSettings, NewEvent, StreamPosition, Subscription
-from dynamo_es.streams._changes import record_decoder
-from dynamo_es.streams._subscription import make_streams_client
+from dynamo_es import EventSerializer, EventStoreSettings, NewEvent, StreamPosition
+from dynamo_es.dynamodb import EventItemCodec, Subscription, event_model
+from dynamo_es.dynamodb._streams import make_streams_client, record_decoder
 
 from .conftest import Deposited
 
@@ -94,7 +94,13 @@ def client() -> Any:
 
 
 def subscription(client: Any, position: StreamPosition | None = None, **options: Any) -> Subscription:
-    return Subscription(client, ARN, record_decoder(EventSerializer(), "pk"), position or StreamPosition(), **options)
+    return Subscription(
+        client,
+        ARN,
+        record_decoder(EventSerializer(), EventItemCodec(event_model(EventStoreSettings()))),
+        position or StreamPosition(),
+        **options,
+    )
 
 
 class TestShardLineage:

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 
 from ..exceptions import ProjectionError
 from ._changes import Change, ChangeKind, StreamPosition
 from ._checkpoints import CheckpointStore
-from ._subscription import StartAt, Subscription
+from ._source import ChangeFeed, ChangeSource, StartAt
 
 __all__ = ["Projection"]
 
-log = logging.getLogger("dynamo_es.streams")
-
-
-class _Subscribable(Protocol):
-    def subscribe_to_changes(
-        self, position: StreamPosition | None = None, *, start_at: StartAt = "trim_horizon"
-    ) -> Subscription: ...
+log = logging.getLogger("dynamo_es.projections")
 
 
 @attrs.define
@@ -46,7 +40,7 @@ class Projection:
     checkpoints: CheckpointStore
     kinds: frozenset[ChangeKind] = attrs.field(default=frozenset({ChangeKind.INSERT}), kw_only=True)
     _versions: dict[str, int] = attrs.field(factory=dict, init=False, repr=False)
-    _subscription: Subscription | None = attrs.field(default=None, init=False, repr=False)
+    _subscription: ChangeFeed | None = attrs.field(default=None, init=False, repr=False)
 
     def handle(self, changes: Sequence[Change]) -> int:
         """Apply ``changes`` (in order) through the handler; return how many reached it.
@@ -70,7 +64,7 @@ class Projection:
                 self.checkpoints.save_versions(self.name, applied)
         return count
 
-    def run(self, store: _Subscribable, *, stop_when_idle: bool = False, start_at: StartAt = "trim_horizon") -> int:
+    def run(self, store: ChangeSource, *, stop_when_idle: bool = False, start_at: StartAt = "trim_horizon") -> int:
         """Follow ``store``'s changes from the saved checkpoint until :meth:`stop` (or idle).
 
         Returns how many changes reached the handler.

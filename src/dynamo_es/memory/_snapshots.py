@@ -1,0 +1,35 @@
+"""InMemorySnapshotStore: snapshots in a dict, for tests."""
+
+from __future__ import annotations
+
+import threading
+
+import attrs
+
+from .._snapshots import Snapshot
+from .._store import check_version
+
+__all__ = ["InMemorySnapshotStore"]
+
+
+@attrs.define
+class InMemorySnapshotStore:
+    """A :class:`SnapshotStore` in a dict, for tests."""
+
+    _snapshots: dict[tuple[str, str], dict[int, Snapshot]] = attrs.field(factory=dict, init=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+
+    def load_latest(self, aggregate_type: str, aggregate_id: str, *, max_version: int | None = None) -> Snapshot | None:
+        """The newest snapshot of the aggregate at or below ``max_version``, or None."""
+        if max_version is not None:
+            check_version("max_version", max_version)
+        with self._lock:
+            versions = self._snapshots.get((aggregate_type, aggregate_id), {})
+            eligible = [v for v in versions if max_version is None or v <= max_version]
+            return versions[max(eligible)] if eligible else None
+
+    def save(self, snapshot: Snapshot) -> None:
+        """Store ``snapshot`` (replacing one at the same version)."""
+        with self._lock:
+            key = (snapshot.aggregate_type, snapshot.aggregate_id)
+            self._snapshots.setdefault(key, {})[snapshot.version] = snapshot

@@ -1,0 +1,68 @@
+"""Changes to the event log as a subscriber sees them, and the position a reader has reached."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import attrs
+
+from .._events import StoredEvent
+
+__all__ = ["Change", "ChangeKind", "StreamPosition"]
+
+
+class ChangeKind(enum.Enum):
+    """What happened to the event item."""
+
+    INSERT = "INSERT"
+    """An event was appended."""
+    MODIFY = "MODIFY"
+    """A stored event item changed (for instance ``isDispatched`` became true)."""
+    REMOVE = "REMOVE"
+    """An event item was deleted."""
+
+
+@attrs.frozen(kw_only=True)
+class Change:
+    """One change to the event log (a DynamoDB stream record, say), decoded.
+
+    Attributes:
+        kind: insert, modify or remove.
+        event: the stored event from the item's new image (the old image for a removal).
+        previous: for a modification, the event as it was before.
+        shard_id: the shard the record came from (None when Lambda delivered it).
+        sequence_number: the record's sequence number within its shard.
+        approximate_creation_time: when DynamoDB wrote the record (UTC).
+    """
+
+    kind: ChangeKind
+    event: StoredEvent
+    shard_id: str | None
+    sequence_number: str
+    approximate_creation_time: datetime
+    previous: StoredEvent | None = None
+
+
+@attrs.frozen
+class StreamPosition:
+    """How far a reader got: the last sequence number delivered, per shard.
+
+    Pass it to ``subscribe_to_changes(position)`` to resume after those records. Shards it
+    does not name are read from their beginning.
+    """
+
+    shards: Mapping[str, str] = attrs.field(factory=dict)
+
+    def after(self, change: Change) -> StreamPosition:
+        """This position moved past ``change``."""
+        return self.after_all((change,))
+
+    def after_all(self, changes: Iterable[Change]) -> StreamPosition:
+        """This position moved past every change in ``changes``."""
+        shards = dict(self.shards)
+        for change in changes:
+            if change.shard_id is not None:
+                shards[change.shard_id] = change.sequence_number
+        return StreamPosition(shards)

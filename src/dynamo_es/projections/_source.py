@@ -1,0 +1,42 @@
+"""Where a projection's changes come from: any store that offers a subscription to its appends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal, Protocol
+
+from ._changes import Change, StreamPosition
+
+__all__ = ["ChangeFeed", "ChangeSource", "StartAt", "TrimmedPolicy"]
+
+StartAt = Literal["trim_horizon", "latest"]
+"""Where a subscription without a position starts: the oldest record kept, or now."""
+TrimmedPolicy = Literal["restart", "raise"]
+"""On records trimmed before they were read: log and go on from the oldest kept record, or raise."""
+
+
+class ChangeFeed(Protocol):
+    """A running subscription: batches of changes, in order per aggregate, until stopped."""
+
+    def batches(self, *, stop_when_idle: bool = False) -> Iterator[list[Change]]:
+        """The changes, one list per read; with ``stop_when_idle``, end once caught up."""
+        ...
+
+    def stop(self) -> None:
+        """End iteration after the batch in hand; safe from another thread."""
+        ...
+
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        ...
+
+
+class ChangeSource(Protocol):
+    """A store whose appends can be followed (both stores are)."""
+
+    def subscribe_to_changes(
+        self, position: StreamPosition | None = None, *, start_at: StartAt = "trim_horizon"
+    ) -> ChangeFeed:
+        """A subscription resuming after ``position``, or starting at ``start_at``."""
+        ...

@@ -1,0 +1,118 @@
+"""The layout: a store-agnostic core, two adapters beside it, imports running adapters -> core."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = SRC / "dynamo_es"
+ADAPTERS = ("dynamo_es.memory", "dynamo_es.dynamodb")
+OUTSIDE_CORE = (*ADAPTERS, "dynamo_es.testing", "dynamo_es.cli")
+DRIVERS = ("pynamodb", "botocore", "boto3", "aiobotocore")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> list[tuple[str, bool]]:
+    """Every module ``path`` imports (relative imports resolved), and whether at module level."""
+    name = module_name(path)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    tree = ast.parse(path.read_text())
+    top_level = {id(node) for node in tree.body}
+    found: list[tuple[str, bool]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, id(node) in top_level) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            target = ".".join([*base, node.module] if node.module else base)
+            found.append((target, id(node) in top_level or _in_type_checking(tree, node)))
+    return found
+
+
+def _in_type_checking(tree: ast.Module, target: ast.AST) -> bool:
+    return any(
+        isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test) and target in ast.walk(node)
+        for node in tree.body
+    )
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def is_core(path: Path) -> bool:
+    name = module_name(path)
+    return name != "dynamo_es" and not name.startswith(OUTSIDE_CORE)
+
+
+def starts(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
+
+
+class TestLayout:
+    @pytest.mark.parametrize("path", [p for p in modules() if is_core(p)], ids=module_name)
+    def test_core_imports_no_driver_and_no_adapter(self, path: Path) -> None:
+        """A core module imports neither PynamoDB nor botocore nor any adapter, test helper or the CLI."""
+        bad = [name for name, _ in imports_of(path) if starts(name, DRIVERS) or starts(name, OUTSIDE_CORE)]
+        assert bad == [], f"{module_name(path)} imports {bad}"
+
+    def test_the_core_is_not_empty(self) -> None:
+        """The core check runs on the modules it should (a renamed package would empty it)."""
+        core = {module_name(p) for p in modules() if is_core(p)}
+        assert {"dynamo_es._store", "dynamo_es._repository", "dynamo_es.projections._projection"} <= core
+
+    @pytest.mark.parametrize(("adapter", "other"), [ADAPTERS, ADAPTERS[::-1]])
+    def test_adapters_do_not_import_each_other(self, adapter: str, other: str) -> None:
+        """The memory adapter knows nothing of DynamoDB, and the DynamoDB adapter nothing of memory."""
+        for path in modules():
+            if starts(module_name(path), (adapter,)):
+                bad = [name for name, _ in imports_of(path) if starts(name, (other,))]
+                assert bad == [], f"{module_name(path)} imports {bad}"
+
+    def test_memory_adapter_needs_no_driver(self) -> None:
+        """The in-memory adapter runs without PynamoDB or botocore."""
+        for path in modules():
+            if starts(module_name(path), ("dynamo_es.memory",)):
+                assert not [name for name, _ in imports_of(path) if starts(name, DRIVERS)]
+
+    def test_no_import_hides_inside_a_function(self) -> None:
+        """Every import is at module level: none is deferred to dodge a cycle."""
+        deferred = [f"{module_name(path)}: {name}" for path in modules() for name, top in imports_of(path) if not top]
+        assert deferred == []
+
+    def test_packages_import_without_cycles(self) -> None:
+        """Between the packages (core, memory, dynamodb, testing, cli) imports form no cycle."""
+        graph: dict[str, set[str]] = {}
+        for path in modules():
+            source = package_of(module_name(path))
+            for name, _ in imports_of(path):
+                if name.startswith("dynamo_es") and source != "front door":
+                    target = package_of(name)
+                    if target not in (source, "front door"):
+                        graph.setdefault(source, set()).add(target)
+        assert not find_cycle(graph), graph
+
+
+def package_of(name: str) -> str:
+    if name == "dynamo_es":
+        return "front door"
+    for prefix in OUTSIDE_CORE:
+        if starts(name, (prefix,)):
+            return prefix
+    return "core"
+
+
+def find_cycle(graph: dict[str, set[str]]) -> bool:
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(
+            nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})) for nxt in graph.get(start, ())
+        )
+
+    return any(reaches(node, node, {node}) for node in graph)
