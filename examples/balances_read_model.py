@@ -50,7 +50,7 @@ def main() -> None:
                     account.withdraw(-amount)
             accounts.save(account)
 
-        handled = Projection("balances", view, checkpoints).run(store, stop_when_idle=True)
+        handled = Projection("balances", view, checkpoints, store).run(stop_when_idle=True)
         print(f"first run: {handled} changes, balances {dict(sorted(view.balances.items()))}")
 
         bob = accounts.get("bob")
@@ -58,7 +58,7 @@ def main() -> None:
         accounts.save(bob)
 
         # A new Projection object (a restarted process) resumes from the saved checkpoint.
-        handled = Projection("balances", view, checkpoints).run(store, stop_when_idle=True)
+        handled = Projection("balances", view, checkpoints, store).run(stop_when_idle=True)
         print(f"resumed: {handled} new change(s), balances {dict(sorted(view.balances.items()))}")
 
         replayed = {account_id: accounts.get(account_id).balance for account_id in view.balances}

@@ -33,11 +33,17 @@ def env_for(local: DynamoDBLocal) -> dict[str, str]:
         "DYNAMO_ES_AWS_ACCESS_KEY_ID": settings.aws_access_key_id or "",
         "DYNAMO_ES_AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key or "",
         "DYNAMO_ES_EVENTS_TABLE_NAME": f"ex-{uuid.uuid4().hex[:10]}",
+        "DYNAMO_ES_CHECKPOINTS_TABLE_NAME": f"exc-{uuid.uuid4().hex[:10]}",
     }
 
 
 SCRIPTS = sorted(p for p in EXAMPLES.rglob("*.py") if '__name__ == "__main__"' in p.read_text())
 EXPECTED = {
+    "aws_lambda/handler.py": [
+        "first delivery: {'batchItemFailures': []}",
+        "redelivered: {'batchItemFailures': []}",
+        "balance in the read model: 70",
+    ],
     "balances_read_model.py": [
         "first run: 5 changes, balances {'alice': Decimal('70'), 'bob': Decimal('50')}",
         "resumed: 1 new change(s), balances {'alice': Decimal('70'), 'bob': Decimal('30')}",

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 import attrs
 
+from ._cli_project import add_project_commands, run_project_command
 from ._events import StoredEvent
 from ._serialization import RawEventSerializer
 from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
     outbox = commands.add_parser("outbox", help="count and list undispatched events")
     outbox.add_argument("--limit", type=int, default=20, metavar="N", help="list at most N (0: count only)")
+    add_project_commands(commands)
     return parser
 
 
@@ -168,11 +170,14 @@ def _outbox(store: DynamoDBEventStore, args: argparse.Namespace, out: TextIO) ->
 
 def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line ``argv``; return the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     out = out or sys.stdout
     try:
         store = DynamoDBEventStore(_settings(args), serializer=RawEventSerializer())
-        if args.command == "create-table":
+        if args.command == "project":
+            run_project_command(args, parser, out)
+        elif args.command == "create-table":
             _create_table(store, args, out)
         elif args.command == "describe":
             _describe(store, out)

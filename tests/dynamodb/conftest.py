@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -174,3 +175,78 @@ def make_wallets(wallets: Repository[Wallet]) -> Callable[..., list[str]]:
         return ids
 
     return make
+
+
+def capture_records(store: DynamoDBEventStore, write: Callable[[], object]) -> list[dict[str, Any]]:
+    """The raw stream records (GetRecords shape) of what ``write`` does, read from DynamoDB Local."""
+    client = store.subscribe_to_changes().client
+    arn = store.ensure_table()["LatestStreamArn"]
+    shards = client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    open_shards = [s["ShardId"] for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
+    iterators = [
+        client.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
+        for shard in open_shards
+    ]
+    write()
+    records: list[dict[str, Any]] = []
+    for iterator in iterators:
+        while iterator:
+            page = client.get_records(ShardIterator=iterator, Limit=1000)
+            records.extend(page["Records"])
+            if not page["Records"]:
+                break
+            iterator = page.get("NextShardIterator")
+    return records
+
+
+def lambda_record(record: dict[str, Any], source_arn: str = "arn:aws:dynamodb:eu-west-1:1:table/E/stream/x") -> Any:
+    """One GetRecords record as a DynamoDB-stream Lambda event source mapping delivers it."""
+    body = dict(record["dynamodb"])
+    body["ApproximateCreationDateTime"] = body["ApproximateCreationDateTime"].timestamp()
+    envelope = {
+        "eventID": record["eventID"],
+        "eventName": record["eventName"],
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "eu-west-1",
+        "dynamodb": body,
+        "eventSourceARN": source_arn,
+    }
+    if "userIdentity" in record:
+        envelope["userIdentity"] = record["userIdentity"]
+    return json.loads(json.dumps(envelope))
+
+
+def kinesis_record(record: dict[str, Any], sequence: int) -> dict[str, Any]:
+    """One GetRecords record as Kinesis Data Streams for DynamoDB hands it to Lambda (base64 ``data``)."""
+    body = dict(record["dynamodb"])
+    body.pop("SequenceNumber")
+    body.pop("StreamViewType", None)
+    body["ApproximateCreationDateTime"] = int(body["ApproximateCreationDateTime"].timestamp() * 1000)
+    data = {
+        "awsRegion": "eu-west-1",
+        "eventID": record["eventID"],
+        "eventName": record["eventName"],
+        "userIdentity": record.get("userIdentity"),
+        "recordFormat": "application/json",
+        "tableName": "Events",
+        "dynamodb": body,
+        "eventSource": "aws:dynamodb",
+    }
+    kinesis_sequence = f"4959{sequence:052d}"
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": "B1E2C3",
+            "sequenceNumber": kinesis_sequence,
+            "data": base64.b64encode(json.dumps(data).encode()).decode(),
+            "approximateArrivalTimestamp": 1714557600.123,
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"shardId-000000000000:{kinesis_sequence}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": "arn:aws:iam::123456789012:role/projection",
+        "awsRegion": "eu-west-1",
+        "eventSourceARN": "arn:aws:kinesis:eu-west-1:123456789012:stream/events",
+    }

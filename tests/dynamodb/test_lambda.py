@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dynamo_es import ChangeKind, DynamoDBEventStore, InMemoryCheckpointStore, Projection
+from dynamo_es import ChangeKind, DynamoDBEventStore, InMemoryCheckpointStore, InMemoryEventStore, Projection
 from dynamo_es.dynamodb import changes_from_lambda_event
 from dynamo_es.exceptions import SubscriptionError, UnknownEventTypeError
 
@@ -138,9 +138,11 @@ class TestLambdaPayloads:
         """The same projection handler runs on Lambda changes; a redelivered batch is skipped."""
         event = {"Records": [lambda_record("INSERT", "1", new=image(1, 5, dispatched=False))]}
         seen: list[int] = []
-        projection = Projection("lambda", lambda c: seen.append(c.event.version), InMemoryCheckpointStore())
-        assert projection.handle(changes_from_lambda_event(event)) == 1
-        assert projection.handle(changes_from_lambda_event(event)) == 0
+        projection = Projection(
+            "lambda", lambda c: seen.append(c.event.version), InMemoryCheckpointStore(), InMemoryEventStore()
+        )
+        assert projection.handle(changes_from_lambda_event(event)).applied == 1
+        assert projection.handle(changes_from_lambda_event(event)).applied == 0
         assert seen == [1]
 
     def test_not_a_stream_event(self) -> None:

@@ -67,7 +67,7 @@ class TestProjection:
                 wallet.deposit(rng.randint(1, 50))
             wallets.save(wallet)
         model = Balances(set(ids))
-        Projection(name(), model, checkpoints).run(store, stop_when_idle=True)
+        Projection(name(), model, checkpoints, store).run(stop_when_idle=True)
         assert {i: model.balances[i] for i in ids} == {i: wallets.get(i).balance for i in ids}
         assert set(model.applied.values()) == {1}
 
@@ -78,12 +78,12 @@ class TestProjection:
         projection_name = name()
         first_ids = make_wallets(2, deposits=2)
         model = Balances(set(first_ids))
-        first = Projection(projection_name, model, checkpoints)
-        first.run(store, stop_when_idle=True)
+        first = Projection(projection_name, model, checkpoints, store)
+        first.run(stop_when_idle=True)
         later_ids = make_wallets(2, deposits=1)
         model.wallet_ids |= set(later_ids)
-        restarted = Projection(projection_name, model, DynamoDBCheckpointStore(store.settings))
-        handled = restarted.run(store, stop_when_idle=True)
+        restarted = Projection(projection_name, model, DynamoDBCheckpointStore(store.settings), store)
+        handled = restarted.run(stop_when_idle=True)
         assert handled >= 4
         assert len([key for key in model.applied if key[0] in later_ids]) == 4
         assert set(model.applied.values()) == {1}
@@ -92,7 +92,7 @@ class TestProjection:
     def test_failing_handler_checkpoints_before_the_failure(
         self, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]], checkpoints: DynamoDBCheckpointStore
     ) -> None:
-        """A handler error stops the run with ProjectionError; the rerun starts at that change."""
+        """With max_attempts=None a handler error ends the run (ProjectionError); a rerun starts at that change."""
         ids = make_wallets(1, deposits=3)
         model = Balances(set(ids))
         fail_on = (ids[0], 3)
@@ -104,10 +104,10 @@ class TestProjection:
 
         projection_name = name()
         with pytest.raises(ProjectionError) as caught:
-            Projection(projection_name, flaky, checkpoints).run(store, stop_when_idle=True)
+            Projection(projection_name, flaky, checkpoints, store, max_attempts=None).run(stop_when_idle=True)
         assert (caught.value.stream_id, caught.value.version) == (f"Wallet:{ids[0]}", 3)
         assert isinstance(caught.value.__cause__, RuntimeError)
-        Projection(projection_name, model, checkpoints).run(store, stop_when_idle=True)
+        Projection(projection_name, model, checkpoints, store).run(stop_when_idle=True)
         assert sorted(model.applied) == [(ids[0], v) for v in (1, 2, 3, 4)]
         assert set(model.applied.values()) == {1}
 
@@ -127,10 +127,14 @@ class TestProjection:
         def recorder(key: str) -> Callable[[Change], None]:
             return lambda change: seen[key].append(change.kind) if change.event.aggregate_id == wallet_id else None
 
-        Projection(name(), recorder("default"), InMemoryCheckpointStore()).run(store, stop_when_idle=True)
+        Projection(name(), recorder("default"), InMemoryCheckpointStore(), store).run(stop_when_idle=True)
         Projection(
-            name(), recorder("all"), InMemoryCheckpointStore(), kinds=frozenset({ChangeKind.INSERT, ChangeKind.MODIFY})
-        ).run(store, stop_when_idle=True)
+            name(),
+            recorder("all"),
+            InMemoryCheckpointStore(),
+            store,
+            kinds=frozenset({ChangeKind.INSERT, ChangeKind.MODIFY}),
+        ).run(stop_when_idle=True)
         assert seen == {"default": [ChangeKind.INSERT], "all": [ChangeKind.INSERT, ChangeKind.MODIFY]}
 
     def test_handle_skips_versions_already_applied(
@@ -146,6 +150,6 @@ class TestProjection:
         ]
         model = Balances(set(ids))
         checkpoints = InMemoryCheckpointStore()
-        assert Projection("p", model, checkpoints).handle(changes) == 3
-        assert Projection("p", model, checkpoints).handle(changes) == 0
+        assert Projection("p", model, checkpoints, store).handle(changes).applied == 3
+        assert Projection("p", model, checkpoints, store).handle(changes).applied == 0
         assert set(model.applied.values()) == {1}

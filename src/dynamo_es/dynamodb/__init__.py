@@ -1,7 +1,7 @@
 """The DynamoDB adapter: PynamoDB models, tables, the stores, DynamoDB Streams and AWS Lambda."""
 
 from ._checkpoints import DynamoDBCheckpointStore
-from ._lambda import changes_from_lambda_event
+from ._lambda import LambdaBatch, changes_from_lambda_event, lambda_handler, partial_batch_response, read_lambda_event
 from ._model import EventItem, EventItemCodec, event_model
 from ._snapshots import DynamoDBSnapshotStore
 from ._store import DynamoDBEventStore
@@ -14,8 +14,12 @@ __all__ = [
     "DynamoDBSnapshotStore",
     "EventItem",
     "EventItemCodec",
+    "LambdaBatch",
     "Subscription",
     "changes_from_lambda_event",
     "ensure_table",
     "event_model",
+    "lambda_handler",
+    "partial_batch_response",
+    "read_lambda_event",
 ]

@@ -3,37 +3,52 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import attrs
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
-from .._serialization import default_converter, dumps, loads
+from .._serialization import default_converter
 from ..exceptions import EventStoreError
 from ..projections._changes import StreamPosition
+from ..projections._checkpoints import StreamProgress
 from ..settings import EventStoreSettings
-from ._errors import BOUNDARY_ERRORS
+from ._errors import BOUNDARY_ERRORS, Failure, classify
 from ._model import table_meta
 from ._table import LazyTable
 
 __all__ = ["CheckpointItem", "DynamoDBCheckpointStore", "checkpoint_model"]
 
-_POSITION_KEY = "$position"
+_POSITION_PREFIX = "$position#"
+_SEQUENCE_DIGITS = 128
+"""Sequence numbers are stored zero-padded, so that DynamoDB's string order is their numeric order."""
 
 
 class CheckpointItem(Model):
-    """One checkpoint row: ``(name, "$position")`` holds a position, ``(name, stream id)`` a version."""
+    """A checkpoint row: a shard's sequence number, or the projection's progress with one stream.
+
+    ``(name, "$position#<shard>")`` holds the sequence; ``(name, <stream id>)`` the progress.
+    """
 
     class Meta:
         abstract = True
 
     name = UnicodeAttribute(hash_key=True)
     key = UnicodeAttribute(range_key=True)
-    position = UnicodeAttribute(null=True)
+    sequence = UnicodeAttribute(null=True)
+    """Zero-padded: DynamoDB's string order is then numeric order, for the conditional write."""
+    shard_sequence = UnicodeAttribute(attr_name="shardSequence", null=True)
+    """The sequence number exactly as the stream gave it."""
     version = NumberAttribute(null=True)
+    failures = NumberAttribute(null=True)
+    failed_version = NumberAttribute(attr_name="failedVersion", null=True)
+    parked = BooleanAttribute(null=True)
+    error = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(attr_name="updatedAt")
 
 
@@ -53,7 +68,8 @@ class DynamoDBCheckpointStore:
     """A :class:`CheckpointStore` in its own DynamoDB table (``checkpoints_table_name``).
 
     The table (``name`` S hash key, ``key`` S range key, no stream) is created on first use
-    like the events table.
+    like the events table. Every write is a conditional update, so concurrent workers of one
+    projection never move a shard's position or a stream's version back.
     """
 
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
@@ -74,40 +90,85 @@ class DynamoDBCheckpointStore:
         """The position saved under ``name``, or None."""
         model = self._table.ready()
         try:
-            item = model.get(name, _POSITION_KEY, consistent_read=True)
-        except model.DoesNotExist:
-            return None
+            items = list(model.query(name, model.key.startswith(_POSITION_PREFIX), consistent_read=True))
         except BOUNDARY_ERRORS as error:
             raise EventStoreError(f"cannot read checkpoint {name!r}: {error}") from error
-        return loads(default_converter, item.position or "{}", StreamPosition)
+        if not items:
+            return None
+        return StreamPosition({i.key[len(_POSITION_PREFIX) :]: i.shard_sequence or "0" for i in items})
 
     def save_position(self, name: str, position: StreamPosition) -> None:
-        """Save ``position`` under ``name``."""
+        """Move each shard of ``name``'s position forward to ``position``'s; never back."""
         model = self._table.ready()
-        text = dumps(default_converter, position)
-        try:
-            model(name, _POSITION_KEY, position=text, updated_at=_now()).save()
-        except BOUNDARY_ERRORS as error:
-            raise EventStoreError(f"cannot save checkpoint {name!r}: {error}") from error
+        for shard_id, sequence in position.shards.items():
+            padded = sequence.zfill(_SEQUENCE_DIGITS)
+            newer = model.sequence.does_not_exist() | (model.sequence < padded)
+            actions = [model.sequence.set(padded), model.shard_sequence.set(sequence)]
+            self._update(name, _POSITION_PREFIX + shard_id, actions, newer)
 
-    def load_versions(self, name: str, stream_ids: Iterable[str]) -> dict[str, int]:
-        """The last applied version of each of ``stream_ids`` that has one."""
+    def load_progress(self, name: str, stream_ids: Iterable[str]) -> dict[str, StreamProgress]:
+        """The progress of each of ``stream_ids`` that has any."""
         model = self._table.ready()
         keys = [(name, stream_id) for stream_id in set(stream_ids)]
         if not keys:
             return {}
         try:
-            return {item.key: int(item.version or 0) for item in model.batch_get(keys, consistent_read=True)}
+            items = list(model.batch_get(keys, consistent_read=True))
         except BOUNDARY_ERRORS as error:
-            raise EventStoreError(f"cannot read versions of {name!r}: {error}") from error
+            raise EventStoreError(f"cannot read progress of {name!r}: {error}") from error
+        return {item.key: _progress(item) for item in items}
 
     def save_versions(self, name: str, versions: Mapping[str, int]) -> None:
-        """Record the last applied version of each stream in ``versions``."""
+        """Record the last applied version per stream, where it is newer; clears failures."""
         model = self._table.ready()
-        now = _now()
+        for stream_id, version in versions.items():
+            newer = model.version.does_not_exist() | (model.version < version)
+            actions = [model.version.set(version), model.failures.remove(), model.error.remove()]
+            self._update(name, stream_id, actions, newer)
+
+    def record_failure(self, name: str, stream_id: str, version: int, error: str, *, park_after: int | None) -> int:
+        """Count a failed attempt at ``version``; park the stream once the count reaches ``park_after``."""
+        model = self._table.ready()
+        same = model.failed_version == version
+        counted = [model.failures.add(1), model.error.set(error[:2000])]
+        item = self._update(name, stream_id, counted, same)
+        if item is None:  # first failure at this version
+            first = [model.failures.set(1), model.failed_version.set(version), model.error.set(error[:2000])]
+            item = self._update(name, stream_id, first, None)
+        failures = int(item.failures or 0) if item is not None else 1
+        if park_after is not None and failures >= park_after:
+            self._update(name, stream_id, [model.parked.set(True)], None)
+        return failures
+
+    def parked(self, name: str) -> dict[str, StreamProgress]:
+        """The parked streams of ``name``."""
+        model = self._table.ready()
         try:
-            with model.batch_write() as batch:
-                for stream_id, version in versions.items():
-                    batch.save(model(name, stream_id, version=version, updated_at=now))
+            items = list(model.query(name, filter_condition=model.parked == True, consistent_read=True))  # noqa: E712
         except BOUNDARY_ERRORS as error:
-            raise EventStoreError(f"cannot save versions of {name!r}: {error}") from error
+            raise EventStoreError(f"cannot read parked streams of {name!r}: {error}") from error
+        return {item.key: _progress(item) for item in items}
+
+    def unpark(self, name: str, stream_id: str) -> None:
+        """Let ``stream_id`` be applied again; its failure count restarts."""
+        model = self._table.ready()
+        actions = [model.parked.remove(), model.failures.remove(), model.error.remove(), model.failed_version.remove()]
+        self._update(name, stream_id, actions, None)
+
+    def _update(
+        self, name: str, key: str, actions: Sequence[Action], condition: Condition | None
+    ) -> CheckpointItem | None:
+        """Apply ``actions`` if ``condition`` holds; the item after, or None when it did not hold."""
+        model = self._table.ready()
+        item = model(name, key)
+        try:
+            item.update(actions=[*actions, model.updated_at.set(_now())], condition=condition)
+        except BOUNDARY_ERRORS as error:
+            if classify(error)[0] is Failure.CONFLICT:
+                return None
+            raise EventStoreError(f"cannot save checkpoint {name!r} / {key!r}: {error}") from error
+        return item
+
+
+def _progress(item: CheckpointItem) -> StreamProgress:
+    return default_converter.structure(item.attribute_values, StreamProgress)

@@ -154,10 +154,21 @@ class EventItemCodec:
     model: type[EventItem]
     _fields: tuple[_Field, ...] = attrs.field(init=False, repr=False)
     _version_attr: str = attrs.field(init=False, repr=False)
+    _marks: tuple[tuple[str, str], ...] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._fields = _fields(self.model)
-        self._version_attr = self.model.get_attributes()["version"].attr_name
+        attributes = self.model.get_attributes()
+        self._version_attr = attributes["version"].attr_name
+        self._marks = tuple((attributes[name].attr_name, attributes[name].attr_type) for name in ("sk", "event_type"))
+
+    def is_event(self, item: Mapping[str, Mapping[str, Any]]) -> bool:
+        """Whether ``item`` is an event at all: a numeric sort key and an event type.
+
+        Other items (other entity types in a single-table design) are not events, and not
+        corrupt events either; readers skip them.
+        """
+        return all(isinstance(item.get(name), Mapping) and kind in item[name] for name, kind in self._marks)
 
     def decode(self, item: Mapping[str, Mapping[str, Any]]) -> EncodedEvent:
         """The record stored in ``item`` (a Query page item or a stream image).

@@ -25,6 +25,7 @@ from ._errors import BOUNDARY_ERRORS, Failure, classify
 from ._limits import MAX_ITEM_BYTES, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, plan_transactions, request_size
 from ._model import EventItem, EventItemCodec, event_model
 from ._outbox import count_undispatched, iter_undispatched, mark_dispatched
+from ._scan import scan_events
 from ._streams import Subscription, make_streams_client, record_decoder
 from ._table import LazyTable
 
@@ -218,6 +219,15 @@ class DynamoDBEventStore:
         return mark_dispatched(self._model, stream_id, check_version("version", version, minimum=1))
 
     # -- read -----------------------------------------------------------------------------
+
+    def scan(self, *, segments: int = 4, page_size: int = 1000) -> Iterator[list[StoredEvent]]:
+        """Every stream's events, in pages, from a strongly consistent parallel Scan of the table.
+
+        For rebuilding read models. Items that are not events are skipped. One stream's events
+        usually arrive in version order; a projection's version rule copes when they do not.
+        """
+        self._prepare()
+        return scan_events(self._table, self._codec, self.serializer.decode, segments=segments, page_size=page_size)
 
     def load(
         self,

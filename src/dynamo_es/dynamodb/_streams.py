@@ -14,7 +14,6 @@ import attrs
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .._events import StoredEvent
 from .._serialization import EventSerializer
 from ..exceptions import StreamTrimmedError, SubscriptionError
 from ..projections._changes import Change, ChangeKind, StreamPosition
@@ -26,7 +25,9 @@ __all__ = ["RecordDecoder", "Subscription", "make_streams_client", "record_decod
 
 log = logging.getLogger("dynamo_es.streams")
 
-RecordDecoder = Callable[[Mapping[str, Any], "str | None"], Change]
+RecordDecoder = Callable[[Mapping[str, Any], "str | None"], "Change | None"]
+"""Turns one stream record into a Change, or None when its item is not an event."""
+_TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
 _THROTTLED = frozenset(
     {"LimitExceededException", "ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError"}
@@ -92,6 +93,8 @@ class Subscription:
     _refreshed_at: float = attrs.field(default=0.0, init=False, repr=False)
     _idle: bool = attrs.field(default=False, init=False, repr=False)
     _hiccup: bool = attrs.field(default=False, init=False, repr=False)
+    foreign: int = attrs.field(default=0, init=False)
+    """Records skipped because their item is not an event (single-table designs)."""
 
     def start(self) -> Subscription:
         """List the shards and place an iterator at the start of each readable one."""
@@ -198,7 +201,9 @@ class Subscription:
         if shard.iterator is None:
             shard.finished = True
             log.debug("shard %s read to its end", shard.shard_id)
-        changes = [self.decode(record, shard.shard_id) for record in records]
+        decoded = (self.decode(record, shard.shard_id) for record in records)
+        changes = [change for change in decoded if change is not None]
+        self.foreign += len(records) - len(changes)
         if changes:
             shard.last_sequence = changes[-1].sequence_number
         return changes
@@ -297,37 +302,63 @@ class Subscription:
 
 
 def record_decoder(serializer: EventSerializer, codec: EventItemCodec) -> RecordDecoder:
-    """A function turning one stream record (GetRecords or Lambda shape) into a :class:`Change`."""
+    """A function turning one stream record (GetRecords or Lambda shape) into a :class:`Change`.
 
-    def image(record: Mapping[str, Any], name: str) -> StoredEvent | None:
-        raw = record["dynamodb"].get(name)
-        return None if raw is None else serializer.decode(codec.decode(raw))
+    It returns None for a record whose item is not an event (another entity type in a
+    single-table design).
+    """
 
-    def decode(record: Mapping[str, Any], shard_id: str | None) -> Change:
-        kind = ChangeKind(record["eventName"])
-        new, old = image(record, "NewImage"), image(record, "OldImage")
-        current = old if kind is ChangeKind.REMOVE else new
-        if current is None:
-            raise SubscriptionError(
-                f"stream record {record['dynamodb'].get('SequenceNumber')} has no item image; "
-                "the table's stream must be NEW_AND_OLD_IMAGES (or NEW_IMAGE)"
-            )
+    def decode(record: Mapping[str, Any], shard_id: str | None) -> Change | None:
+        stream_record = record["dynamodb"]
+        kind = _kind(record)
+        image = stream_record.get("OldImage" if kind is ChangeKind.REMOVE else "NewImage")
+        if image is None:
+            raise _no_image(stream_record, kind)
+        if not codec.is_event(image):
+            return None
+        old = stream_record.get("OldImage") if kind is ChangeKind.MODIFY else None
         return Change(
             kind=kind,
-            event=current,
-            previous=old if kind is ChangeKind.MODIFY else None,
+            event=serializer.decode(codec.decode(image)),
+            previous=None if old is None else serializer.decode(codec.decode(old)),
             shard_id=shard_id,
-            sequence_number=str(record["dynamodb"]["SequenceNumber"]),
-            approximate_creation_time=_creation_time(record["dynamodb"].get("ApproximateCreationDateTime")),
+            sequence_number=str(stream_record["SequenceNumber"]),
+            approximate_creation_time=_creation_time(stream_record.get("ApproximateCreationDateTime")),
+            expired=kind is ChangeKind.REMOVE and _by_ttl(record),
         )
 
     return decode
 
 
+def _kind(record: Mapping[str, Any]) -> ChangeKind:
+    try:
+        return ChangeKind(record.get("eventName"))
+    except ValueError:
+        raise SubscriptionError(
+            f"stream record has eventName {record.get('eventName')!r}, not INSERT, MODIFY or REMOVE"
+        ) from None
+
+
+def _no_image(stream_record: Mapping[str, Any], kind: ChangeKind) -> SubscriptionError:
+    view = stream_record.get("StreamViewType") or ("KEYS_ONLY" if "Keys" in stream_record else "unknown")
+    needed = "OldImage" if kind is ChangeKind.REMOVE else "NewImage"
+    return SubscriptionError(
+        f"stream record {stream_record.get('SequenceNumber')} ({kind.value}) has no {needed}: the stream view is "
+        f"{view}; dynamo-es needs the table's stream view to be NEW_AND_OLD_IMAGES (or NEW_IMAGE)"
+    )
+
+
+def _by_ttl(record: Mapping[str, Any]) -> bool:
+    identity = record.get("userIdentity") or {}
+    return isinstance(identity, Mapping) and identity.get("principalId") == _TTL_PRINCIPAL
+
+
 def _creation_time(value: Any) -> datetime:
-    """Botocore gives a datetime; a Lambda event gives epoch seconds."""
+    """Botocore gives a datetime; Lambda epoch seconds; Kinesis for DynamoDB milli- or microseconds."""
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        while value > 1e11:  # no stream record is dated after the year 5138 in seconds
+            value /= 1000
         return datetime.fromtimestamp(value, UTC)
     return datetime.now(UTC)

@@ -8,16 +8,17 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from ..projections._changes import StreamPosition
+from ..projections._checkpoints import StreamProgress, later_position
 
 __all__ = ["InMemoryCheckpointStore"]
 
 
 @attrs.define
 class InMemoryCheckpointStore:
-    """A :class:`CheckpointStore` in a dict, for tests."""
+    """A :class:`CheckpointStore` in a dict, with the same monotonic writes as the DynamoDB one."""
 
     _positions: dict[str, StreamPosition] = attrs.field(factory=dict, init=False)
-    _versions: dict[tuple[str, str], int] = attrs.field(factory=dict, init=False)
+    _progress: dict[tuple[str, str], StreamProgress] = attrs.field(factory=dict, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
     def load_position(self, name: str) -> StreamPosition | None:
@@ -26,16 +27,39 @@ class InMemoryCheckpointStore:
             return self._positions.get(name)
 
     def save_position(self, name: str, position: StreamPosition) -> None:
-        """Save ``position`` under ``name``."""
+        """Move each shard of ``name``'s position forward to ``position``'s; never back."""
         with self._lock:
-            self._positions[name] = position
+            self._positions[name] = later_position(self._positions.get(name), position)
 
-    def load_versions(self, name: str, stream_ids: Iterable[str]) -> dict[str, int]:
-        """The last applied version of each of ``stream_ids`` that has one."""
+    def load_progress(self, name: str, stream_ids: Iterable[str]) -> dict[str, StreamProgress]:
+        """The progress of each of ``stream_ids`` that has any."""
         with self._lock:
-            return {s: self._versions[(name, s)] for s in stream_ids if (name, s) in self._versions}
+            return {s: self._progress[(name, s)] for s in stream_ids if (name, s) in self._progress}
 
     def save_versions(self, name: str, versions: Mapping[str, int]) -> None:
-        """Record the last applied version of each stream in ``versions``."""
+        """Record the last applied version per stream, where it is newer; clears failures."""
         with self._lock:
-            self._versions.update({(name, s): v for s, v in versions.items()})
+            for stream_id, version in versions.items():
+                current = self._progress.get((name, stream_id), StreamProgress())
+                if version > current.version:
+                    self._progress[(name, stream_id)] = StreamProgress(version, parked=current.parked)
+
+    def record_failure(self, name: str, stream_id: str, version: int, error: str, *, park_after: int | None) -> int:
+        """Count a failed attempt at ``version``; park the stream once the count reaches ``park_after``."""
+        with self._lock:
+            current = self._progress.get((name, stream_id), StreamProgress())
+            failures = current.failures + 1
+            parked = current.parked or (park_after is not None and failures >= park_after)
+            self._progress[(name, stream_id)] = attrs.evolve(current, failures=failures, parked=parked, error=error)
+            return failures
+
+    def parked(self, name: str) -> dict[str, StreamProgress]:
+        """The parked streams of ``name``."""
+        with self._lock:
+            return {s: p for (n, s), p in self._progress.items() if n == name and p.parked}
+
+    def unpark(self, name: str, stream_id: str) -> None:
+        """Let ``stream_id`` be applied again; its failure count restarts."""
+        with self._lock:
+            current = self._progress.get((name, stream_id), StreamProgress())
+            self._progress[(name, stream_id)] = StreamProgress(current.version)

@@ -11,6 +11,9 @@ import attrs
 from .._events import EventMetadata, StoredEvent
 from .._serialization import EncodedEvent, EventSerializer
 from .._store import AppendResult, check_version, encode_append, encoded_size, make_stream_id
+from ..projections._changes import ChangeKind, StreamPosition
+from ..projections._source import StartAt
+from ._subscription import ChangeLog, MemorySubscription
 
 __all__ = ["InMemoryEventStore"]
 
@@ -29,6 +32,23 @@ class InMemoryEventStore:
     max_event_bytes: int = attrs.field(default=400 * 1024, kw_only=True)
     _streams: dict[str, list[EncodedEvent]] = attrs.field(factory=dict, init=False, repr=False)
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
+    _log: ChangeLog = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._log = ChangeLog(threading.Condition(self._lock))
+
+    def subscribe_to_changes(
+        self, position: StreamPosition | None = None, *, start_at: StartAt = "trim_horizon"
+    ) -> MemorySubscription:
+        """A subscription to this store's appends (and outbox marks), like a DynamoDB stream's."""
+        return MemorySubscription(self._log, self.serializer.decode, position or StreamPosition(), start_at=start_at)
+
+    def scan(self, *, segments: int = 4, page_size: int = 1000) -> Iterator[list[StoredEvent]]:
+        """Every stream's events, a page at a time (``segments`` is accepted for the protocol)."""
+        with self._lock:
+            records = [record for stream in self._streams.values() for record in stream]
+        for start in range(0, len(records), page_size):
+            yield [self.serializer.decode(record) for record in records[start : start + page_size]]
 
     def append(
         self,
@@ -67,6 +87,8 @@ class InMemoryEventStore:
                     )
                 if len(stream) == written:
                     stream.extend(batch)
+                    for record in batch:
+                        self._log.record(ChangeKind.INSERT, record)
                 written = batch[-1].version
         return AppendResult(
             success=True,
@@ -113,7 +135,9 @@ class InMemoryEventStore:
             stream = self._streams.get(stream_id, [])
             if version > len(stream) or stream[version - 1].is_dispatched:
                 return False
-            stream[version - 1] = attrs.evolve(stream[version - 1], is_dispatched=True)
+            old = stream[version - 1]
+            stream[version - 1] = attrs.evolve(old, is_dispatched=True)
+            self._log.record(ChangeKind.MODIFY, stream[version - 1], old)
             return True
 
     def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:

@@ -32,9 +32,11 @@ class Change:
         kind: insert, modify or remove.
         event: the stored event from the item's new image (the old image for a removal).
         previous: for a modification, the event as it was before.
-        shard_id: the shard the record came from (None when Lambda delivered it).
-        sequence_number: the record's sequence number within its shard.
-        approximate_creation_time: when DynamoDB wrote the record (UTC).
+        shard_id: the shard the record came from (None when Lambda delivered it, or when the
+            change was read from the event store rather than a stream).
+        sequence_number: the record's sequence number within its shard ("" when read from the store).
+        approximate_creation_time: when the record was written (UTC).
+        expired: a removal made by DynamoDB's TTL, not by a writer.
     """
 
     kind: ChangeKind
@@ -43,6 +45,18 @@ class Change:
     sequence_number: str
     approximate_creation_time: datetime
     previous: StoredEvent | None = None
+    expired: bool = False
+
+    @classmethod
+    def stored(cls, event: StoredEvent) -> Change:
+        """An insert read from the event store itself (a gap filled, a table rebuilt)."""
+        return cls(
+            kind=ChangeKind.INSERT,
+            event=event,
+            shard_id=None,
+            sequence_number="",
+            approximate_creation_time=event.timestamp,
+        )
 
 
 @attrs.frozen

@@ -1,31 +1,85 @@
-"""The checkpoint protocol: where projections keep their stream position and applied versions."""
+"""The checkpoint protocol: a projection's stream position, and its progress per event stream."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
+import attrs
+
 from ._changes import StreamPosition
 
-__all__ = ["CheckpointStore"]
+__all__ = ["CheckpointStore", "StreamProgress", "later_position"]
+
+
+@attrs.frozen
+class StreamProgress:
+    """How far one projection got with one event stream.
+
+    Attributes:
+        version: the last version applied (0: none yet).
+        failures: failed attempts at the next version since the last success.
+        parked: the next version and everything after it are parked (a poison event); the
+            stream is skipped until :meth:`CheckpointStore.unpark`.
+        error: the last failure, as text.
+    """
+
+    version: int = 0
+    failures: int = 0
+    parked: bool = False
+    error: str | None = None
 
 
 @runtime_checkable
 class CheckpointStore(Protocol):
-    """Saved progress of named subscribers: a stream position and the last version per stream."""
+    """Saved progress of named projections. Every write is monotonic: nothing moves back.
+
+    Two workers running the same projection at once cannot regress each other: a position or
+    version older than the stored one is ignored, not written.
+    """
 
     def load_position(self, name: str) -> StreamPosition | None:
         """The position saved under ``name``, or None."""
         ...
 
     def save_position(self, name: str, position: StreamPosition) -> None:
-        """Save ``position`` under ``name``."""
+        """Move each shard of ``name``'s position forward to ``position``'s; never back."""
         ...
 
-    def load_versions(self, name: str, stream_ids: Iterable[str]) -> dict[str, int]:
-        """The last applied version of each of ``stream_ids`` that has one."""
+    def load_progress(self, name: str, stream_ids: Iterable[str]) -> dict[str, StreamProgress]:
+        """The progress of each of ``stream_ids`` that has any."""
         ...
 
     def save_versions(self, name: str, versions: Mapping[str, int]) -> None:
-        """Record the last applied version of each stream in ``versions``."""
+        """Record the last applied version per stream, where it is newer; clears failures."""
         ...
+
+    def record_failure(self, name: str, stream_id: str, version: int, error: str, *, park_after: int | None) -> int:
+        """Count a failed attempt at ``version`` (the next after the last applied); return the count.
+
+        With ``park_after``, the stream is parked once the count reaches it.
+        """
+        ...
+
+    def parked(self, name: str) -> dict[str, StreamProgress]:
+        """The parked streams of ``name``."""
+        ...
+
+    def unpark(self, name: str, stream_id: str) -> None:
+        """Let ``stream_id`` be applied again (after a fix); its failure count restarts."""
+        ...
+
+
+def later_position(stored: StreamPosition | None, new: StreamPosition) -> StreamPosition:
+    """``stored`` with each shard moved forward to ``new``'s sequence number, never back."""
+    shards = dict(stored.shards) if stored is not None else {}
+    for shard_id, sequence in new.shards.items():
+        current = shards.get(shard_id)
+        if current is None or sequence_key(sequence) > sequence_key(current):
+            shards[shard_id] = sequence
+    return StreamPosition(shards)
+
+
+def sequence_key(sequence: str) -> tuple[int, str]:
+    """Sequence numbers order numerically (DynamoDB Streams: 21-40 digits; Kinesis: up to 128)."""
+    return (len(sequence.lstrip("0")), sequence.lstrip("0"))

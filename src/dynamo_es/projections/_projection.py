@@ -1,119 +1,337 @@
-"""Projection: run a handler for each change, at least once, skipping what it already applied."""
+"""Projection: apply each aggregate's events to a read model in version order, each once."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
 
 import attrs
 
+from .._retry import backoff_delay
+from .._store import EventStore
 from ..exceptions import ProjectionError
 from ._changes import Change, ChangeKind, StreamPosition
-from ._checkpoints import CheckpointStore
-from ._source import ChangeFeed, ChangeSource, StartAt
+from ._checkpoints import CheckpointStore, StreamProgress
+from ._source import ChangeFeed, ChangeSource, ScannableStore, StartAt
 
-__all__ = ["Projection"]
+__all__ = ["BatchOutcome", "History", "Projection", "RebuildProgress"]
 
 log = logging.getLogger("dynamo_es.projections")
+
+History = Literal["replay", "baseline"]
+"""For an aggregate the projection has never seen: apply its whole history first ("replay"), or
+take the first version that arrives as the starting point ("baseline", for notifiers that must
+not act on the past)."""
+
+
+@attrs.frozen
+class BatchOutcome:
+    """What :meth:`Projection.handle` did with one batch.
+
+    Attributes:
+        applied: changes that reached the handler, backfilled ones included.
+        backfilled: of those, events loaded from the event store to fill a gap.
+        skipped: changes not applied: already applied, duplicates, unwanted kinds, parked streams.
+        failed: for each aggregate whose handler raised (and is not parked), the delivered change
+            that must be delivered again; later changes of that aggregate were not applied.
+        errors: the errors of ``failed``, in the same order (each with the handler's error as cause).
+        parked: streams parked by this batch (their failures reached ``max_attempts``).
+    """
+
+    applied: int = 0
+    backfilled: int = 0
+    skipped: int = 0
+    failed: tuple[Change, ...] = ()
+    errors: tuple[ProjectionError, ...] = ()
+    parked: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class RebuildProgress:
+    """How far a rebuild got: events read from the table, applied, and the rate.
+
+    Attributes:
+        read: events read from the table so far.
+        applied: changes that reached the handler (table and live stream together).
+        seconds: time since the rebuild began.
+        done: the table read is finished (the live stream follows, if asked).
+    """
+
+    read: int
+    applied: int
+    seconds: float
+    done: bool = False
+
+    @property
+    def events_per_second(self) -> float:
+        """Events read from the table per second."""
+        return self.read / self.seconds if self.seconds > 0 else 0.0
+
+
+@attrs.define
+class _Tally:
+    applied: int = 0
+    backfilled: int = 0
+    skipped: int = 0
+    failed: list[Change] = attrs.field(factory=list)
+    errors: list[ProjectionError] = attrs.field(factory=list)
+    parked: list[str] = attrs.field(factory=list)
+    versions: dict[str, int] = attrs.field(factory=dict)
+
+    def outcome(self) -> BatchOutcome:
+        return BatchOutcome(
+            self.applied, self.backfilled, self.skipped, tuple(self.failed), tuple(self.errors), tuple(self.parked)
+        )
 
 
 @attrs.define
 class Projection:
-    """Feeds a read model from the event stream, with checkpoints.
+    """Feeds a read model from the event log: each aggregate's events in version order, each once.
 
-    Delivery is at least once; the projection remembers the last version it applied per
-    aggregate and skips anything at or below it, so a handler may be naive. Only inserts
-    reach the handler unless ``kinds`` says otherwise (a MODIFY such as ``isDispatched``
-    flipping is not a new event). Progress is checkpointed after each batch, and up to the
-    failing change when the handler raises.
+    Whatever the delivery (duplicates, records of one transaction in any order, a stream trimmed
+    before it was read), the handler sees versions 1, 2, 3, ... of every aggregate exactly in
+    order: a change at or below the last applied version is skipped, and a change that skips
+    ahead first loads the missing versions from ``store`` (strongly consistent) and applies them.
+    Only inserts reach the handler unless ``kinds`` says otherwise.
+
+    A handler that raises stops its aggregate for this batch (other aggregates go on) and the
+    failure is counted; after ``max_attempts`` failures the aggregate is *parked*: it is skipped
+    from then on, behind but never wrong, until :meth:`replay_parked` after a fix.
 
     Attributes:
         name: the checkpoint name; one per read model.
-        handler: called with each new :class:`Change`.
-        checkpoints: where position and versions are saved.
+        handler: called with each :class:`Change` to apply.
+        checkpoints: where positions, versions and failures are saved.
+        store: the event store the changes come from: gaps are filled from it, and :meth:`run`
+            and :meth:`rebuild` follow it.
         kinds: which change kinds reach the handler.
+        history: "replay" (default) or "baseline"; see :data:`History`.
+        max_attempts: failures of one event before its aggregate is parked; None never parks
+            (:meth:`run` then raises :class:`ProjectionError`).
     """
 
     name: str
     handler: Callable[[Change], Any]
     checkpoints: CheckpointStore
+    store: EventStore
     kinds: frozenset[ChangeKind] = attrs.field(default=frozenset({ChangeKind.INSERT}), kw_only=True)
-    _versions: dict[str, int] = attrs.field(factory=dict, init=False, repr=False)
-    _subscription: ChangeFeed | None = attrs.field(default=None, init=False, repr=False)
+    history: History = attrs.field(default="replay", kw_only=True)
+    max_attempts: int | None = attrs.field(default=3, kw_only=True)
+    retry_delay: float = attrs.field(default=0.2, kw_only=True)
+    _feed: ChangeFeed | None = attrs.field(default=None, init=False, repr=False)
+    _stopped: threading.Event = attrs.field(factory=threading.Event, init=False, repr=False)
 
-    def handle(self, changes: Sequence[Change]) -> int:
-        """Apply ``changes`` (in order) through the handler; return how many reached it.
+    # -- one batch --------------------------------------------------------------------------
 
-        Use it directly where changes arrive another way (an AWS Lambda handler, say).
+    def handle(self, changes: Sequence[Change]) -> BatchOutcome:
+        """Apply ``changes`` by the rules above and save the versions applied; never raises for a handler error.
 
-        Raises:
-            ProjectionError: the handler raised (its error is the cause); the versions of the
-                changes before it are saved, and ``handled`` says how many came before.
+        Use it wherever changes arrive (an AWS Lambda function, say); :attr:`BatchOutcome.failed`
+        says what must be delivered again.
         """
-        self._load_versions(changes)
-        applied: dict[str, int] = {}
-        count = 0
+        groups, unwanted = _group(changes, self.kinds)
+        tally = _Tally(skipped=unwanted)
+        progress = self.checkpoints.load_progress(self.name, groups) if groups else {}
         try:
-            for index, change in enumerate(changes):
-                if self._wanted(change):
-                    self._apply(change, index, applied)
-                    count += 1
+            for stream_id, group in groups.items():
+                self._apply_stream(group, progress.get(stream_id), tally)
         finally:
-            if applied:
-                self.checkpoints.save_versions(self.name, applied)
-        return count
+            if tally.versions:
+                self.checkpoints.save_versions(self.name, tally.versions)
+        return tally.outcome()
 
-    def run(self, store: ChangeSource, *, stop_when_idle: bool = False, start_at: StartAt = "trim_horizon") -> int:
-        """Follow ``store``'s changes from the saved checkpoint until :meth:`stop` (or idle).
+    def _apply_stream(self, group: list[Change], known: StreamProgress | None, tally: _Tally) -> None:
+        state = known or StreamProgress()
+        if state.parked:
+            tally.skipped += len(group)
+            return
+        last = state.version
+        if known is None and self.history == "baseline" and group[0].kind is ChangeKind.INSERT:
+            last = group[0].event.version - 1
+        for index, change in enumerate(group):
+            if change.kind is ChangeKind.INSERT and change.event.version <= last:
+                tally.skipped += 1
+                continue
+            applied = self._apply_change(change, last, tally)
+            if applied is None:
+                tally.skipped += len(group) - index - 1
+                return
+            last = applied
 
-        Returns how many changes reached the handler.
-        """
-        position = self.checkpoints.load_position(self.name) or StreamPosition()
-        subscription = store.subscribe_to_changes(position, start_at=start_at)
-        self._subscription = subscription
-        total = 0
-        for batch in subscription.batches(stop_when_idle=stop_when_idle):
-            try:
-                total += self.handle(batch)
-            except ProjectionError as error:
-                self.checkpoints.save_position(self.name, position.after_all(batch[: error.handled]))
-                raise
-            position = position.after_all(batch)
-            self.checkpoints.save_position(self.name, position)
-            if subscription.stopped:
-                break
-        return total
-
-    def stop(self) -> None:
-        """Make :meth:`run` return after the batch in hand; safe from another thread."""
-        if self._subscription is not None:
-            self._subscription.stop()
-
-    def _load_versions(self, changes: Sequence[Change]) -> None:
-        unknown = {c.event.stream_id for c in changes if c.event.stream_id not in self._versions}
-        if unknown:
-            found = self.checkpoints.load_versions(self.name, unknown)
-            self._versions.update({stream_id: found.get(stream_id, 0) for stream_id in unknown})
-
-    def _wanted(self, change: Change) -> bool:
-        if change.kind not in self.kinds:
-            return False
+    def _apply_change(self, change: Change, last: int, tally: _Tally) -> int | None:
+        """Apply ``change`` (after the versions missing before it); the last version applied, or None."""
         if change.kind is not ChangeKind.INSERT:
-            return True
-        last = self._versions[change.event.stream_id]
-        if change.event.version <= last:
-            log.debug("%s: skipping %s v%d (applied)", self.name, change.event.stream_id, change.event.version)
-            return False
-        if change.event.version > last + 1:
-            log.warning("%s: %s jumps from v%d to v%d", self.name, change.event.stream_id, last, change.event.version)
-        return True
+            return last if self._call(change, change, tally) else None
+        event = change.event
+        if event.version > last + 1:
+            for stored in self.store.load(
+                event.aggregate_id, event.aggregate_type, from_version=last + 1, to_version=event.version - 1
+            ):
+                if not self._call(Change.stored(stored), change, tally):
+                    return None
+                tally.backfilled += 1
+                last = stored.version
+        return event.version if self._call(change, change, tally) else None
 
-    def _apply(self, change: Change, index: int, applied: dict[str, int]) -> None:
+    def _call(self, change: Change, delivered: Change, tally: _Tally) -> bool:
         event = change.event
         try:
             self.handler(change)
-        except Exception as error:
-            raise ProjectionError(self.name, event.stream_id, event.version, index) from error
+        except Exception as error:  # noqa: BLE001 (a read model's handler may raise anything; it is recorded)
+            self._failed(event.stream_id, event.version, error, delivered, tally)
+            return False
+        tally.applied += 1
         if change.kind is ChangeKind.INSERT:
-            self._versions[event.stream_id] = applied[event.stream_id] = event.version
+            tally.versions[event.stream_id] = event.version
+        return True
+
+    def _failed(self, stream_id: str, version: int, error: Exception, delivered: Change, tally: _Tally) -> None:
+        if tally.versions:  # what was applied before the failure is saved before the failure is counted
+            self.checkpoints.save_versions(self.name, tally.versions)
+        text = f"{type(error).__name__}: {error}"
+        failures = self.checkpoints.record_failure(self.name, stream_id, version, text, park_after=self.max_attempts)
+        if self.max_attempts is not None and failures >= self.max_attempts:
+            log.error("%s: parked %s at v%d after %d failures: %s", self.name, stream_id, version, failures, text)
+            tally.parked.append(stream_id)
+            return
+        log.warning("%s: %s v%d failed (attempt %d): %s", self.name, stream_id, version, failures, text)
+        failure = ProjectionError(self.name, stream_id, version, tally.applied)
+        failure.__cause__ = error
+        tally.failed.append(delivered)
+        tally.errors.append(failure)
+
+    # -- following the store ------------------------------------------------------------------
+
+    def run(self, *, stop_when_idle: bool = False, start_at: StartAt = "trim_horizon") -> int:
+        """Follow the store's changes from the saved checkpoint until :meth:`stop` (or idle).
+
+        A batch with failures is handled again after a backoff until every failing aggregate
+        succeeds or is parked; only then does the saved position move past it. Returns how many
+        changes reached the handler.
+
+        Raises:
+            ProjectionError: with ``max_attempts=None``, the first handler error (its cause).
+        """
+        position = self.checkpoints.load_position(self.name)
+        feed = self._source().subscribe_to_changes(position, start_at=start_at)
+        return self._follow(feed, stop_when_idle=stop_when_idle)
+
+    def stop(self) -> None:
+        """Make :meth:`run` or :meth:`rebuild` return after the batch in hand; safe from another thread."""
+        self._stopped.set()
+        if self._feed is not None:
+            self._feed.stop()
+
+    def _source(self) -> ChangeSource:
+        if not isinstance(self.store, ChangeSource):
+            raise TypeError(f"{type(self.store).__name__} offers no subscription to its changes")
+        return self.store
+
+    def _follow(self, feed: ChangeFeed, *, stop_when_idle: bool) -> int:
+        self._feed = feed
+        total = 0
+        for batch in feed.batches(stop_when_idle=stop_when_idle):
+            total += self._settle(batch)
+            self.checkpoints.save_position(self.name, StreamPosition().after_all(batch))
+            if feed.stopped:
+                break
+        return total
+
+    def _settle(self, batch: Sequence[Change]) -> int:
+        """Handle ``batch`` until nothing in it is left failing (applied, or parked)."""
+        applied = retry = 0
+        while True:
+            outcome = self.handle(batch)
+            applied += outcome.applied
+            if not outcome.failed:
+                return applied
+            if self.max_attempts is None or self._stopped.is_set():
+                raise outcome.errors[0]
+            self._stopped.wait(backoff_delay(retry, self.retry_delay, 30.0))
+            retry += 1
+
+    # -- rebuilding from the table --------------------------------------------------------------
+
+    def rebuild(
+        self,
+        *,
+        segments: int = 4,
+        follow: bool = True,
+        stop_when_idle: bool = True,
+        on_progress: Callable[[RebuildProgress], Any] | None = None,
+    ) -> RebuildProgress:
+        """Build (or catch up) the read model from the events table, then follow the live stream.
+
+        A subscription is opened at the newest record *before* the table is read, so every event
+        is either in the table read or after that point of the stream (or both: the version rule
+        applies it once). Events already applied under this name are skipped, so a rebuild into
+        a new read model uses a new ``name``. Writers may keep appending throughout.
+
+        Args:
+            segments: parallel Scan segments (threads) reading the table.
+            follow: after the table, follow the stream (until idle with ``stop_when_idle``).
+            stop_when_idle: stop following once caught up.
+            on_progress: called after each page with a :class:`RebuildProgress`.
+        """
+        if not isinstance(self.store, ScannableStore):
+            raise TypeError(f"{type(self.store).__name__} cannot read all of its events")
+        feed = self._source().subscribe_to_changes(None, start_at="latest").start()
+        began = time.monotonic()
+        read = applied = 0
+        for page in self.store.scan(segments=segments):
+            read += len(page)
+            applied += self._settle([Change.stored(event) for event in page])
+            if on_progress is not None:
+                on_progress(RebuildProgress(read, applied, time.monotonic() - began))
+            if self._stopped.is_set():
+                return RebuildProgress(read, applied, time.monotonic() - began)
+        if follow:
+            applied += self._follow(feed, stop_when_idle=stop_when_idle)
+        progress = RebuildProgress(read, applied, time.monotonic() - began, done=True)
+        if on_progress is not None:
+            on_progress(progress)
+        return progress
+
+    # -- parked streams -----------------------------------------------------------------------
+
+    def parked(self) -> dict[str, StreamProgress]:
+        """The parked streams: their last applied version, failure count and last error."""
+        return self.checkpoints.parked(self.name)
+
+    def replay_parked(self, stream_ids: Iterable[str] | None = None) -> BatchOutcome:
+        """Unpark streams (default: all) and apply their events after the last applied version.
+
+        Call it once the handler is fixed. A stream that fails again is parked again at once.
+        """
+        parked = self.parked()
+        chosen = parked if stream_ids is None else {s: parked[s] for s in stream_ids if s in parked}
+        changes: list[Change] = []
+        for stream_id, progress in chosen.items():
+            self.checkpoints.unpark(self.name, stream_id)
+            aggregate_type, _, aggregate_id = stream_id.partition(":")
+            events = self.store.load(aggregate_id, aggregate_type, from_version=progress.version + 1)
+            changes.extend(Change.stored(event) for event in events)
+        return attrs.evolve(self, max_attempts=1).handle(changes)
+
+
+def _group(changes: Iterable[Change], kinds: frozenset[ChangeKind]) -> tuple[dict[str, list[Change]], int]:
+    """Wanted changes per stream (inserts by version, duplicates dropped; then the others), and the unwanted count."""
+    inserts: dict[str, dict[int, Change]] = {}
+    others: dict[str, list[Change]] = {}
+    unwanted = 0
+    for change in changes:
+        if change.kind not in kinds:
+            unwanted += 1
+        elif change.kind is ChangeKind.INSERT:
+            versions = inserts.setdefault(change.event.stream_id, {})
+            unwanted += change.event.version in versions
+            versions.setdefault(change.event.version, change)
+        else:
+            others.setdefault(change.event.stream_id, []).append(change)
+    groups = {s: [versions[v] for v in sorted(versions)] for s, versions in inserts.items()}
+    for stream_id, extra in others.items():
+        groups.setdefault(stream_id, []).extend(extra)
+    return groups, unwanted

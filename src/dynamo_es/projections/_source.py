@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
+from .._events import StoredEvent
 from ._changes import Change, StreamPosition
 
-__all__ = ["ChangeFeed", "ChangeSource", "StartAt", "TrimmedPolicy"]
+__all__ = ["ChangeFeed", "ChangeSource", "ScannableStore", "StartAt", "TrimmedPolicy"]
 
 StartAt = Literal["trim_horizon", "latest"]
 """Where a subscription without a position starts: the oldest record kept, or now."""
@@ -16,7 +17,11 @@ TrimmedPolicy = Literal["restart", "raise"]
 
 
 class ChangeFeed(Protocol):
-    """A running subscription: batches of changes, in order per aggregate, until stopped."""
+    """A subscription: batches of changes, in order per aggregate, until stopped."""
+
+    def start(self) -> ChangeFeed:
+        """Fix where reading begins (for "latest": now), before the first batch is asked for."""
+        ...
 
     def batches(self, *, stop_when_idle: bool = False) -> Iterator[list[Change]]:
         """The changes, one list per read; with ``stop_when_idle``, end once caught up."""
@@ -32,6 +37,7 @@ class ChangeFeed(Protocol):
         ...
 
 
+@runtime_checkable
 class ChangeSource(Protocol):
     """A store whose appends can be followed (both stores are)."""
 
@@ -39,4 +45,13 @@ class ChangeSource(Protocol):
         self, position: StreamPosition | None = None, *, start_at: StartAt = "trim_horizon"
     ) -> ChangeFeed:
         """A subscription resuming after ``position``, or starting at ``start_at``."""
+        ...
+
+
+@runtime_checkable
+class ScannableStore(Protocol):
+    """A store that can read every stream's events, for rebuilding read models (both stores can)."""
+
+    def scan(self, *, segments: int = 4, page_size: int = 1000) -> Iterator[list[StoredEvent]]:
+        """Every stream's events, in pages; ``segments`` parallel readers where the store has them."""
         ...
