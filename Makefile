@@ -40,6 +40,7 @@ docs: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_snapshots.py
+	$(BIN)/python benchmarks/bench_projections.py
 
 clean:
 	rm -rf $(VENV) node_modules site .coverage

@@ -83,6 +83,15 @@ class TestDelivery:
         changes = [c for batch in subscription.batches(stop_when_idle=True) for c in batch]
         assert ours(changes, old) == [] and len(ours(changes, new)) == 1
 
+    def test_items_that_are_not_events_are_skipped_and_counted(self, store: DynamoDBEventStore) -> None:
+        """Another entity type written to the table (single-table design) is skipped, not an error."""
+        subscription = store.subscribe_to_changes(start_at="latest").start()
+        item = {"pk": {"S": f"Customer:{time.time_ns()}"}, "sk": {"N": "0"}, "name": {"S": "Ada"}}
+        store.connection.client.put_item(TableName=store.settings.events_table_name, Item=item)
+        changes = [c for batch in subscription.batches(stop_when_idle=True) for c in batch]
+        assert not [c for c in changes if c.event.stream_id == item["pk"]["S"]]
+        assert subscription.foreign >= 1
+
     def test_modify_is_delivered_as_a_modification(
         self, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]]
     ) -> None:
@@ -211,6 +220,7 @@ class TestIteratorFailures:
             changes = [c for batch in subscription.batches(stop_when_idle=True) for c in batch]
         assert "trimmed" in caplog.text and "lost" in caplog.text
         assert len(ours(changes, ids)) == 1  # re-read from the oldest kept record
+        assert subscription.records_lost == 1  # what a Projection reads to catch up from the table
 
     def test_trimmed_records_raise_when_asked(
         self, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import attrs
 import pytest
@@ -227,6 +227,43 @@ class TestRunOnTheMemoryStore:
         proj.stop()
         runner.join(timeout=5)
         assert not runner.is_alive()
+
+
+@attrs.define
+class TrimmingStore(InMemoryEventStore):
+    """A memory store whose subscription reports trimmed records, as DynamoDB Streams does after 24 h."""
+
+    def subscribe_to_changes(self, position: object = None, *, start_at: str = "trim_horizon") -> TrimmedFeed:  # type: ignore[override]
+        return TrimmedFeed(InMemoryEventStore.subscribe_to_changes(self).poll()[-1:])
+
+
+@attrs.define
+class TrimmedFeed:
+    """Delivers only the newest change and says that the records before it were lost."""
+
+    batch: list[Change]
+    records_lost: int = 0
+    stopped: bool = False
+
+    def start(self) -> TrimmedFeed:
+        return self
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def batches(self, *, stop_when_idle: bool = False) -> Iterator[list[Change]]:
+        self.records_lost += 1
+        yield self.batch
+
+
+class TestTrimmedStream:
+    def test_records_lost_to_trimming_are_caught_up_from_the_table(self) -> None:
+        """Aggregates whose records were all trimmed still reach the read model, once and in order."""
+        store = TrimmingStore()
+        streams = write(store, streams=3, events=4)
+        model = Recorder()
+        Projection("p", model, InMemoryCheckpointStore(), store).run(stop_when_idle=True)
+        assert in_order(model, streams, 4)
 
 
 class TestRebuild:

@@ -95,6 +95,8 @@ class Subscription:
     _hiccup: bool = attrs.field(default=False, init=False, repr=False)
     foreign: int = attrs.field(default=0, init=False)
     """Records skipped because their item is not an event (single-table designs)."""
+    records_lost: int = attrs.field(default=0, init=False)
+    """How often records were trimmed before they were read (a Projection then reads the table)."""
 
     def start(self) -> Subscription:
         """List the shards and place an iterator at the start of each readable one."""
@@ -229,6 +231,7 @@ class Subscription:
     def _trimmed(self, shard: _Shard) -> None:
         if self.on_trimmed == "raise":
             raise StreamTrimmedError(shard.shard_id, shard.last_sequence)
+        self.records_lost += 1
         log.warning(
             "shard %s: records after %s were trimmed before they were read (the stream keeps 24 h); "
             "going on from the oldest record still kept: changes in between are lost to this subscription",

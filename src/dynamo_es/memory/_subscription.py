@@ -53,6 +53,8 @@ class MemorySubscription:
     start_at: StartAt = attrs.field(default="trim_horizon", kw_only=True)
     poll_interval: float = attrs.field(default=0.05, kw_only=True)
     batch_limit: int = attrs.field(default=1000, kw_only=True)
+    records_lost: int = attrs.field(default=0, init=False)
+    """Always 0: an in-memory log is never trimmed."""
     _next: int | None = attrs.field(default=None, init=False, repr=False)
     _stopped: threading.Event = attrs.field(factory=threading.Event, init=False, repr=False)
 

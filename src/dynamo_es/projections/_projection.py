@@ -233,12 +233,25 @@ class Projection:
     def _follow(self, feed: ChangeFeed, *, stop_when_idle: bool) -> int:
         self._feed = feed
         total = 0
+        lost = feed.records_lost
         for batch in feed.batches(stop_when_idle=stop_when_idle):
+            if feed.records_lost != lost:  # trimmed before read: what they held is still in the table
+                lost = feed.records_lost
+                total += self._catch_up()
             total += self._settle(batch)
             self.checkpoints.save_position(self.name, StreamPosition().after_all(batch))
             if feed.stopped:
                 break
+        if feed.records_lost != lost:
+            total += self._catch_up()
         return total
+
+    def _catch_up(self) -> int:
+        """Apply from the table whatever the trimmed records held (versions already applied are skipped)."""
+        if not isinstance(self.store, ScannableStore):
+            raise TypeError(f"{type(self.store).__name__} cannot read all of its events to recover trimmed records")
+        log.warning("%s: stream records were trimmed before they were read; catching up from the table", self.name)
+        return sum(self._settle([Change.stored(event) for event in page]) for page in self.store.scan())
 
     def _settle(self, batch: Sequence[Change]) -> int:
         """Handle ``batch`` until nothing in it is left failing (applied, or parked)."""

@@ -19,6 +19,9 @@ TrimmedPolicy = Literal["restart", "raise"]
 class ChangeFeed(Protocol):
     """A subscription: batches of changes, in order per aggregate, until stopped."""
 
+    records_lost: int
+    """How often records were trimmed before they were read; 0 where that cannot happen."""
+
     def start(self) -> ChangeFeed:
         """Fix where reading begins (for "latest": now), before the first batch is asked for."""
         ...
