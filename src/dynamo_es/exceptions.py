@@ -184,11 +184,16 @@ class EventStoreError(DynamoESError):
 class TransientStoreError(EventStoreError):
     """DynamoDB kept refusing for a transient reason (throttling, TransactionConflict)."""
 
-    def __init__(self, stream_id: str, reason: str, attempts: int) -> None:
-        super().__init__(f"{stream_id}: gave up after {attempts} attempts ({reason}); nothing more was written")
+    def __init__(self, stream_id: str, reason: str, attempts: int, *, action: str = "append") -> None:
+        if action == "append":
+            message = f"{stream_id}: gave up after {attempts} attempts ({reason}); nothing more was written"
+        else:
+            message = f"{stream_id}: gave up on {action} after {attempts} attempts ({reason})"
+        super().__init__(message)
         self.stream_id = stream_id
         self.reason = reason
         self.attempts = attempts
+        self.action = action
 
 
 class TableNotFoundError(EventStoreError):

@@ -47,10 +47,10 @@ def watch() -> Iterator[Callable[[DynamoDBEventStore, str], CallLog]]:
 
     def start(store: DynamoDBEventStore, operation: str) -> CallLog:
         log = CallLog()
-        events = store.connection.client.meta.events
         name = f"before-call.dynamodb.{operation}"
-        events.register(name, log.record)
-        registered.append((events, name, log.record))
+        for client in (store.client, store.connection.client):
+            client.meta.events.register(name, log.record)
+            registered.append((client.meta.events, name, log.record))
         return log
 
     yield start
@@ -76,10 +76,10 @@ def inject() -> Iterator[Callable[..., None]]:
         def respond(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
             return queue.pop(0) if queue else None
 
-        events = store.connection.client.meta.events
         name = f"before-call.dynamodb.{operation}"
-        events.register_last(name, respond)  # after watch(), which must still see the call
-        registered.append((events, name, respond))
+        for client in (store.client, store.connection.client):
+            client.meta.events.register_last(name, respond)  # after watch(), which must still see the call
+            registered.append((client.meta.events, name, respond))
 
     yield start
     for events, name, handler in registered:
@@ -181,6 +181,10 @@ def capture_records(store: DynamoDBEventStore, write: Callable[[], object]) -> l
     """The raw stream records (GetRecords shape) of what ``write`` does, read from DynamoDB Local."""
     client = store.subscribe_to_changes().client
     arn = store.ensure_table()["LatestStreamArn"]
+    marker = {store.settings.partition_key_attribute: {"S": f"Marker:{uuid.uuid4()}"}}
+    marker[store.settings.sort_key_attribute] = {"N": "0"}
+    # DynamoDB Local answers a LATEST iterator of a shard that never had a record with TrimmedDataAccessException.
+    store.connection.client.put_item(TableName=store.settings.events_table_name, Item=marker)
     shards = client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
     open_shards = [s["ShardId"] for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
     iterators = [

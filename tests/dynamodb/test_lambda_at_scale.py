@@ -17,7 +17,15 @@ from typing import Any
 import attrs
 import pytest
 
-from dynamo_es import Change, ChangeKind, DynamoDBEventStore, InMemoryCheckpointStore, Projection, Repository
+from dynamo_es import (
+    Change,
+    ChangeKind,
+    DynamoDBEventStore,
+    EventStoreSettings,
+    InMemoryCheckpointStore,
+    Projection,
+    Repository,
+)
 from dynamo_es.dynamodb import lambda_handler, read_lambda_event
 from dynamo_es.exceptions import SubscriptionError
 from dynamo_es.projections._checkpoints import sequence_key
@@ -120,6 +128,16 @@ class TestPartialBatchResponses:
         proj.replay_parked()
         assert model.seen[ids[1]] == [1, 2, 3, 4]
 
+    def test_reordered_records_with_a_failure_lose_nothing_under_lambda_retries(
+        self, store: DynamoDBEventStore, wallet_records: tuple[list[str], list[dict[str, Any]]]
+    ) -> None:
+        """Reordered delivery and a failing event together: Lambda's redelivery still brings every version."""
+        ids, records = wallet_records
+        shuffled = in_delivery_order(random.Random(11).sample(records, len(records)))
+        model = Applied(failures_left={(ids[0], 2): 1, (ids[2], 3): 2})
+        simulate_lambda(lambda_handler(projection(store, model)), shuffled, batch_size=6)
+        assert all(model.seen[i] == [1, 2, 3, 4] for i in ids)
+
     def test_records_reordered_within_and_across_batches(
         self, store: DynamoDBEventStore, wallet_records: tuple[list[str], list[dict[str, Any]]]
     ) -> None:
@@ -174,6 +192,29 @@ class TestPayloadShapes:
         assert change.kind is ChangeKind.REMOVE and change.expired
         assert projection(store, Applied()).handle([change]).applied == 0
 
+    def test_a_new_image_stream_skips_removals_it_cannot_decode(
+        self, wallet_records: tuple[list[str], list[dict[str, Any]]]
+    ) -> None:
+        """On a NEW_IMAGE stream a REMOVE (a TTL expiry, say) has no image: skipped and counted, not an error."""
+        _, records = wallet_records
+        removal = {**records[0], "eventName": "REMOVE"}
+        body = {k: v for k, v in records[0]["dynamodb"].items() if k not in ("NewImage", "OldImage")}
+        removal["dynamodb"] = {**body, "StreamViewType": "NEW_IMAGE"}
+        batch = read_lambda_event({"Records": [removal, records[1]]})
+        assert (len(batch.changes), batch.foreign) == (1, 1)
+
+    def test_custom_key_names_are_read_with_the_projection_store_schema(
+        self, new_table: Callable[..., EventStoreSettings]
+    ) -> None:
+        """A table with other key attribute names: the handler decodes with its projection's store settings."""
+        settings = new_table(partition_key_attribute="PK", sort_key_attribute="SK", enable_streams=True)
+        custom = DynamoDBEventStore(settings)
+        wallets = Repository(Wallet, custom)
+        records = capture_records(custom, lambda: wallets.save(Wallet.open("custom-keys")))
+        model = Applied()
+        response = lambda_handler(projection(custom, model))({"Records": [lambda_record(r) for r in records]}, None)
+        assert response == {"batchItemFailures": []} and model.seen["custom-keys"] == [1]
+
     @pytest.mark.parametrize("view", ["KEYS_ONLY", "OLD_IMAGE"])
     def test_streams_without_the_new_image_name_the_view_needed(
         self, view: str, wallet_records: tuple[list[str], list[dict[str, Any]]]
@@ -195,6 +236,15 @@ class TestPayloadShapes:
         """Anything that is not a stream payload is a SubscriptionError, never a KeyError or TypeError."""
         with pytest.raises(SubscriptionError):
             read_lambda_event(payload)
+
+
+def in_delivery_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records renumbered so that their sequence numbers follow the list, as a shard that wrote them so would."""
+    base = min(int(r["dynamodb"]["SequenceNumber"]) for r in records)
+    return [
+        {**record, "dynamodb": {**record["dynamodb"], "SequenceNumber": f"{base + n:021d}"}}
+        for n, record in enumerate(records)
+    ]
 
 
 def _as_getrecords(record: dict[str, Any]) -> dict[str, Any]:

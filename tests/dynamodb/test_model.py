@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 
 from dynamo_es import EncodedEvent, EventStoreSettings
@@ -99,3 +100,10 @@ class TestEventItemCodec:
         events = codec()
         with pytest.raises(SerializationError, match="'sk' is not an integer"):
             events.decode({**wire(events), "sk": {"N": "7.5"}})
+
+    def test_wire_encoding_equals_what_the_model_serializes(self) -> None:
+        """The lean encoder writes exactly the item PynamoDB would (names, types, outbox key)."""
+        for events in (codec(), codec(partition_key_attribute="streamId", sort_key_attribute="seq")):
+            assert events.encode(RECORD) == wire(events)
+            dispatched = EncodedEvent(**{**attrs.asdict(RECORD), "is_dispatched": True})
+            assert events.encode(dispatched) == wire(events, dispatched)

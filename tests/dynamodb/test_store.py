@@ -73,17 +73,52 @@ class TestTransactions:
         assert [e.event for e in loaded] == notes(250)
         assert [e.version for e in loaded] == list(range(1, 251))
 
-    def test_append_to_existing_stream_checks_the_expected_version(
+    def test_a_full_save_onto_a_known_stream_is_one_transaction(
         self, dynamodb_store: DynamoDBEventStore, aggregate_id: str, watch: Callable[..., Any]
     ) -> None:
-        """After version n, the first transaction carries a ConditionCheck on slot n: 99 Puts + 1."""
+        """A version this store wrote (or read) exists for good: 100 events are 100 Puts in one transaction."""
         dynamodb_store.append(aggregate_id, "Note", notes(1), 0).raise_for_failure()
-        calls = watch(dynamodb_store, "TransactWriteItems")
+        calls, queries = watch(dynamodb_store, "TransactWriteItems"), watch(dynamodb_store, "Query")
         dynamodb_store.append(aggregate_id, "Note", notes(100), 1).raise_for_failure()
-        first, second = calls.calls
-        assert "ConditionCheck" in first["TransactItems"][0]
-        assert (len(first["TransactItems"]), len(second["TransactItems"])) == (100, 1)
+        (only,) = calls.calls
+        assert len(only["TransactItems"]) == 100 and all("Put" in item for item in only["TransactItems"])
+        assert queries.calls == []
         assert stored_versions(dynamodb_store, aggregate_id) == list(range(1, 102))
+
+    def test_a_full_save_onto_an_unknown_stream_reads_the_expected_version_first(
+        self, events_table: EventStoreSettings, aggregate_id: str, watch: Callable[..., Any]
+    ) -> None:
+        """A store that never saw the stream checks version n with one consistent read, not a transaction slot."""
+        DynamoDBEventStore(events_table).append(aggregate_id, "Note", notes(1), 0).raise_for_failure()
+        fresh = DynamoDBEventStore(events_table)
+        calls, queries = watch(fresh, "TransactWriteItems"), watch(fresh, "Query")
+        fresh.append(aggregate_id, "Note", notes(100), 1).raise_for_failure()
+        assert [len(call["TransactItems"]) for call in calls.calls] == [100]
+        assert len(queries.calls) == 1 and queries.calls[0]["ConsistentRead"] is True
+        assert stored_versions(fresh, aggregate_id) == list(range(1, 102))
+
+    def test_a_partial_save_onto_an_unknown_stream_checks_inside_the_transaction(
+        self, events_table: EventStoreSettings, aggregate_id: str, watch: Callable[..., Any]
+    ) -> None:
+        """With a slot to spare, the check is a ConditionCheck in the same transaction: no extra round trip."""
+        DynamoDBEventStore(events_table).append(aggregate_id, "Note", notes(1), 0).raise_for_failure()
+        fresh = DynamoDBEventStore(events_table)
+        calls, queries = watch(fresh, "TransactWriteItems"), watch(fresh, "Query")
+        fresh.append(aggregate_id, "Note", notes(99), 1).raise_for_failure()
+        (only,) = calls.calls
+        assert "ConditionCheck" in only["TransactItems"][0] and len(only["TransactItems"]) == 100
+        assert queries.calls == []
+
+    @pytest.mark.parametrize("count", [5, 100])
+    def test_an_expected_version_that_does_not_exist_is_a_conflict_and_writes_nothing(
+        self, events_table: EventStoreSettings, aggregate_id: str, count: int
+    ) -> None:
+        """Appending after version 3 of a 1-event stream would open a gap: a conflict, nothing written."""
+        DynamoDBEventStore(events_table).append(aggregate_id, "Note", notes(1), 0).raise_for_failure()
+        fresh = DynamoDBEventStore(events_table)
+        result = fresh.append(aggregate_id, "Note", notes(count), 3)
+        assert result.conflict and result.actual_version == 1 and result.new_version == 3
+        assert stored_versions(fresh, aggregate_id) == [1]
 
     def test_large_events_are_split_below_the_4mb_request_limit(
         self, dynamodb_store: DynamoDBEventStore, aggregate_id: str, watch: Callable[..., Any]
@@ -208,11 +243,11 @@ class TestIdempotentRetry:
                 lost.append(True)
                 raise ReadTimeoutError(endpoint_url="http://injected")
 
-        store.connection.client.meta.events.register("after-call.dynamodb.TransactWriteItems", lose_response)
+        store.client.meta.events.register("after-call.dynamodb.TransactWriteItems", lose_response)
         try:
             result = store.append(aggregate_id, "Note", notes(3), 0)
         finally:
-            store.connection.client.meta.events.unregister("after-call.dynamodb.TransactWriteItems", lose_response)
+            store.client.meta.events.unregister("after-call.dynamodb.TransactWriteItems", lose_response)
         assert lost and result.success and result.new_version == 3
         assert len(calls.calls) == 2 and calls.calls[0]["ClientRequestToken"] == calls.calls[1]["ClientRequestToken"]
         assert stored_versions(store, aggregate_id) == [1, 2, 3]
@@ -235,8 +270,6 @@ class TestIdempotentRetry:
         self, dynamodb_store: DynamoDBEventStore, aggregate_id: str, watch: Callable[..., Any]
     ) -> None:
         """The same envelopes produce the same ClientRequestToken; other events another one."""
-        from dynamo_es.dynamodb._store import _request_token
-
         calls = watch(dynamodb_store, "TransactWriteItems")
         envelopes = [NewEvent(note) for note in notes(2)]
         dynamodb_store.append(aggregate_id, "Note", envelopes, 0)
@@ -245,7 +278,6 @@ class TestIdempotentRetry:
         assert tokens[0] == tokens[1] and len(tokens[0]) <= 36
         other = dynamodb_store.append(f"{aggregate_id}-b", "Note", notes(2), 0)
         assert other.success and calls.calls[-1]["ClientRequestToken"] != tokens[0]
-        assert callable(_request_token)
 
 
 class TestBoundary:

@@ -10,6 +10,7 @@ from botocore.stub import Stubber
 from dynamo_es import EventSerializer, EventStoreSettings, NewEvent, StreamPosition
 from dynamo_es.dynamodb import EventItemCodec, Subscription, event_model
 from dynamo_es.dynamodb._streams import make_streams_client, record_decoder
+from dynamo_es.projections._changes import SHARD_END
 
 from .conftest import Deposited
 
@@ -127,6 +128,33 @@ class TestShardLineage:
         assert [c.sequence_number for c in first] == [seq(100), seq(150)]
         assert [c.sequence_number for c in second] == [seq(200), seq(300)]
         assert [(c.shard_id, c.sequence_number) for c in third] == [(sid("new"), seq(400))]
+
+    def test_a_saved_shard_that_expired_counts_as_records_lost(self, client: Any) -> None:
+        """Resuming after a shard the stream no longer lists (older than 24 h): the loss is reported, not hidden."""
+        with Stubber(client) as stubber:
+            stubber.add_response("describe_stream", describe(shard("new")))
+            iterator_call(stubber, "new", "TRIM_HORIZON", "n1")
+            records_call(stubber, "n1", [record(5)], "n2")
+            reader = subscription(client, StreamPosition({sid("old"): seq(3)})).start()
+            assert [c.sequence_number for c in reader.poll()] == [seq(5)]
+            stubber.assert_no_pending_responses()
+        assert reader.records_lost == 1
+
+    def test_a_shard_read_to_its_end_is_marked_and_never_counts_as_lost(self, client: Any) -> None:
+        """A drained shard is marked in the position; once it expires, resuming loses nothing."""
+        with Stubber(client) as stubber:
+            stubber.add_response("describe_stream", describe(shard("old", end="9")))
+            iterator_call(stubber, "old", "TRIM_HORIZON", "o1")
+            records_call(stubber, "o1", [record(9)], None)
+            stubber.add_response("describe_stream", describe(shard("old", end="9")))  # re-listed once drained
+            reader = subscription(client).start()
+            reader.poll()
+        assert reader.position.shards[sid("old")] == SHARD_END
+        with Stubber(client) as stubber:
+            stubber.add_response("describe_stream", describe(shard("new")))
+            resumed = subscription(client, reader.position).start()
+            stubber.assert_no_pending_responses()
+        assert resumed.records_lost == 0
 
     def test_child_waits_while_parent_is_open(self, client: Any) -> None:
         """A child shard is not read while its parent still has records to give."""

@@ -10,7 +10,15 @@ from collections.abc import Callable, Iterator
 import attrs
 import pytest
 
-from dynamo_es import Change, ChangeKind, InMemoryCheckpointStore, InMemoryEventStore, Projection, event
+from dynamo_es import (
+    Change,
+    ChangeKind,
+    InMemoryCheckpointStore,
+    InMemoryEventStore,
+    Projection,
+    StreamPosition,
+    event,
+)
 from dynamo_es.exceptions import ProjectionError
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -139,6 +147,57 @@ class TestOrderingAndGaps:
 
 
 class TestFailures:
+    def test_the_failure_report_names_the_lowest_unapplied_sequence_number(self) -> None:
+        """Delivered v1, v3, v2 with v2 failing: Lambda must redeliver from v3's record, which came first."""
+        store = InMemoryEventStore()
+        (stream,) = write(store, streams=1, events=3)
+        v1, v2, v3 = delivered(store)
+        v1, v3, v2 = (attrs.evolve(c, sequence_number=str(n)) for n, c in enumerate((v1, v3, v2), start=1))
+        model = Recorder(fail_on={(stream, 2)})
+        proj = projection(store, model)
+        outcome = proj.handle([v1, v3, v2])
+        assert [c.sequence_number for c in outcome.failed] == [v3.sequence_number]
+        model.fail_on.clear()
+        proj.handle([v3, v2])  # what Lambda redelivers from there
+        assert model.seen[stream] == [1, 2, 3]
+
+    def test_baseline_survives_a_failure_of_its_first_event(self) -> None:
+        """A baseline consumer whose first event failed still never replays the history before it."""
+        store = InMemoryEventStore()
+        (stream,) = write(store, streams=1, events=4)
+        changes = delivered(store)
+        model = Recorder(fail_on={(stream, 3)})
+        proj = projection(store, model, history="baseline")
+        assert proj.handle(changes[2:]).failed
+        model.fail_on.clear()
+        proj.handle(changes[2:])
+        assert model.seen[stream] == [3, 4]
+
+    def test_failures_are_counted_per_version(self) -> None:
+        """A failure of another version starts the count again, so it does not park early."""
+        store = InMemoryEventStore()
+        (stream,) = write(store, streams=1, events=3)
+        changes = delivered(store)
+        model = Recorder(fail_on={(stream, 2)})
+        proj = projection(store, model, max_attempts=2)
+        proj.handle(changes)
+        model.fail_on = {(stream, 3)}
+        outcome = proj.handle(changes)
+        assert not outcome.parked and model.seen[stream] == [1, 2]
+
+    def test_a_non_insert_delivered_twice_in_a_batch_is_applied_once(self) -> None:
+        """The same MODIFY record twice in one batch (a Kinesis duplicate) reaches the handler once."""
+        store = InMemoryEventStore()
+        write(store, streams=1, events=1)
+        store.mark_dispatched("agg-0", "Counter", 1)
+        modify = delivered(store)[-1]
+        seen: list[ChangeKind] = []
+        kinds = frozenset({ChangeKind.MODIFY})
+        Projection("m", lambda c: seen.append(c.kind), InMemoryCheckpointStore(), store, kinds=kinds).handle(
+            [modify, modify]
+        )
+        assert seen == [ChangeKind.MODIFY]
+
     def test_a_failing_event_stops_only_its_aggregate(self) -> None:
         """Later events of the failing aggregate are not applied; other aggregates are."""
         store = InMemoryEventStore()
@@ -244,6 +303,7 @@ class TrimmedFeed:
     batch: list[Change]
     records_lost: int = 0
     stopped: bool = False
+    position: StreamPosition = attrs.field(factory=StreamPosition)
 
     def start(self) -> TrimmedFeed:
         return self

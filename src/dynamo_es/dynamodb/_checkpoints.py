@@ -15,7 +15,7 @@ from pynamodb.models import Model
 
 from .._serialization import default_converter
 from ..exceptions import EventStoreError
-from ..projections._changes import StreamPosition
+from ..projections._changes import SHARD_END, StreamPosition
 from ..projections._checkpoints import StreamProgress
 from ..settings import EventStoreSettings
 from ._errors import BOUNDARY_ERRORS, Failure, classify
@@ -74,12 +74,12 @@ class DynamoDBCheckpointStore:
 
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
     _table: LazyTable[CheckpointItem] = attrs.field(init=False, repr=False)
+    _saved: dict[tuple[str, str], str] = attrs.field(factory=dict, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._table = LazyTable(
             checkpoint_model(self.settings),
             self.settings.create_table_if_not_exists,
-            {"HASH": ("name", "S"), "RANGE": ("key", "S")},
         )
 
     def ensure_table(self) -> dict[str, Any]:
@@ -95,16 +95,20 @@ class DynamoDBCheckpointStore:
             raise EventStoreError(f"cannot read checkpoint {name!r}: {error}") from error
         if not items:
             return None
-        return StreamPosition({i.key[len(_POSITION_PREFIX) :]: i.shard_sequence or "0" for i in items})
+        shards = {item.key[len(_POSITION_PREFIX) :]: item.shard_sequence for item in items}
+        return default_converter.structure({"shards": shards}, StreamPosition)
 
     def save_position(self, name: str, position: StreamPosition) -> None:
         """Move each shard of ``name``'s position forward to ``position``'s; never back."""
         model = self._table.ready()
         for shard_id, sequence in position.shards.items():
-            padded = sequence.zfill(_SEQUENCE_DIGITS)
+            if self._saved.get((name, shard_id)) == sequence:
+                continue  # unchanged since this store saved it
+            padded = "9" * (_SEQUENCE_DIGITS + 1) if sequence == SHARD_END else sequence.zfill(_SEQUENCE_DIGITS)
             newer = model.sequence.does_not_exist() | (model.sequence < padded)
             actions = [model.sequence.set(padded), model.shard_sequence.set(sequence)]
             self._update(name, _POSITION_PREFIX + shard_id, actions, newer)
+            self._saved[(name, shard_id)] = sequence
 
     def load_progress(self, name: str, stream_ids: Iterable[str]) -> dict[str, StreamProgress]:
         """The progress of each of ``stream_ids`` that has any."""
@@ -124,18 +128,21 @@ class DynamoDBCheckpointStore:
         for stream_id, version in versions.items():
             newer = model.version.does_not_exist() | (model.version < version)
             actions = [model.version.set(version), model.failures.remove(), model.error.remove()]
+            actions.append(model.failed_version.remove())
             self._update(name, stream_id, actions, newer)
 
     def record_failure(self, name: str, stream_id: str, version: int, error: str, *, park_after: int | None) -> int:
         """Count a failed attempt at ``version``; park the stream once the count reaches ``park_after``."""
         model = self._table.ready()
-        same = model.failed_version == version
+        unapplied = model.version.does_not_exist() | (model.version < version)
         counted = [model.failures.add(1), model.error.set(error[:2000])]
-        item = self._update(name, stream_id, counted, same)
-        if item is None:  # first failure at this version
+        item = self._update(name, stream_id, counted, unapplied & (model.failed_version == version))
+        if item is None:  # the first failure at this version (or it was applied meanwhile)
             first = [model.failures.set(1), model.failed_version.set(version), model.error.set(error[:2000])]
-            item = self._update(name, stream_id, first, None)
-        failures = int(item.failures or 0) if item is not None else 1
+            item = self._update(name, stream_id, first, unapplied)
+        if item is None:
+            return 0  # applied meanwhile, by another worker: nothing to count
+        failures = int(item.failures or 0)
         if park_after is not None and failures >= park_after:
             self._update(name, stream_id, [model.parked.set(True)], None)
         return failures

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
 from pynamodb.exceptions import PynamoDBException
 
 __all__ = ["BOUNDARY_ERRORS", "Failure", "classify"]
@@ -27,6 +27,10 @@ _CONTENTION = frozenset(
 )
 
 
+_NOT_TRANSIENT = (ParamValidationError, NoCredentialsError)
+"""botocore errors that no retry can cure."""
+
+
 class Failure(enum.Enum):
     """What a failed write means for the caller."""
 
@@ -43,11 +47,13 @@ class Failure(enum.Enum):
 def classify(error: BaseException) -> tuple[Failure, str]:
     """Tell what ``error`` (from PynamoDB or botocore) means, with a short reason."""
     cause = error.cause if isinstance(error, PynamoDBException) else error
+    if isinstance(cause, _NOT_TRANSIENT):
+        return Failure.FATAL, f"{type(cause).__name__}: {cause}"
     if isinstance(cause, BotoCoreError):
         return Failure.TRANSIENT, type(cause).__name__
     code = error.cause_response_code if isinstance(error, PynamoDBException) else _client_code(cause)
     if code == "TransactionCanceledException":
-        codes = [reason.code for reason in getattr(error, "cancellation_reasons", []) if reason is not None]
+        codes = _cancellation_codes(error)
         if "ConditionalCheckFailed" in codes:
             return Failure.CONFLICT, "ConditionalCheckFailed"
         contention = [c for c in codes if c in _CONTENTION]
@@ -61,6 +67,13 @@ def classify(error: BaseException) -> tuple[Failure, str]:
     if code in _CONTENTION:
         return Failure.TRANSIENT, code
     return Failure.FATAL, code or str(error)
+
+
+def _cancellation_codes(error: BaseException) -> list[str]:
+    """Per-item reasons of a cancelled transaction, from PynamoDB's error or botocore's response."""
+    if isinstance(error, ClientError):
+        return [str(reason.get("Code")) for reason in error.response.get("CancellationReasons", [])]
+    return [reason.code for reason in getattr(error, "cancellation_reasons", []) if reason is not None]
 
 
 def _client_code(error: BaseException | None) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -24,6 +25,8 @@ from ._model import EventItemCodec, event_model
 from ._streams import record_decoder
 
 __all__ = ["LambdaBatch", "changes_from_lambda_event", "lambda_handler", "partial_batch_response", "read_lambda_event"]
+
+log = logging.getLogger("dynamo_es.projections")
 
 LambdaHandler = Callable[[Any, Any], dict[str, list[dict[str, str]]]]
 
@@ -89,14 +92,23 @@ def lambda_handler(
 ) -> LambdaHandler:
     """A Lambda function body that feeds ``projection`` and answers with a partial batch response.
 
+    Records are decoded with ``settings``' item schema, by default the projection's store's.
+
     Set ``FunctionResponseTypes: [ReportBatchItemFailures]`` on the event source mapping, or
     Lambda ignores the response. ::
 
         handler = lambda_handler(Projection("balances", apply, checkpoints, store))
     """
+    schema = settings or getattr(projection.store, "settings", None)
 
     def handle(event: Any, context: Any = None) -> dict[str, list[dict[str, str]]]:
-        batch = read_lambda_event(event, settings=settings, serializer=serializer or projection.store.serializer)
+        batch = read_lambda_event(event, settings=schema, serializer=serializer or projection.store.serializer)
+        if batch.foreign and not batch.changes:
+            log.warning(
+                "%s: none of %d records held an event item; if the table's key attributes are not %s, "
+                "pass settings=", projection.name, batch.foreign, "pk/sk" if schema is None else
+                f"{schema.partition_key_attribute}/{schema.sort_key_attribute}",
+            )  # fmt: skip
         return partial_batch_response(projection.handle(batch.changes))
 
     return handle

@@ -156,11 +156,34 @@ class EventItemCodec:
     _version_attr: str = attrs.field(init=False, repr=False)
     _marks: tuple[tuple[str, str], ...] = attrs.field(init=False, repr=False)
 
+    _outbox_attr: str = attrs.field(init=False, repr=False)
+    partition_key: str = attrs.field(init=False)
+    """The partition key's attribute name."""
+    sort_key: str = attrs.field(init=False)
+    """The sort key's attribute name."""
+
     def __attrs_post_init__(self) -> None:
         self._fields = _fields(self.model)
         attributes = self.model.get_attributes()
         self._version_attr = attributes["version"].attr_name
+        self._outbox_attr = attributes["outbox_pending"].attr_name
         self._marks = tuple((attributes[name].attr_name, attributes[name].attr_type) for name in ("sk", "event_type"))
+        self.partition_key, self.sort_key = attributes["pk"].attr_name, attributes["sk"].attr_name
+
+    def encode(self, record: EncodedEvent) -> dict[str, dict[str, Any]]:
+        """``record`` as an item in DynamoDB's wire format (undispatched events join the outbox)."""
+        item: dict[str, dict[str, Any]] = {}
+        for spec in self._fields:
+            value = getattr(record, spec.field)
+            item[spec.attr_name] = {spec.attr_type: str(value) if spec.attr_type == "N" else value}
+        item[self._version_attr] = {"N": str(record.version)}
+        if not record.is_dispatched:
+            item[self._outbox_attr] = {"S": outbox_partition(record.stream_id, self.model.outbox_partitions)}
+        return item
+
+    def key(self, stream_id: str, version: int) -> dict[str, dict[str, str]]:
+        """The primary key of one event item, in wire format."""
+        return {self.partition_key: {"S": stream_id}, self.sort_key: {"N": str(version)}}
 
     def is_event(self, item: Mapping[str, Mapping[str, Any]]) -> bool:
         """Whether ``item`` is an event at all: a numeric sort key and an event type.

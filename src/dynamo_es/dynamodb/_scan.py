@@ -70,13 +70,23 @@ def _read_segment(
 ) -> None:
     try:
         for items in _segment_pages(table, segment, page_size):
-            if stop.is_set():
+            if not _put(pages, items, stop):
                 return
-            pages.put(items)
     except EventStoreError as error:
-        pages.put(error)
+        _put(pages, error, stop)
     finally:
-        pages.put(_DONE)
+        _put(pages, _DONE, stop)
+
+
+def _put(pages: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Hand ``item`` to the reader; False once the reader has gone (no thread blocks on a full queue)."""
+    while not stop.is_set():
+        try:
+            pages.put(item, timeout=0.1)
+        except queue.Full:
+            continue
+        return True
+    return False
 
 
 def _segment_pages(table: TableConnection, segment: tuple[int, int] | None, page_size: int) -> Iterator[list[Any]]:

@@ -60,7 +60,6 @@ class DynamoDBSnapshotStore:
         self._table = LazyTable(
             snapshot_model(self.settings),
             self.settings.create_table_if_not_exists,
-            {"HASH": ("pk", "S"), "RANGE": ("sk", "N")},
         )
 
     def ensure_table(self) -> dict[str, Any]:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import functools
 import logging
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import attrs
 from pynamodb.connection import Connection, TableConnection
-from pynamodb.transactions import TransactWrite
 
 from .._events import EventMetadata, StoredEvent
 from .._retry import backoff_delay
@@ -21,6 +19,9 @@ from ..exceptions import EventStoreError, SubscriptionError, TransientStoreError
 from ..projections._changes import StreamPosition
 from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
+from . import _requests as requests
+from ._attempt import Attempt
+from ._client import make_client
 from ._errors import BOUNDARY_ERRORS, Failure, classify
 from ._limits import MAX_ITEM_BYTES, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, plan_transactions, request_size
 from ._model import EventItem, EventItemCodec, event_model
@@ -29,11 +30,9 @@ from ._scan import scan_events
 from ._streams import Subscription, make_streams_client, record_decoder
 from ._table import LazyTable
 
-__all__ = ["DynamoDBEventStore"]
+__all__ = ["DynamoDBEventStore", "KnownVersions"]
 
 log = logging.getLogger("dynamo_es")
-
-_TOKEN_NAMESPACE = uuid.UUID("6f1c3a52-6d0e-4a57-9d4b-2f5f3f0c9e11")
 
 
 @attrs.define
@@ -59,22 +58,29 @@ class DynamoDBEventStore:
     _codec: EventItemCodec = attrs.field(init=False, repr=False)
     _table: TableConnection = attrs.field(init=False, repr=False)
     _checked: LazyTable[EventItem] = attrs.field(init=False, repr=False)
+    _client: Any = attrs.field(init=False, repr=False)
+    _known: KnownVersions = attrs.field(factory=lambda: KnownVersions(), init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         settings = self.settings
         self._model = event_model(settings)
         self._codec = EventItemCodec(self._model)
         self._table = self._model._get_connection()
+        self._client = make_client(settings)
         self._checked = LazyTable(
             self._model,
             settings.create_table_if_not_exists,
-            {"HASH": (settings.partition_key_attribute, "S"), "RANGE": (settings.sort_key_attribute, "N")},
         )
 
     @property
     def model(self) -> type[EventItem]:
         """The PynamoDB model of this store's event items."""
         return self._model
+
+    @property
+    def client(self) -> Any:
+        """The botocore client that appends and stream reads go through (pages kept in wire format)."""
+        return self._client
 
     @property
     def connection(self) -> Connection:
@@ -142,7 +148,7 @@ class DynamoDBEventStore:
             size_of=self._codec.size,
             max_bytes=MAX_ITEM_BYTES,
         )
-        attempt = _Attempt(self, stream_id, expected_version)
+        attempt = Attempt(self, stream_id, expected_version)
         if not records:
             return attempt.succeeded()
         self._prepare()
@@ -153,48 +159,62 @@ class DynamoDBEventStore:
     def _request_size(self, record: EncodedEvent) -> int:
         return request_size(record, self.settings.events_table_name)
 
-    def _append_in_transactions(self, attempt: _Attempt, records: list[EncodedEvent]) -> AppendResult:
+    def _append_in_transactions(self, attempt: Attempt, records: list[EncodedEvent]) -> AppendResult:
         capacity = min(self.settings.max_batch_size, MAX_TRANSACTION_ITEMS)
-        needs_check = attempt.expected_version > 0
+        check = self._expected_check(attempt, records, capacity)
+        if check is False:
+            return attempt.conflicted(self.version_or_none(attempt.stream_id))
         batches = plan_transactions(
             records,
             capacity=capacity,
-            first_capacity=min(capacity, MAX_TRANSACTION_ITEMS - 1) if needs_check else capacity,
+            first_capacity=capacity - 1 if check else capacity,
             max_bytes=MAX_TRANSACTION_BYTES,
             size_of=self._request_size,
         )
         for index, batch in enumerate(batches):
-            check = attempt.expected_version if index == 0 and needs_check else None
-            write = functools.partial(self._commit_transaction, batch, check)
-            failed = attempt.run(write, batch)
+            checked = attempt.expected_version if index == 0 and check else None
+            failed = attempt.run(functools.partial(self._commit_transaction, batch, checked), batch)
             if failed is not None:
                 return failed
             attempt.written = batch[-1].version
+            self._known.saw(attempt.stream_id, attempt.written)
         return attempt.succeeded()
 
-    def _commit_transaction(self, batch: list[EncodedEvent], check_version: int | None) -> None:
-        model = self._model
-        token = _request_token(batch, check_version)
-        with TransactWrite(connection=self._table.connection, client_request_token=token) as transaction:
-            if check_version is not None:
-                transaction.condition_check(model, batch[0].stream_id, check_version, condition=model.sk.exists())
-            for record in batch:
-                transaction.save(self._codec.to_model(record), condition=model.sk.does_not_exist())
+    def _expected_check(self, attempt: Attempt, records: list[EncodedEvent], capacity: int) -> bool | None:
+        """How the first transaction makes sure ``expected_version`` exists, so no gap can open.
 
-    def _append_singly(self, attempt: _Attempt, records: list[EncodedEvent]) -> AppendResult:
-        if attempt.expected_version > 0:
-            previous = self._slot_ids(attempt.stream_id, attempt.expected_version, attempt.expected_version)
-            if not previous:
-                return attempt.conflicted(self._version_or_none(attempt.stream_id))
+        True: a ConditionCheck inside it (a free slot). None: nothing to check (a new stream, or
+        a version this store has already read or written: events are never deleted). When the
+        check would take the slot of the 100th event, a consistent read of that version costs
+        no slot: None if it exists, False if not (a conflict).
+        """
+        expected = attempt.expected_version
+        if expected == 0 or self._known.has(attempt.stream_id, expected):
+            return None
+        if len(records) < capacity:
+            return True
+        return None if self.slot_ids(attempt.stream_id, expected, expected) else False
+
+    def _commit_transaction(self, batch: list[EncodedEvent], check_version: int | None) -> None:
+        self._client.transact_write_items(
+            **requests.transaction(self.settings.events_table_name, self._codec, batch, check_version)
+        )
+
+    def _append_singly(self, attempt: Attempt, records: list[EncodedEvent]) -> AppendResult:
+        expected = attempt.expected_version
+        unknown = expected > 0 and not self._known.has(attempt.stream_id, expected)
+        if unknown and not self.slot_ids(attempt.stream_id, expected, expected):
+            return attempt.conflicted(self.version_or_none(attempt.stream_id))
         for record in records:
             failed = attempt.run(functools.partial(self._put, record), [record])
             if failed is not None:
                 return failed
             attempt.written = record.version
+            self._known.saw(attempt.stream_id, record.version)
         return attempt.succeeded()
 
     def _put(self, record: EncodedEvent) -> None:
-        self._codec.to_model(record).save(condition=self._model.sk.does_not_exist())
+        self._client.put_item(**requests.put_event(self.settings.events_table_name, self._codec, record))
 
     # -- outbox ----------------------------------------------------------------------------
 
@@ -266,135 +286,84 @@ class DynamoDBEventStore:
         limit: int | None = None,
         forward: bool = True,
     ) -> list[EncodedEvent]:
-        sort_key = self._model.sk
-        condition = sort_key >= from_version if to_version is None else sort_key.between(from_version, to_version)
-        table = self._table
         decode = self._codec.decode
         records: list[EncodedEvent] = []
         start_key: dict[str, Any] | None = None
-        try:
-            while True:
-                page = table.query(
-                    stream_id,
-                    range_key_condition=condition,
-                    consistent_read=True,
-                    exclusive_start_key=start_key,
-                    limit=limit,
-                    scan_index_forward=forward,
-                )
-                records.extend(decode(item) for item in page.get("Items", ()))
-                start_key = page.get("LastEvaluatedKey")
-                if not start_key or (limit is not None and len(records) >= limit):
-                    return records
-        except BOUNDARY_ERRORS as error:
-            raise EventStoreError(f"cannot read {stream_id}: {error}") from error
+        table = self.settings.events_table_name
+        while True:
+            params = requests.query_page(
+                table,
+                self._codec,
+                stream_id,
+                (from_version, to_version),
+                limit=limit,
+                forward=forward,
+                start_key=start_key,
+            )
+            page = self._read("Query", stream_id, params)
+            records.extend(decode(item) for item in page.get("Items", ()))
+            start_key = page.get("LastEvaluatedKey")
+            if not start_key or (limit is not None and len(records) >= limit):
+                if records:
+                    self._known.saw(stream_id, max(records[0].version, records[-1].version))
+                return records
+
+    def _read(self, operation: str, stream_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One read request, transient failures retried with the same backoff as writes."""
+        settings = self.settings
+        for retry in range(settings.max_transient_retries + 1):
+            try:
+                page: dict[str, Any] = getattr(self._client, _METHODS[operation])(**params)
+            except BOUNDARY_ERRORS as error:
+                kind, reason = classify(error)
+                if kind is not Failure.TRANSIENT or retry >= settings.max_transient_retries:
+                    raise _read_error(stream_id, reason, retry + 1, kind, error) from error
+                delay = backoff_delay(retry, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
+                log.info("%s: read failed (%s), retry %d in %.3fs", stream_id, reason, retry + 1, delay)
+                time.sleep(delay)
+            else:
+                return page
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _last_version(self, stream_id: str) -> int:
         last = self._query(stream_id, 1, None, limit=1, forward=False)
         return last[0].version if last else 0
 
-    def _version_or_none(self, stream_id: str) -> int | None:
+    def version_or_none(self, stream_id: str) -> int | None:
+        """The stream's version, or None when it cannot be read (used after a failed append)."""
         try:
             return self._last_version(stream_id)
         except EventStoreError:
             return None
 
-    def _slot_ids(self, stream_id: str, first: int, last: int) -> list[str]:
+    def slot_ids(self, stream_id: str, first: int, last: int) -> list[str]:
+        """The event ids stored in versions ``first`` to ``last`` of the stream."""
         return [record.event_id for record in self._query(stream_id, first, last)]
 
 
+_METHODS = {"Query": "query"}
+
+
+def _read_error(stream_id: str, reason: str, attempts: int, kind: Failure, error: BaseException) -> EventStoreError:
+    if kind is Failure.TRANSIENT:
+        return TransientStoreError(stream_id, reason, attempts, action="read")
+    return EventStoreError(f"cannot read {stream_id}: {reason}")
+
+
 @attrs.define
-class _Attempt:
-    """One append call's progress, and what each failed write means for its result."""
+class KnownVersions:
+    """The highest version this process has seen stored, per stream (bounded; events are never deleted)."""
 
-    store: DynamoDBEventStore
-    stream_id: str
-    expected_version: int
-    written: int = attrs.field(init=False)
+    limit: int = 100_000
+    _versions: dict[str, int] = attrs.field(factory=dict, init=False)
 
-    def __attrs_post_init__(self) -> None:
-        self.written = self.expected_version
+    def saw(self, stream_id: str, version: int) -> None:
+        """Remember that ``version`` of the stream exists."""
+        if version > self._versions.get(stream_id, 0):
+            if len(self._versions) >= self.limit:
+                self._versions.clear()
+            self._versions[stream_id] = version
 
-    def succeeded(self) -> AppendResult:
-        return AppendResult(
-            success=True,
-            stream_id=self.stream_id,
-            expected_version=self.expected_version,
-            new_version=self.written,
-        )
-
-    def conflicted(self, actual_version: int | None) -> AppendResult:
-        return AppendResult(
-            success=False,
-            stream_id=self.stream_id,
-            expected_version=self.expected_version,
-            new_version=self.written,
-            conflict=True,
-            actual_version=actual_version,
-        )
-
-    def failed(self, error: EventStoreError) -> AppendResult:
-        return AppendResult(
-            success=False,
-            stream_id=self.stream_id,
-            expected_version=self.expected_version,
-            new_version=self.written,
-            error=error,
-        )
-
-    def run(self, write: Callable[[], Any], batch: list[EncodedEvent]) -> AppendResult | None:
-        """Run ``write``, retrying transient failures; None on success, else the result to return."""
-        settings = self.store.settings
-        retries = 0
-        while True:
-            try:
-                write()
-                return None
-            except BOUNDARY_ERRORS as error:
-                kind, reason = classify(error)
-                if kind is not Failure.TRANSIENT or retries >= settings.max_transient_retries:
-                    return self._after_failure(kind, reason, error, batch, attempts=retries + 1)
-            delay = backoff_delay(retries, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
-            retries += 1
-            log.info("%s: %s, retry %d in %.3fs", self.stream_id, reason, retries, delay)
-            time.sleep(delay)
-
-    def _after_failure(
-        self,
-        kind: Failure,
-        reason: str,
-        error: BaseException,
-        batch: list[EncodedEvent],
-        *,
-        attempts: int,
-    ) -> AppendResult | None:
-        if kind in (Failure.CONFLICT, Failure.IDEMPOTENCY_MISMATCH) and self._already_stored(batch):
-            log.info(
-                "%s: versions %d-%d already hold these events",
-                self.stream_id,
-                batch[0].version,
-                batch[-1].version,
-            )
-            return None
-        if kind is Failure.CONFLICT:
-            return self.conflicted(self.store._version_or_none(self.stream_id))
-        if kind is Failure.TRANSIENT:
-            failure: EventStoreError = TransientStoreError(self.stream_id, reason, attempts)
-        else:
-            failure = EventStoreError(f"cannot append to {self.stream_id}: {reason}")
-        failure.__cause__ = error
-        return self.failed(failure)
-
-    def _already_stored(self, batch: list[EncodedEvent]) -> bool:
-        """Whether the batch's slots hold exactly its own event ids (an earlier try went through)."""
-        try:
-            stored = self.store._slot_ids(self.stream_id, batch[0].version, batch[-1].version)
-        except EventStoreError:
-            return False
-        return stored == [record.event_id for record in batch]
-
-
-def _request_token(batch: list[EncodedEvent], check_version: int | None) -> str:
-    """DynamoDB's idempotency token for a transaction, derived from what it writes."""
-    parts = [batch[0].stream_id, str(check_version), *(record.event_id for record in batch)]
-    return str(uuid.uuid5(_TOKEN_NAMESPACE, "\n".join(parts)))
+    def has(self, stream_id: str, version: int) -> bool:
+        """Whether ``version`` of the stream is known to exist."""
+        return self._versions.get(stream_id, 0) >= version

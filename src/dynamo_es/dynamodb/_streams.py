@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .._serialization import EventSerializer
 from ..exceptions import StreamTrimmedError, SubscriptionError
-from ..projections._changes import Change, ChangeKind, StreamPosition
+from ..projections._changes import SHARD_END, Change, ChangeKind, StreamPosition
 from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
 from ._model import EventItemCodec
@@ -104,7 +104,20 @@ class Subscription:
             self._resuming = bool(self.position.shards)
             self._refresh_shards(initial=True)
             self._started = True
+            self._check_resumed_shards()
         return self
+
+    def _check_resumed_shards(self) -> None:
+        """A saved shard that the stream no longer lists expired (24 h): records after it may be lost."""
+        gone = sorted(
+            s for s, sequence in self.position.shards.items() if s not in self._shards and sequence != SHARD_END
+        )
+        if not gone:
+            return
+        if self.on_trimmed == "raise":
+            raise StreamTrimmedError(gone[0], self.position.shards[gone[0]])
+        self.records_lost += 1
+        log.warning("saved shards %s are gone from the stream (older than 24 h): records may be lost", gone)
 
     def stop(self) -> None:
         """End iteration after the change being delivered; safe from another thread."""
@@ -202,6 +215,7 @@ class Subscription:
         shard.iterator = response.get("NextShardIterator")
         if shard.iterator is None:
             shard.finished = True
+            self.position = self.position.finished(shard.shard_id)
             log.debug("shard %s read to its end", shard.shard_id)
         decoded = (self.decode(record, shard.shard_id) for record in records)
         changes = [change for change in decoded if change is not None]
@@ -245,6 +259,9 @@ class Subscription:
 
     def _iterator(self, shard: _Shard) -> str | None:
         sequence = shard.last_sequence or self.position.shards.get(shard.shard_id)
+        if sequence == SHARD_END:
+            shard.finished = True
+            return None
         if sequence is None:
             return self._get_iterator(shard, "TRIM_HORIZON")
         shard.last_sequence = sequence
@@ -316,6 +333,8 @@ def record_decoder(serializer: EventSerializer, codec: EventItemCodec) -> Record
         kind = _kind(record)
         image = stream_record.get("OldImage" if kind is ChangeKind.REMOVE else "NewImage")
         if image is None:
+            if kind is ChangeKind.REMOVE and "NewImage" not in stream_record and _view(stream_record) == "NEW_IMAGE":
+                return None  # a NEW_IMAGE stream says nothing of what a removal removed
             raise _no_image(stream_record, kind)
         if not codec.is_event(image):
             return None
@@ -342,12 +361,16 @@ def _kind(record: Mapping[str, Any]) -> ChangeKind:
         ) from None
 
 
+def _view(stream_record: Mapping[str, Any]) -> str:
+    return str(stream_record.get("StreamViewType") or ("KEYS_ONLY" if "Keys" in stream_record else "unknown"))
+
+
 def _no_image(stream_record: Mapping[str, Any], kind: ChangeKind) -> SubscriptionError:
-    view = stream_record.get("StreamViewType") or ("KEYS_ONLY" if "Keys" in stream_record else "unknown")
     needed = "OldImage" if kind is ChangeKind.REMOVE else "NewImage"
     return SubscriptionError(
         f"stream record {stream_record.get('SequenceNumber')} ({kind.value}) has no {needed}: the stream view is "
-        f"{view}; dynamo-es needs the table's stream view to be NEW_AND_OLD_IMAGES (or NEW_IMAGE)"
+        f"{_view(stream_record)}; dynamo-es needs the table's stream view to be NEW_AND_OLD_IMAGES "
+        "(NEW_IMAGE also works, without removals)"
     )
 
 

@@ -14,7 +14,7 @@ from pynamodb.models import Model
 from ..exceptions import EndpointUnreachableError, EventStoreError, TableNotFoundError, TableSchemaError
 from ._errors import BOUNDARY_ERRORS
 
-__all__ = ["LazyTable", "ensure_table", "key_schema_of"]
+__all__ = ["LazyTable", "ensure_table", "key_schema_of", "model_keys"]
 
 KeySchema = dict[str, tuple[str, str]]
 """``{"HASH": (name, type), "RANGE": (name, type)}``."""
@@ -54,15 +54,30 @@ def ensure_table(model: type[Model], *, create: bool, keys: KeySchema) -> dict[s
     return description
 
 
+def model_keys(model: type[Model]) -> KeySchema:
+    """The key schema ``model`` defines: its hash and range key attributes' names and types."""
+    keys: KeySchema = {}
+    for attribute in model.get_attributes().values():
+        if attribute.is_hash_key or attribute.is_range_key:
+            keys["HASH" if attribute.is_hash_key else "RANGE"] = (attribute.attr_name, attribute.attr_type)
+    return keys
+
+
 @attrs.define
 class LazyTable(Generic[M]):
-    """A model whose table is checked (and created if allowed) once, on first use; thread-safe."""
+    """A model whose table is checked (and created if allowed) once, on first use; thread-safe.
+
+    The key schema it checks is the model's own.
+    """
 
     model: type[M]
     create: bool
-    keys: KeySchema
+    keys: KeySchema = attrs.field(init=False)
     _ready: bool = attrs.field(default=False, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.keys = model_keys(self.model)
 
     def ensure(self) -> dict[str, Any]:
         """Check the table now (creating it if missing and allowed); return its description."""

@@ -19,6 +19,7 @@ class InMemoryCheckpointStore:
 
     _positions: dict[str, StreamPosition] = attrs.field(factory=dict, init=False)
     _progress: dict[tuple[str, str], StreamProgress] = attrs.field(factory=dict, init=False)
+    _failed_versions: dict[tuple[str, str], int] = attrs.field(factory=dict, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
     def load_position(self, name: str) -> StreamPosition | None:
@@ -46,11 +47,16 @@ class InMemoryCheckpointStore:
 
     def record_failure(self, name: str, stream_id: str, version: int, error: str, *, park_after: int | None) -> int:
         """Count a failed attempt at ``version``; park the stream once the count reaches ``park_after``."""
+        key = (name, stream_id)
         with self._lock:
-            current = self._progress.get((name, stream_id), StreamProgress())
-            failures = current.failures + 1
+            current = self._progress.get(key, StreamProgress())
+            if version <= current.version:
+                return 0  # applied meanwhile (by another worker): nothing to count
+            same = self._failed_versions.get(key) == version
+            failures = current.failures + 1 if same else 1
+            self._failed_versions[key] = version
             parked = current.parked or (park_after is not None and failures >= park_after)
-            self._progress[(name, stream_id)] = attrs.evolve(current, failures=failures, parked=parked, error=error)
+            self._progress[key] = attrs.evolve(current, failures=failures, parked=parked, error=error)
             return failures
 
     def parked(self, name: str) -> dict[str, StreamProgress]:
@@ -63,3 +69,4 @@ class InMemoryCheckpointStore:
         with self._lock:
             current = self._progress.get((name, stream_id), StreamProgress())
             self._progress[(name, stream_id)] = StreamProgress(current.version)
+            self._failed_versions.pop((name, stream_id), None)

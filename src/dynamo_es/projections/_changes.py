@@ -10,7 +10,10 @@ import attrs
 
 from .._events import StoredEvent
 
-__all__ = ["Change", "ChangeKind", "StreamPosition"]
+__all__ = ["SHARD_END", "Change", "ChangeKind", "StreamPosition"]
+
+SHARD_END = "END"
+"""A position's mark for a shard read to its end: it is never read again, and its expiry loses nothing."""
 
 
 class ChangeKind(enum.Enum):
@@ -64,7 +67,8 @@ class StreamPosition:
     """How far a reader got: the last sequence number delivered, per shard.
 
     Pass it to ``subscribe_to_changes(position)`` to resume after those records. Shards it
-    does not name are read from their beginning.
+    does not name are read from their beginning; shards marked :data:`SHARD_END` were read to
+    their end.
     """
 
     shards: Mapping[str, str] = attrs.field(factory=dict)
@@ -77,6 +81,10 @@ class StreamPosition:
         """This position moved past every change in ``changes``."""
         shards = dict(self.shards)
         for change in changes:
-            if change.shard_id is not None:
+            if change.shard_id is not None and shards.get(change.shard_id) != SHARD_END:
                 shards[change.shard_id] = change.sequence_number
         return StreamPosition(shards)
+
+    def finished(self, shard_id: str) -> StreamPosition:
+        """This position with ``shard_id`` read to its end."""
+        return StreamPosition({**self.shards, shard_id: SHARD_END})

@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from ._changes import StreamPosition
+from ._changes import SHARD_END, StreamPosition
 
 __all__ = ["CheckpointStore", "StreamProgress", "later_position"]
 
@@ -81,5 +81,7 @@ def later_position(stored: StreamPosition | None, new: StreamPosition) -> Stream
 
 
 def sequence_key(sequence: str) -> tuple[int, str]:
-    """Sequence numbers order numerically (DynamoDB Streams: 21-40 digits; Kinesis: up to 128)."""
+    """Sequence numbers order numerically (DynamoDB Streams: 21-40 digits; Kinesis: up to 128); a shard's end last."""
+    if sequence == SHARD_END:
+        return (1 << 30, "")
     return (len(sequence.lstrip("0")), sequence.lstrip("0"))

@@ -10,11 +10,12 @@ from typing import Any, Literal
 
 import attrs
 
+from .._events import StoredEvent
 from .._retry import backoff_delay
 from .._store import EventStore
 from ..exceptions import ProjectionError
-from ._changes import Change, ChangeKind, StreamPosition
-from ._checkpoints import CheckpointStore, StreamProgress
+from ._changes import Change, ChangeKind
+from ._checkpoints import CheckpointStore, StreamProgress, sequence_key
 from ._source import ChangeFeed, ChangeSource, ScannableStore, StartAt
 
 __all__ = ["BatchOutcome", "History", "Projection", "RebuildProgress"]
@@ -149,17 +150,28 @@ class Projection:
             tally.skipped += len(group)
             return
         last = state.version
-        if known is None and self.history == "baseline" and group[0].kind is ChangeKind.INSERT:
-            last = group[0].event.version - 1
+        if last == 0 and self.history == "baseline" and group[0].kind is ChangeKind.INSERT:
+            last = group[0].event.version - 1  # nothing applied yet (a failure may have been counted)
         for index, change in enumerate(group):
             if change.kind is ChangeKind.INSERT and change.event.version <= last:
                 tally.skipped += 1
                 continue
             applied = self._apply_change(change, last, tally)
             if applied is None:
-                tally.skipped += len(group) - index - 1
+                self._report_failure(group[index:], tally)
                 return
             last = applied
+
+    def _report_failure(self, unapplied: list[Change], tally: _Tally) -> None:
+        """Ask for the unapplied changes again, from the lowest sequence number among them.
+
+        Versions are applied in order, but a later version may have arrived at a lower sequence
+        number; Lambda redelivers everything after the lowest reported one.
+        """
+        tally.skipped += len(unapplied) - 1
+        if tally.parked and tally.parked[-1] == unapplied[0].event.stream_id:
+            return
+        tally.failed.append(min(unapplied, key=lambda change: sequence_key(change.sequence_number)))
 
     def _apply_change(self, change: Change, last: int, tally: _Tally) -> int | None:
         """Apply ``change`` (after the versions missing before it); the last version applied, or None."""
@@ -181,14 +193,14 @@ class Projection:
         try:
             self.handler(change)
         except Exception as error:  # noqa: BLE001 (a read model's handler may raise anything; it is recorded)
-            self._failed(event.stream_id, event.version, error, delivered, tally)
+            self._failed(event.stream_id, event.version, error, tally)
             return False
         tally.applied += 1
         if change.kind is ChangeKind.INSERT:
             tally.versions[event.stream_id] = event.version
         return True
 
-    def _failed(self, stream_id: str, version: int, error: Exception, delivered: Change, tally: _Tally) -> None:
+    def _failed(self, stream_id: str, version: int, error: Exception, tally: _Tally) -> None:
         if tally.versions:  # what was applied before the failure is saved before the failure is counted
             self.checkpoints.save_versions(self.name, tally.versions)
         text = f"{type(error).__name__}: {error}"
@@ -200,7 +212,6 @@ class Projection:
         log.warning("%s: %s v%d failed (attempt %d): %s", self.name, stream_id, version, failures, text)
         failure = ProjectionError(self.name, stream_id, version, tally.applied)
         failure.__cause__ = error
-        tally.failed.append(delivered)
         tally.errors.append(failure)
 
     # -- following the store ------------------------------------------------------------------
@@ -239,7 +250,7 @@ class Projection:
                 lost = feed.records_lost
                 total += self._catch_up()
             total += self._settle(batch)
-            self.checkpoints.save_position(self.name, StreamPosition().after_all(batch))
+            self.checkpoints.save_position(self.name, feed.position)
             if feed.stopped:
                 break
         if feed.records_lost != lost:
@@ -248,6 +259,9 @@ class Projection:
 
     def _catch_up(self) -> int:
         """Apply from the table whatever the trimmed records held (versions already applied are skipped)."""
+        if self.history == "baseline":
+            log.warning("%s: stream records were trimmed; a baseline projection does not replay history", self.name)
+            return 0
         if not isinstance(self.store, ScannableStore):
             raise TypeError(f"{type(self.store).__name__} cannot read all of its events to recover trimmed records")
         log.warning("%s: stream records were trimmed before they were read; catching up from the table", self.name)
@@ -315,25 +329,55 @@ class Projection:
         return self.checkpoints.parked(self.name)
 
     def replay_parked(self, stream_ids: Iterable[str] | None = None) -> BatchOutcome:
-        """Unpark streams (default: all) and apply their events after the last applied version.
+        """Apply parked streams' events after their last applied version, then unpark them.
 
-        Call it once the handler is fixed. A stream that fails again is parked again at once.
+        Call it once the handler is fixed. Events are applied while the stream is still parked,
+        so a live consumer skips it meanwhile; a stream that fails again stays parked. After
+        unparking, anything appended in between is applied too.
         """
         parked = self.parked()
         chosen = parked if stream_ids is None else {s: parked[s] for s in stream_ids if s in parked}
-        changes: list[Change] = []
+        tally = _Tally()
         for stream_id, progress in chosen.items():
-            self.checkpoints.unpark(self.name, stream_id)
-            aggregate_type, _, aggregate_id = stream_id.partition(":")
-            events = self.store.load(aggregate_id, aggregate_type, from_version=progress.version + 1)
-            changes.extend(Change.stored(event) for event in events)
-        return attrs.evolve(self, max_attempts=1).handle(changes)
+            if self._replay_stream(stream_id, progress.version, tally):
+                self.checkpoints.unpark(self.name, stream_id)
+        outcome = tally.outcome()
+        latest = [Change.stored(event) for stream_id in chosen for event in self._latest(stream_id)]
+        after = self.handle(latest) if latest else BatchOutcome()
+        return attrs.evolve(outcome, applied=outcome.applied + after.applied)
+
+    def _replay_stream(self, stream_id: str, version: int, tally: _Tally) -> bool:
+        aggregate_type, _, aggregate_id = stream_id.partition(":")
+        applied = version
+        try:
+            for event in self.store.load(aggregate_id, aggregate_type, from_version=version + 1):
+                try:
+                    self.handler(Change.stored(event))
+                except Exception as error:  # noqa: BLE001 (recorded with the stream, which stays parked)
+                    text = f"{type(error).__name__}: {error}"
+                    self.checkpoints.save_versions(self.name, {stream_id: applied})
+                    self.checkpoints.record_failure(self.name, stream_id, event.version, text, park_after=1)
+                    tally.parked.append(stream_id)
+                    return False
+                tally.applied += 1
+                applied = event.version
+        finally:
+            if applied > version:
+                self.checkpoints.save_versions(self.name, {stream_id: applied})
+        return True
+
+    def _latest(self, stream_id: str) -> list[StoredEvent]:
+        """The stream's newest event (what arrived while it was being replayed is gap-filled from it)."""
+        aggregate_type, _, aggregate_id = stream_id.partition(":")
+        last = self.store.stream_version(aggregate_id, aggregate_type)
+        return self.store.load(aggregate_id, aggregate_type, from_version=last) if last else []
 
 
 def _group(changes: Iterable[Change], kinds: frozenset[ChangeKind]) -> tuple[dict[str, list[Change]], int]:
     """Wanted changes per stream (inserts by version, duplicates dropped; then the others), and the unwanted count."""
     inserts: dict[str, dict[int, Change]] = {}
     others: dict[str, list[Change]] = {}
+    seen: set[str] = set()
     unwanted = 0
     for change in changes:
         if change.kind not in kinds:
@@ -342,7 +386,10 @@ def _group(changes: Iterable[Change], kinds: frozenset[ChangeKind]) -> tuple[dic
             versions = inserts.setdefault(change.event.stream_id, {})
             unwanted += change.event.version in versions
             versions.setdefault(change.event.version, change)
+        elif change.sequence_number and change.sequence_number in seen:
+            unwanted += 1  # the same record twice in one batch
         else:
+            seen.add(change.sequence_number)
             others.setdefault(change.event.stream_id, []).append(change)
     groups = {s: [versions[v] for v in sorted(versions)] for s, versions in inserts.items()}
     for stream_id, extra in others.items():

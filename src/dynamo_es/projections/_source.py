@@ -21,6 +21,8 @@ class ChangeFeed(Protocol):
 
     records_lost: int
     """How often records were trimmed before they were read; 0 where that cannot happen."""
+    position: StreamPosition
+    """How far the feed has delivered (including shards it read to their end)."""
 
     def start(self) -> ChangeFeed:
         """Fix where reading begins (for "latest": now), before the first batch is asked for."""
