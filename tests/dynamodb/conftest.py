@@ -6,6 +6,7 @@ import base64
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -203,10 +204,15 @@ def capture_records(store: DynamoDBEventStore, write: Callable[[], object]) -> l
     return records
 
 
+def epoch_seconds(value: Any) -> float:
+    """A stream record's creation time in epoch seconds (a datetime from a parsing client, a number from ours)."""
+    return float(value.timestamp() if isinstance(value, datetime) else value)
+
+
 def lambda_record(record: dict[str, Any], source_arn: str = "arn:aws:dynamodb:eu-west-1:1:table/E/stream/x") -> Any:
     """One GetRecords record as a DynamoDB-stream Lambda event source mapping delivers it."""
     body = dict(record["dynamodb"])
-    body["ApproximateCreationDateTime"] = body["ApproximateCreationDateTime"].timestamp()
+    body["ApproximateCreationDateTime"] = epoch_seconds(body["ApproximateCreationDateTime"])
     envelope = {
         "eventID": record["eventID"],
         "eventName": record["eventName"],
@@ -226,7 +232,7 @@ def kinesis_record(record: dict[str, Any], sequence: int) -> dict[str, Any]:
     body = dict(record["dynamodb"])
     body.pop("SequenceNumber")
     body.pop("StreamViewType", None)
-    body["ApproximateCreationDateTime"] = int(body["ApproximateCreationDateTime"].timestamp() * 1000)
+    body["ApproximateCreationDateTime"] = int(epoch_seconds(body["ApproximateCreationDateTime"]) * 1000)
     data = {
         "awsRegion": "eu-west-1",
         "eventID": record["eventID"],

@@ -7,8 +7,6 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from pynamodb.connection import TableConnection
-
 from .._events import StoredEvent
 from .._serialization import EncodedEvent
 from ..exceptions import EventStoreError
@@ -21,7 +19,8 @@ _DONE = object()
 
 
 def scan_events(
-    table: TableConnection,
+    client: Any,
+    table: str,
     codec: EventItemCodec,
     decode: Callable[[EncodedEvent], StoredEvent],
     *,
@@ -34,13 +33,13 @@ def scan_events(
     segment, one stream's events come in version order.
     """
     if segments <= 1:
-        for items in _segment_pages(table, None, page_size):
+        for items in _segment_pages(client, table, None, page_size):
             yield _events(items, codec, decode)
         return
     pages: queue.Queue[Any] = queue.Queue(maxsize=2 * segments)
     stop = threading.Event()
     workers = [
-        threading.Thread(target=_read_segment, args=(table, (n, segments), page_size, pages, stop), daemon=True)
+        threading.Thread(target=_read_segment, args=(client, table, (n, segments), page_size, pages, stop), daemon=True)
         for n in range(segments)
     ]
     for worker in workers:
@@ -66,10 +65,10 @@ def _drain(
 
 
 def _read_segment(
-    table: TableConnection, segment: tuple[int, int], page_size: int, pages: queue.Queue[Any], stop: threading.Event
+    client: Any, table: str, segment: tuple[int, int], page_size: int, pages: queue.Queue[Any], stop: threading.Event
 ) -> None:
     try:
-        for items in _segment_pages(table, segment, page_size):
+        for items in _segment_pages(client, table, segment, page_size):
             if not _put(pages, items, stop):
                 return
     except EventStoreError as error:
@@ -89,14 +88,16 @@ def _put(pages: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
     return False
 
 
-def _segment_pages(table: TableConnection, segment: tuple[int, int] | None, page_size: int) -> Iterator[list[Any]]:
+def _segment_pages(client: Any, table: str, segment: tuple[int, int] | None, page_size: int) -> Iterator[list[Any]]:
     start_key: dict[str, Any] | None = None
-    options: dict[str, Any] = {} if segment is None else {"segment": segment[0], "total_segments": segment[1]}
+    options: dict[str, Any] = {} if segment is None else {"Segment": segment[0], "TotalSegments": segment[1]}
     while True:
+        if start_key is not None:
+            options["ExclusiveStartKey"] = start_key
         try:
-            page = table.scan(limit=page_size, exclusive_start_key=start_key, consistent_read=True, **options)  # type: ignore[arg-type]
+            page = client.scan(TableName=table, Limit=page_size, ConsistentRead=True, **options)
         except BOUNDARY_ERRORS as error:
-            raise EventStoreError(f"cannot scan {table.table_name}: {error}") from error
+            raise EventStoreError(f"cannot scan {table}: {error}") from error
         yield page.get("Items", [])
         start_key = page.get("LastEvaluatedKey")
         if not start_key:

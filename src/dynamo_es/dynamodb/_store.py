@@ -247,7 +247,9 @@ class DynamoDBEventStore:
         usually arrive in version order; a projection's version rule copes when they do not.
         """
         self._prepare()
-        return scan_events(self._table, self._codec, self.serializer.decode, segments=segments, page_size=page_size)
+        table = self.settings.events_table_name
+        decode = self.serializer.decode
+        return scan_events(self._client, table, self._codec, decode, segments=segments, page_size=page_size)
 
     def load(
         self,

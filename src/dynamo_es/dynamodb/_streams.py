@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import attrs
-import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .._serialization import EventSerializer
@@ -19,6 +18,7 @@ from ..exceptions import StreamTrimmedError, SubscriptionError
 from ..projections._changes import SHARD_END, Change, ChangeKind, StreamPosition
 from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
+from ._client import make_client
 from ._model import EventItemCodec
 
 __all__ = ["RecordDecoder", "Subscription", "make_streams_client", "record_decoder"]
@@ -37,14 +37,8 @@ _SHARD_REFRESH_SECONDS = 10.0
 
 
 def make_streams_client(settings: EventStoreSettings) -> Any:
-    """A botocore ``dynamodbstreams`` client for ``settings``' region, endpoint and credentials."""
-    return botocore.session.get_session().create_client(
-        "dynamodbstreams",
-        region_name=settings.region,
-        endpoint_url=settings.endpoint_url,
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key,
-    )
+    """A botocore ``dynamodbstreams`` client for ``settings``; GetRecords pages stay in wire format."""
+    return make_client(settings, "dynamodbstreams")
 
 
 @attrs.define
