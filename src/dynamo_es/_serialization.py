@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
@@ -36,6 +36,8 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound=cattrs.Converter)
+_ZERO = timedelta(0)
+_METADATA_CACHE_SIZE = 1024
 T = TypeVar("T")
 _METADATA_KEYS = {"correlation_id": "correlationId", "causation_id": "causationId"}
 _RESERVED_METADATA_KEYS = frozenset({*_METADATA_KEYS.values(), "schemaVersion"})
@@ -159,6 +161,10 @@ class EventSerializer:
 
     converter: cattrs.Converter = attrs.field(default=default_converter)
     registry: EventRegistry = attrs.field(default=default_registry)
+    _metadata_cache: dict[str, tuple[EventMetadata, int]] = attrs.field(factory=dict, init=False, repr=False, eq=False)
+    _metadata_texts: dict[tuple[str | None, str | None, int], str] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False
+    )
 
     def dumps(self, value: Any, unstructure_as: Any = None) -> str:
         """``value`` as compact JSON text, through the converter."""
@@ -173,11 +179,7 @@ class EventSerializer:
         stream_id = f"{aggregate_type}:{aggregate_id}"
         event_type, schema_version = event_type_of(new_event.event)
         try:
-            payload = json.dumps(
-                self.converter.unstructure(new_event.event),
-                separators=(",", ":"),
-                ensure_ascii=False,
-            ).encode()
+            payload = _ENCODER.encode(self.converter.unstructure(new_event.event)).encode()
             metadata = self._metadata_json(new_event.metadata, schema_version)
         except (TypeError, ValueError) as error:
             raise SerializationError(
@@ -193,8 +195,8 @@ class EventSerializer:
             version=version,
             event_id=new_event.event_id,
             event_type=event_type,
-            timestamp=_datetime_to_text(new_event.timestamp.astimezone(UTC)),
-            event_data=base64.b64encode(payload).decode("ascii"),
+            timestamp=_utc_text(new_event.timestamp),
+            event_data=binascii.b2a_base64(payload, newline=False).decode("ascii"),
             metadata=metadata,
         )
 
@@ -229,7 +231,7 @@ class EventSerializer:
             )
         cls, current_version = resolved
         try:
-            data = json.loads(base64.b64decode(encoded.event_data, validate=True))
+            data = _json_document(binascii.a2b_base64(encoded.event_data, strict_mode=True).decode())
             if schema_version < current_version:
                 data = self.registry.upcast(encoded.event_type, data, schema_version, current_version)
             elif schema_version > current_version:
@@ -249,23 +251,42 @@ class EventSerializer:
             raise _decode_error(encoded, f"cannot decode event data: {_describe(error)}") from error
 
     def _metadata_json(self, metadata: EventMetadata, schema_version: int) -> str:
+        if not metadata.extra:  # the common case: the same few ids on every event of a save
+            key = (metadata.correlation_id, metadata.causation_id, schema_version)
+            text = self._metadata_texts.get(key)
+            if text is None:
+                text = self._metadata_texts[key] = self._metadata_document(metadata, schema_version)
+                if len(self._metadata_texts) >= _METADATA_CACHE_SIZE:
+                    self._metadata_texts.clear()
+            return text
+        return self._metadata_document(metadata, schema_version)
+
+    def _metadata_document(self, metadata: EventMetadata, schema_version: int) -> str:
         document = {"schemaVersion": schema_version, **self.converter.unstructure(metadata, EventMetadata)}
-        return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        return _ENCODER.encode(document)
 
     def _parse_metadata(self, encoded: EncodedEvent) -> tuple[EventMetadata, int]:
+        """The metadata and schema version; the events of one save share their metadata text, so it is parsed once."""
+        cached = self._metadata_cache.get(encoded.metadata)
+        if cached is not None:
+            return cached
         try:
             document = json.loads(encoded.metadata) if encoded.metadata else {}
             metadata = self.converter.structure(document, EventMetadata)
             schema_version = int(document.get("schemaVersion", 1))
         except (ValueError, TypeError, cattrs.BaseValidationError) as error:
             raise _decode_error(encoded, f"cannot decode metadata: {_describe(error)}") from error
+        if len(self._metadata_cache) >= _METADATA_CACHE_SIZE:
+            self._metadata_cache.clear()
+        self._metadata_cache[encoded.metadata] = metadata, schema_version
         return metadata, schema_version
 
     def _timestamp(self, encoded: EncodedEvent) -> datetime:
         try:
-            return _datetime_from_text(encoded.timestamp)
-        except ValueError as error:
+            parsed = datetime.fromisoformat(encoded.timestamp)
+        except (ValueError, TypeError) as error:
             raise _decode_error(encoded, f"bad timestamp {encoded.timestamp!r}") from error
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 @attrs.define
@@ -280,6 +301,25 @@ class RawEventSerializer(EventSerializer):
             return json.loads(base64.b64decode(encoded.event_data, validate=True))
         except (binascii.Error, ValueError) as error:
             raise _decode_error(encoded, f"cannot decode event data: {error}") from error
+
+
+_DECODER = json.JSONDecoder()
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _utc_text(value: datetime) -> str:
+    """ISO 8601 in UTC; naive values are taken as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC).isoformat()
+    return (value if value.utcoffset() == _ZERO else value.astimezone(UTC)).isoformat()
+
+
+def _json_document(text: str) -> Any:
+    """``json.loads`` for text we wrote ourselves (compact, no surrounding whitespace), a little faster."""
+    value, end = _DECODER.raw_decode(text)
+    if end != len(text):
+        raise ValueError(f"extra data after the JSON document at {end}")
+    return value
 
 
 def dumps(converter: cattrs.Converter, value: Any, unstructure_as: Any = None) -> str:

@@ -1,11 +1,12 @@
-"""botocore clients with a lean response path: pages of items are handed over as DynamoDB sent them.
+"""botocore clients with a lean path: requests and pages of items go as DynamoDB's wire format.
 
-botocore walks every response against the service's shape definitions before returning it,
-which costs more than the HTTP round trip for a page of 1,000 items. For the outputs named in
-:data:`WIRE_OUTPUTS` (Query, Scan and GetRecords pages), these clients return the JSON body
-itself: items stay in DynamoDB's wire format (``{"S": ...}``, ``{"N": "7"}``), which is what the
-event decoder reads anyway. Everything else is botocore's own: credentials, region and endpoint
-resolution, signing, the connection pool, retries, error parsing and event hooks.
+botocore walks every request and response against the service's shape definitions, which for
+a 100-item transaction or a page of 1,000 items costs more than the round trip to DynamoDB
+Local. The store builds its requests in wire format already (from the model's codec), and its
+decoder reads items in wire format, so for the operations named in :data:`WIRE_INPUTS` and
+:data:`WIRE_OUTPUTS` these clients send the parameters as JSON and return the JSON body itself.
+Everything else is botocore's own: credentials, region and endpoint resolution, signing, the
+connection pool, retries, error parsing and event hooks.
 """
 
 from __future__ import annotations
@@ -16,13 +17,26 @@ from typing import Any
 import botocore.session
 from botocore.config import Config
 from botocore.parsers import JSONParser, ResponseParser, ResponseParserFactory
+from botocore.serialize import JSONSerializer
 
 from ..settings import EventStoreSettings
 
-__all__ = ["WIRE_OUTPUTS", "make_client"]
+__all__ = ["WIRE_INPUTS", "WIRE_OUTPUTS", "make_client"]
 
 WIRE_OUTPUTS = frozenset({"QueryOutput", "ScanOutput", "GetRecordsOutput"})
 """Output shapes returned as the raw JSON body."""
+WIRE_INPUTS = frozenset({"TransactWriteItemsInput", "PutItemInput", "QueryInput", "ScanInput", "GetRecordsInput"})
+"""Input shapes sent as the parameters are (they hold only JSON types: no blobs, no timestamps)."""
+
+
+class _WireJSONSerializer(JSONSerializer):
+    """botocore's JSON protocol serializer, except that :data:`WIRE_INPUTS` are sent as given."""
+
+    def _serialize(self, serialized: Any, value: Any, shape: Any, key: Any = None) -> None:
+        if key is None and shape.name in WIRE_INPUTS:
+            serialized.update(value)
+            return
+        super()._serialize(serialized, value, shape, key)  # type: ignore[misc]  # not in botocore-stubs
 
 
 class _WireJSONParser(JSONParser):
@@ -50,15 +64,19 @@ def make_client(settings: EventStoreSettings, service: str = "dynamodb") -> Any:
     """A botocore client of ``service`` ("dynamodb" or "dynamodbstreams") for ``settings``.
 
     botocore retries throttling and connection errors itself (standard mode, three attempts);
-    the store's own retries and idempotency tokens sit above that.
+    the store's own retries and idempotency tokens sit above that. botocore's client-side
+    parameter validation is off: every request is built from the model's codec, and DynamoDB
+    validates it anyway (its errors are mapped like any other).
     """
     session = botocore.session.get_session()
     session.register_component("response_parser_factory", _WireParserFactory())
-    return session.create_client(
+    client = session.create_client(
         service,
         region_name=settings.region,
         endpoint_url=settings.endpoint_url,
         aws_access_key_id=settings.aws_access_key_id,
         aws_secret_access_key=settings.aws_secret_access_key,
-        config=Config(retries={"mode": "standard", "max_attempts": 3}),
+        config=Config(retries={"mode": "standard", "max_attempts": 3}, parameter_validation=False),
     )
+    client._serializer = _WireJSONSerializer()  # type: ignore[attr-defined]  # botocore has no public seam for it
+    return client

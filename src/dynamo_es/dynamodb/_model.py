@@ -113,6 +113,7 @@ def event_model(settings: EventStoreSettings) -> type[EventItem]:
 _KEY_FIELDS = {"pk": "stream_id", "sk": "version"}
 """Model attributes whose EncodedEvent field has another name; every other attribute shares its name."""
 _MISSING = object()
+_PYTHON_TYPES = {"S": str, "BOOL": bool}
 
 
 @attrs.frozen
@@ -153,6 +154,7 @@ class EventItemCodec:
 
     model: type[EventItem]
     _fields: tuple[_Field, ...] = attrs.field(init=False, repr=False)
+    _plan: tuple[tuple[str, str, str, Any], ...] = attrs.field(init=False, repr=False)
     _version_attr: str = attrs.field(init=False, repr=False)
     _marks: tuple[tuple[str, str], ...] = attrs.field(init=False, repr=False)
 
@@ -164,6 +166,7 @@ class EventItemCodec:
 
     def __attrs_post_init__(self) -> None:
         self._fields = _fields(self.model)
+        self._plan = tuple((spec.field, spec.attr_name, spec.attr_type, spec.default) for spec in self._fields)
         attributes = self.model.get_attributes()
         self._version_attr = attributes["version"].attr_name
         self._outbox_attr = attributes["outbox_pending"].attr_name
@@ -200,11 +203,36 @@ class EventItemCodec:
             SerializationError: an attribute is missing, of the wrong type, or the version
                 disagrees with the sort key; the error names the stream, version and attribute.
         """
+        try:
+            return self._decode_well_formed(item)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass  # something is off: the careful path below says exactly what
         values = {spec.field: self._value(item, spec) for spec in self._fields}
         version = values["version"]
         stored = self._value(item, _Field("version", self._version_attr, "N", None))
         if stored is not None and stored != version:
             raise _corrupt(item, self._fields, f"attribute {self._version_attr!r} is {stored}, sort key {version}")
+        return EncodedEvent(**values)
+
+    def _decode_well_formed(self, item: Mapping[str, Mapping[str, Any]]) -> EncodedEvent:
+        """The fast path: every attribute present with its type; raises on anything else."""
+        values: dict[str, Any] = {}
+        for field, name, kind, default in self._plan:
+            wire = item.get(name)
+            if wire is None:
+                if default is _MISSING:
+                    raise KeyError(name)
+                values[field] = default
+            elif kind == "N":
+                values[field] = int(wire["N"])
+            else:
+                value = wire[kind]
+                if value.__class__ is not _PYTHON_TYPES[kind]:
+                    raise TypeError(name)
+                values[field] = value
+        stored = item.get(self._version_attr)
+        if stored is not None and int(stored["N"]) != values["version"]:
+            raise ValueError(self._version_attr)
         return EncodedEvent(**values)
 
     def _value(self, item: Mapping[str, Mapping[str, Any]], spec: _Field) -> Any:

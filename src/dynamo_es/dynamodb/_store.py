@@ -12,6 +12,7 @@ import attrs
 from pynamodb.connection import Connection, TableConnection
 
 from .._events import EventMetadata, StoredEvent
+from .._gc import collection_paused
 from .._retry import backoff_delay
 from .._serialization import EncodedEvent, EventSerializer
 from .._store import AppendResult, check_version, encode_append, make_stream_id
@@ -270,8 +271,10 @@ class DynamoDBEventStore:
             if to_version < from_version:
                 return []
         self._prepare()
+        records = self._query(stream_id, from_version, to_version)
         decode = self.serializer.decode
-        return [decode(record) for record in self._query(stream_id, from_version, to_version)]
+        with collection_paused():
+            return [decode(record) for record in records]
 
     def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
         """The version of the stream's last event; 0 when it has none."""
@@ -303,7 +306,8 @@ class DynamoDBEventStore:
                 start_key=start_key,
             )
             page = self._read("Query", stream_id, params)
-            records.extend(decode(item) for item in page.get("Items", ()))
+            with collection_paused():
+                records.extend(decode(item) for item in page.get("Items", ()))
             start_key = page.get("LastEvaluatedKey")
             if not start_key or (limit is not None and len(records) >= limit):
                 if records:

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from .._events import EventMetadata, StoredEvent
+from .._gc import collection_paused
 from .._serialization import EncodedEvent, EventSerializer
 from .._store import AppendResult, check_version, encode_append, encoded_size, make_stream_id
 from ..projections._changes import ChangeKind, StreamPosition
@@ -113,7 +114,9 @@ class InMemoryEventStore:
         with self._lock:
             records = list(self._streams.get(stream_id, ()))
         last = len(records) if to_version is None else min(to_version, len(records))
-        return [self.serializer.decode(record) for record in records[from_version - 1 : last]]
+        decode = self.serializer.decode
+        with collection_paused():
+            return [decode(record) for record in records[from_version - 1 : last]]
 
     def undispatched(self, *, page_size: int = 100) -> Iterator[StoredEvent]:
         """Events not yet marked dispatched, oldest first."""

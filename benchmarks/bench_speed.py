@@ -1,0 +1,235 @@
+"""dynamo-es against the raw client, case by case (issue "Faster than the raw client").
+
+On one DynamoDB Local, in one process, interleaved rounds, medians; the baseline is an ordinary
+botocore client (full response parsing) sending the same items or reading the same pages:
+- Repository.save of 100 events onto an existing stream vs transact_write_items of the same 100
+  conditional Puts (items built before the clock starts);
+- a 1,000-event append vs the same 10 transactions;
+- Repository.get of a 10,000-event aggregate, decoded and replayed, vs client.query of the same
+  pages with nothing decoded;
+- client-side time per event (total minus time inside HTTP send) for 100 vs 1,000-event appends
+  and 10,000 vs 50,000-event loads: scaling must be linear;
+- the in-memory store: replay of 10,000 events, events/s.
+
+Run: `.venv/bin/python benchmarks/bench_speed.py [--rounds 9]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import botocore.session
+from botocore.httpsession import URLLib3Session
+
+from dynamo_es import (
+    AggregateRoot,
+    DynamoDBEventStore,
+    EventStoreSettings,
+    InMemoryEventStore,
+    Repository,
+    applies,
+    event,
+)
+from dynamo_es.testing import DynamoDBLocal
+
+
+@event(name="SpeedDeposited")
+@attrs.frozen
+class Deposited:
+    amount: int
+    note: str
+
+
+class Account(AggregateRoot):
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.balance = 0
+
+    def deposit(self, amount: int) -> None:
+        self.record(Deposited(amount, "benchmark deposit"))
+
+    @applies(Deposited)
+    def _deposited(self, event: Deposited) -> None:
+        self.balance += event.amount
+
+
+@attrs.define
+class HttpClock:
+    """Time spent inside botocore's HTTP send (the body read included), for every client."""
+
+    seconds: float = 0.0
+
+    def install(self) -> None:
+        original = URLLib3Session.send
+
+        def send(session: URLLib3Session, request: Any) -> Any:
+            start = time.perf_counter()
+            response = original(session, request)
+            _ = response.content  # read the body inside the clock
+            self.seconds += time.perf_counter() - start
+            return response
+
+        URLLib3Session.send = send  # type: ignore[method-assign]
+
+
+CLOCK = HttpClock()
+
+
+def plain_client(settings: EventStoreSettings) -> Any:
+    return botocore.session.get_session().create_client(
+        "dynamodb",
+        region_name=settings.region,
+        endpoint_url=settings.endpoint_url,
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key,
+    )
+
+
+def raw_items(store: DynamoDBEventStore, stream: str, first: int, count: int) -> list[dict[str, Any]]:
+    """The same conditional Puts the store sends, built by hand for the raw client."""
+    table, items = store.settings.events_table_name, []
+    for version in range(first, first + count):
+        item = {
+            "pk": {"S": stream},
+            "sk": {"N": str(version)},
+            "eventId": {"S": str(uuid.uuid4())},
+            "aggregateId": {"S": stream.split(":", 1)[1]},
+            "aggregateType": {"S": "Account"},
+            "eventType": {"S": "SpeedDeposited"},
+            "version": {"N": str(version)},
+            "timestamp": {"S": "2026-11-25T09:00:00.000000+00:00"},
+            "eventData": {"S": "eyJhbW91bnQiOjEsIm5vdGUiOiJiZW5jaG1hcmsgZGVwb3NpdCJ9"},
+            "metadata": {"S": '{"schemaVersion":1}'},
+            "isDispatched": {"BOOL": False},
+            "outboxPending": {"S": "0"},
+        }
+        items.append({"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(sk)"}})
+    return items
+
+
+def timed(function: Callable[[], Any]) -> tuple[float, float]:
+    """(total, client-side) milliseconds of ``function``."""
+    http_before = CLOCK.seconds
+    start = time.perf_counter()
+    function()
+    total = time.perf_counter() - start
+    return total * 1000, (total - (CLOCK.seconds - http_before)) * 1000
+
+
+def report(name: str, ours: list[float], baseline: list[float], goal: str) -> None:
+    ours_ms, base_ms = statistics.median(ours), statistics.median(baseline)
+    print(f"{name:<46} dynamo-es {ours_ms:8.1f} ms   raw {base_ms:8.1f} ms   ratio {ours_ms / base_ms:5.2f}x  ({goal})")
+
+
+def bench_save(store: DynamoDBEventStore, client: Any, rounds: int) -> None:
+    accounts = Repository(Account, store)
+    ours, raw = [], []
+    for _ in range(rounds):
+        account = Account(f"save-{uuid.uuid4()}")
+        account.deposit(1)
+        accounts.save(account)
+        loaded = accounts.get(account.id)
+        for n in range(100):
+            loaded.deposit(n)
+        ours.append(timed(lambda loaded=loaded: accounts.save(loaded))[0])
+        stream = f"Account:raw-{uuid.uuid4()}"
+        client.transact_write_items(TransactItems=raw_items(store, stream, 1, 1))
+        items = raw_items(store, stream, 2, 100)
+        raw.append(timed(lambda items=items: client.transact_write_items(TransactItems=items))[0])
+    report("Repository.save of 100 onto an existing stream", ours, raw, "goal <= 1.05x")
+
+
+def bench_append(store: DynamoDBEventStore, client: Any, rounds: int, size: int) -> tuple[float, float]:
+    ours, raw, client_side = [], [], []
+    events = [Deposited(n, "benchmark deposit") for n in range(size)]
+    for _ in range(rounds):
+        total, local = timed(lambda: store.append(f"app-{uuid.uuid4()}", "Account", events, 0).raise_for_failure())
+        ours.append(total)
+        client_side.append(local)
+        stream = f"Account:raw-{uuid.uuid4()}"
+        batches = [raw_items(store, stream, first, 100) for first in range(1, size + 1, 100)]
+        raw.append(timed(lambda batches=batches: [client.transact_write_items(TransactItems=b) for b in batches])[0])
+    report(f"append of {size:,} events", ours, raw, "goal <= 1.05x")
+    return statistics.median(client_side), size
+
+
+def raw_query(client: Any, table: str, stream: str) -> int:
+    count, kwargs = (
+        0,
+        {
+            "TableName": table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": stream}},
+            "ConsistentRead": True,
+        },
+    )
+    while True:
+        page = client.query(**kwargs)
+        count += len(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return count
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def bench_load(store: DynamoDBEventStore, client: Any, rounds: int, size: int) -> tuple[float, float]:
+    account_id = f"long-{uuid.uuid4()}"
+    events = [Deposited(1, "benchmark deposit") for _ in range(size)]
+    store.append(account_id, "Account", events, 0).raise_for_failure()
+    accounts = Repository(Account, store)
+    ours, raw, client_side = [], [], []
+    for _ in range(rounds):
+        raw.append(timed(lambda: raw_query(client, store.settings.events_table_name, f"Account:{account_id}"))[0])
+        total, local = timed(lambda: accounts.get(account_id))
+        ours.append(total)
+        client_side.append(local)
+    assert accounts.get(account_id).balance == size
+    report(f"Repository.get of {size:,} events (decode+replay)", ours, raw, "goal <= 0.75x")
+    return statistics.median(client_side), size
+
+
+def bench_memory(rounds: int) -> None:
+    store = InMemoryEventStore()
+    store.append("mem", "Account", [Deposited(1, "benchmark deposit") for _ in range(10_000)], 0)
+    accounts = Repository(Account, store)
+    seconds = statistics.median(timed(lambda: accounts.get("mem"))[0] for _ in range(rounds)) / 1000
+    print(f"{'in-memory replay of 10,000 events':<46} {10_000 / seconds:,.0f} events/s  (goal >= 200,000)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args()
+    CLOCK.install()
+    with DynamoDBLocal() as local:
+        store = DynamoDBEventStore(local.settings(events_table_name="SpeedEvents"))
+        store.ensure_table()
+        client = plain_client(store.settings)
+        print(
+            f"DynamoDB Local at {local.endpoint_url}; load average {os.getloadavg()[0]:.2f}; medians of {args.rounds}"
+        )
+        bench_save(store, client, args.rounds)
+        append_small = bench_append(store, client, args.rounds, 100)
+        append_large = bench_append(store, client, max(3, args.rounds // 3), 1_000)
+        load_small = bench_load(store, client, max(3, args.rounds // 2), 10_000)
+        load_large = bench_load(store, client, 3, 50_000)
+        for name, (small, n_small), (large, n_large) in (
+            ("append", append_small, append_large),
+            ("load", load_small, load_large),
+        ):
+            print(
+                f"client-side time per event, {name}: {small / n_small * 1000:6.1f} us at {n_small:,}, "
+                f"{large / n_large * 1000:6.1f} us at {n_large:,} (ratio {large / n_large / (small / n_small):4.2f})"
+            )
+        bench_memory(args.rounds)
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
