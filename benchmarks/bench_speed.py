@@ -195,11 +195,18 @@ def bench_load(store: DynamoDBEventStore, client: Any, rounds: int, size: int) -
 
 
 def bench_memory(rounds: int) -> None:
-    store = InMemoryEventStore()
-    store.append("mem", "Account", [Deposited(1, "benchmark deposit") for _ in range(10_000)], 0)
-    accounts = Repository(Account, store)
-    seconds = statistics.median(timed(lambda: accounts.get("mem"))[0] for _ in range(rounds)) / 1000
-    print(f"{'in-memory replay of 10,000 events':<46} {10_000 / seconds:,.0f} events/s  (goal >= 200,000)")
+    events = [Deposited(1, "benchmark deposit") for _ in range(10_000)]
+    first, repeat = [], []
+    for _ in range(rounds):
+        store = InMemoryEventStore()
+        store.append("mem", "Account", events, 0)
+        accounts = Repository(Account, store)
+        first.append(timed(lambda accounts=accounts: accounts.get("mem"))[0] / 1000)
+        repeat.append(timed(lambda accounts=accounts: accounts.get("mem"))[0] / 1000)
+    rates = (
+        f"first load {10_000 / statistics.median(first):,.0f}, later loads {10_000 / statistics.median(repeat):,.0f}"
+    )
+    print(f"{'in-memory replay of 10,000 events':<46} events/s: {rates}  (goal >= 200,000)")
 
 
 def main() -> None:

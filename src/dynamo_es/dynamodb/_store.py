@@ -139,16 +139,17 @@ class DynamoDBEventStore:
         metadata: EventMetadata | None = None,
     ) -> AppendResult:
         """Append events after ``expected_version``; see :class:`EventStore`."""
-        stream_id, records = encode_append(
-            self.serializer,
-            aggregate_id,
-            aggregate_type,
-            events,
-            expected_version,
-            metadata,
-            size_of=self._codec.size,
-            max_bytes=MAX_ITEM_BYTES,
-        )
+        with collection_paused():  # all of it lives until sent: collecting cycles here only walks botocore's heap
+            stream_id, records = encode_append(
+                self.serializer,
+                aggregate_id,
+                aggregate_type,
+                events,
+                expected_version,
+                metadata,
+                size_of=self._codec.size,
+                max_bytes=MAX_ITEM_BYTES,
+            )
         attempt = Attempt(self, stream_id, expected_version)
         if not records:
             return attempt.succeeded()
@@ -197,9 +198,9 @@ class DynamoDBEventStore:
         return None if self.slot_ids(attempt.stream_id, expected, expected) else False
 
     def _commit_transaction(self, batch: list[EncodedEvent], check_version: int | None) -> None:
-        self._client.transact_write_items(
-            **requests.transaction(self.settings.events_table_name, self._codec, batch, check_version)
-        )
+        with collection_paused():
+            params = requests.transaction(self.settings.events_table_name, self._codec, batch, check_version)
+        self._client.transact_write_items(**params)
 
     def _append_singly(self, attempt: Attempt, records: list[EncodedEvent]) -> AppendResult:
         expected = attempt.expected_version
