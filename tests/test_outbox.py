@@ -110,7 +110,8 @@ def test_outbox_queries_the_sparse_index_and_never_scans(new_table: Callable[...
     store = DynamoDBEventStore(new_table())
     (aggregate_id,) = write(store, 1, 3)
     calls: list[str] = []
-    store.connection.client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+    for client in (store.client, store.connection.client):
+        client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
     store.mark_dispatched(aggregate_id, "Order", 1)
     assert [e.version for e in store.undispatched()] == [2, 3]
     assert "Scan" not in calls and "Query" in calls

@@ -163,13 +163,15 @@ class EventItemCodec:
     """The partition key's attribute name."""
     sort_key: str = attrs.field(init=False)
     """The sort key's attribute name."""
+    outbox_attribute: str = attrs.field(init=False)
+    """The outbox index's partition attribute (present only while an event is undispatched)."""
 
     def __attrs_post_init__(self) -> None:
         self._fields = _fields(self.model)
         self._plan = tuple((spec.field, spec.attr_name, spec.attr_type, spec.default) for spec in self._fields)
         attributes = self.model.get_attributes()
         self._version_attr = attributes["version"].attr_name
-        self._outbox_attr = attributes["outbox_pending"].attr_name
+        self._outbox_attr = self.outbox_attribute = attributes["outbox_pending"].attr_name
         self._marks = tuple((attributes[name].attr_name, attributes[name].attr_type) for name in ("sk", "event_type"))
         self.partition_key, self.sort_key = attributes["pk"].attr_name, attributes["sk"].attr_name
 

@@ -6,7 +6,7 @@ import heapq
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from pynamodb.connection import TableConnection
+import attrs
 
 from .._events import StoredEvent
 from .._serialization import EncodedEvent
@@ -14,53 +14,63 @@ from ..exceptions import EventStoreError
 from ._errors import BOUNDARY_ERRORS, Failure, classify
 from ._model import OUTBOX_INDEX, EventItem, EventItemCodec
 
-__all__ = ["count_undispatched", "iter_undispatched", "mark_dispatched"]
+__all__ = ["OutboxIndex", "count_undispatched", "iter_undispatched", "mark_dispatched"]
 
 
-def _partition_pages(
-    table: TableConnection, partition: str, page_size: int, **options: Any
-) -> Iterator[dict[str, Any]]:
-    start_key: dict[str, Any] | None = None
-    while True:
-        try:
-            page = table.query(
-                partition, index_name=OUTBOX_INDEX, limit=page_size, exclusive_start_key=start_key, **options
-            )
-        except BOUNDARY_ERRORS as error:
-            raise EventStoreError(f"cannot read the outbox index: {error}") from error
-        yield page
-        start_key = page.get("LastEvaluatedKey")
-        if not start_key:
-            return
+@attrs.frozen
+class OutboxIndex:
+    """The outbox index of one events table, read through a wire-format client."""
+
+    client: Any
+    table: str
+    codec: EventItemCodec
+
+    def pages(self, partition: str, page_size: int, **options: Any) -> Iterator[dict[str, Any]]:
+        """Query pages of one outbox partition (oldest first)."""
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": OUTBOX_INDEX,
+            "KeyConditionExpression": "#outbox = :partition",
+            "ExpressionAttributeNames": {"#outbox": self.codec.outbox_attribute},
+            "ExpressionAttributeValues": {":partition": {"S": partition}},
+            "Limit": page_size,
+            **options,
+        }
+        while True:
+            try:
+                page: dict[str, Any] = self.client.query(**params)
+            except BOUNDARY_ERRORS as error:
+                raise EventStoreError(f"cannot read the outbox index: {error}") from error
+            yield page
+            if not page.get("LastEvaluatedKey"):
+                return
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _partition_records(
-    table: TableConnection, partition: str, codec: EventItemCodec, page_size: int
-) -> Iterator[EncodedEvent]:
-    for page in _partition_pages(table, partition, page_size, scan_index_forward=True):
+def _partition_records(index: OutboxIndex, partition: str, page_size: int) -> Iterator[EncodedEvent]:
+    for page in index.pages(partition, page_size, ScanIndexForward=True):
         for item in page.get("Items", ()):
-            yield codec.decode(item)
+            yield index.codec.decode(item)
 
 
 def iter_undispatched(
-    table: TableConnection,
-    codec: EventItemCodec,
+    index: OutboxIndex,
     decode: Callable[[EncodedEvent], StoredEvent],
     *,
     page_size: int,
 ) -> Iterator[StoredEvent]:
     """Undispatched events, oldest first across the outbox partitions, read page by page."""
-    partitions = [_partition_records(table, str(p), codec, page_size) for p in range(codec.model.outbox_partitions)]
+    partitions = [_partition_records(index, str(p), page_size) for p in range(index.codec.model.outbox_partitions)]
     merged = heapq.merge(*partitions, key=lambda record: (record.timestamp, record.stream_id, record.version))
     for record in merged:
         yield decode(record)
 
 
-def count_undispatched(table: TableConnection, model: type[EventItem]) -> int:
+def count_undispatched(index: OutboxIndex) -> int:
     """How many events the outbox index holds (a COUNT query per partition)."""
     total = 0
-    for partition in range(model.outbox_partitions):
-        for page in _partition_pages(table, str(partition), 1000, select="COUNT"):
+    for partition in range(index.codec.model.outbox_partitions):
+        for page in index.pages(str(partition), 1000, Select="COUNT"):
             total += int(page.get("Count", 0))
     return total
 

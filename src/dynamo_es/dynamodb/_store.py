@@ -26,7 +26,7 @@ from ._client import make_client
 from ._errors import BOUNDARY_ERRORS, Failure, classify
 from ._limits import MAX_ITEM_BYTES, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, plan_transactions, request_size
 from ._model import EventItem, EventItemCodec, event_model
-from ._outbox import count_undispatched, iter_undispatched, mark_dispatched
+from ._outbox import OutboxIndex, count_undispatched, iter_undispatched, mark_dispatched
 from ._scan import scan_events
 from ._streams import Subscription, make_streams_client, record_decoder
 from ._table import LazyTable
@@ -227,12 +227,15 @@ class DynamoDBEventStore:
         an event written a moment ago may show up on the next call.
         """
         self._prepare()
-        return iter_undispatched(self._table, self._codec, self.serializer.decode, page_size=page_size)
+        return iter_undispatched(self._outbox_index(), self.serializer.decode, page_size=page_size)
 
     def count_undispatched(self) -> int:
         """How many events are waiting in the outbox."""
         self._prepare()
-        return count_undispatched(self._table, self._model)
+        return count_undispatched(self._outbox_index())
+
+    def _outbox_index(self) -> OutboxIndex:
+        return OutboxIndex(self._client, self.settings.events_table_name, self._codec)
 
     def mark_dispatched(self, aggregate_id: str, aggregate_type: str, version: int) -> bool:
         """Mark one event dispatched; False when it already was (marking twice is harmless)."""
