@@ -47,7 +47,9 @@ def configure_converter(converter: C) -> C:
     """Teach ``converter`` the types events commonly hold, losslessly as JSON, and our own records.
 
     datetime as ISO 8601 (naive values are taken as UTC), UUID and Decimal as strings;
-    enums, nested attrs classes, lists, dicts and optionals are cattrs' own behaviour.
+    enums, nested attrs classes, lists, dicts, optionals and fields declared as sets are
+    cattrs' own behaviour. Values JSON cannot carry back unchanged are refused, never changed:
+    NaN and infinities, and sets in fields not declared as sets.
     :class:`EventMetadata` becomes the stored metadata document (``correlationId``,
     ``causationId`` and the ``extra`` keys beside them).
     """
@@ -57,8 +59,18 @@ def configure_converter(converter: C) -> C:
     converter.register_structure_hook(UUID, lambda value, _: UUID(str(value)))
     converter.register_unstructure_hook(Decimal, str)
     converter.register_structure_hook(Decimal, lambda value, _: _decimal(value))
+    for untyped in (set, frozenset):
+        converter.register_unstructure_hook(untyped, _untyped_set)
     _configure_metadata(converter)
     return converter
+
+
+def _untyped_set(value: Any) -> Any:
+    """A set where no set type is declared (an ``Any`` field) would come back as a list: refuse it."""
+    raise TypeError(
+        f"a {type(value).__name__} in an untyped field has no JSON form that reads back as a set; "
+        "declare the field as set[...] or frozenset[...]"
+    )
 
 
 def _configure_metadata(converter: cattrs.Converter) -> None:
@@ -181,7 +193,7 @@ class EventSerializer:
         try:
             payload = _ENCODER.encode(self.converter.unstructure(new_event.event)).encode()
             metadata = self._metadata_json(new_event.metadata, schema_version)
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, RecursionError) as error:
             raise SerializationError(
                 f"cannot serialize: {error}",
                 stream_id=stream_id,
@@ -304,7 +316,8 @@ class RawEventSerializer(EventSerializer):
 
 
 _DECODER = json.JSONDecoder()
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""Compact JSON that any reader can take: NaN and Infinity are refused, not written as invalid JSON."""
 
 
 def _utc_text(value: datetime) -> str:

@@ -12,6 +12,7 @@ from ._serialization import EncodedEvent, EventSerializer
 from .exceptions import ConcurrencyError, DynamoESError, EventTooLargeError, InvalidStreamError
 
 __all__ = [
+    "MAX_STREAM_ID_BYTES",
     "AppendResult",
     "EventStore",
     "check_version",
@@ -20,24 +21,36 @@ __all__ = [
     "make_stream_id",
 ]
 
-_MAX_ID_LENGTH = 1024
+MAX_STREAM_ID_BYTES = 2048
+"""DynamoDB's partition key limit, in bytes of UTF-8 (not characters)."""
 
 
 def make_stream_id(aggregate_type: str, aggregate_id: str) -> str:
     """The partition key ``{aggregate_type}:{aggregate_id}``, after checking both parts.
 
     Raises:
-        InvalidStreamError: a part is empty, not a string, too long, or the type contains ``:``
-            (which would make the key ambiguous).
+        InvalidStreamError: a part is empty or not a string, the type contains ``:`` (which
+            would make the key ambiguous), a part is not valid Unicode text (a lone surrogate),
+            or the key is over DynamoDB's 2,048 bytes of UTF-8.
     """
     for label, value in (("aggregate type", aggregate_type), ("aggregate id", aggregate_id)):
         if not isinstance(value, str) or not value.strip():
             raise InvalidStreamError(f"{label} must be a non-empty string, not {value!r}")
-        if len(value) > _MAX_ID_LENGTH:
-            raise InvalidStreamError(f"{label} is longer than {_MAX_ID_LENGTH} characters")
     if ":" in aggregate_type:
         raise InvalidStreamError(f"aggregate type {aggregate_type!r} must not contain ':'")
-    return f"{aggregate_type}:{aggregate_id}"
+    stream_id = f"{aggregate_type}:{aggregate_id}"
+    if stream_id.isascii():
+        size = len(stream_id)
+    else:
+        try:
+            size = len(stream_id.encode("utf-8"))
+        except UnicodeEncodeError as error:
+            raise InvalidStreamError(f"stream id {stream_id!r} is not valid Unicode text: {error.reason}") from None
+    if size > MAX_STREAM_ID_BYTES:
+        raise InvalidStreamError(
+            f"stream id {stream_id[:40]!r}... is {size:,} bytes of UTF-8; DynamoDB's limit is {MAX_STREAM_ID_BYTES:,}"
+        )
+    return stream_id
 
 
 def check_version(name: str, value: int, *, minimum: int = 0) -> int:
@@ -60,6 +73,8 @@ class AppendResult:
         conflict: another writer got there first.
         actual_version: on a conflict, the stream's version as then read (None if unknown).
         error: on a failure that is not a conflict, the error.
+        outcome_unknown: the last batch may or may not be written (``error`` is an
+            :class:`~dynamo_es.exceptions.OutcomeUnknownError`); retrying the same append is safe.
     """
 
     success: bool
@@ -69,13 +84,16 @@ class AppendResult:
     conflict: bool = False
     actual_version: int | None = None
     error: DynamoESError | None = None
+    outcome_unknown: bool = False
 
     def raise_for_failure(self) -> AppendResult:
         """Return ``self`` on success; raise :class:`ConcurrencyError` or the error otherwise."""
         if self.success:
             return self
         if self.conflict:
-            raise ConcurrencyError(self.stream_id, self.expected_version, self.actual_version)
+            raise ConcurrencyError(
+                self.stream_id, self.expected_version, self.actual_version, written_version=self.new_version
+            )
         assert self.error is not None
         raise self.error
 

@@ -16,6 +16,7 @@ DynamoESError
 ├── SnapshotError                  an aggregate's state cannot be captured or restored
 ├── EventStoreError                the store failed (cause kept in ``__cause__``)
 │   ├── TransientStoreError        throttling / TransactionConflict that outlived its retries
+│   │   └── OutcomeUnknownError    an append that may or may not be written (retrying it is safe)
 │   ├── TableNotFoundError         the table is missing and may not be created
 │   ├── EndpointUnreachableError   DynamoDB cannot be reached at all
 │   ├── TableSchemaError           an existing table with an incompatible key schema
@@ -46,6 +47,7 @@ __all__ = [
     "EventTypeError",
     "InvalidStreamError",
     "MissingHandlerError",
+    "OutcomeUnknownError",
     "ProjectionError",
     "SerializationError",
     "SnapshotError",
@@ -143,14 +145,18 @@ class UnknownEventTypeError(SerializationError):
 class ConcurrencyError(DynamoESError):
     """Another writer appended to the stream first (optimistic concurrency)."""
 
-    def __init__(self, stream_id: str, expected_version: int, actual_version: int | None) -> None:
+    def __init__(
+        self, stream_id: str, expected_version: int, actual_version: int | None, *, written_version: int | None = None
+    ) -> None:
         actual = "unknown" if actual_version is None else str(actual_version)
-        super().__init__(
-            f"concurrency conflict on {stream_id}: expected version {expected_version}, actual version {actual}"
-        )
+        message = f"concurrency conflict on {stream_id}: expected version {expected_version}, actual version {actual}"
+        if written_version is not None and written_version > expected_version:
+            message += f"; this append wrote versions {expected_version + 1}-{written_version} before the conflict"
+        super().__init__(message)
         self.stream_id = stream_id
         self.expected_version = expected_version
         self.actual_version = actual_version
+        self.written_version = expected_version if written_version is None else written_version
 
 
 class AggregateNotFoundError(DynamoESError, LookupError):
@@ -194,6 +200,26 @@ class TransientStoreError(EventStoreError):
         self.reason = reason
         self.attempts = attempts
         self.action = action
+
+
+class OutcomeUnknownError(TransientStoreError):
+    """An append failed in a way that may or may not have written it, and reading back failed too.
+
+    Retrying the same append (the same events, so the same event ids) is safe: DynamoDB's
+    idempotency token and the store's read-back make a second write of it a no-op.
+    """
+
+    def __init__(self, stream_id: str, reason: str, attempts: int, versions: tuple[int, int]) -> None:
+        EventStoreError.__init__(
+            self,
+            f"{stream_id}: versions {versions[0]}-{versions[1]} may or may not be written (gave up after "
+            f"{attempts} attempts: {reason}; reading them back failed too); retrying this same append is safe",
+        )
+        self.stream_id = stream_id
+        self.reason = reason
+        self.attempts = attempts
+        self.action = "append"
+        self.versions = versions
 
 
 class TableNotFoundError(EventStoreError):

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -15,6 +16,8 @@ __all__ = ["EventStoreSettings"]
 
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
+_NOT_SETTINGS = frozenset({"DYNAMO_ES_DYNAMODB_LOCAL_DIR"})
+"""Variables with the settings' prefix that belong to other parts of dynamo-es (the test launcher)."""
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -50,6 +53,18 @@ def _optional_text(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise ConfigurationError(attribute.name, f"{value!r} is not a non-empty string")
 
 
+def _endpoint(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    parsed = urlsplit(value) if isinstance(value, str) else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigurationError(attribute.name, f"{value!r} is not an http(s) URL such as http://127.0.0.1:8000")
+    try:
+        parsed.port  # noqa: B018 (a bad port raises here)
+    except ValueError as error:
+        raise ConfigurationError(attribute.name, f"{value!r}: {error}") from None
+
+
 def _snake_case(key: str) -> str:
     """``EventsTableName`` / ``eventsTableName`` / ``EVENTS_TABLE_NAME`` -> ``events_table_name``."""
     if key.isupper() or "_" in key:
@@ -81,7 +96,7 @@ class EventStoreSettings:
     write_capacity_units: int = attrs.field(default=5, validator=_int_between(1))
     enable_streams: bool = attrs.field(default=True, validator=_boolean)
     region: str = attrs.field(default="us-east-1", validator=_optional_text)
-    endpoint_url: str | None = attrs.field(default=None, validator=_optional_text)
+    endpoint_url: str | None = attrs.field(default=None, validator=[_optional_text, _endpoint])
     aws_access_key_id: str | None = attrs.field(default=None, validator=_optional_text, repr=False)
     aws_secret_access_key: str | None = attrs.field(default=None, validator=_optional_text, repr=False)
     max_transient_retries: int = attrs.field(default=6, validator=_int_between(0, 50))
@@ -109,10 +124,14 @@ class EventStoreSettings:
         """
         fields = attrs.fields_dict(cls)
         values: dict[str, Any] = {}
+        given: dict[str, str] = {}
         for key, raw in mapping.items():
             name = _snake_case(str(key))
             if name not in fields:
                 raise ConfigurationError(str(key), "unknown setting")
+            if name in given:
+                raise ConfigurationError(str(key), f"given twice (also as {given[name]!r})")
+            given[name] = str(key)
             values[name] = _parse(name, fields[name], raw)
         return cls(**values)
 
@@ -121,7 +140,9 @@ class EventStoreSettings:
         """Build settings from environment variables such as ``DYNAMO_ES_EVENTS_TABLE_NAME``.
 
         Variables that start with ``prefix`` but name no setting are an error, so a typo
-        does not silently fall back to a default.
+        does not silently fall back to a default (the DynamoDB Local launcher's own
+        ``DYNAMO_ES_DYNAMODB_LOCAL_DIR`` is not a setting and is left alone). An empty value
+        is an error too, not a silent default.
 
         Raises:
             ConfigurationError: for an unknown variable or a bad value, naming the variable.
@@ -130,7 +151,7 @@ class EventStoreSettings:
         fields = attrs.fields_dict(cls)
         values: dict[str, Any] = {}
         for key, raw in source.items():
-            if not key.startswith(prefix):
+            if not key.startswith(prefix) or key in _NOT_SETTINGS:
                 continue
             name = key[len(prefix) :].lower()
             if name not in fields:
@@ -162,4 +183,6 @@ def _parse(name: str, field: attrs.Attribute[Any], raw: Any) -> Any:
             return int(raw.strip())
         except ValueError:
             raise ConfigurationError(name, f"{raw!r} is not an integer") from None
-    return raw or None if default is None else raw
+    if default is None and not raw.strip():
+        raise ConfigurationError(name, "is empty; unset it to use the default")
+    return raw

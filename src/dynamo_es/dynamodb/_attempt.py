@@ -12,7 +12,7 @@ import attrs
 from .._retry import backoff_delay
 from .._serialization import EncodedEvent
 from .._store import AppendResult
-from ..exceptions import EventStoreError, TransientStoreError
+from ..exceptions import EventStoreError, OutcomeUnknownError, TransientStoreError
 from ..settings import EventStoreSettings
 from ._errors import BOUNDARY_ERRORS, Failure, classify
 
@@ -100,27 +100,33 @@ class Attempt:
         *,
         attempts: int,
     ) -> AppendResult | None:
-        if kind in (Failure.CONFLICT, Failure.IDEMPOTENCY_MISMATCH) and self._already_stored(batch):
-            log.info(
-                "%s: versions %d-%d already hold these events",
-                self.stream_id,
-                batch[0].version,
-                batch[-1].version,
-            )
-            return None
-        if kind is Failure.CONFLICT:
-            return self.conflicted(self.store.version_or_none(self.stream_id))
-        if kind is Failure.TRANSIENT:
-            failure: EventStoreError = TransientStoreError(self.stream_id, reason, attempts)
-        else:
-            failure = EventStoreError(f"cannot append to {self.stream_id}: {reason}")
-        failure.__cause__ = error
-        return self.failed(failure)
+        """What a final failure means, read back from the slots where it could be ambiguous.
 
-    def _already_stored(self, batch: Sequence[EncodedEvent]) -> bool:
-        """Whether the batch's slots hold exactly its own event ids (an earlier try went through)."""
+        A lost response may hide a write that happened: the slots say whether they hold this
+        batch (success), other events (a conflict) or nothing; when they cannot be read, the
+        outcome is reported as unknown, never as "nothing written".
+        """
+        if kind is Failure.FATAL:
+            return self._failure(EventStoreError(f"cannot append to {self.stream_id}: {reason}"), error)
+        stored = self._stored_ids(batch)
+        if stored == [record.event_id for record in batch]:
+            log.info("%s: versions %d-%d hold these events", self.stream_id, batch[0].version, batch[-1].version)
+            return None
+        if kind is not Failure.TRANSIENT or stored:
+            return self.conflicted(self.store.version_or_none(self.stream_id))
+        versions = (batch[0].version, batch[-1].version)
+        if stored is None:
+            return self._failure(OutcomeUnknownError(self.stream_id, reason, attempts, versions), error)
+        return self._failure(TransientStoreError(self.stream_id, reason, attempts), error)
+
+    def _failure(self, failure: EventStoreError, cause: BaseException) -> AppendResult:
+        failure.__cause__ = cause
+        result = self.failed(failure)
+        return attrs.evolve(result, outcome_unknown=isinstance(failure, OutcomeUnknownError))
+
+    def _stored_ids(self, batch: Sequence[EncodedEvent]) -> list[str] | None:
+        """The event ids in the batch's slots, or None when they cannot be read."""
         try:
-            stored = self.store.slot_ids(self.stream_id, batch[0].version, batch[-1].version)
+            return self.store.slot_ids(self.stream_id, batch[0].version, batch[-1].version)
         except EventStoreError:
-            return False
-        return stored == [record.event_id for record in batch]
+            return None

@@ -156,6 +156,7 @@ class EventItemCodec:
     _fields: tuple[_Field, ...] = attrs.field(init=False, repr=False)
     _plan: tuple[tuple[str, str, str, Any], ...] = attrs.field(init=False, repr=False)
     _version_attr: str = attrs.field(init=False, repr=False)
+    _event_id_attr: str = attrs.field(init=False, repr=False)
     _marks: tuple[tuple[str, str], ...] = attrs.field(init=False, repr=False)
 
     _outbox_attr: str = attrs.field(init=False, repr=False)
@@ -171,6 +172,7 @@ class EventItemCodec:
         self._plan = tuple((spec.field, spec.attr_name, spec.attr_type, spec.default) for spec in self._fields)
         attributes = self.model.get_attributes()
         self._version_attr = attributes["version"].attr_name
+        self._event_id_attr = attributes["event_id"].attr_name
         self._outbox_attr = self.outbox_attribute = attributes["outbox_pending"].attr_name
         self._marks = tuple((attributes[name].attr_name, attributes[name].attr_type) for name in ("sk", "event_type"))
         self.partition_key, self.sort_key = attributes["pk"].attr_name, attributes["sk"].attr_name
@@ -185,6 +187,23 @@ class EventItemCodec:
         if not record.is_dispatched:
             item[self._outbox_attr] = {"S": outbox_partition(record.stream_id, self.model.outbox_partitions)}
         return item
+
+    def event_id_of(self, item: Mapping[str, Mapping[str, Any]]) -> str:
+        """The event id in ``item``, or "" when it has none (a foreign or corrupt item holds that slot)."""
+        wire = item.get(self._event_id_attr)
+        value = wire.get("S") if isinstance(wire, Mapping) else None
+        return value if isinstance(value, str) else ""
+
+    def sort_key_of(self, item: Mapping[str, Mapping[str, Any]]) -> int:
+        """The version in ``item``'s sort key.
+
+        Raises:
+            SerializationError: the sort key is missing or not an integer.
+        """
+        wire = item.get(self.sort_key)
+        if not isinstance(wire, Mapping) or "N" not in wire:
+            raise _corrupt(item, self._fields, f"sort key {self.sort_key!r} is not a number")
+        return _integer(wire["N"], item, self._fields, self.sort_key)
 
     def key(self, stream_id: str, version: int) -> dict[str, dict[str, str]]:
         """The primary key of one event item, in wire format."""

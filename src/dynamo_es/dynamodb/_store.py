@@ -297,26 +297,30 @@ class DynamoDBEventStore:
     ) -> list[EncodedEvent]:
         decode = self._codec.decode
         records: list[EncodedEvent] = []
+        for items in self._pages(stream_id, (from_version, to_version), limit=limit, forward=forward):
+            with collection_paused():
+                records.extend(decode(item) for item in items)
+        if records:
+            self._known.saw(stream_id, max(records[0].version, records[-1].version))
+        return records
+
+    def _pages(
+        self, stream_id: str, versions: tuple[int, int | None], *, limit: int | None, forward: bool
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The items of a stream's version range, page by page, as DynamoDB sent them."""
         start_key: dict[str, Any] | None = None
-        table = self.settings.events_table_name
+        table, count = self.settings.events_table_name, 0
         while True:
             params = requests.query_page(
-                table,
-                self._codec,
-                stream_id,
-                (from_version, to_version),
-                limit=limit,
-                forward=forward,
-                start_key=start_key,
+                table, self._codec, stream_id, versions, limit=limit, forward=forward, start_key=start_key
             )
             page = self._read("Query", stream_id, params)
-            with collection_paused():
-                records.extend(decode(item) for item in page.get("Items", ()))
+            items = page.get("Items", [])
+            count += len(items)
+            yield items
             start_key = page.get("LastEvaluatedKey")
-            if not start_key or (limit is not None and len(records) >= limit):
-                if records:
-                    self._known.saw(stream_id, max(records[0].version, records[-1].version))
-                return records
+            if not start_key or (limit is not None and count >= limit):
+                return
 
     def _read(self, operation: str, stream_id: str, params: dict[str, Any]) -> dict[str, Any]:
         """One read request, transient failures retried with the same backoff as writes."""
@@ -336,8 +340,13 @@ class DynamoDBEventStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _last_version(self, stream_id: str) -> int:
-        last = self._query(stream_id, 1, None, limit=1, forward=False)
-        return last[0].version if last else 0
+        """The highest version in the stream, from the sort key alone (the item need not decode)."""
+        for items in self._pages(stream_id, (1, None), limit=1, forward=False):
+            for item in items:
+                version = self._codec.sort_key_of(item)
+                self._known.saw(stream_id, version)
+                return version
+        return 0
 
     def version_or_none(self, stream_id: str) -> int | None:
         """The stream's version, or None when it cannot be read (used after a failed append)."""
@@ -347,8 +356,9 @@ class DynamoDBEventStore:
             return None
 
     def slot_ids(self, stream_id: str, first: int, last: int) -> list[str]:
-        """The event ids stored in versions ``first`` to ``last`` of the stream."""
-        return [record.event_id for record in self._query(stream_id, first, last)]
+        """The event ids stored in versions ``first`` to ``last`` of the stream (items need not decode)."""
+        pages = self._pages(stream_id, (first, last), limit=None, forward=True)
+        return [self._codec.event_id_of(item) for items in pages for item in items]
 
 
 _METHODS = {"Query": "query"}
