@@ -9,6 +9,7 @@ DynamoESError
 │   ├── DuplicateEventTypeError    two classes registered under one event type name
 │   └── MissingHandlerError        an aggregate has no handler for an event class
 ├── SerializationError             an event that cannot be encoded or decoded
+│   ├── CorruptItemError           a stored event item with a missing or mistyped attribute
 │   └── UnknownEventTypeError      a stored event type that no class is registered for
 ├── ConcurrencyError               another writer appended first
 ├── AggregateNotFoundError         the aggregate's stream holds no event
@@ -38,6 +39,7 @@ __all__ = [
     "AggregateNotFoundError",
     "ConcurrencyError",
     "ConfigurationError",
+    "CorruptItemError",
     "DuplicateEventTypeError",
     "DynamoDBLocalError",
     "DynamoESError",
@@ -136,6 +138,17 @@ class SerializationError(DynamoESError):
         self.stream_id = stream_id
         self.version = version
         self.event_type = event_type
+
+
+class CorruptItemError(SerializationError):
+    """A stored item that should be an event is malformed; ``attribute`` names what is wrong.
+
+    ``version`` is the item's sort key (-1 when it cannot be read).
+    """
+
+    def __init__(self, message: str, *, stream_id: str, version: int, event_type: str, attribute: str) -> None:
+        super().__init__(message, stream_id=stream_id, version=version, event_type=event_type)
+        self.attribute = attribute
 
 
 class UnknownEventTypeError(SerializationError):

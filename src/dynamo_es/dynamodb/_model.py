@@ -13,7 +13,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from .._serialization import EncodedEvent
-from ..exceptions import SerializationError
+from ..exceptions import CorruptItemError
 from ..settings import EventStoreSettings
 
 __all__ = [
@@ -202,7 +202,7 @@ class EventItemCodec:
         """
         wire = item.get(self.sort_key)
         if not isinstance(wire, Mapping) or "N" not in wire:
-            raise _corrupt(item, self._fields, f"sort key {self.sort_key!r} is not a number")
+            raise _corrupt(item, self._fields, self.sort_key, f"sort key {self.sort_key!r} is not a number")
         return _integer(wire["N"], item, self._fields, self.sort_key)
 
     def key(self, stream_id: str, version: int) -> dict[str, dict[str, str]]:
@@ -230,9 +230,10 @@ class EventItemCodec:
             pass  # something is off: the careful path below says exactly what
         values = {spec.field: self._value(item, spec) for spec in self._fields}
         version = values["version"]
-        stored = self._value(item, _Field("version", self._version_attr, "N", None))
-        if stored is not None and stored != version:
-            raise _corrupt(item, self._fields, f"attribute {self._version_attr!r} is {stored}, sort key {version}")
+        stored = self._value(item, _Field("version", self._version_attr, "N", _MISSING))
+        if stored != version:
+            reason = f"attribute {self._version_attr!r} is {stored}, sort key {version}"
+            raise _corrupt(item, self._fields, self._version_attr, reason)
         return EncodedEvent(**values)
 
     def _decode_well_formed(self, item: Mapping[str, Mapping[str, Any]]) -> EncodedEvent:
@@ -251,8 +252,7 @@ class EventItemCodec:
                 if value.__class__ is not _PYTHON_TYPES[kind]:
                     raise TypeError(name)
                 values[field] = value
-        stored = item.get(self._version_attr)
-        if stored is not None and int(stored["N"]) != values["version"]:
+        if int(item[self._version_attr]["N"]) != values["version"]:
             raise ValueError(self._version_attr)
         return EncodedEvent(**values)
 
@@ -260,11 +260,12 @@ class EventItemCodec:
         wire = item.get(spec.attr_name)
         if wire is None:
             if spec.default is _MISSING:
-                raise _corrupt(item, self._fields, f"attribute {spec.attr_name!r} is missing")
+                raise _corrupt(item, self._fields, spec.attr_name, f"attribute {spec.attr_name!r} is missing")
             return spec.default
         value = wire.get(spec.attr_type) if isinstance(wire, Mapping) else None
         if value is None:
-            raise _corrupt(item, self._fields, f"attribute {spec.attr_name!r} is not of type {spec.attr_type}")
+            reason = f"attribute {spec.attr_name!r} is not of type {spec.attr_type}"
+            raise _corrupt(item, self._fields, spec.attr_name, reason)
         if spec.attr_type == "N":
             return _integer(value, item, self._fields, spec.attr_name)
         return value
@@ -302,18 +303,21 @@ def _integer(value: Any, item: Mapping[str, Mapping[str, Any]], fields: tuple[_F
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise _corrupt(item, fields, f"attribute {attr_name!r} is not an integer: {value!r}") from None
+        raise _corrupt(item, fields, attr_name, f"attribute {attr_name!r} is not an integer: {value!r}") from None
 
 
-def _corrupt(item: Mapping[str, Mapping[str, Any]], fields: tuple[_Field, ...], reason: str) -> SerializationError:
-    """An error naming the item's stream, sort key and event type, as far as they can be read."""
+def _corrupt(
+    item: Mapping[str, Mapping[str, Any]], fields: tuple[_Field, ...], attribute: str, reason: str
+) -> CorruptItemError:
+    """An error naming the item's stream, sort key, event type and the bad attribute, as far as readable."""
     found = {spec.field: _peek(item, spec.attr_name) for spec in fields}
     version = found.get("version")
-    return SerializationError(
+    return CorruptItemError(
         f"corrupt event item: {reason}",
         stream_id=str(found.get("stream_id") or "<no partition key>"),
         version=int(version) if isinstance(version, str) and version.isdigit() else -1,
         event_type=str(found.get("event_type") or "<no event type>"),
+        attribute=attribute,
     )
 
 
