@@ -50,6 +50,10 @@ class EventItem(Model):
     metadata = UnicodeAttribute(attr_name="metadata", default="{}")
     is_dispatched = BooleanAttribute(attr_name="isDispatched", default=False)
     outbox_pending = UnicodeAttribute(attr_name=OUTBOX_ATTRIBUTE, null=True)
+    claimed_by = UnicodeAttribute(attr_name="claimedBy", null=True)
+    """The outbox dispatcher publishing this event, while its lease lasts."""
+    claim_until = NumberAttribute(attr_name="claimUntil", null=True)
+    """When that dispatcher's lease ends (epoch seconds); after it another may take over."""
     outbox_partitions: int = 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from ..exceptions import EventStoreError
 from ._errors import BOUNDARY_ERRORS, Failure, classify
 from ._model import OUTBOX_INDEX, EventItem, EventItemCodec
 
-__all__ = ["OutboxIndex", "count_undispatched", "iter_undispatched", "mark_dispatched"]
+__all__ = ["OutboxIndex", "claim", "count_undispatched", "iter_undispatched", "mark_dispatched"]
 
 
 @attrs.frozen
@@ -87,4 +88,49 @@ def mark_dispatched(model: type[EventItem], stream_id: str, version: int) -> boo
         if classify(error)[0] is Failure.CONFLICT:
             return False
         raise EventStoreError(f"cannot mark {stream_id} version {version} dispatched: {error}") from error
+    return True
+
+
+def claim(index: OutboxIndex, stream_id: str, version: int, *, owner: str, lease_seconds: float) -> bool:
+    """Claim one undispatched event for ``owner`` until the lease ends; False when it cannot be claimed.
+
+    One transaction: the claim holds only if the event is still undispatched and unclaimed (or
+    its lease expired, or ``owner`` holds it), and the version before it is already dispatched,
+    so two dispatchers keep each aggregate's events in order between them.
+    """
+    attributes = index.codec.model.get_attributes()
+    names = {
+        "#outbox": index.codec.outbox_attribute,
+        "#by": attributes["claimed_by"].attr_name,
+        "#until": attributes["claim_until"].attr_name,
+    }
+    now = time.time()
+    update = {
+        "TableName": index.table,
+        "Key": index.codec.key(stream_id, version),
+        "UpdateExpression": "SET #by = :owner, #until = :until",
+        "ConditionExpression": "attribute_exists(#outbox) AND "
+        "(attribute_not_exists(#until) OR #until < :now OR #by = :owner)",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": {
+            ":owner": {"S": owner},
+            ":until": {"N": repr(now + lease_seconds)},
+            ":now": {"N": repr(now)},
+        },
+    }
+    items: list[dict[str, Any]] = [{"Update": update}]
+    if version > 1:
+        previous = {
+            "TableName": index.table,
+            "Key": index.codec.key(stream_id, version - 1),
+            "ConditionExpression": "attribute_not_exists(#outbox)",
+            "ExpressionAttributeNames": {"#outbox": index.codec.outbox_attribute},
+        }
+        items.append({"ConditionCheck": previous})
+    try:
+        index.client.transact_write_items(TransactItems=items)
+    except BOUNDARY_ERRORS as error:
+        if classify(error)[0] is Failure.CONFLICT:
+            return False
+        raise EventStoreError(f"cannot claim {stream_id} version {version}: {error}") from error
     return True

@@ -26,7 +26,7 @@ from ._client import make_client
 from ._errors import BOUNDARY_ERRORS, Failure, classify
 from ._limits import MAX_ITEM_BYTES, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, plan_transactions, request_size
 from ._model import EventItem, EventItemCodec, event_model
-from ._outbox import OutboxIndex, count_undispatched, iter_undispatched, mark_dispatched
+from ._outbox import OutboxIndex, claim, count_undispatched, iter_undispatched, mark_dispatched
 from ._scan import scan_events
 from ._streams import Subscription, make_streams_client, record_decoder
 from ._table import LazyTable
@@ -236,6 +236,13 @@ class DynamoDBEventStore:
 
     def _outbox_index(self) -> OutboxIndex:
         return OutboxIndex(self._client, self.settings.events_table_name, self._codec)
+
+    def claim(self, aggregate_id: str, aggregate_type: str, version: int, *, owner: str, lease_seconds: float) -> bool:
+        """Claim an undispatched event for one dispatcher; see :class:`~dynamo_es.OutboxStore`."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        self._prepare()
+        version = check_version("version", version, minimum=1)
+        return claim(self._outbox_index(), stream_id, version, owner=owner, lease_seconds=lease_seconds)
 
     def mark_dispatched(self, aggregate_id: str, aggregate_type: str, version: int) -> bool:
         """Mark one event dispatched; False when it already was (marking twice is harmless)."""

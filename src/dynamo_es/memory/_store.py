@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ class InMemoryEventStore:
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
     _log: ChangeLog = attrs.field(init=False, repr=False)
     _decode_cache: dict[int, tuple[EncodedEvent, StoredEvent]] = attrs.field(factory=dict, init=False, repr=False)
+    _claims: dict[tuple[str, int], tuple[str, float]] = attrs.field(factory=dict, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._log = ChangeLog(threading.Condition(self._lock))
@@ -140,6 +142,23 @@ class InMemoryEventStore:
         """How many events are waiting in the outbox."""
         with self._lock:
             return sum(not r.is_dispatched for stream in self._streams.values() for r in stream)
+
+    def claim(self, aggregate_id: str, aggregate_type: str, version: int, *, owner: str, lease_seconds: float) -> bool:
+        """Claim an undispatched event for one dispatcher, with the DynamoDB store's rules."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        check_version("version", version, minimum=1)
+        now = time.time()
+        with self._lock:
+            stream = self._streams.get(stream_id, [])
+            if version > len(stream) or stream[version - 1].is_dispatched:
+                return False
+            if version > 1 and not stream[version - 2].is_dispatched:
+                return False
+            holder, until = self._claims.get((stream_id, version), (owner, 0.0))
+            if holder != owner and until >= now:
+                return False
+            self._claims[(stream_id, version)] = (owner, now + lease_seconds)
+            return True
 
     def mark_dispatched(self, aggregate_id: str, aggregate_type: str, version: int) -> bool:
         """Mark one event dispatched; False when it already was (or does not exist)."""
