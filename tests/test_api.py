@@ -37,6 +37,7 @@ class TestPublicAPI:
             "DynamoDBLocal",
             "DynamoDBLocalError",
             "EventStoreContract",
+            "FaultProxy",
             "configured_or_local",
             "find_dynamodb_local",
         ]

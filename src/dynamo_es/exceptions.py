@@ -28,7 +28,8 @@ DynamoESError
 
 Errors carry their data as attributes and survive pickling. No PynamoDB or botocore
 exception reaches users: the store translates them at its boundary and keeps the original
-as ``__cause__``.
+as ``__cause__``. Bad values raise these errors; an argument of the wrong Python type (a
+list where a string belongs, say) may raise ``TypeError`` as usual in Python.
 """
 
 from __future__ import annotations

@@ -6,6 +6,14 @@ dynamo-es is installed; it provides the session-scoped ``dynamodb_local`` fixtur
 
 from ..exceptions import DynamoDBLocalError
 from ._contract import EventStoreContract
+from ._faults import FaultProxy
 from ._local import DynamoDBLocal, configured_or_local, find_dynamodb_local
 
-__all__ = ["DynamoDBLocal", "DynamoDBLocalError", "EventStoreContract", "configured_or_local", "find_dynamodb_local"]
+__all__ = [
+    "DynamoDBLocal",
+    "DynamoDBLocalError",
+    "EventStoreContract",
+    "FaultProxy",
+    "configured_or_local",
+    "find_dynamodb_local",
+]
