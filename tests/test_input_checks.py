@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynamo_es import EventRegistry, EventSerializer, EventStoreSettings, InMemoryEventStore, NewEvent, event
+from dynamo_es import (
+    EventMetadata,
+    EventRegistry,
+    EventSerializer,
+    EventStoreSettings,
+    InMemoryEventStore,
+    NewEvent,
+    event,
+)
 from dynamo_es.exceptions import ConfigurationError, InvalidStreamError, SerializationError
 
 registry = EventRegistry()
@@ -79,8 +87,20 @@ class TestValues:
         assert serializer.decode(encoded).event == Checked(value)
 
 
+class TestSharedMetadata:
+    def test_metadata_shared_between_loaded_events_is_read_only(self) -> None:
+        """Events of one save share their parsed metadata; its extra keys cannot be changed through one of them."""
+        memory = store()
+        metadata = EventMetadata(extra={"tenant": "t1"})
+        memory.append("m", "Acct", [Checked(1), Checked(2)], 0, metadata=metadata).raise_for_failure()
+        first, second = memory.load("m", "Acct")
+        with pytest.raises(TypeError):
+            first.metadata.extra["tenant"] = "changed"  # type: ignore[index]
+        assert second.metadata.extra == {"tenant": "t1"}
+
+
 class TestSettings:
-    @pytest.mark.parametrize("url", ["not a url", "ftp://127.0.0.1", "http://", "http://host:notaport"])
+    @pytest.mark.parametrize("url", ["not a url", "ftp://127.0.0.1", "http://", "http://host:notaport", "http://[::1"])
     def test_a_malformed_endpoint_is_a_configuration_error(self, url: str) -> None:
         """endpoint_url is checked when the settings are made, not at the first request."""
         with pytest.raises(ConfigurationError, match="endpoint_url"):

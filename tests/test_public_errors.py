@@ -50,6 +50,8 @@ BAD_CALLS: dict[str, Callable[[EventStore], Any]] = {
     "huge event": lambda s: s.append("a", "T", [Noted("x" * 500_000)], 0),
     "long id": lambda s: s.append("é" * 1500, "T", [Noted()], 0),
     "surrogate id": lambda s: s.append("\udc00", "T", [Noted()], 0),
+    "event id not a string": lambda s: s.append("a", "T", [NewEvent(Noted(), event_id=5)], 0),  # type: ignore[arg-type]
+    "empty event id": lambda s: s.append("a", "T", [NewEvent(Noted(), event_id="")], 0),
     "reserved metadata": lambda s: s.append("a", "T", [NewEvent(Noted(), metadata=_reserved())], 0),
     "load from 0": lambda s: s.load("a", "T", from_version=0),
     "load negative to": lambda s: s.load("a", "T", to_version=-2),

@@ -7,6 +7,7 @@ import binascii
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -290,6 +291,7 @@ class EventSerializer:
             raise _decode_error(encoded, f"cannot decode metadata: {_describe(error)}") from error
         if len(self._metadata_cache) >= _METADATA_CACHE_SIZE:
             self._metadata_cache.clear()
+        metadata = attrs.evolve(metadata, extra=MappingProxyType(dict(metadata.extra)))  # shared: read-only
         self._metadata_cache[encoded.metadata] = metadata, schema_version
         return metadata, schema_version
 

@@ -160,6 +160,8 @@ def encode_append(
     encoded: list[EncodedEvent] = []
     for offset, item in enumerate(events, start=1):
         envelope = item if isinstance(item, NewEvent) else NewEvent(item)
+        if not isinstance(envelope.event_id, str) or not envelope.event_id:
+            raise InvalidStreamError(f"event_id must be a non-empty string, not {envelope.event_id!r}")
         if metadata is not None:
             envelope = attrs.evolve(envelope, metadata=envelope.metadata.merged_with(metadata))
         record = serializer.encode(

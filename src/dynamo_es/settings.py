@@ -56,7 +56,10 @@ def _optional_text(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
 def _endpoint(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
-    parsed = urlsplit(value) if isinstance(value, str) else None
+    try:
+        parsed = urlsplit(value) if isinstance(value, str) else None
+    except ValueError as error:
+        raise ConfigurationError(attribute.name, f"{value!r}: {error}") from None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ConfigurationError(attribute.name, f"{value!r} is not an http(s) URL such as http://127.0.0.1:8000")
     try:

@@ -78,15 +78,25 @@ class TestEveryReader:
             assert f"Wallet:{wallet_id}" in str(caught.value) and "version 2" in str(caught.value)
         assert store.stream_version(wallet_id, "Wallet") == 2  # the sort key alone is sound
 
-    def test_an_undispatched_outbox_item_without_event_id(self, new_table: Callable[..., EventStoreSettings]) -> None:
-        """The outbox reader names the attribute that is missing."""
+    def test_an_undispatched_outbox_item_without_event_id(
+        self, new_table: Callable[..., EventStoreSettings], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The outbox reader logs the item, naming stream, version and attribute, and goes on with the rest."""
         fresh = DynamoDBEventStore(new_table())
         fresh.ensure_table()
         item = good_item()
         del item["eventId"]
         fresh.client.put_item(TableName=fresh.settings.events_table_name, Item=item)
+        fresh.client.put_item(TableName=fresh.settings.events_table_name, Item=good_item("w-2"))
+        assert [e.stream_id for e in fresh.undispatched()] == ["Wallet:w-2"]
+        assert "Wallet:w-1 version 1" in caplog.text and "'eventId' is missing" in caplog.text
+
+    def test_codec_names_the_missing_attribute(self) -> None:
+        """CorruptItemError carries the stream, the sort key and the attribute as data."""
+        item = good_item()
+        del item["eventId"]
         with pytest.raises(CorruptItemError) as caught:
-            list(fresh.undispatched())
+            CODEC.decode(item)
         assert (caught.value.stream_id, caught.value.version, caught.value.attribute) == ("Wallet:w-1", 1, "eventId")
 
     def test_the_stream_decoder(self) -> None:

@@ -22,6 +22,7 @@ from dynamo_es import (
     StoredEvent,
     event,
 )
+from dynamo_es.exceptions import OutcomeUnknownError
 from dynamo_es.testing import DynamoDBLocal, FaultProxy
 
 pytestmark = pytest.mark.ddblocal
@@ -87,6 +88,17 @@ class TestAppend:
         envelopes = [NewEvent(Noted(1))]
         assert store.append("c", "Note", envelopes, 0).success
         assert versions(store, "c") == [1]
+
+    def test_no_answer_at_all_is_an_unknown_outcome_and_the_same_append_can_be_retried(
+        self, store: DynamoDBEventStore, proxy: FaultProxy
+    ) -> None:
+        """Every connection broken, slots empty: that proves nothing (it may still land), so the outcome is unknown."""
+        envelopes = [NewEvent(Noted(n)) for n in range(2)]
+        proxy.inject("TransactWriteItems", "reset", times=100)
+        result = store.append("g", "Note", envelopes, 0)
+        proxy.clear()
+        assert result.outcome_unknown and isinstance(result.error, OutcomeUnknownError)
+        assert store.append("g", "Note", envelopes, 0).success and versions(store, "g") == [1, 2]
 
 
 class TestReads:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import attrs
+from botocore.exceptions import BotoCoreError
+from pynamodb.exceptions import PynamoDBException
 
 from .._retry import backoff_delay
 from .._serialization import EncodedEvent
@@ -115,7 +117,8 @@ class Attempt:
         if kind is not Failure.TRANSIENT or stored:
             return self.conflicted(self.store.version_or_none(self.stream_id))
         versions = (batch[0].version, batch[-1].version)
-        if stored is None:
+        if stored is None or _unanswered(error):
+            # Empty slots prove nothing after a timeout: the transaction may still be committing.
             return self._failure(OutcomeUnknownError(self.stream_id, reason, attempts, versions), error)
         return self._failure(TransientStoreError(self.stream_id, reason, attempts), error)
 
@@ -130,3 +133,9 @@ class Attempt:
             return self.store.slot_ids(self.stream_id, batch[0].version, batch[-1].version)
         except EventStoreError:
             return None
+
+
+def _unanswered(error: BaseException) -> bool:
+    """Whether DynamoDB never answered (a timeout or a lost connection), so the write may still land."""
+    cause = error.cause if isinstance(error, PynamoDBException) else error
+    return isinstance(cause, BotoCoreError)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,11 +12,13 @@ import attrs
 
 from .._events import StoredEvent
 from .._serialization import EncodedEvent
-from ..exceptions import EventStoreError
+from ..exceptions import CorruptItemError, EventStoreError
 from ._errors import BOUNDARY_ERRORS, Failure, classify
 from ._model import OUTBOX_INDEX, EventItem, EventItemCodec
 
 __all__ = ["OutboxIndex", "claim", "count_undispatched", "iter_undispatched", "mark_dispatched"]
+
+log = logging.getLogger("dynamo_es.outbox")
 
 
 @attrs.frozen
@@ -51,7 +54,10 @@ class OutboxIndex:
 def _partition_records(index: OutboxIndex, partition: str, page_size: int) -> Iterator[EncodedEvent]:
     for page in index.pages(partition, page_size, ScanIndexForward=True):
         for item in page.get("Items", ()):
-            yield index.codec.decode(item)
+            try:
+                yield index.codec.decode(item)
+            except CorruptItemError as error:  # one bad item must not stop the outbox
+                log.error("outbox: skipping a corrupt item: %s", error)
 
 
 def iter_undispatched(
@@ -130,7 +136,11 @@ def claim(index: OutboxIndex, stream_id: str, version: int, *, owner: str, lease
     try:
         index.client.transact_write_items(TransactItems=items)
     except BOUNDARY_ERRORS as error:
-        if classify(error)[0] is Failure.CONFLICT:
+        kind, reason = classify(error)
+        if kind is Failure.TRANSIENT:
+            log.info("outbox: claim of %s v%d not made (%s); the next pass tries again", stream_id, version, reason)
+            return False
+        if kind is Failure.CONFLICT:
             return False
         raise EventStoreError(f"cannot claim {stream_id} version {version}: {error}") from error
     return True

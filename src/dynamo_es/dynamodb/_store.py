@@ -80,7 +80,13 @@ class DynamoDBEventStore:
 
     @property
     def client(self) -> Any:
-        """The botocore client that appends and stream reads go through (pages kept in wire format)."""
+        """The botocore client the store's appends and reads go through; not a general-purpose client.
+
+        For Query, Scan, GetRecords, PutItem and TransactWriteItems it sends the parameters as
+        given (JSON types only: no bytes) and returns DynamoDB's JSON as sent (binary values stay
+        base64 text); every other operation behaves as botocore's. Use ``connection.client`` or
+        your own client for anything else.
+        """
         return self._client
 
     @property

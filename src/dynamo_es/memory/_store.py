@@ -24,8 +24,8 @@ __all__ = ["InMemoryEventStore"]
 class InMemoryEventStore:
     """An :class:`EventStore` held in a dict, with the same semantics as the DynamoDB store.
 
-    Events go through the same serialization round trip (each stored record is decoded once,
-    on its first load) and the same input checks; an event
+    Events go through the same serialization round trip (every load decodes afresh, as from
+    DynamoDB) and the same input checks; an event
     larger than ``max_event_bytes`` (by :func:`encoded_size`; DynamoDB's item limit by default)
     is refused, and each batch of ``max_batch_size`` events is atomic. Thread-safe.
     """
@@ -36,7 +36,6 @@ class InMemoryEventStore:
     _streams: dict[str, list[EncodedEvent]] = attrs.field(factory=dict, init=False, repr=False)
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
     _log: ChangeLog = attrs.field(init=False, repr=False)
-    _decode_cache: dict[int, tuple[EncodedEvent, StoredEvent]] = attrs.field(factory=dict, init=False, repr=False)
     _claims: dict[tuple[str, int], tuple[str, float]] = attrs.field(factory=dict, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -119,17 +118,9 @@ class InMemoryEventStore:
         with self._lock:
             records = list(self._streams.get(stream_id, ()))
         last = len(records) if to_version is None else min(to_version, len(records))
+        decode = self.serializer.decode
         with collection_paused():
-            return [self._decoded(record) for record in records[from_version - 1 : last]]
-
-    def _decoded(self, record: EncodedEvent) -> StoredEvent:
-        """``record`` decoded, once: stored records never change (an outbox mark replaces the record)."""
-        cached = self._decode_cache.get(id(record))
-        if cached is not None and cached[0] is record:
-            return cached[1]
-        stored = self.serializer.decode(record)
-        self._decode_cache[id(record)] = (record, stored)
-        return stored
+            return [decode(record) for record in records[from_version - 1 : last]]
 
     def undispatched(self, *, page_size: int = 100) -> Iterator[StoredEvent]:
         """Events not yet marked dispatched, oldest first."""
