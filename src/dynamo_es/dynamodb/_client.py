@@ -20,6 +20,7 @@ from botocore.parsers import JSONParser, ResponseParser, ResponseParserFactory
 from botocore.serialize import JSONSerializer
 
 from ..settings import EventStoreSettings
+from ._credentials import credentials_for
 
 __all__ = ["WIRE_INPUTS", "WIRE_OUTPUTS", "make_client"]
 
@@ -70,12 +71,13 @@ def make_client(settings: EventStoreSettings, service: str = "dynamodb") -> Any:
     """
     session = botocore.session.get_session()
     session.register_component("response_parser_factory", _WireParserFactory())
+    access_key, secret = credentials_for(settings)
     client = session.create_client(
         service,
         region_name=settings.region,
         endpoint_url=settings.endpoint_url,
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret,
         config=Config(retries={"mode": "standard", "max_attempts": 3}, parameter_validation=False),
     )
     client._serializer = _WireJSONSerializer()  # type: ignore[attr-defined]  # botocore has no public seam for it

@@ -15,6 +15,7 @@ from pynamodb.models import Model
 from .._serialization import EncodedEvent
 from ..exceptions import CorruptItemError
 from ..settings import EventStoreSettings
+from ._credentials import credentials_for
 
 __all__ = [
     "OUTBOX_ATTRIBUTE",
@@ -87,8 +88,8 @@ def table_meta(settings: EventStoreSettings, table_name: str, *, stream: bool = 
         "table_name": table_name,
         "region": settings.region,
         "host": settings.endpoint_url,
-        "aws_access_key_id": settings.aws_access_key_id,
-        "aws_secret_access_key": settings.aws_secret_access_key,
+        "aws_access_key_id": credentials_for(settings)[0],
+        "aws_secret_access_key": credentials_for(settings)[1],
         "max_retry_attempts": 3,
         "billing_mode": "PAY_PER_REQUEST" if settings.use_on_demand_capacity else "PROVISIONED",
     }
