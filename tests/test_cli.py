@@ -162,3 +162,42 @@ def test_console_script_is_installed(cli_env: EventStoreSettings) -> None:
     )
     assert completed.returncode == 0 and completed.stdout == ""
     assert "no events in Parcel:nobody" in completed.stderr
+
+
+class TestPolish:
+    def test_version(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--version prints the installed version and exits 0."""
+        with pytest.raises(SystemExit) as caught:
+            run(["--version"])
+        assert caught.value.code == 0 and capsys.readouterr().out.startswith("dynamo-es 0.")
+
+    def test_global_options_after_the_command(self, cli_env: EventStoreSettings) -> None:
+        """`dynamo-es describe --table X` uses table X, like `dynamo-es --table X describe`."""
+        DynamoDBEventStore(cli_env).ensure_table()
+        code, output = cli("describe", "--table", cli_env.events_table_name)
+        assert code == 0 and cli_env.events_table_name in output
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ["events", "Parcel", "p-1", "--from", "5", "--to", "2"],
+            ["outbox", "--limit", "-1"],
+            ["tail", "--max", "-3"],
+        ],
+        ids=["inverted-range", "negative-limit", "negative-max"],
+    )
+    def test_bad_arguments_exit_2(self, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+        """Usage errors exit 2 with a message, before any request."""
+        with pytest.raises(SystemExit) as caught:
+            run(argv)
+        assert caught.value.code == 2 and "error" in capsys.readouterr().err
+
+    def test_a_malformed_endpoint_is_a_usage_error(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--endpoint-url "not a url" exits 2 with the setting named, not a traceback."""
+        assert run(["--endpoint-url", "not a url", "describe"]) == 2
+        assert "endpoint_url" in capsys.readouterr().err
+
+    def test_tail_max_zero_prints_nothing(self) -> None:
+        """Tail --max 0 returns at once with no output."""
+        out = io.StringIO()
+        assert run(["tail", "--max", "0"], out=out) == 0 and out.getvalue() == ""

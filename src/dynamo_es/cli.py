@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from typing import Any, TextIO
 
 import attrs
@@ -32,15 +33,42 @@ from .settings import EventStoreSettings
 
 __all__ = ["main"]
 
+
+def _version() -> str:
+    try:
+        return metadata.version("dynamo-es")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NO_TABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def _global_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """The options every command takes, before or after its name."""
+    parser.add_argument("--table", default=default, help="events table name (DYNAMO_ES_EVENTS_TABLE_NAME)")
+    parser.add_argument(
+        "--endpoint-url", default=default, help="DynamoDB endpoint, e.g. http://127.0.0.1:8000 (DYNAMO_ES_ENDPOINT_URL)"
+    )
+    parser.add_argument("--region", default=default, help="AWS region (DYNAMO_ES_REGION)")
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dynamo-es", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--table", help="events table name (DYNAMO_ES_EVENTS_TABLE_NAME)")
-    parser.add_argument("--endpoint-url", help="DynamoDB endpoint, e.g. http://127.0.0.1:8000 (DYNAMO_ES_ENDPOINT_URL)")
-    parser.add_argument("--region", help="AWS region (DYNAMO_ES_REGION)")
+    parser.add_argument("--version", action="version", version=f"dynamo-es {_version()}")
+    _global_options(parser, default=None)
+    after = argparse.ArgumentParser(add_help=False)
+    _global_options(after, default=argparse.SUPPRESS)  # given after the command, they still count
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    original_add = commands.add_parser
+    commands.add_parser = lambda name, **kw: original_add(name, parents=[after], **kw)  # type: ignore[method-assign]
 
     create = commands.add_parser("create-table", help="create the events table (and with --all the others)")
     create.add_argument("--all", action="store_true", help="also the checkpoints and snapshots tables")
@@ -55,11 +83,11 @@ def _parser() -> argparse.ArgumentParser:
 
     tail = commands.add_parser("tail", help="follow the table's stream, one line per change")
     tail.add_argument("--from-start", action="store_true", help="begin at the oldest kept record, not now")
-    tail.add_argument("--max", type=int, metavar="N", help="exit after N changes")
+    tail.add_argument("--max", type=_non_negative, metavar="N", help="exit after N changes (0: print nothing)")
     tail.add_argument("--until-idle", action="store_true", help="exit once caught up")
 
     outbox = commands.add_parser("outbox", help="count and list undispatched events")
-    outbox.add_argument("--limit", type=int, default=20, metavar="N", help="list at most N (0: count only)")
+    outbox.add_argument("--limit", type=_non_negative, default=20, metavar="N", help="list at most N (0: count only)")
     add_project_commands(commands)
     return parser
 
@@ -138,6 +166,8 @@ def _events(store: DynamoDBEventStore, args: argparse.Namespace, out: TextIO) ->
 
 
 def _tail(store: DynamoDBEventStore, args: argparse.Namespace, out: TextIO) -> None:
+    if args.max == 0:
+        return
     subscription = store.subscribe_to_changes(start_at="trim_horizon" if args.from_start else "latest").start()
     print(f"following {store.settings.events_table_name} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     seen = 0
@@ -173,6 +203,8 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     out = out or sys.stdout
+    if args.command == "events" and args.to_version is not None and args.to_version < args.from_version:
+        parser.error(f"--to {args.to_version} is before --from {args.from_version}")
     try:
         store = DynamoDBEventStore(_settings(args), serializer=RawEventSerializer())
         if args.command == "project":
