@@ -64,9 +64,11 @@ def seed(settings: EventStoreSettings, count: int = 3) -> str:
 
 class TestCommands:
     def test_create_table_then_describe(self, cli_env: EventStoreSettings) -> None:
-        """create-table --all makes the three tables; describe reports keys, stream and index."""
+        """create-table --all makes the three tables (and says so, or that they exist); describe reports them."""
         code, output = cli("create-table", "--all")
-        assert code == 0 and output.count("is ACTIVE") == 3
+        assert code == 0 and output.count("created, ACTIVE") == 3
+        code, output = cli("create-table", "--all")
+        assert code == 0 and output.count("exists, ACTIVE") == 3
         code, output = cli("describe")
         assert code == 0
         fields = dict(line.split(None, 1) for line in output.splitlines())
@@ -201,3 +203,18 @@ class TestPolish:
         """Tail --max 0 returns at once with no output."""
         out = io.StringIO()
         assert run(["tail", "--max", "0"], out=out) == 0 and out.getvalue() == ""
+
+    def test_missing_credentials_against_aws_is_one_line_naming_the_variables(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """No keys anywhere and a non-local endpoint: one line naming what to set; no "provision" for a read."""
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+            monkeypatch.delenv(name, raising=False)
+        for name in ("DYNAMO_ES_AWS_ACCESS_KEY_ID", "DYNAMO_ES_AWS_SECRET_ACCESS_KEY", "DYNAMO_ES_ENDPOINT_URL"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup from a test
+        monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        assert run(["--endpoint-url", "https://dynamodb.invalid", "describe"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "AWS_ACCESS_KEY_ID" in err and "provision" not in err

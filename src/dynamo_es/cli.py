@@ -16,6 +16,7 @@ from importlib import metadata
 from typing import Any, TextIO
 
 import attrs
+from botocore.exceptions import NoCredentialsError
 
 from ._cli_project import add_project_commands, run_project_command
 from ._events import StoredEvent
@@ -122,13 +123,22 @@ def _line(document: dict[str, Any]) -> str:
 
 
 def _create_table(store: DynamoDBEventStore, args: argparse.Namespace, out: TextIO) -> None:
-    store.ensure_table()
-    print(f"table {store.settings.events_table_name} is ACTIVE", file=out)
+    kinds: list[Any] = [DynamoDBEventStore]
     if args.all:
-        DynamoDBCheckpointStore(store.settings).ensure_table()
-        DynamoDBSnapshotStore(store.settings).ensure_table()
-        print(f"table {store.settings.checkpoints_table_name} is ACTIVE", file=out)
-        print(f"table {store.settings.snapshots_table_name} is ACTIVE", file=out)
+        kinds += [DynamoDBCheckpointStore, DynamoDBSnapshotStore]
+    for kind in kinds:
+        print(_created_or_found(kind, store.settings), file=out)
+
+
+def _created_or_found(kind: Any, settings: EventStoreSettings) -> str:
+    """Check the table without creating it; create it only if missing. Say which it was."""
+    try:
+        description = kind(attrs.evolve(settings, create_table_if_not_exists=False)).ensure_table()
+        verb = "exists"
+    except TableNotFoundError:
+        description = kind(settings).ensure_table()
+        verb = "created"
+    return f"table {description['TableName']} {verb}, {description['TableStatus']}"
 
 
 def _describe(store: DynamoDBEventStore, out: TextIO) -> None:
@@ -231,11 +241,29 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"dynamo-es: table {error.table_name!r} does not exist (run: dynamo-es create-table)", file=sys.stderr)
         return EXIT_NO_TABLE
     except DynamoESError as error:
-        print(f"dynamo-es: {error}", file=sys.stderr)
+        if _no_credentials(error):
+            print(_NO_CREDENTIALS, file=sys.stderr)
+        else:
+            print(f"dynamo-es: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+_NO_CREDENTIALS = (
+    "dynamo-es: no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), "
+    "or DYNAMO_ES_AWS_ACCESS_KEY_ID and DYNAMO_ES_AWS_SECRET_ACCESS_KEY"
+)
+
+
+def _no_credentials(error: BaseException | None) -> bool:
+    """Whether ``error`` comes from botocore finding no credentials (anywhere in its causes)."""
+    while error is not None:
+        if isinstance(error, NoCredentialsError):
+            return True
+        error = error.__cause__ or getattr(error, "cause", None)
+    return False
 
 
 def main() -> None:

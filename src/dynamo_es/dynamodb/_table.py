@@ -47,7 +47,8 @@ def ensure_table(model: type[Model], *, create: bool, keys: KeySchema) -> dict[s
     except BOUNDARY_ERRORS as error:
         if _unreachable(error):
             raise EndpointUnreachableError(model.Meta.host or f"AWS region {model.Meta.region}") from error
-        raise EventStoreError(f"cannot provision table {table_name!r}: {error}") from error
+        action = "create or check" if create else "check"
+        raise EventStoreError(f"cannot {action} table {table_name!r}: {error}") from error
     actual = key_schema_of(description)
     if actual != keys:
         raise TableSchemaError(table_name, _describe_keys(keys), _describe_keys(actual))
