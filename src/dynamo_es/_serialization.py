@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
@@ -25,6 +26,7 @@ from ._events import (
     default_registry,
     event_type_of,
 )
+from ._gc import collection_paused
 from .exceptions import DynamoESError, SerializationError, UnknownEventTypeError
 
 __all__ = [
@@ -233,6 +235,12 @@ class EventSerializer:
             metadata=metadata,
             is_dispatched=encoded.is_dispatched,
         )
+
+    def decode_all(self, records: Iterable[EncodedEvent]) -> list[StoredEvent]:
+        """:meth:`decode` for many records, the cyclic garbage collector paused meanwhile."""
+        decode = self.decode
+        with collection_paused():
+            return [decode(record) for record in records]
 
     def _decode_payload(self, encoded: EncodedEvent, schema_version: int) -> Any:
         resolved = self.registry.resolve(encoded.event_type)

@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from ._events import EventMetadata, NewEvent, StoredEvent
+from ._gc import collection_paused
 from ._serialization import EncodedEvent, EventSerializer
 from .exceptions import ConcurrencyError, DynamoESError, EventTooLargeError, InvalidStreamError
 
@@ -158,22 +159,21 @@ def encode_append(
     stream_id = make_stream_id(aggregate_type, aggregate_id)
     check_version("expected_version", expected_version)
     encoded: list[EncodedEvent] = []
-    for offset, item in enumerate(events, start=1):
-        envelope = item if isinstance(item, NewEvent) else NewEvent(item)
-        if not isinstance(envelope.event_id, str) or not envelope.event_id:
-            raise InvalidStreamError(f"event_id must be a non-empty string, not {envelope.event_id!r}")
-        if metadata is not None:
-            envelope = attrs.evolve(envelope, metadata=envelope.metadata.merged_with(metadata))
-        record = serializer.encode(
-            envelope,
-            aggregate_type=aggregate_type,
-            aggregate_id=aggregate_id,
-            version=expected_version + offset,
-        )
-        size = size_of(record)
-        if size > max_bytes:
-            raise EventTooLargeError(record.stream_id, record.version, record.event_type, size, max_bytes)
-        encoded.append(record)
+    with collection_paused():  # everything made here lives until it is stored: no cycles to collect
+        for offset, item in enumerate(events, start=1):
+            envelope = item if isinstance(item, NewEvent) else NewEvent(item)
+            if not isinstance(envelope.event_id, str) or not envelope.event_id:
+                raise InvalidStreamError(f"event_id must be a non-empty string, not {envelope.event_id!r}")
+            if metadata is not None:
+                envelope = attrs.evolve(envelope, metadata=envelope.metadata.merged_with(metadata))
+            version = expected_version + offset
+            record = serializer.encode(
+                envelope, aggregate_type=aggregate_type, aggregate_id=aggregate_id, version=version
+            )
+            size = size_of(record)
+            if size > max_bytes:
+                raise EventTooLargeError(record.stream_id, record.version, record.event_type, size, max_bytes)
+            encoded.append(record)
     return stream_id, encoded
 
 

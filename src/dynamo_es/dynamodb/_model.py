@@ -164,7 +164,6 @@ class EventItemCodec:
     _event_id_attr: str = attrs.field(init=False, repr=False)
     _marks: tuple[tuple[str, str], ...] = attrs.field(init=False, repr=False)
 
-    _outbox_attr: str = attrs.field(init=False, repr=False)
     partition_key: str = attrs.field(init=False)
     """The partition key's attribute name."""
     sort_key: str = attrs.field(init=False)
@@ -178,7 +177,7 @@ class EventItemCodec:
         attributes = self.model.get_attributes()
         self._version_attr = attributes["version"].attr_name
         self._event_id_attr = attributes["event_id"].attr_name
-        self._outbox_attr = self.outbox_attribute = attributes["outbox_pending"].attr_name
+        self.outbox_attribute = attributes["outbox_pending"].attr_name
         self._marks = tuple((attributes[name].attr_name, attributes[name].attr_type) for name in ("sk", "event_type"))
         self.partition_key, self.sort_key = attributes["pk"].attr_name, attributes["sk"].attr_name
 
@@ -190,7 +189,7 @@ class EventItemCodec:
             item[spec.attr_name] = {spec.attr_type: str(value) if spec.attr_type == "N" else value}
         item[self._version_attr] = {"N": str(record.version)}
         if not record.is_dispatched:
-            item[self._outbox_attr] = {"S": outbox_partition(record.stream_id, self.model.outbox_partitions)}
+            item[self.outbox_attribute] = {"S": outbox_partition(record.stream_id, self.model.outbox_partitions)}
         return item
 
     def event_id_of(self, item: Mapping[str, Mapping[str, Any]]) -> str:

@@ -145,17 +145,16 @@ class DynamoDBEventStore:
         metadata: EventMetadata | None = None,
     ) -> AppendResult:
         """Append events after ``expected_version``; see :class:`EventStore`."""
-        with collection_paused():  # all of it lives until sent: collecting cycles here only walks botocore's heap
-            stream_id, records = encode_append(
-                self.serializer,
-                aggregate_id,
-                aggregate_type,
-                events,
-                expected_version,
-                metadata,
-                size_of=self._codec.size,
-                max_bytes=MAX_ITEM_BYTES,
-            )
+        stream_id, records = encode_append(
+            self.serializer,
+            aggregate_id,
+            aggregate_type,
+            events,
+            expected_version,
+            metadata,
+            size_of=self._codec.size,
+            max_bytes=MAX_ITEM_BYTES,
+        )
         attempt = Attempt(self, stream_id, expected_version)
         if not records:
             return attempt.succeeded()
@@ -288,10 +287,7 @@ class DynamoDBEventStore:
             if to_version < from_version:
                 return []
         self._prepare()
-        records = self._query(stream_id, from_version, to_version)
-        decode = self.serializer.decode
-        with collection_paused():
-            return [decode(record) for record in records]
+        return self.serializer.decode_all(self._query(stream_id, from_version, to_version))
 
     def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
         """The version of the stream's last event; 0 when it has none."""
@@ -327,7 +323,7 @@ class DynamoDBEventStore:
             params = requests.query_page(
                 table, self._codec, stream_id, versions, limit=limit, forward=forward, start_key=start_key
             )
-            page = self._read("Query", stream_id, params)
+            page = self._read(stream_id, params)
             items = page.get("Items", [])
             count += len(items)
             yield items
@@ -335,22 +331,23 @@ class DynamoDBEventStore:
             if not start_key or (limit is not None and count >= limit):
                 return
 
-    def _read(self, operation: str, stream_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        """One read request, transient failures retried with the same backoff as writes."""
+    def _read(self, stream_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One Query page, transient failures retried with the same backoff as writes."""
         settings = self.settings
-        for retry in range(settings.max_transient_retries + 1):
+        retry = 0
+        while True:
             try:
-                page: dict[str, Any] = getattr(self._client, _METHODS[operation])(**params)
+                page: dict[str, Any] = self._client.query(**params)
             except BOUNDARY_ERRORS as error:
                 kind, reason = classify(error)
                 if kind is not Failure.TRANSIENT or retry >= settings.max_transient_retries:
                     raise _read_error(stream_id, reason, retry + 1, kind, error) from error
-                delay = backoff_delay(retry, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
-                log.info("%s: read failed (%s), retry %d in %.3fs", stream_id, reason, retry + 1, delay)
-                time.sleep(delay)
             else:
                 return page
-        raise AssertionError("unreachable")  # pragma: no cover
+            delay = backoff_delay(retry, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
+            retry += 1
+            log.info("%s: read failed (%s), retry %d in %.3fs", stream_id, reason, retry, delay)
+            time.sleep(delay)
 
     def _last_version(self, stream_id: str) -> int:
         """The highest version in the stream, from the sort key alone (the item need not decode)."""
@@ -372,9 +369,6 @@ class DynamoDBEventStore:
         """The event ids stored in versions ``first`` to ``last`` of the stream (items need not decode)."""
         pages = self._pages(stream_id, (first, last), limit=None, forward=True)
         return [self._codec.event_id_of(item) for items in pages for item in items]
-
-
-_METHODS = {"Query": "query"}
 
 
 def _read_error(stream_id: str, reason: str, attempts: int, kind: Failure, error: BaseException) -> EventStoreError:

@@ -10,7 +10,6 @@ from typing import Any
 import attrs
 
 from .._events import EventMetadata, StoredEvent
-from .._gc import collection_paused
 from .._serialization import EncodedEvent, EventSerializer
 from .._store import AppendResult, check_version, encode_append, encoded_size, make_stream_id
 from ..projections._changes import ChangeKind, StreamPosition
@@ -52,7 +51,7 @@ class InMemoryEventStore:
         with self._lock:
             records = [record for stream in self._streams.values() for record in stream]
         for start in range(0, len(records), page_size):
-            yield [self.serializer.decode(record) for record in records[start : start + page_size]]
+            yield self.serializer.decode_all(records[start : start + page_size])
 
     def append(
         self,
@@ -64,17 +63,16 @@ class InMemoryEventStore:
         metadata: EventMetadata | None = None,
     ) -> AppendResult:
         """Append events after ``expected_version``; see :class:`EventStore`."""
-        with collection_paused():
-            stream_id, records = encode_append(
-                self.serializer,
-                aggregate_id,
-                aggregate_type,
-                events,
-                expected_version,
-                metadata,
-                size_of=encoded_size,
-                max_bytes=self.max_event_bytes,
-            )
+        stream_id, records = encode_append(
+            self.serializer,
+            aggregate_id,
+            aggregate_type,
+            events,
+            expected_version,
+            metadata,
+            size_of=encoded_size,
+            max_bytes=self.max_event_bytes,
+        )
         written = expected_version
         size = max(1, self.max_batch_size)
         batches = [records[start : start + size] for start in range(0, len(records), size)]
@@ -118,9 +116,7 @@ class InMemoryEventStore:
         with self._lock:
             records = list(self._streams.get(stream_id, ()))
         last = len(records) if to_version is None else min(to_version, len(records))
-        decode = self.serializer.decode
-        with collection_paused():
-            return [decode(record) for record in records[from_version - 1 : last]]
+        return self.serializer.decode_all(records[from_version - 1 : last])
 
     def undispatched(self, *, page_size: int = 100) -> Iterator[StoredEvent]:
         """Events not yet marked dispatched, oldest first."""

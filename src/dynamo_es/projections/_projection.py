@@ -176,19 +176,19 @@ class Projection:
     def _apply_change(self, change: Change, last: int, tally: _Tally) -> int | None:
         """Apply ``change`` (after the versions missing before it); the last version applied, or None."""
         if change.kind is not ChangeKind.INSERT:
-            return last if self._call(change, change, tally) else None
+            return last if self._call(change, tally) else None
         event = change.event
         if event.version > last + 1:
             for stored in self.store.load(
                 event.aggregate_id, event.aggregate_type, from_version=last + 1, to_version=event.version - 1
             ):
-                if not self._call(Change.stored(stored), change, tally):
+                if not self._call(Change.stored(stored), tally):
                     return None
                 tally.backfilled += 1
                 last = stored.version
-        return event.version if self._call(change, change, tally) else None
+        return event.version if self._call(change, tally) else None
 
-    def _call(self, change: Change, delivered: Change, tally: _Tally) -> bool:
+    def _call(self, change: Change, tally: _Tally) -> bool:
         event = change.event
         try:
             self.handler(change)
@@ -203,6 +203,7 @@ class Projection:
     def _failed(self, stream_id: str, version: int, error: Exception, tally: _Tally) -> None:
         if tally.versions:  # what was applied before the failure is saved before the failure is counted
             self.checkpoints.save_versions(self.name, tally.versions)
+            tally.versions.clear()  # saved: handle() saves only what comes after
         text = f"{type(error).__name__}: {error}"
         failures = self.checkpoints.record_failure(self.name, stream_id, version, text, park_after=self.max_attempts)
         if self.max_attempts is not None and failures >= self.max_attempts:
