@@ -1,14 +1,24 @@
-"""Shared fixtures: DynamoDB Local (from the dynamo_es pytest plugin) and stores on it."""
+"""Shared fixtures: DynamoDB Local (from the dynamo_es pytest plugin) and stores on it; a small account domain."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 
+import attrs
 import pytest
 
-from dynamo_es import DynamoDBEventStore, EventStoreSettings, InMemoryEventStore
+from dynamo_es import AggregateRoot, DynamoDBEventStore, EventStoreSettings, InMemoryEventStore, applies, event
 from dynamo_es.testing import DynamoDBLocal
+
+
+@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.ddblocal)])
+def any_store(request: pytest.FixtureRequest) -> InMemoryEventStore | DynamoDBEventStore:
+    """The in-memory store, and a DynamoDB store on the shared table (its tracking in the shared checkpoints)."""
+    if request.param == "memory":
+        return InMemoryEventStore()
+    settings: EventStoreSettings = request.getfixturevalue("events_table")
+    return DynamoDBEventStore(settings)
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +80,59 @@ def new_table(dynamodb_local: DynamoDBLocal) -> Callable[..., EventStoreSettings
 def aggregate_id() -> str:
     """A fresh aggregate id."""
     return f"agg-{uuid.uuid4()}"
+
+
+@event(name="tests.AccountOpened")
+@attrs.frozen
+class AccountOpened:
+    owner: str
+
+
+@event(name="tests.AccountCredited")
+@attrs.frozen
+class Credited:
+    amount: int
+    reason: str = ""
+
+
+@event(name="tests.AccountDebited")
+@attrs.frozen
+class Debited:
+    amount: int
+    reason: str = ""
+
+
+class Account(AggregateRoot, aggregate_type="TestAccount"):
+    """A small account for unit-of-work and process-manager tests."""
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.balance = 0
+
+    @classmethod
+    def open(cls, aggregate_id: str, *, balance: int = 0) -> Account:
+        account = cls(aggregate_id)
+        account.record(AccountOpened(aggregate_id))
+        if balance:
+            account.record(Credited(balance, "opening"))
+        return account
+
+    def credit(self, amount: int, reason: str = "") -> None:
+        self.record(Credited(amount, reason))
+
+    def debit(self, amount: int, reason: str = "") -> None:
+        if amount > self.balance:
+            raise ValueError(f"balance {self.balance} is less than {amount}")
+        self.record(Debited(amount, reason))
+
+    @applies(AccountOpened)
+    def _opened(self, event: AccountOpened) -> None:
+        self.balance = 0
+
+    @applies(Credited)
+    def _credited(self, event: Credited) -> None:
+        self.balance += event.amount
+
+    @applies(Debited)
+    def _debited(self, event: Debited) -> None:
+        self.balance -= event.amount

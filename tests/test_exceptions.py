@@ -25,14 +25,18 @@ ERRORS = [
     exceptions.ConfigurationError("max_batch_size", "too big"),
     exceptions.DuplicateEventTypeError("Deposited", "a.Deposited", "b.Deposited"),
     exceptions.TableSchemaError("Events", "HASH pk (S)", "HASH id (S)"),
+    ConcurrencyError("A:1", 0, 1, conflicts=(exceptions.Conflict("A:1", 0, 1), exceptions.Conflict("B:2", 3, None))),
+    exceptions.TransactionTooLargeError(101, 5_000, max_items=100, max_bytes=4_000_000, streams=("A:1", "B:2")),
+    exceptions.WriteConditionError("balances", "A:1", 4, 2),
 ]
 
 
 class TestErrors:
     def test_every_error_derives_from_the_base(self) -> None:
-        """Each exported exception class is a DynamoESError."""
-        for name in exceptions.__all__:
+        """Each exported exception class is a DynamoESError (Conflict is the one data type beside them)."""
+        for name in set(exceptions.__all__) - {"Conflict"}:
             assert issubclass(getattr(exceptions, name), DynamoESError)
+        assert not issubclass(exceptions.Conflict, BaseException)
 
     @pytest.mark.parametrize("error", ERRORS, ids=lambda e: type(e).__name__)
     def test_errors_survive_pickling_with_their_data(self, error: DynamoESError) -> None:
@@ -51,6 +55,22 @@ class TestErrors:
             5,
         )
         assert "Account:1" in str(error) and "3" in str(error) and "5" in str(error)
+
+    def test_concurrency_error_names_every_conflicting_stream(self) -> None:
+        """A multi-stream conflict lists each stream with its expected and actual version."""
+        conflicts = (exceptions.Conflict("A:1", 0, 1), exceptions.Conflict("B:2", 3, None))
+        error = ConcurrencyError("A:1", 0, 1, conflicts=conflicts)
+        assert error.conflicts == conflicts
+        assert "A:1: expected version 0, actual version 1" in str(error)
+        assert "B:2: expected version 3, actual version unknown" in str(error)
+
+    def test_transaction_too_large_says_how_much(self) -> None:
+        """TransactionTooLargeError gives the items and bytes with their limits, and the streams."""
+        error = exceptions.TransactionTooLargeError(
+            130, 5_100_000, max_items=100, max_bytes=4_000_000, streams=tuple(f"A:{n}" for n in range(7))
+        )
+        assert "130 items (limit 100)" in str(error) and "5,100,000 bytes (limit 4,000,000)" in str(error)
+        assert "A:0" in str(error) and "and 2 more" in str(error) and "nothing was written" in str(error)
 
     def test_unknown_type_is_a_serialization_error_naming_the_event(self) -> None:
         """UnknownEventTypeError is a SerializationError that names stream, version and type."""

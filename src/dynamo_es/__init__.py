@@ -11,11 +11,12 @@ from ._outbox import DispatchReport, OutboxDispatcher, OutboxStore
 from ._repository import Repository
 from ._serialization import EncodedEvent, EventSerializer, RawEventSerializer, configure_converter, make_converter
 from ._snapshots import EveryNEvents, Snapshot, SnapshotStore, SnapshotStrategy
-from ._store import AppendResult, EventStore
+from ._store import AppendResult, CommitResult, EventStore, StreamAppend, Tracking
+from ._unit import UnitOfWork
 from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
 from .exceptions import AggregateNotFoundError, ConcurrencyError, DynamoESError, EventStoreError
 from .memory import InMemoryCheckpointStore, InMemoryEventStore, InMemorySnapshotStore
-from .projections import Change, ChangeKind, CheckpointStore, Projection, StreamPosition
+from .projections import Change, ChangeKind, CheckpointStore, Projection, StreamPosition, process_manager
 from .settings import EventStoreSettings
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Change",
     "ChangeKind",
     "CheckpointStore",
+    "CommitResult",
     "ConcurrencyError",
     "DispatchReport",
     "DynamoDBCheckpointStore",
@@ -52,11 +54,15 @@ __all__ = [
     "SnapshotStore",
     "SnapshotStrategy",
     "StoredEvent",
+    "StreamAppend",
     "StreamPosition",
+    "Tracking",
+    "UnitOfWork",
     "applies",
     "configure_converter",
     "event",
     "event_type_of",
     "make_converter",
+    "process_manager",
     "upcaster",
 ]

@@ -10,20 +10,40 @@ import attrs
 from ._events import EventMetadata, NewEvent, StoredEvent
 from ._gc import collection_paused
 from ._serialization import EncodedEvent, EventSerializer
-from .exceptions import ConcurrencyError, DynamoESError, EventTooLargeError, InvalidStreamError
+from .exceptions import (
+    ConcurrencyError,
+    Conflict,
+    DynamoESError,
+    EventTooLargeError,
+    InvalidStreamError,
+    TransactionTooLargeError,
+)
 
 __all__ = [
     "MAX_STREAM_ID_BYTES",
+    "MAX_TRANSACTION_BYTES",
+    "MAX_TRANSACTION_ITEMS",
     "AppendResult",
+    "CommitResult",
+    "EncodedAppend",
     "EventStore",
+    "StreamAppend",
+    "Tracking",
+    "check_tracking",
+    "check_transaction_size",
     "check_version",
     "encode_append",
+    "encode_appends",
     "encoded_size",
     "make_stream_id",
 ]
 
 MAX_STREAM_ID_BYTES = 2048
 """DynamoDB's partition key limit, in bytes of UTF-8 (not characters)."""
+MAX_TRANSACTION_ITEMS = 100
+"""DynamoDB's limit of items in one transaction; every store holds a commit to it."""
+MAX_TRANSACTION_BYTES = 4_000_000
+"""The byte budget of one transaction: below DynamoDB's 4 MB request limit."""
 
 
 def make_stream_id(aggregate_type: str, aggregate_id: str) -> str:
@@ -99,6 +119,73 @@ class AppendResult:
         raise self.error
 
 
+@attrs.frozen
+class StreamAppend:
+    """Events to append to one stream, as part of a multi-stream commit.
+
+    Attributes:
+        aggregate_id, aggregate_type: the stream.
+        events: registered event instances or :class:`NewEvent` envelopes.
+        expected_version: the stream's version they go after (0 for a new stream).
+        metadata: laid over each event's own.
+    """
+
+    aggregate_id: str
+    aggregate_type: str
+    events: Sequence[Any]
+    expected_version: int
+    metadata: EventMetadata | None = attrs.field(default=None, kw_only=True)
+
+
+@attrs.frozen
+class Tracking:
+    """A record that ``name`` has processed ``version`` of upstream stream ``stream_id``.
+
+    Committed in the same transaction as the events a process manager saves in reaction, so a
+    redelivered upstream event finds it and changes nothing. Tracking only moves forward.
+    """
+
+    name: str
+    stream_id: str
+    version: int
+
+
+@attrs.frozen(kw_only=True)
+class CommitResult:
+    """What a multi-stream commit did: all of it, or nothing.
+
+    Attributes:
+        results: one :class:`AppendResult` per append, in the order given.
+        already_processed: the commit's :class:`Tracking` was already recorded (a redelivery);
+            nothing was written, which is success.
+        conflicts: the streams whose expected version did not hold; nothing was written.
+        error: a failure that is not a conflict (nothing written, or ``outcome_unknown``).
+        outcome_unknown: the transaction may or may not be written; retrying the same commit is safe.
+    """
+
+    results: tuple[AppendResult, ...] = ()
+    already_processed: bool = False
+    conflicts: tuple[Conflict, ...] = ()
+    error: DynamoESError | None = None
+    outcome_unknown: bool = False
+
+    @property
+    def success(self) -> bool:
+        """Everything was written (or, with ``already_processed``, had been before)."""
+        return not self.conflicts and self.error is None
+
+    def raise_for_failure(self) -> CommitResult:
+        """Return ``self`` on success; raise :class:`ConcurrencyError` (naming every conflict) or the error."""
+        if self.conflicts:
+            first = self.conflicts[0]
+            raise ConcurrencyError(
+                first.stream_id, first.expected_version, first.actual_version, conflicts=self.conflicts
+            )
+        if self.error is not None:
+            raise self.error
+        return self
+
+
 @runtime_checkable
 class EventStore(Protocol):
     """Storage of event streams, one per aggregate. Implemented by every store."""
@@ -134,6 +221,17 @@ class EventStore(Protocol):
 
     def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
         """The version of the stream's last event; 0 when it has none."""
+        ...
+
+    def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
+        """Append to several streams in one transaction: all or nothing.
+
+        Each stream keeps its own optimistic concurrency check; a commit that would not fit one
+        DynamoDB transaction (100 items, 4 MB) raises :class:`TransactionTooLargeError` before
+        anything is written. With ``tracking``, the tracking record is written in the same
+        transaction, and a commit whose tracking is already recorded writes nothing and
+        reports ``already_processed``.
+        """
         ...
 
 
@@ -182,3 +280,70 @@ def encoded_size(record: EncodedEvent) -> int:
     return sum(len(text) if text.isascii() else len(text.encode()) for text in record.texts()) + len(
         str(record.version)
     )
+
+
+@attrs.frozen
+class EncodedAppend:
+    """One stream's part of a commit, validated and encoded."""
+
+    stream_id: str
+    expected_version: int
+    records: list[EncodedEvent]
+
+
+def encode_appends(
+    serializer: EventSerializer,
+    appends: Sequence[StreamAppend],
+    *,
+    size_of: Callable[[EncodedEvent], int],
+    max_bytes: int,
+) -> list[EncodedAppend]:
+    """Validate and encode every append of a commit; one stream may appear once only.
+
+    Raises:
+        InvalidStreamError: bad input, or a stream named twice.
+        SerializationError, EventTypeError, EventTooLargeError: as for :func:`encode_append`.
+    """
+    encoded: list[EncodedAppend] = []
+    seen: set[str] = set()
+    for append in appends:
+        if not isinstance(append, StreamAppend):
+            raise InvalidStreamError(f"append_many takes StreamAppend values, not {type(append).__name__}")
+        stream_id, records = encode_append(
+            serializer,
+            append.aggregate_id,
+            append.aggregate_type,
+            append.events,
+            append.expected_version,
+            append.metadata,
+            size_of=size_of,
+            max_bytes=max_bytes,
+        )
+        if stream_id in seen:
+            raise InvalidStreamError(f"{stream_id} appears twice in one commit; put its events in one append")
+        seen.add(stream_id)
+        encoded.append(EncodedAppend(stream_id, append.expected_version, records))
+    return encoded
+
+
+def check_tracking(tracking: Tracking | None) -> None:
+    """Refuse a malformed tracking record before anything is written."""
+    if tracking is None:
+        return
+    if not isinstance(tracking.name, str) or not tracking.name:
+        raise InvalidStreamError(f"tracking name must be a non-empty string, not {tracking.name!r}")
+    if not isinstance(tracking.stream_id, str) or ":" not in tracking.stream_id:
+        raise InvalidStreamError(f"tracking stream id must look like 'Type:id', not {tracking.stream_id!r}")
+    check_version("tracking version", tracking.version, minimum=1)
+
+
+def check_transaction_size(appends: Sequence[EncodedAppend], items: int, size: int) -> None:
+    """Refuse a commit of ``items`` items and ``size`` bytes that one transaction cannot hold."""
+    if items > MAX_TRANSACTION_ITEMS or size > MAX_TRANSACTION_BYTES:
+        raise TransactionTooLargeError(
+            items,
+            size,
+            max_items=MAX_TRANSACTION_ITEMS,
+            max_bytes=MAX_TRANSACTION_BYTES,
+            streams=tuple(append.stream_id for append in appends),
+        )

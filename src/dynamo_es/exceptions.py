@@ -11,13 +11,15 @@ DynamoESError
 ├── SerializationError             an event that cannot be encoded or decoded
 │   ├── CorruptItemError           a stored event item with a missing or mistyped attribute
 │   └── UnknownEventTypeError      a stored event type that no class is registered for
-├── ConcurrencyError               another writer appended first
+├── ConcurrencyError               another writer appended first (to one or several streams)
+├── TransactionTooLargeError       a commit over DynamoDB's 100 items or 4 MB per transaction
 ├── AggregateNotFoundError         the aggregate's stream holds no event
 ├── ProjectionError                a projection's handler raised (the handler's error is the cause)
 ├── SnapshotError                  an aggregate's state cannot be captured or restored
 ├── EventStoreError                the store failed (cause kept in ``__cause__``)
 │   ├── TransientStoreError        throttling / TransactionConflict that outlived its retries
 │   │   └── OutcomeUnknownError    an append that may or may not be written (retrying it is safe)
+│   ├── WriteConditionError        a read-model write's own condition failed (nothing written)
 │   ├── TableNotFoundError         the table is missing and may not be created
 │   ├── EndpointUnreachableError   DynamoDB cannot be reached at all
 │   ├── TableSchemaError           an existing table with an incompatible key schema
@@ -34,12 +36,13 @@ list where a string belongs, say) may raise ``TypeError`` as usual in Python.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "AggregateNotFoundError",
     "ConcurrencyError",
     "ConfigurationError",
+    "Conflict",
     "CorruptItemError",
     "DuplicateEventTypeError",
     "DynamoDBLocalError",
@@ -58,8 +61,10 @@ __all__ = [
     "SubscriptionError",
     "TableNotFoundError",
     "TableSchemaError",
+    "TransactionTooLargeError",
     "TransientStoreError",
     "UnknownEventTypeError",
+    "WriteConditionError",
 ]
 
 
@@ -156,14 +161,40 @@ class UnknownEventTypeError(SerializationError):
     """A stored event's type has no registered class."""
 
 
+class Conflict(NamedTuple):
+    """One stream's optimistic concurrency conflict: the version expected, and the one found."""
+
+    stream_id: str
+    expected_version: int
+    actual_version: int | None
+    """None when it could not be read."""
+
+    def __str__(self) -> str:
+        actual = "unknown" if self.actual_version is None else str(self.actual_version)
+        return f"{self.stream_id}: expected version {self.expected_version}, actual version {actual}"
+
+
 class ConcurrencyError(DynamoESError):
-    """Another writer appended to the stream first (optimistic concurrency)."""
+    """Another writer appended to the stream first (optimistic concurrency).
+
+    Attributes:
+        stream_id, expected_version, actual_version: the (first) conflicting stream.
+        written_version: how far this append got before the conflict (multi-transaction appends).
+        conflicts: every conflicting stream of the save, one :class:`Conflict` each (several
+            for a multi-aggregate save; nothing of such a save is written).
+    """
 
     def __init__(
-        self, stream_id: str, expected_version: int, actual_version: int | None, *, written_version: int | None = None
+        self,
+        stream_id: str,
+        expected_version: int,
+        actual_version: int | None,
+        *,
+        written_version: int | None = None,
+        conflicts: tuple[Conflict, ...] = (),
     ) -> None:
-        actual = "unknown" if actual_version is None else str(actual_version)
-        message = f"concurrency conflict on {stream_id}: expected version {expected_version}, actual version {actual}"
+        conflicts = conflicts or (Conflict(stream_id, expected_version, actual_version),)
+        message = "concurrency conflict on " + "; ".join(map(str, conflicts))
         if written_version is not None and written_version > expected_version:
             message += f"; this append wrote versions {expected_version + 1}-{written_version} before the conflict"
         super().__init__(message)
@@ -171,6 +202,32 @@ class ConcurrencyError(DynamoESError):
         self.expected_version = expected_version
         self.actual_version = actual_version
         self.written_version = expected_version if written_version is None else written_version
+        self.conflicts = conflicts
+
+
+class TransactionTooLargeError(DynamoESError, ValueError):
+    """A commit that cannot go in one DynamoDB transaction; refused before anything is written.
+
+    Attributes:
+        items: the transaction's items (events, checks, tracking and read-model writes).
+        size: its estimated request size in bytes.
+        max_items: DynamoDB's limit of items per transaction (100).
+        max_bytes: the byte budget (below DynamoDB's 4 MB).
+        streams: the streams the commit would write.
+    """
+
+    def __init__(self, items: int, size: int, *, max_items: int, max_bytes: int, streams: tuple[str, ...]) -> None:
+        named = ", ".join(streams[:5]) + (f" and {len(streams) - 5} more" if len(streams) > 5 else "")
+        super().__init__(
+            f"one transaction cannot hold this commit: {items:,} items (limit {max_items}) "
+            f"and {size:,} bytes (limit {max_bytes:,}) for {named or 'no stream'}; nothing was written. "
+            "Save fewer aggregates or events together."
+        )
+        self.items = items
+        self.size = size
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self.streams = streams
 
 
 class AggregateNotFoundError(DynamoESError, LookupError):
@@ -234,6 +291,26 @@ class OutcomeUnknownError(TransientStoreError):
         self.attempts = attempts
         self.action = "append"
         self.versions = versions
+
+
+class WriteConditionError(EventStoreError):
+    """A projection's read-model write carried a condition that did not hold; nothing was written.
+
+    Attributes:
+        projection: the projection's name.
+        stream_id, version: the event being applied.
+        write_index: which of the handler's writes failed (0 is the first).
+    """
+
+    def __init__(self, projection: str, stream_id: str, version: int, write_index: int) -> None:
+        super().__init__(
+            f"{projection}: the condition of write {write_index} for {stream_id} v{version} failed; "
+            "none of its writes and no checkpoint were saved"
+        )
+        self.projection = projection
+        self.stream_id = stream_id
+        self.version = version
+        self.write_index = write_index
 
 
 class TableNotFoundError(EventStoreError):

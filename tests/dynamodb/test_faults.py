@@ -20,6 +20,8 @@ from dynamo_es import (
     NewEvent,
     OutboxDispatcher,
     StoredEvent,
+    StreamAppend,
+    Tracking,
     event,
 )
 from dynamo_es.exceptions import OutcomeUnknownError
@@ -134,3 +136,42 @@ class TestOutboxAndCheckpoints:
         checkpoints.save_versions("p", {"Note:a": 5})
         assert checkpoints.load_progress("p", ["Note:a"])["Note:a"].version == 5
         assert ("UpdateItem", "drop") in proxy.seen
+
+
+class TestCommit:
+    def test_a_commit_whose_responses_are_lost_is_resolved_to_success(
+        self, store: DynamoDBEventStore, proxy: FaultProxy
+    ) -> None:
+        """Applied but never answered: the commit reads one stream's slots back; both streams written once."""
+        proxy.inject("TransactWriteItems", "drop", times=50)
+        appends = [StreamAppend("m1", "Note", [Noted(1)], 0), StreamAppend("m2", "Note", [Noted(2), Noted(3)], 0)]
+        result = store.append_many(appends, tracking=Tracking("pm", "Up:1", 1))
+        proxy.clear()
+        assert result.success and not result.already_processed
+        assert versions(store, "m1") == [1] and versions(store, "m2") == [1, 2]
+        assert store.tracked_version(Tracking("pm", "Up:1", 1)) == 1
+
+    def test_a_tracking_only_commit_whose_response_is_lost_reads_the_tracking_back(
+        self, store: DynamoDBEventStore, proxy: FaultProxy
+    ) -> None:
+        """With no events to read back, the tracking record tells that the commit landed."""
+        proxy.inject("TransactWriteItems", "drop", times=50)
+        result = store.append_many([], tracking=Tracking("pm", "Up:2", 3))
+        proxy.clear()
+        assert result.success and store.tracked_version(Tracking("pm", "Up:2", 3)) == 3
+
+    def test_no_answer_at_all_is_an_unknown_outcome_and_the_commit_can_be_retried(
+        self, store: DynamoDBEventStore, proxy: FaultProxy
+    ) -> None:
+        """Every connection broken: outcome unknown, nothing half-written; the same commit then succeeds once."""
+        appends = [
+            StreamAppend("m3", "Note", [NewEvent(Noted(1))], 0),
+            StreamAppend("m4", "Note", [NewEvent(Noted(2))], 0),
+        ]
+        proxy.inject("TransactWriteItems", "reset", times=100)
+        result = store.append_many(appends)
+        proxy.clear()
+        assert result.outcome_unknown and isinstance(result.error, OutcomeUnknownError) and not result.success
+        assert versions(store, "m3") == versions(store, "m4") == []
+        assert store.append_many(appends).success
+        assert versions(store, "m3") == versions(store, "m4") == [1]

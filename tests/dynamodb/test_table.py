@@ -74,7 +74,7 @@ class TestCreation:
     def test_custom_key_attribute_names_are_used_end_to_end(self, new_table: NewTable) -> None:
         """partition/sort key names from settings shape the table, the items and the queries."""
         from dynamo_es import EventSerializer
-        from dynamo_es.testing._contract import Noted, contract_registry
+        from dynamo_es.testing._contract_events import Noted, contract_registry
 
         settings = new_table(partition_key_attribute="streamId", sort_key_attribute="seq")
         store = DynamoDBEventStore(settings, serializer=EventSerializer(registry=contract_registry))

@@ -18,7 +18,7 @@ from ..exceptions import EventStoreError, OutcomeUnknownError, TransientStoreErr
 from ..settings import EventStoreSettings
 from ._errors import BOUNDARY_ERRORS, Failure, classify
 
-__all__ = ["Attempt", "SlotReader"]
+__all__ = ["Attempt", "SlotReader", "unanswered"]
 
 log = logging.getLogger("dynamo_es")
 
@@ -117,7 +117,7 @@ class Attempt:
         if kind is not Failure.TRANSIENT or stored:
             return self.conflicted(self.store.version_or_none(self.stream_id))
         versions = (batch[0].version, batch[-1].version)
-        if stored is None or _unanswered(error):
+        if stored is None or unanswered(error):
             # Empty slots prove nothing after a timeout: the transaction may still be committing.
             return self._failure(OutcomeUnknownError(self.stream_id, reason, attempts, versions), error)
         return self._failure(TransientStoreError(self.stream_id, reason, attempts), error)
@@ -135,7 +135,7 @@ class Attempt:
             return None
 
 
-def _unanswered(error: BaseException) -> bool:
+def unanswered(error: BaseException) -> bool:
     """Whether DynamoDB never answered (a timeout or a lost connection), so the write may still land."""
     cause = error.cause if isinstance(error, PynamoDBException) else error
     return isinstance(cause, BotoCoreError)

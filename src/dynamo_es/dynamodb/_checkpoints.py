@@ -14,6 +14,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from .._serialization import default_converter
+from .._store import Tracking
 from ..exceptions import EventStoreError
 from ..projections._changes import SHARD_END, StreamPosition
 from ..projections._checkpoints import StreamProgress
@@ -126,10 +127,20 @@ class DynamoDBCheckpointStore:
         """Record the last applied version per stream, where it is newer; clears failures."""
         model = self._table.ready()
         for stream_id, version in versions.items():
-            newer = model.version.does_not_exist() | (model.version < version)
-            actions = [model.version.set(version), model.failures.remove(), model.error.remove()]
-            actions.append(model.failed_version.remove())
-            self._update(name, stream_id, actions, newer)
+            self._update(name, stream_id, _applied(model, version), _newer(model, version))
+
+    def tracking_update(self, tracking: Tracking) -> dict[str, Any]:
+        """A transaction's Update that records ``tracking`` if it is newer (as :meth:`save_versions` would).
+
+        Its condition fails when the version is recorded already: the commit is a redelivery.
+        """
+        model = self._table.ready()
+        item = model(tracking.name, tracking.stream_id)
+        actions = [*_applied(model, tracking.version), model.updated_at.set(_now())]
+        update: dict[str, Any] = item.get_update_kwargs_from_instance(
+            actions=actions, condition=_newer(model, tracking.version)
+        )
+        return update
 
     def record_failure(self, name: str, stream_id: str, version: int, error: str, *, park_after: int | None) -> int:
         """Count a failed attempt at ``version``; park the stream once the count reaches ``park_after``."""
@@ -175,6 +186,16 @@ class DynamoDBCheckpointStore:
                 return None
             raise EventStoreError(f"cannot save checkpoint {name!r} / {key!r}: {error}") from error
         return item
+
+
+def _applied(model: type[CheckpointItem], version: int) -> list[Action]:
+    """Set the applied version; clear the failures counted against the version before it."""
+    return [model.version.set(version), model.failures.remove(), model.error.remove(), model.failed_version.remove()]
+
+
+def _newer(model: type[CheckpointItem], version: int) -> Condition:
+    newer: Condition = model.version.does_not_exist() | (model.version < version)
+    return newer
 
 
 def _progress(item: CheckpointItem) -> StreamProgress:

@@ -7,7 +7,7 @@ import enum
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
 from pynamodb.exceptions import PynamoDBException
 
-__all__ = ["BOUNDARY_ERRORS", "Failure", "classify"]
+__all__ = ["BOUNDARY_ERRORS", "Failure", "cancellation_codes", "classify"]
 
 BOUNDARY_ERRORS = (PynamoDBException, BotoCoreError, ClientError)
 """Everything PynamoDB and botocore raise; the store turns them into dynamo-es errors."""
@@ -53,7 +53,7 @@ def classify(error: BaseException) -> tuple[Failure, str]:
         return Failure.TRANSIENT, type(cause).__name__
     code = error.cause_response_code if isinstance(error, PynamoDBException) else _client_code(cause)
     if code == "TransactionCanceledException":
-        codes = _cancellation_codes(error)
+        codes = cancellation_codes(error)
         if "ConditionalCheckFailed" in codes:
             return Failure.CONFLICT, "ConditionalCheckFailed"
         contention = [c for c in codes if c in _CONTENTION]
@@ -69,11 +69,12 @@ def classify(error: BaseException) -> tuple[Failure, str]:
     return Failure.FATAL, code or str(error)
 
 
-def _cancellation_codes(error: BaseException) -> list[str]:
-    """Per-item reasons of a cancelled transaction, from PynamoDB's error or botocore's response."""
+def cancellation_codes(error: BaseException) -> list[str]:
+    """Per-item reasons of a cancelled transaction (``"None"`` for an item that was fine), in item order."""
     if isinstance(error, ClientError):
         return [str(reason.get("Code")) for reason in error.response.get("CancellationReasons", [])]
-    return [reason.code for reason in getattr(error, "cancellation_reasons", []) if reason is not None]
+    reasons = getattr(error, "cancellation_reasons", [])
+    return ["None" if reason is None else reason.code for reason in reasons]
 
 
 def _client_code(error: BaseException | None) -> str | None:

@@ -18,8 +18,9 @@ import attrs
 
 from .._serialization import EventSerializer
 from ..exceptions import SubscriptionError
+from ..projections._batch import BatchOutcome
 from ..projections._changes import Change
-from ..projections._projection import BatchOutcome, Projection
+from ..projections._projection import Projection
 from ..settings import EventStoreSettings
 from ._model import EventItemCodec, event_model
 from ._streams import record_decoder

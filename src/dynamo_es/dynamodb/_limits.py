@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 
 from .._serialization import EncodedEvent
+from .._store import MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS
 
 __all__ = [
     "MAX_ITEM_BYTES",
@@ -17,10 +18,6 @@ __all__ = [
 
 MAX_ITEM_BYTES = 400 * 1024
 """DynamoDB's item size limit (attribute names plus values)."""
-MAX_TRANSACTION_ITEMS = 100
-"""DynamoDB's limit of actions in one TransactWriteItems call."""
-MAX_TRANSACTION_BYTES = 4_000_000
-"""Budget for one transaction's request payload: below DynamoDB's 4 MB (4 MiB as enforced)."""
 _PUT_OVERHEAD_BYTES = 400
 """Per Put: attribute names, type tags, the condition expression and JSON punctuation, generously."""
 

@@ -15,14 +15,28 @@ from .._events import EventMetadata, StoredEvent
 from .._gc import collection_paused
 from .._retry import backoff_delay
 from .._serialization import EncodedEvent, EventSerializer
-from .._store import AppendResult, check_version, encode_append, make_stream_id
+from .._store import (
+    AppendResult,
+    CommitResult,
+    EncodedAppend,
+    StreamAppend,
+    Tracking,
+    check_tracking,
+    check_transaction_size,
+    check_version,
+    encode_append,
+    encode_appends,
+    make_stream_id,
+)
 from ..exceptions import EventStoreError, SubscriptionError, TransientStoreError
 from ..projections._changes import StreamPosition
 from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
 from . import _requests as requests
 from ._attempt import Attempt
+from ._checkpoints import DynamoDBCheckpointStore
 from ._client import make_client
+from ._commit import CommitRun, plan_commit
 from ._errors import BOUNDARY_ERRORS, Failure, classify
 from ._limits import MAX_ITEM_BYTES, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, plan_transactions, request_size
 from ._model import EventItem, EventItemCodec, event_model
@@ -61,6 +75,7 @@ class DynamoDBEventStore:
     _checked: LazyTable[EventItem] = attrs.field(init=False, repr=False)
     _client: Any = attrs.field(init=False, repr=False)
     _known: KnownVersions = attrs.field(factory=lambda: KnownVersions(), init=False, repr=False)
+    _tracking: DynamoDBCheckpointStore | None = attrs.field(default=None, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         settings = self.settings
@@ -88,6 +103,21 @@ class DynamoDBEventStore:
         your own client for anything else.
         """
         return self._client
+
+    @property
+    def tracking(self) -> DynamoDBCheckpointStore:
+        """Where :meth:`append_many` records :class:`Tracking`: the checkpoints table of the same settings.
+
+        A process manager uses it as its checkpoint store.
+        """
+        if self._tracking is None:
+            self._tracking = DynamoDBCheckpointStore(self.settings)
+        return self._tracking
+
+    def tracked_version(self, tracking: Tracking) -> int:
+        """The version recorded under ``tracking``'s name and stream; 0 for none."""
+        progress = self.tracking.load_progress(tracking.name, [tracking.stream_id])
+        return progress[tracking.stream_id].version if tracking.stream_id in progress else 0
 
     @property
     def connection(self) -> Connection:
@@ -222,6 +252,52 @@ class DynamoDBEventStore:
 
     def _put(self, record: EncodedEvent) -> None:
         self._client.put_item(**requests.put_event(self.settings.events_table_name, self._codec, record))
+
+    # -- several streams at once -----------------------------------------------------------
+
+    def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
+        """Append to several streams in one transaction, all or nothing; see :class:`EventStore`.
+
+        Costs the events' write units twice (a transaction), plus 2 WCU per expected-version check
+        and for the tracking record. Refused before anything is written when it would not fit.
+        """
+        check_tracking(tracking)
+        encoded = encode_appends(self.serializer, appends, size_of=self._codec.size, max_bytes=MAX_ITEM_BYTES)
+        encoded = [append for append in encoded if append.records]
+        records = [record for append in encoded for record in append.records]
+        size = sum(map(self._request_size, records))
+        check_transaction_size(encoded, len(records) + (tracking is not None), size)
+        run = CommitRun(self, encoded, tracking)
+        if not encoded and tracking is None:
+            return run.committed()
+        self._prepare()
+        checked, missing = self._commit_checks(
+            encoded, room=MAX_TRANSACTION_ITEMS - len(records) - (tracking is not None)
+        )
+        if missing:
+            return run.conflicted(missing)
+        update = (tracking, self.tracking.tracking_update(tracking)) if tracking is not None else None
+        plan = plan_commit(self.settings.events_table_name, self._codec, encoded, checked, update)
+        result = run.run(functools.partial(self._client.transact_write_items, **plan.params), plan.owners)
+        if result.success and not result.already_processed:
+            for append in encoded:
+                self._known.saw(append.stream_id, append.records[-1].version)
+        return result
+
+    def _commit_checks(self, encoded: list[EncodedAppend], *, room: int) -> tuple[set[str], set[str]]:
+        """Which streams' expected versions a commit checks inside it, and which (read now) do not exist.
+
+        Known versions need no check (events are never deleted); checks go inside the transaction
+        while there is room, and the rest are read (consistently) before it.
+        """
+        unknown = [a for a in encoded if a.expected_version and not self._known.has(a.stream_id, a.expected_version)]
+        inside = {a.stream_id for a in unknown[:room]}
+        missing = {
+            a.stream_id
+            for a in unknown[room:]
+            if not self.slot_ids(a.stream_id, a.expected_version, a.expected_version)
+        }
+        return inside, missing
 
     # -- outbox ----------------------------------------------------------------------------
 

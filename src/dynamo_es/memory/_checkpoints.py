@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 import attrs
 
+from .._store import Tracking
 from ..projections._changes import StreamPosition
 from ..projections._checkpoints import StreamProgress, later_position
 
 __all__ = ["InMemoryCheckpointStore"]
+
+T = TypeVar("T")
 
 
 @attrs.define
@@ -70,3 +74,19 @@ class InMemoryCheckpointStore:
             current = self._progress.get((name, stream_id), StreamProgress())
             self._progress[(name, stream_id)] = StreamProgress(current.version)
             self._failed_versions.pop((name, stream_id), None)
+
+    def record_tracking(self, tracking: Tracking, commit: Callable[[], T], *, done: Callable[[T], bool]) -> T | None:
+        """Run ``commit`` and record ``tracking`` as one step; None (nothing run) when it is recorded already.
+
+        The tracking version is saved only when ``done(result)`` says the commit succeeded.
+        """
+        key = (tracking.name, tracking.stream_id)
+        with self._lock:
+            current = self._progress.get(key, StreamProgress())
+            if current.version >= tracking.version:
+                return None
+            result = commit()
+            if done(result):
+                self._progress[key] = StreamProgress(tracking.version, parked=current.parked)
+                self._failed_versions.pop(key, None)
+            return result

@@ -11,9 +11,24 @@ import attrs
 
 from .._events import EventMetadata, StoredEvent
 from .._serialization import EncodedEvent, EventSerializer
-from .._store import AppendResult, check_version, encode_append, encoded_size, make_stream_id
+from .._store import (
+    AppendResult,
+    CommitResult,
+    EncodedAppend,
+    StreamAppend,
+    Tracking,
+    check_tracking,
+    check_transaction_size,
+    check_version,
+    encode_append,
+    encode_appends,
+    encoded_size,
+    make_stream_id,
+)
+from ..exceptions import Conflict
 from ..projections._changes import ChangeKind, StreamPosition
 from ..projections._source import StartAt
+from ._checkpoints import InMemoryCheckpointStore
 from ._subscription import ChangeLog, MemorySubscription
 
 __all__ = ["InMemoryEventStore"]
@@ -27,11 +42,16 @@ class InMemoryEventStore:
     DynamoDB) and the same input checks; an event
     larger than ``max_event_bytes`` (by :func:`encoded_size`; DynamoDB's item limit by default)
     is refused, and each batch of ``max_batch_size`` events is atomic. Thread-safe.
+
+    Attributes:
+        tracking: where :meth:`append_many` records :class:`Tracking` (a process manager's
+            checkpoints: pass it as the process manager's checkpoint store).
     """
 
     serializer: EventSerializer = attrs.field(factory=EventSerializer)
     max_batch_size: int = attrs.field(default=100, kw_only=True)
     max_event_bytes: int = attrs.field(default=400 * 1024, kw_only=True)
+    tracking: InMemoryCheckpointStore = attrs.field(factory=InMemoryCheckpointStore, kw_only=True)
     _streams: dict[str, list[EncodedEvent]] = attrs.field(factory=dict, init=False, repr=False)
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
     _log: ChangeLog = attrs.field(init=False, repr=False)
@@ -99,6 +119,40 @@ class InMemoryEventStore:
             expected_version=expected_version,
             new_version=written,
         )
+
+    def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
+        """Append to several streams at once, all or nothing; see :class:`EventStore`."""
+        check_tracking(tracking)
+        encoded = encode_appends(self.serializer, appends, size_of=encoded_size, max_bytes=self.max_event_bytes)
+        encoded = [append for append in encoded if append.records]  # an append without events checks nothing
+        records = [record for append in encoded for record in append.records]
+        size = sum(encoded_size(record) for record in records)
+        check_transaction_size(encoded, len(records) + (tracking is not None), size)
+        with self._lock:
+            if tracking is None:
+                return self._commit_locked(encoded)
+            result = self.tracking.record_tracking(
+                tracking, lambda: self._commit_locked(encoded), done=lambda outcome: outcome.success
+            )
+        return CommitResult(already_processed=True) if result is None else result
+
+    def _commit_locked(self, encoded: list[EncodedAppend]) -> CommitResult:
+        streams = [self._streams.get(append.stream_id, []) for append in encoded]
+        pairs = list(zip(encoded, streams, strict=True))
+        if encoded and all(_holds(stream, append.records) for append, stream in pairs):
+            return _committed(encoded)  # this very commit, retried
+        conflicts = tuple(
+            Conflict(append.stream_id, append.expected_version, len(stream))
+            for append, stream in pairs
+            if len(stream) != append.expected_version
+        )
+        if conflicts:
+            return CommitResult(conflicts=conflicts)
+        for append in encoded:
+            self._streams.setdefault(append.stream_id, []).extend(append.records)
+            for record in append.records:
+                self._log.record(ChangeKind.INSERT, record)
+        return _committed(encoded)
 
     def load(
         self,
@@ -172,3 +226,17 @@ def _holds(stream: list[EncodedEvent], batch: list[EncodedEvent]) -> bool:
     first = batch[0].version - 1
     stored = stream[first : first + len(batch)]
     return [r.event_id for r in stored] == [r.event_id for r in batch]
+
+
+def _committed(encoded: list[EncodedAppend]) -> CommitResult:
+    return CommitResult(
+        results=tuple(
+            AppendResult(
+                success=True,
+                stream_id=append.stream_id,
+                expected_version=append.expected_version,
+                new_version=append.expected_version + len(append.records),
+            )
+            for append in encoded
+        )
+    )

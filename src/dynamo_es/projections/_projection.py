@@ -6,19 +6,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
 from .._events import StoredEvent
 from .._retry import backoff_delay
 from .._store import EventStore
-from ..exceptions import ProjectionError
+from ..exceptions import ConcurrencyError, ConfigurationError, ProjectionError
+from ._batch import BatchOutcome, RebuildProgress, Tally, group_changes
 from ._changes import Change, ChangeKind
 from ._checkpoints import CheckpointStore, StreamProgress, sequence_key
 from ._source import ChangeFeed, ChangeSource, ScannableStore, StartAt
 
-__all__ = ["BatchOutcome", "History", "Projection", "RebuildProgress"]
+__all__ = ["BatchOutcome", "EffectSink", "History", "Projection", "RebuildProgress"]
 
 log = logging.getLogger("dynamo_es.projections")
 
@@ -28,64 +29,20 @@ take the first version that arrives as the starting point ("baseline", for notif
 not act on the past)."""
 
 
-@attrs.frozen
-class BatchOutcome:
-    """What :meth:`Projection.handle` did with one batch.
-
-    Attributes:
-        applied: changes that reached the handler, backfilled ones included.
-        backfilled: of those, events loaded from the event store to fill a gap.
-        skipped: changes not applied: already applied, duplicates, unwanted kinds, parked streams.
-        failed: for each aggregate whose handler raised (and is not parked), the delivered change
-            that must be delivered again; later changes of that aggregate were not applied.
-        errors: the errors of ``failed``, in the same order (each with the handler's error as cause).
-        parked: streams parked by this batch (their failures reached ``max_attempts``).
-    """
-
-    applied: int = 0
-    backfilled: int = 0
-    skipped: int = 0
-    failed: tuple[Change, ...] = ()
-    errors: tuple[ProjectionError, ...] = ()
-    parked: tuple[str, ...] = ()
+_CONFLICT_RETRIES = 3
+"""How often a handler whose effects met a ConcurrencyError runs again at once, before it counts as failed."""
 
 
-@attrs.frozen
-class RebuildProgress:
-    """How far a rebuild got: events read from the table, applied, and the rate.
+@runtime_checkable
+class EffectSink(Protocol):
+    """Applies what a handler returned together with the record that its event was applied: atomically."""
 
-    Attributes:
-        read: events read from the table so far.
-        applied: changes that reached the handler (table and live stream together).
-        seconds: time since the rebuild began.
-        done: the table read is finished (the live stream follows, if asked).
-    """
+    def commit_effects(self, name: str, event: StoredEvent, effects: Any) -> bool:
+        """Apply ``effects`` and record ``event``'s version as applied by ``name``, in one transaction.
 
-    read: int
-    applied: int
-    seconds: float
-    done: bool = False
-
-    @property
-    def events_per_second(self) -> float:
-        """Events read from the table per second."""
-        return self.read / self.seconds if self.seconds > 0 else 0.0
-
-
-@attrs.define
-class _Tally:
-    applied: int = 0
-    backfilled: int = 0
-    skipped: int = 0
-    failed: list[Change] = attrs.field(factory=list)
-    errors: list[ProjectionError] = attrs.field(factory=list)
-    parked: list[str] = attrs.field(factory=list)
-    versions: dict[str, int] = attrs.field(factory=dict)
-
-    def outcome(self) -> BatchOutcome:
-        return BatchOutcome(
-            self.applied, self.backfilled, self.skipped, tuple(self.failed), tuple(self.errors), tuple(self.parked)
-        )
+        Returns False, applying nothing, when that version (or a later one) is recorded already.
+        """
+        ...
 
 
 @attrs.define
@@ -112,6 +69,10 @@ class Projection:
         history: "replay" (default) or "baseline"; see :data:`History`.
         max_attempts: failures of one event before its aggregate is parked; None never parks
             (:meth:`run` then raises :class:`ProjectionError`).
+        effects: for exactly-once effects: the handler *returns* its effects (read-model writes,
+            a unit of work) and ``effects`` applies them in one transaction with the record of the
+            version applied, so a redelivered event changes nothing. The sink must record into
+            ``checkpoints``' table. Only inserts are handled then.
     """
 
     name: str
@@ -122,8 +83,13 @@ class Projection:
     history: History = attrs.field(default="replay", kw_only=True)
     max_attempts: int | None = attrs.field(default=3, kw_only=True)
     retry_delay: float = attrs.field(default=0.2, kw_only=True)
+    effects: EffectSink | None = attrs.field(default=None, kw_only=True)
     _feed: ChangeFeed | None = attrs.field(default=None, init=False, repr=False)
     _stopped: threading.Event = attrs.field(factory=threading.Event, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.effects is not None and self.kinds != frozenset({ChangeKind.INSERT}):
+            raise ConfigurationError("kinds", f"projection {self.name!r} has effects: it handles inserts only")
 
     # -- one batch --------------------------------------------------------------------------
 
@@ -133,8 +99,8 @@ class Projection:
         Use it wherever changes arrive (an AWS Lambda function, say); :attr:`BatchOutcome.failed`
         says what must be delivered again.
         """
-        groups, unwanted = _group(changes, self.kinds)
-        tally = _Tally(skipped=unwanted)
+        groups, unwanted = group_changes(changes, self.kinds)
+        tally = Tally(skipped=unwanted)
         progress = self.checkpoints.load_progress(self.name, groups) if groups else {}
         try:
             for stream_id, group in groups.items():
@@ -144,7 +110,7 @@ class Projection:
                 self.checkpoints.save_versions(self.name, tally.versions)
         return tally.outcome()
 
-    def _apply_stream(self, group: list[Change], known: StreamProgress | None, tally: _Tally) -> None:
+    def _apply_stream(self, group: list[Change], known: StreamProgress | None, tally: Tally) -> None:
         state = known or StreamProgress()
         if state.parked:
             tally.skipped += len(group)
@@ -162,7 +128,7 @@ class Projection:
                 return
             last = applied
 
-    def _report_failure(self, unapplied: list[Change], tally: _Tally) -> None:
+    def _report_failure(self, unapplied: list[Change], tally: Tally) -> None:
         """Ask for the unapplied changes again, from the lowest sequence number among them.
 
         Versions are applied in order, but a later version may have arrived at a lower sequence
@@ -173,7 +139,7 @@ class Projection:
             return
         tally.failed.append(min(unapplied, key=lambda change: sequence_key(change.sequence_number)))
 
-    def _apply_change(self, change: Change, last: int, tally: _Tally) -> int | None:
+    def _apply_change(self, change: Change, last: int, tally: Tally) -> int | None:
         """Apply ``change`` (after the versions missing before it); the last version applied, or None."""
         if change.kind is not ChangeKind.INSERT:
             return last if self._call(change, tally) else None
@@ -188,19 +154,42 @@ class Projection:
                 last = stored.version
         return event.version if self._call(change, tally) else None
 
-    def _call(self, change: Change, tally: _Tally) -> bool:
+    def _call(self, change: Change, tally: Tally) -> bool:
         event = change.event
         try:
-            self.handler(change)
+            applied = self._apply(change)
         except Exception as error:  # noqa: BLE001 (a read model's handler may raise anything; it is recorded)
             self._failed(event.stream_id, event.version, error, tally)
             return False
+        if not applied:
+            tally.skipped += 1  # applied meanwhile, by another worker: its record said so
+            return True
         tally.applied += 1
-        if change.kind is ChangeKind.INSERT:
+        if change.kind is ChangeKind.INSERT and self.effects is None:
             tally.versions[event.stream_id] = event.version
         return True
 
-    def _failed(self, stream_id: str, version: int, error: Exception, tally: _Tally) -> None:
+    def _apply(self, change: Change) -> bool:
+        """Run the handler (and commit its effects); False when the effects' record says it was applied."""
+        if self.effects is None:
+            self.handler(change)
+            return True
+        for attempt in range(1, _CONFLICT_RETRIES + 1):
+            effects = self.handler(change)
+            try:
+                return self.effects.commit_effects(self.name, change.event, effects)
+            except ConcurrencyError:
+                if attempt == _CONFLICT_RETRIES:
+                    raise
+                log.info(
+                    "%s: %s v%d met a concurrent write; handling it again",
+                    self.name,
+                    change.event.stream_id,
+                    change.event.version,
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failed(self, stream_id: str, version: int, error: Exception, tally: Tally) -> None:
         if tally.versions:  # what was applied before the failure is saved before the failure is counted
             self.checkpoints.save_versions(self.name, tally.versions)
             tally.versions.clear()  # saved: handle() saves only what comes after
@@ -338,7 +327,7 @@ class Projection:
         """
         parked = self.parked()
         chosen = parked if stream_ids is None else {s: parked[s] for s in stream_ids if s in parked}
-        tally = _Tally()
+        tally = Tally()
         for stream_id, progress in chosen.items():
             if self._replay_stream(stream_id, progress.version, tally):
                 self.checkpoints.unpark(self.name, stream_id)
@@ -347,52 +336,32 @@ class Projection:
         after = self.handle(latest) if latest else BatchOutcome()
         return attrs.evolve(outcome, applied=outcome.applied + after.applied)
 
-    def _replay_stream(self, stream_id: str, version: int, tally: _Tally) -> bool:
+    def _replay_stream(self, stream_id: str, version: int, tally: Tally) -> bool:
         aggregate_type, _, aggregate_id = stream_id.partition(":")
         applied = version
         try:
             for event in self.store.load(aggregate_id, aggregate_type, from_version=version + 1):
                 try:
-                    self.handler(Change.stored(event))
+                    self._apply(Change.stored(event))
                 except Exception as error:  # noqa: BLE001 (recorded with the stream, which stays parked)
+                    self._save_applied(stream_id, applied)
                     text = f"{type(error).__name__}: {error}"
-                    self.checkpoints.save_versions(self.name, {stream_id: applied})
                     self.checkpoints.record_failure(self.name, stream_id, event.version, text, park_after=1)
                     tally.parked.append(stream_id)
                     return False
                 tally.applied += 1
                 applied = event.version
         finally:
-            if applied > version:
-                self.checkpoints.save_versions(self.name, {stream_id: applied})
+            self._save_applied(stream_id, applied, after=version)
         return True
+
+    def _save_applied(self, stream_id: str, version: int, *, after: int = 0) -> None:
+        """Save a replayed stream's version, unless its effects' commits recorded it already."""
+        if self.effects is None and version > after:
+            self.checkpoints.save_versions(self.name, {stream_id: version})
 
     def _latest(self, stream_id: str) -> list[StoredEvent]:
         """The stream's newest event (what arrived while it was being replayed is gap-filled from it)."""
         aggregate_type, _, aggregate_id = stream_id.partition(":")
         last = self.store.stream_version(aggregate_id, aggregate_type)
         return self.store.load(aggregate_id, aggregate_type, from_version=last) if last else []
-
-
-def _group(changes: Iterable[Change], kinds: frozenset[ChangeKind]) -> tuple[dict[str, list[Change]], int]:
-    """Wanted changes per stream (inserts by version, duplicates dropped; then the others), and the unwanted count."""
-    inserts: dict[str, dict[int, Change]] = {}
-    others: dict[str, list[Change]] = {}
-    seen: set[str] = set()
-    unwanted = 0
-    for change in changes:
-        if change.kind not in kinds:
-            unwanted += 1
-        elif change.kind is ChangeKind.INSERT:
-            versions = inserts.setdefault(change.event.stream_id, {})
-            unwanted += change.event.version in versions
-            versions.setdefault(change.event.version, change)
-        elif change.sequence_number and change.sequence_number in seen:
-            unwanted += 1  # the same record twice in one batch
-        else:
-            seen.add(change.sequence_number)
-            others.setdefault(change.event.stream_id, []).append(change)
-    groups = {s: [versions[v] for v in sorted(versions)] for s, versions in inserts.items()}
-    for stream_id, extra in others.items():
-        groups.setdefault(stream_id, []).extend(extra)
-    return groups, unwanted

@@ -12,40 +12,19 @@ your store::
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import UTC, datetime
 
-import attrs
-
-from .._events import EventMetadata, EventRegistry, NewEvent, event
+from .._events import EventMetadata, NewEvent
 from .._serialization import EventSerializer
 from .._store import AppendResult, EventStore
 from ..exceptions import EventTooLargeError, InvalidStreamError
+from ._contract_commits import MultiStreamContract
+from ._contract_events import Noted, contract_registry, notes, stream
 
 __all__ = ["EventStoreContract"]
 
-contract_registry = EventRegistry()
-"""The contract's own event types, kept out of the global registry."""
 
-
-@event(name="ContractNoted", registry=contract_registry)
-@attrs.frozen
-class Noted:
-    """A small event for the contract suite."""
-
-    text: str
-    number: int = 0
-
-
-def _stream() -> tuple[str, str]:
-    return f"contract-{uuid.uuid4()}", "ContractStream"
-
-
-def _notes(count: int, *, prefix: str = "note") -> list[Noted]:
-    return [Noted(f"{prefix} {n}", n) for n in range(1, count + 1)]
-
-
-class EventStoreContract:
+class EventStoreContract(MultiStreamContract):
     """Behaviour every :class:`~dynamo_es.EventStore` shares. Subclass it as ``TestYourStore``."""
 
     def create_store(self, serializer: EventSerializer) -> EventStore:
@@ -58,11 +37,11 @@ class EventStoreContract:
 
     def test_appended_events_load_back_in_order_with_their_envelope(self) -> None:
         """Appending to a new stream and loading returns the same events, versions 1..n."""
-        store, (aggregate_id, aggregate_type) = self.store(), _stream()
-        result = store.append(aggregate_id, aggregate_type, _notes(3), 0)
+        store, (aggregate_id, aggregate_type) = self.store(), stream()
+        result = store.append(aggregate_id, aggregate_type, notes(3), 0)
         assert result.success and result.new_version == 3 and not result.conflict
         loaded = store.load(aggregate_id, aggregate_type)
-        assert [e.event for e in loaded] == _notes(3)
+        assert [e.event for e in loaded] == notes(3)
         assert [e.version for e in loaded] == [1, 2, 3]
         assert {e.event_type for e in loaded} == {"ContractNoted"}
         assert {e.stream_id for e in loaded} == {f"{aggregate_type}:{aggregate_id}"}
@@ -71,7 +50,7 @@ class EventStoreContract:
 
     def test_envelope_identity_and_metadata_round_trip(self) -> None:
         """Event id, timestamp and metadata given in a NewEvent are stored as given."""
-        store, (aggregate_id, aggregate_type) = self.store(), _stream()
+        store, (aggregate_id, aggregate_type) = self.store(), stream()
         when = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
         envelope = NewEvent(
             Noted("x"),
@@ -92,18 +71,18 @@ class EventStoreContract:
 
     def test_next_append_continues_the_version_sequence(self) -> None:
         """An append with the current version as expected gets the following versions."""
-        store, (aggregate_id, aggregate_type) = self.store(), _stream()
-        store.append(aggregate_id, aggregate_type, _notes(2), 0).raise_for_failure()
-        result = store.append(aggregate_id, aggregate_type, _notes(2, prefix="more"), 2)
+        store, (aggregate_id, aggregate_type) = self.store(), stream()
+        store.append(aggregate_id, aggregate_type, notes(2), 0).raise_for_failure()
+        result = store.append(aggregate_id, aggregate_type, notes(2, prefix="more"), 2)
         assert result.new_version == 4
         assert [e.version for e in store.load(aggregate_id, aggregate_type)] == [1, 2, 3, 4]
         assert store.stream_version(aggregate_id, aggregate_type) == 4
 
     def test_stale_expected_version_is_a_conflict_and_writes_nothing(self) -> None:
         """Expecting an older version reports a conflict with the actual version."""
-        store, (aggregate_id, aggregate_type) = self.store(), _stream()
-        store.append(aggregate_id, aggregate_type, _notes(3), 0).raise_for_failure()
-        result = store.append(aggregate_id, aggregate_type, _notes(2, prefix="late"), 1)
+        store, (aggregate_id, aggregate_type) = self.store(), stream()
+        store.append(aggregate_id, aggregate_type, notes(3), 0).raise_for_failure()
+        result = store.append(aggregate_id, aggregate_type, notes(2, prefix="late"), 1)
         assert _is_conflict(result, expected=1, actual=3)
         assert [e.event.text for e in store.load(aggregate_id, aggregate_type)] == [
             "note 1",
@@ -113,16 +92,16 @@ class EventStoreContract:
 
     def test_expected_version_past_the_end_is_a_conflict(self) -> None:
         """Expecting a version the stream has not reached is a conflict, never a gap."""
-        store, (aggregate_id, aggregate_type) = self.store(), _stream()
-        store.append(aggregate_id, aggregate_type, _notes(1), 0).raise_for_failure()
-        assert _is_conflict(store.append(aggregate_id, aggregate_type, _notes(1), 5), expected=5, actual=1)
-        assert _is_conflict(self.store().append(*_stream(), _notes(1), 2), expected=2, actual=0)
+        store, (aggregate_id, aggregate_type) = self.store(), stream()
+        store.append(aggregate_id, aggregate_type, notes(1), 0).raise_for_failure()
+        assert _is_conflict(store.append(aggregate_id, aggregate_type, notes(1), 5), expected=5, actual=1)
+        assert _is_conflict(self.store().append(*stream(), notes(1), 2), expected=2, actual=0)
         assert store.stream_version(aggregate_id, aggregate_type) == 1
 
     def test_appending_the_same_envelopes_again_is_idempotent(self) -> None:
         """A retry with the same NewEvents succeeds without duplicating or conflicting."""
-        store, (aggregate_id, aggregate_type) = self.store(), _stream()
-        envelopes = [NewEvent(note) for note in _notes(3)]
+        store, (aggregate_id, aggregate_type) = self.store(), stream()
+        envelopes = [NewEvent(note) for note in notes(3)]
         first = store.append(aggregate_id, aggregate_type, envelopes, 0)
         again = store.append(aggregate_id, aggregate_type, envelopes, 0)
         assert first.success and again.success and again.new_version == 3
@@ -130,15 +109,15 @@ class EventStoreContract:
 
     def test_empty_append_is_a_successful_no_op(self) -> None:
         """Appending no events succeeds and leaves the version as it was."""
-        store, (aggregate_id, aggregate_type) = self.store(), _stream()
+        store, (aggregate_id, aggregate_type) = self.store(), stream()
         result = store.append(aggregate_id, aggregate_type, [], 0)
         assert result.success and result.new_version == 0
         assert store.load(aggregate_id, aggregate_type) == []
 
     def test_load_honours_version_range(self) -> None:
         """``from_version`` and ``to_version`` bound the loaded events, inclusively."""
-        store, (aggregate_id, aggregate_type) = self.store(), _stream()
-        store.append(aggregate_id, aggregate_type, _notes(10), 0).raise_for_failure()
+        store, (aggregate_id, aggregate_type) = self.store(), stream()
+        store.append(aggregate_id, aggregate_type, notes(10), 0).raise_for_failure()
         assert [e.version for e in store.load(aggregate_id, aggregate_type, from_version=4, to_version=6)] == [4, 5, 6]
         assert [e.version for e in store.load(aggregate_id, aggregate_type, from_version=9)] == [
             9,
@@ -149,22 +128,22 @@ class EventStoreContract:
 
     def test_unknown_stream_is_empty_at_version_zero(self) -> None:
         """A stream never written to loads empty at version 0."""
-        store, (aggregate_id, aggregate_type) = self.store(), _stream()
+        store, (aggregate_id, aggregate_type) = self.store(), stream()
         assert store.load(aggregate_id, aggregate_type) == []
         assert store.stream_version(aggregate_id, aggregate_type) == 0
 
     def test_streams_are_isolated_by_type_and_id(self) -> None:
         """The same id under two aggregate types is two streams."""
-        store, (aggregate_id, _) = self.store(), _stream()
-        store.append(aggregate_id, "ContractA", _notes(1, prefix="a"), 0).raise_for_failure()
-        store.append(aggregate_id, "ContractB", _notes(2, prefix="b"), 0).raise_for_failure()
+        store, (aggregate_id, _) = self.store(), stream()
+        store.append(aggregate_id, "ContractA", notes(1, prefix="a"), 0).raise_for_failure()
+        store.append(aggregate_id, "ContractB", notes(2, prefix="b"), 0).raise_for_failure()
         assert [e.event.text for e in store.load(aggregate_id, "ContractA")] == ["a 1"]
         assert store.stream_version(aggregate_id, "ContractB") == 2
 
     def test_many_events_span_batches_and_load_in_order(self) -> None:
         """250 events in one append are all stored, in order."""
-        store, (aggregate_id, aggregate_type) = self.store(), _stream()
-        result = store.append(aggregate_id, aggregate_type, _notes(250), 0)
+        store, (aggregate_id, aggregate_type) = self.store(), stream()
+        result = store.append(aggregate_id, aggregate_type, notes(250), 0)
         assert result.success and result.new_version == 250
         loaded = store.load(aggregate_id, aggregate_type)
         assert [e.event.number for e in loaded] == list(range(1, 251))
@@ -179,14 +158,14 @@ class EventStoreContract:
             ("a", "T", -1),
         ]:
             try:
-                store.append(aggregate_id, aggregate_type, _notes(1), expected)
+                store.append(aggregate_id, aggregate_type, notes(1), expected)
             except InvalidStreamError:
                 continue
             raise AssertionError(f"({aggregate_id!r}, {aggregate_type!r}, {expected}) was accepted")
 
     def test_oversize_event_is_rejected_and_nothing_is_written(self) -> None:
         """An event over 400 KB fails the whole append before any event is stored."""
-        store, (aggregate_id, aggregate_type) = self.store(), _stream()
+        store, (aggregate_id, aggregate_type) = self.store(), stream()
         events = [Noted("small"), Noted("x" * 420_000)]
         try:
             store.append(aggregate_id, aggregate_type, events, 0)
@@ -198,13 +177,13 @@ class EventStoreContract:
 
     def test_racing_writers_with_one_expected_version_have_one_winner(self) -> None:
         """Of several threads appending at the same expected version, exactly one succeeds."""
-        store, (aggregate_id, aggregate_type) = self.store(), _stream()
+        store, (aggregate_id, aggregate_type) = self.store(), stream()
         results: list[AppendResult] = []
         gate = threading.Barrier(6)
 
         def write(n: int) -> None:
             gate.wait()
-            results.append(store.append(aggregate_id, aggregate_type, _notes(3, prefix=f"w{n}"), 0))
+            results.append(store.append(aggregate_id, aggregate_type, notes(3, prefix=f"w{n}"), 0))
 
         threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
         for thread in threads:

@@ -1,0 +1,98 @@
+"""UnitOfWork: change several aggregates and save them in one transaction, all or nothing."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import attrs
+
+from ._aggregate import AggregateRoot
+from ._events import EventMetadata
+from ._repository import Repository
+from ._store import CommitResult, EventStore, StreamAppend, Tracking, make_stream_id
+from .exceptions import InvalidStreamError
+
+__all__ = ["UnitOfWork"]
+
+A = TypeVar("A", bound=AggregateRoot)
+
+
+@attrs.define
+class UnitOfWork:
+    """Aggregates changed together, saved by :meth:`commit` in one transaction of the store.
+
+    Each aggregate keeps its own optimistic concurrency check (the version it was loaded at);
+    a conflict on any of them writes nothing and raises :class:`ConcurrencyError` naming every
+    conflicting stream. Aggregates may be of different types, stored in the same table.
+
+    ::
+
+        unit = UnitOfWork(store)
+        source, target = unit.get(Account, "alice"), unit.get(Account, "bob")
+        source.withdraw(10)
+        target.deposit(10)
+        unit.commit()
+
+    Attributes:
+        store: the event store of every aggregate in the unit.
+    """
+
+    store: EventStore
+    _aggregates: dict[str, AggregateRoot] = attrs.field(factory=dict, init=False, repr=False)
+
+    def get(self, aggregate_class: type[A], aggregate_id: str) -> A:
+        """The aggregate, loaded from the store once per unit (the same object on later calls).
+
+        Raises:
+            AggregateNotFoundError: its stream holds no event.
+        """
+        stream_id = make_stream_id(aggregate_class.aggregate_type, aggregate_id)
+        known = self._aggregates.get(stream_id)
+        if isinstance(known, aggregate_class):
+            return known
+        aggregate = Repository(aggregate_class, self.store).get(aggregate_id)
+        self._aggregates[stream_id] = aggregate
+        return aggregate
+
+    def add(self, *aggregates: AggregateRoot) -> UnitOfWork:
+        """Include aggregates created (or loaded) elsewhere; returns the unit.
+
+        Raises:
+            InvalidStreamError: another object of the same stream is already in the unit.
+        """
+        for aggregate in aggregates:
+            stream_id = make_stream_id(aggregate.aggregate_type, aggregate.id)
+            if self._aggregates.setdefault(stream_id, aggregate) is not aggregate:
+                raise InvalidStreamError(f"{stream_id} is already in this unit of work as another object")
+        return self
+
+    @property
+    def pending(self) -> list[AggregateRoot]:
+        """The aggregates with uncommitted events, in the order they joined the unit."""
+        return [aggregate for aggregate in self._aggregates.values() if aggregate.uncommitted_events]
+
+    def appends(self, *, metadata: EventMetadata | None = None) -> list[StreamAppend]:
+        """What :meth:`commit` appends: each pending aggregate's events after its committed version."""
+        return [
+            StreamAppend(a.id, a.aggregate_type, a.uncommitted_events, a.committed_version, metadata=metadata)
+            for a in self.pending
+        ]
+
+    def commit(self, *, metadata: EventMetadata | None = None, tracking: Tracking | None = None) -> CommitResult:
+        """Save every pending aggregate in one transaction; mark them committed.
+
+        ``metadata`` is laid over every event's own. With ``tracking`` (a process manager's
+        record of the upstream event it reacts to), a commit whose tracking is recorded already
+        writes nothing and returns ``already_processed``; the aggregates keep their events.
+
+        Raises:
+            ConcurrencyError: another writer got to one of the streams first (every conflict is named).
+            TransactionTooLargeError: more than one transaction holds; nothing was written.
+            EventStoreError: the store failed (nothing written, or ``outcome_unknown``).
+        """
+        pending = self.pending
+        result = self.store.append_many(self.appends(metadata=metadata), tracking=tracking).raise_for_failure()
+        if not result.already_processed:
+            for aggregate in pending:
+                aggregate.mark_committed()
+        return result

@@ -1,0 +1,96 @@
+"""What one batch of a projection came to: counts, failures, parked streams; and how changes are grouped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+from ..exceptions import ProjectionError
+from ._changes import Change, ChangeKind
+
+__all__ = ["BatchOutcome", "RebuildProgress", "Tally", "group_changes"]
+
+
+@attrs.frozen
+class BatchOutcome:
+    """What :meth:`Projection.handle` did with one batch.
+
+    Attributes:
+        applied: changes that reached the handler, backfilled ones included.
+        backfilled: of those, events loaded from the event store to fill a gap.
+        skipped: changes not applied: already applied, duplicates, unwanted kinds, parked streams.
+        failed: for each aggregate whose handler raised (and is not parked), the delivered change
+            that must be delivered again; later changes of that aggregate were not applied.
+        errors: the errors of ``failed``, in the same order (each with the handler's error as cause).
+        parked: streams parked by this batch (their failures reached ``max_attempts``).
+    """
+
+    applied: int = 0
+    backfilled: int = 0
+    skipped: int = 0
+    failed: tuple[Change, ...] = ()
+    errors: tuple[ProjectionError, ...] = ()
+    parked: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class RebuildProgress:
+    """How far a rebuild got: events read from the table, applied, and the rate.
+
+    Attributes:
+        read: events read from the table so far.
+        applied: changes that reached the handler (table and live stream together).
+        seconds: time since the rebuild began.
+        done: the table read is finished (the live stream follows, if asked).
+    """
+
+    read: int
+    applied: int
+    seconds: float
+    done: bool = False
+
+    @property
+    def events_per_second(self) -> float:
+        """Events read from the table per second."""
+        return self.read / self.seconds if self.seconds > 0 else 0.0
+
+
+@attrs.define
+class Tally:
+    applied: int = 0
+    backfilled: int = 0
+    skipped: int = 0
+    failed: list[Change] = attrs.field(factory=list)
+    errors: list[ProjectionError] = attrs.field(factory=list)
+    parked: list[str] = attrs.field(factory=list)
+    versions: dict[str, int] = attrs.field(factory=dict)
+
+    def outcome(self) -> BatchOutcome:
+        return BatchOutcome(
+            self.applied, self.backfilled, self.skipped, tuple(self.failed), tuple(self.errors), tuple(self.parked)
+        )
+
+
+def group_changes(changes: Iterable[Change], kinds: frozenset[ChangeKind]) -> tuple[dict[str, list[Change]], int]:
+    """Wanted changes per stream (inserts by version, duplicates dropped; then the others), and the unwanted count."""
+    inserts: dict[str, dict[int, Change]] = {}
+    others: dict[str, list[Change]] = {}
+    seen: set[str] = set()
+    unwanted = 0
+    for change in changes:
+        if change.kind not in kinds:
+            unwanted += 1
+        elif change.kind is ChangeKind.INSERT:
+            versions = inserts.setdefault(change.event.stream_id, {})
+            unwanted += change.event.version in versions
+            versions.setdefault(change.event.version, change)
+        elif change.sequence_number and change.sequence_number in seen:
+            unwanted += 1  # the same record twice in one batch
+        else:
+            seen.add(change.sequence_number)
+            others.setdefault(change.event.stream_id, []).append(change)
+    groups = {s: [versions[v] for v in sorted(versions)] for s, versions in inserts.items()}
+    for stream_id, extra in others.items():
+        groups.setdefault(stream_id, []).extend(extra)
+    return groups, unwanted

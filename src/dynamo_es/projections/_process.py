@@ -1,0 +1,87 @@
+"""Process managers: react to events by saving new ones, exactly once per upstream event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+
+from .._events import EventMetadata, StoredEvent
+from .._store import EventStore, Tracking
+from .._unit import UnitOfWork
+from ._changes import Change
+from ._checkpoints import CheckpointStore
+from ._projection import History, Projection
+
+__all__ = ["Policy", "TrackingStore", "UnitCommits", "process_manager"]
+
+Policy = Callable[[Change, UnitOfWork], Any]
+"""A process manager's reaction: given an upstream event, change aggregates through the unit of work."""
+
+
+class TrackingStore(EventStore, Protocol):
+    """An event store that records :class:`Tracking` with its commits, readable as checkpoints."""
+
+    @property
+    def tracking(self) -> CheckpointStore:
+        """The checkpoint store that sees the tracking records (a process manager's checkpoints)."""
+        ...
+
+
+@attrs.frozen
+class UnitCommits:
+    """The effect sink of a process manager: commits the policy's unit of work with its tracking record."""
+
+    store: EventStore
+
+    def commit_effects(self, name: str, event: StoredEvent, effects: Any) -> bool:
+        """Commit the unit's aggregates and the tracking of ``event`` in one transaction; False if tracked already.
+
+        New events name the upstream event as their cause and keep its correlation id.
+        """
+        unit = effects if isinstance(effects, UnitOfWork) else UnitOfWork(self.store)
+        metadata = EventMetadata(
+            correlation_id=event.metadata.correlation_id or event.event_id, causation_id=event.event_id
+        )
+        result = unit.commit(metadata=metadata, tracking=Tracking(name, event.stream_id, event.version))
+        return not result.already_processed
+
+
+def process_manager(
+    name: str,
+    policy: Policy,
+    store: TrackingStore,
+    *,
+    history: History = "replay",
+    max_attempts: int | None = 3,
+    retry_delay: float = 0.2,
+) -> Projection:
+    """A :class:`Projection` that runs ``policy`` for each event and commits what it changed exactly once.
+
+    For each upstream event, ``policy(change, unit)`` loads and changes aggregates through a
+    fresh :class:`UnitOfWork`; the unit's events and a tracking record of the upstream event
+    (``name``, stream, version) are committed in one transaction. A redelivered event (a retry,
+    a second worker, a Lambda replay) finds its tracking record and changes nothing; a conflict
+    with another writer re-runs the policy on fresh aggregates. Events arrive per upstream
+    aggregate in version order, with gaps filled, as for every projection.
+
+    Run it like any projection: ``handle`` (AWS Lambda), ``run`` or ``rebuild``. Its checkpoints
+    are ``store.tracking``.
+    """
+
+    def react(change: Change) -> UnitOfWork:
+        unit = UnitOfWork(store)
+        policy(change, unit)
+        return unit
+
+    return Projection(
+        name,
+        react,
+        store.tracking,
+        store,
+        history=history,
+        max_attempts=max_attempts,
+        retry_delay=retry_delay,
+        effects=UnitCommits(store),
+    )
