@@ -3,19 +3,25 @@
 from ._checkpoints import DynamoDBCheckpointStore
 from ._lambda import LambdaBatch, changes_from_lambda_event, lambda_handler, partial_batch_response, read_lambda_event
 from ._model import EventItem, EventItemCodec, event_model
+from ._read_models import ConditionCheck, DeleteItem, PutItem, ReadModelWrite, UpdateItem
 from ._snapshots import DynamoDBSnapshotStore
 from ._store import DynamoDBEventStore
 from ._streams import Subscription
 from ._table import ensure_table
 
 __all__ = [
+    "ConditionCheck",
+    "DeleteItem",
     "DynamoDBCheckpointStore",
     "DynamoDBEventStore",
     "DynamoDBSnapshotStore",
     "EventItem",
     "EventItemCodec",
     "LambdaBatch",
+    "PutItem",
+    "ReadModelWrite",
     "Subscription",
+    "UpdateItem",
     "changes_from_lambda_event",
     "ensure_table",
     "event_model",

@@ -18,7 +18,7 @@ from ..exceptions import EventStoreError, OutcomeUnknownError, TransientStoreErr
 from ..settings import EventStoreSettings
 from ._errors import BOUNDARY_ERRORS, Failure, classify
 
-__all__ = ["Attempt", "SlotReader", "unanswered"]
+__all__ = ["Attempt", "SlotReader", "call_with_retries", "unanswered"]
 
 log = logging.getLogger("dynamo_es")
 
@@ -139,3 +139,19 @@ def unanswered(error: BaseException) -> bool:
     """Whether DynamoDB never answered (a timeout or a lost connection), so the write may still land."""
     cause = error.cause if isinstance(error, PynamoDBException) else error
     return isinstance(cause, BotoCoreError)
+
+
+def call_with_retries(settings: EventStoreSettings, call: Callable[[], Any], *, label: str) -> Any:
+    """``call()``, retrying transient failures with the store's backoff; other failures (and the last) raise."""
+    retries = 0
+    while True:
+        try:
+            return call()
+        except BOUNDARY_ERRORS as error:
+            kind, reason = classify(error)
+            if kind is not Failure.TRANSIENT or retries >= settings.max_transient_retries:
+                raise
+        delay = backoff_delay(retries, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
+        retries += 1
+        log.info("%s: %s, retry %d in %.3fs", label, reason, retries, delay)
+        time.sleep(delay)

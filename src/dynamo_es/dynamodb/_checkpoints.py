@@ -13,14 +13,17 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
+from .._events import StoredEvent
 from .._serialization import default_converter
-from .._store import Tracking
-from ..exceptions import EventStoreError
+from .._store import MAX_TRANSACTION_ITEMS, Tracking
+from ..exceptions import EventStoreError, TransactionTooLargeError, TransientStoreError, WriteConditionError
 from ..projections._changes import SHARD_END, StreamPosition
 from ..projections._checkpoints import StreamProgress
 from ..settings import EventStoreSettings
-from ._errors import BOUNDARY_ERRORS, Failure, classify
+from ._attempt import call_with_retries
+from ._errors import BOUNDARY_ERRORS, Failure, cancellation_codes, classify
 from ._model import table_meta
+from ._read_models import read_model_writes
 from ._table import LazyTable
 
 __all__ = ["CheckpointItem", "DynamoDBCheckpointStore", "checkpoint_model"]
@@ -158,6 +161,33 @@ class DynamoDBCheckpointStore:
             self._update(name, stream_id, [model.parked.set(True)], None)
         return failures
 
+    def commit_effects(self, name: str, event: StoredEvent, effects: Any) -> bool:
+        """Apply a handler's read-model writes and record ``event``'s version, in one transaction.
+
+        ``effects`` is None, one :data:`ReadModelWrite` or a list of them (at most 99). Returns
+        False, writing nothing, when the version is recorded already (a redelivery).
+
+        Raises:
+            WriteConditionError: a write's own condition did not hold (nothing was written).
+            TransactionTooLargeError: more than 99 writes.
+            TransientStoreError, EventStoreError: DynamoDB failed (nothing was written, or the
+                redelivery finds the version recorded).
+        """
+        writes = read_model_writes(effects)
+        tracking = Tracking(name, event.stream_id, event.version)
+        if len(writes) + 1 > MAX_TRANSACTION_ITEMS:
+            raise TransactionTooLargeError(
+                len(writes) + 1, 0, max_items=MAX_TRANSACTION_ITEMS, max_bytes=0, streams=(event.stream_id,)
+            )
+        items = [{"Update": self.tracking_update(tracking)}, *(write.transact_item() for write in writes)]
+        client: Any = self._table.ready()._get_connection().connection.client
+        label = f"{name}: {event.stream_id} v{event.version}"
+        try:
+            call_with_retries(self.settings, lambda: client.transact_write_items(TransactItems=items), label=label)
+        except BOUNDARY_ERRORS as error:
+            return _effects_failed(tracking, error, attempts=self.settings.max_transient_retries + 1)
+        return True
+
     def parked(self, name: str) -> dict[str, StreamProgress]:
         """The parked streams of ``name``."""
         model = self._table.ready()
@@ -186,6 +216,23 @@ class DynamoDBCheckpointStore:
                 return None
             raise EventStoreError(f"cannot save checkpoint {name!r} / {key!r}: {error}") from error
         return item
+
+
+def _effects_failed(tracking: Tracking, error: BaseException, *, attempts: int) -> bool:
+    """False for a redelivery (the checkpoint's condition failed); raise for anything else."""
+    kind, reason = classify(error)
+    codes = cancellation_codes(error) if kind is Failure.CONFLICT else []
+    if codes[:1] == ["ConditionalCheckFailed"]:
+        return False
+    if "ConditionalCheckFailed" in codes:
+        index = codes.index("ConditionalCheckFailed") - 1
+        raise WriteConditionError(tracking.name, tracking.stream_id, tracking.version, index) from error
+    if kind is Failure.TRANSIENT:
+        action = f"applying {tracking.name}'s writes"
+        raise TransientStoreError(tracking.stream_id, reason, attempts, action=action) from error
+    raise EventStoreError(
+        f"{tracking.name}: cannot apply {tracking.stream_id} v{tracking.version}: {reason}"
+    ) from error
 
 
 def _applied(model: type[CheckpointItem], version: int) -> list[Action]:
