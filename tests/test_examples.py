@@ -49,6 +49,21 @@ EXPECTED = {
         "resumed: 1 new change(s), balances {'alice': Decimal('70'), 'bob': Decimal('30')}",
         "equal to replay: True",
     ],
+    "money_transfer.py": [
+        *(
+            line
+            for store in ("memory", "dynamodb")
+            for line in (
+                f"{store}: after the transfer {{'alice': '50', 'bob': '150', 'promotions': '1000'}}",
+                f"{store}: refused, concurrency conflict on BankAccount:alice: expected version 3, actual version 4; "
+                "BankAccount:bob: expected version 2, actual version 3",
+                f"{store}: after the bonuses {{'alice': '35', 'bob': '175', 'promotions': '990'}}",
+                f"{store}: everything delivered again, 0 applied, {{'alice': '35', 'bob': '175', 'promotions': '990'}}",
+            )
+        ),
+        "read model, first run: 13 applied, {'alice': '35', 'bob': '175', 'promotions': '990'}",
+        "read model, redelivered: 0 applied, {'alice': '35', 'bob': '175', 'promotions': '990'}",
+    ],
     "quickstart.py": ["writer 2: success=False, conflict=True: expected 2, actual 3", "balance after replay: 75"],
     "bank_account/usage.py": [
         "refused: balance 100.00 is less than 500.00",

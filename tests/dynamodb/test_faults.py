@@ -14,18 +14,24 @@ import attrs
 import pytest
 
 from dynamo_es import (
+    Change,
     DynamoDBCheckpointStore,
     DynamoDBEventStore,
     EventStoreSettings,
     NewEvent,
     OutboxDispatcher,
+    Repository,
     StoredEvent,
     StreamAppend,
     Tracking,
+    UnitOfWork,
     event,
+    process_manager,
 )
 from dynamo_es.exceptions import OutcomeUnknownError
 from dynamo_es.testing import DynamoDBLocal, FaultProxy
+
+from ..conftest import Account
 
 pytestmark = pytest.mark.ddblocal
 
@@ -175,3 +181,22 @@ class TestCommit:
         assert versions(store, "m3") == versions(store, "m4") == []
         assert store.append_many(appends).success
         assert versions(store, "m3") == versions(store, "m4") == [1]
+
+    def test_a_process_manager_whose_commit_never_arrives_acts_once_on_redelivery(
+        self, store: DynamoDBEventStore, proxy: FaultProxy
+    ) -> None:
+        """A crash before the commit reaches DynamoDB: no effect, no tracking; the redelivery acts once."""
+
+        def open_mirror(change: Change, unit: UnitOfWork) -> None:
+            unit.add(Account.open(f"mirror-{change.event.aggregate_id}"))
+
+        Repository(Account, store).save(Account.open("pm-source"))
+        changes = [Change.stored(e) for e in store.load("pm-source", "TestAccount")]
+        proxy.inject("TransactWriteItems", "reset", times=100)
+        first = process_manager("mirrors", open_mirror, store).handle(changes)
+        proxy.clear()
+        assert first.failed and store.stream_version("mirror-pm-source", "TestAccount") == 0
+        assert store.tracked_version(Tracking("mirrors", "TestAccount:pm-source", 1)) == 0
+        again = process_manager("mirrors", open_mirror, store).handle(changes)
+        assert again.applied == 1 and store.stream_version("mirror-pm-source", "TestAccount") == 1
+        assert process_manager("mirrors", open_mirror, store).handle(changes).applied == 0

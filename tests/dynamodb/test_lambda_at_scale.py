@@ -18,6 +18,7 @@ import attrs
 import pytest
 
 from dynamo_es import (
+    AggregateNotFoundError,
     Change,
     ChangeKind,
     DynamoDBEventStore,
@@ -25,12 +26,14 @@ from dynamo_es import (
     InMemoryCheckpointStore,
     Projection,
     Repository,
+    UnitOfWork,
+    process_manager,
 )
 from dynamo_es.dynamodb import lambda_handler, read_lambda_event
 from dynamo_es.exceptions import SubscriptionError
 from dynamo_es.projections._checkpoints import sequence_key
 
-from .conftest import Wallet, capture_records, kinesis_record, lambda_record
+from .conftest import Deposited, Wallet, capture_records, kinesis_record, lambda_record
 
 pytestmark = pytest.mark.ddblocal
 
@@ -252,3 +255,28 @@ def _as_getrecords(record: dict[str, Any]) -> dict[str, Any]:
     body = dict(record["dynamodb"])
     body["ApproximateCreationDateTime"] = datetime.fromtimestamp(body["ApproximateCreationDateTime"], UTC)
     return {**record, "dynamodb": body}
+
+
+class TestProcessManagerOnLambda:
+    def test_redelivered_and_reordered_batches_have_one_effect_per_event(
+        self, store: DynamoDBEventStore, wallet_records: tuple[list[str], list[dict[str, Any]]]
+    ) -> None:
+        """A process manager behind lambda_handler: the payload three times, once reversed; one effect per deposit."""
+        ids, records = wallet_records
+
+        def mirror(change: Change, unit: UnitOfWork) -> None:
+            if isinstance(change.event.event, Deposited):
+                target = f"mirror-{change.event.aggregate_id}"
+                try:
+                    wallet = unit.get(Wallet, target)
+                except AggregateNotFoundError:
+                    wallet = Wallet.open(target)
+                    unit.add(wallet)
+                wallet.deposit(change.event.event.amount)
+
+        name = f"mirror-{random.random():.6f}"
+        for payload in (records, records[::-1], records):
+            response = lambda_handler(process_manager(name, mirror, store))({"Records": payload}, None)
+            assert response == {"batchItemFailures": []}
+        assert [Repository(Wallet, store).get(f"mirror-{i}").balance for i in ids] == [6, 6, 6]
+        assert {store.stream_version(f"mirror-{i}", "Wallet") for i in ids} == {4}

@@ -2,7 +2,7 @@
 
 from ._checkpoints import DynamoDBCheckpointStore
 from ._lambda import LambdaBatch, changes_from_lambda_event, lambda_handler, partial_batch_response, read_lambda_event
-from ._model import EventItem, EventItemCodec, event_model
+from ._model import EventItem, EventItemCodec, event_model, table_meta
 from ._read_models import ConditionCheck, DeleteItem, PutItem, ReadModelWrite, UpdateItem
 from ._snapshots import DynamoDBSnapshotStore
 from ._store import DynamoDBEventStore
@@ -28,4 +28,5 @@ __all__ = [
     "lambda_handler",
     "partial_batch_response",
     "read_lambda_event",
+    "table_meta",
 ]
