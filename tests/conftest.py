@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Callable
 
@@ -9,6 +10,7 @@ import attrs
 import pytest
 
 from dynamo_es import AggregateRoot, DynamoDBEventStore, EventStoreSettings, InMemoryEventStore, applies, event
+from dynamo_es.cli import run
 from dynamo_es.testing import DynamoDBLocal
 
 
@@ -136,3 +138,29 @@ class Account(AggregateRoot, aggregate_type="TestAccount"):
     @applies(Debited)
     def _debited(self, event: Debited) -> None:
         self.balance -= event.amount
+
+
+@pytest.fixture
+def cli_env(dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch) -> EventStoreSettings:
+    """DYNAMO_ES_* variables for a table of the test's own (not created yet)."""
+    settings = dynamodb_local.settings(events_table_name=f"cli-{uuid.uuid4().hex[:10]}", enable_streams=True)
+    for name, value in {
+        "ENDPOINT_URL": settings.endpoint_url,
+        "AWS_ACCESS_KEY_ID": settings.aws_access_key_id,
+        "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key,
+        "EVENTS_TABLE_NAME": settings.events_table_name,
+        "CHECKPOINTS_TABLE_NAME": f"{settings.events_table_name}-cp",
+        "SNAPSHOTS_TABLE_NAME": f"{settings.events_table_name}-snap",
+    }.items():
+        monkeypatch.setenv(f"DYNAMO_ES_{name}", str(value))
+    return attrs.evolve(
+        settings,
+        checkpoints_table_name=f"{settings.events_table_name}-cp",
+        snapshots_table_name=f"{settings.events_table_name}-snap",
+    )
+
+
+def cli(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = run(list(argv), out=out)
+    return code, out.getvalue()

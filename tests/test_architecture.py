@@ -10,7 +10,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "dynamo_es"
 ADAPTERS = ("dynamo_es.memory", "dynamo_es.dynamodb")
-OUTSIDE_CORE = (*ADAPTERS, "dynamo_es.testing", "dynamo_es.cli", "dynamo_es._cli_project")
+OUTSIDE_CORE = (*ADAPTERS, "dynamo_es.testing", "dynamo_es.cli", "dynamo_es._cli_project", "dynamo_es._cli_ops")
 DRIVERS = ("pynamodb", "botocore", "boto3", "aiobotocore")
 
 

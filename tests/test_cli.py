@@ -17,7 +17,8 @@ import pytest
 
 from dynamo_es import DynamoDBEventStore, EventStoreSettings, event
 from dynamo_es.cli import run
-from dynamo_es.testing import DynamoDBLocal
+
+from .conftest import cli
 
 pytestmark = pytest.mark.ddblocal
 
@@ -27,32 +28,6 @@ pytestmark = pytest.mark.ddblocal
 class Shipped:
     parcel: str
     weight: int
-
-
-@pytest.fixture
-def cli_env(dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch) -> EventStoreSettings:
-    """DYNAMO_ES_* variables for a table of the test's own (not created yet)."""
-    settings = dynamodb_local.settings(events_table_name=f"cli-{uuid.uuid4().hex[:10]}", enable_streams=True)
-    for name, value in {
-        "ENDPOINT_URL": settings.endpoint_url,
-        "AWS_ACCESS_KEY_ID": settings.aws_access_key_id,
-        "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key,
-        "EVENTS_TABLE_NAME": settings.events_table_name,
-        "CHECKPOINTS_TABLE_NAME": f"{settings.events_table_name}-cp",
-        "SNAPSHOTS_TABLE_NAME": f"{settings.events_table_name}-snap",
-    }.items():
-        monkeypatch.setenv(f"DYNAMO_ES_{name}", str(value))
-    return attrs.evolve(
-        settings,
-        checkpoints_table_name=f"{settings.events_table_name}-cp",
-        snapshots_table_name=f"{settings.events_table_name}-snap",
-    )
-
-
-def cli(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    code = run(list(argv), out=out)
-    return code, out.getvalue()
 
 
 def seed(settings: EventStoreSettings, count: int = 3) -> str:

