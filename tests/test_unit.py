@@ -134,6 +134,20 @@ class TestMembership:
         with pytest.raises(InvalidStreamError, match="already in this unit"):
             unit.add(Repository(Account, store).get(alice))
 
+    def test_one_stream_under_two_classes_is_refused(self) -> None:
+        """get() of a stream already in the unit as another class raises instead of dropping its events."""
+
+        class OtherAccount(Account, aggregate_type="TestAccount"):
+            pass
+
+        store = InMemoryEventStore()
+        (alice,) = opened(store, 1)
+        unit = UnitOfWork(store)
+        unit.get(Account, alice).credit(1)
+        with pytest.raises(InvalidStreamError, match="as a Account"):
+            unit.get(OtherAccount, alice)
+        assert len(unit.pending) == 1
+
     def test_an_empty_unit_commits_nothing(self) -> None:
         """A unit without changes commits successfully and writes nothing."""
         store = InMemoryEventStore()

@@ -75,7 +75,7 @@ def make_stream_id(aggregate_type: str, aggregate_id: str) -> str:
 
 
 def check_version(name: str, value: int, *, minimum: int = 0) -> int:
-    """``value`` if it is an integer >= ``minimum``; else :class:`InvalidStreamError`."""
+    """``value`` if it is an integer >= ``minimum``; else `InvalidStreamError`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidStreamError(f"{name} must be an integer >= {minimum}, not {value!r}")
     return value
@@ -95,7 +95,7 @@ class AppendResult:
         actual_version: on a conflict, the stream's version as then read (None if unknown).
         error: on a failure that is not a conflict, the error.
         outcome_unknown: the last batch may or may not be written (``error`` is an
-            :class:`~dynamo_es.exceptions.OutcomeUnknownError`); retrying the same append is safe.
+            `OutcomeUnknownError`); retrying the same append is safe.
     """
 
     success: bool
@@ -108,7 +108,7 @@ class AppendResult:
     outcome_unknown: bool = False
 
     def raise_for_failure(self) -> AppendResult:
-        """Return ``self`` on success; raise :class:`ConcurrencyError` or the error otherwise."""
+        """Return ``self`` on success; raise `ConcurrencyError` or the error otherwise."""
         if self.success:
             return self
         if self.conflict:
@@ -125,7 +125,7 @@ class StreamAppend:
 
     Attributes:
         aggregate_id, aggregate_type: the stream.
-        events: registered event instances or :class:`NewEvent` envelopes.
+        events: registered event instances or [`NewEvent`][dynamo_es.NewEvent] envelopes.
         expected_version: the stream's version they go after (0 for a new stream).
         metadata: laid over each event's own.
     """
@@ -155,8 +155,8 @@ class CommitResult:
     """What a multi-stream commit did: all of it, or nothing.
 
     Attributes:
-        results: one :class:`AppendResult` per append, in the order given.
-        already_processed: the commit's :class:`Tracking` was already recorded (a redelivery);
+        results: one [`AppendResult`][dynamo_es.AppendResult] per append that had events, in the order given.
+        already_processed: the commit's [`Tracking`][dynamo_es.Tracking] was already recorded (a redelivery);
             nothing was written, which is success.
         conflicts: the streams whose expected version did not hold; nothing was written.
         error: a failure that is not a conflict (nothing written, or ``outcome_unknown``).
@@ -175,7 +175,7 @@ class CommitResult:
         return not self.conflicts and self.error is None
 
     def raise_for_failure(self) -> CommitResult:
-        """Return ``self`` on success; raise :class:`ConcurrencyError` (naming every conflict) or the error."""
+        """Return ``self`` on success; raise `ConcurrencyError` (naming every conflict) or the error."""
         if self.conflicts:
             first = self.conflicts[0]
             raise ConcurrencyError(
@@ -203,7 +203,7 @@ class EventStore(Protocol):
     ) -> AppendResult:
         """Append events after ``expected_version`` (0 for a new stream).
 
-        ``events`` are registered event instances or :class:`NewEvent` envelopes; ``metadata``
+        ``events`` are registered event instances or [`NewEvent`][dynamo_es.NewEvent] envelopes; ``metadata``
         is laid over each event's own. Bad input raises before anything is written.
         """
         ...
@@ -227,7 +227,7 @@ class EventStore(Protocol):
         """Append to several streams in one transaction: all or nothing.
 
         Each stream keeps its own optimistic concurrency check; a commit that would not fit one
-        DynamoDB transaction (100 items, 4 MB) raises :class:`TransactionTooLargeError` before
+        DynamoDB transaction (100 items, 4 MB) raises `TransactionTooLargeError` before
         anything is written. With ``tracking``, the tracking record is written in the same
         transaction, and a commit whose tracking is already recorded writes nothing and
         reports ``already_processed``.
@@ -302,7 +302,7 @@ def encode_appends(
 
     Raises:
         InvalidStreamError: bad input, or a stream named twice.
-        SerializationError, EventTypeError, EventTooLargeError: as for :func:`encode_append`.
+        SerializationError, EventTypeError, EventTooLargeError: as for `encode_append()`.
     """
     encoded: list[EncodedAppend] = []
     seen: set[str] = set()
@@ -327,17 +327,28 @@ def encode_appends(
 
 
 def check_tracking(tracking: Tracking | None) -> None:
-    """Refuse a malformed tracking record before anything is written."""
+    """Refuse a malformed tracking record before anything is written.
+
+    The name and the upstream stream id become a DynamoDB key (2,048 and 1,024 bytes at most).
+    """
     if tracking is None:
         return
     if not isinstance(tracking.name, str) or not tracking.name:
         raise InvalidStreamError(f"tracking name must be a non-empty string, not {tracking.name!r}")
     if not isinstance(tracking.stream_id, str) or ":" not in tracking.stream_id:
         raise InvalidStreamError(f"tracking stream id must look like 'Type:id', not {tracking.stream_id!r}")
+    for label, text, limit in (("name", tracking.name, 2048), ("stream id", tracking.stream_id, 1024)):
+        size = len(text.encode("utf-8", errors="surrogatepass"))
+        if size > limit:
+            raise InvalidStreamError(
+                f"tracking {label} {text[:40]!r}... is {size:,} bytes of UTF-8; the limit is {limit:,}"
+            )
     check_version("tracking version", tracking.version, minimum=1)
 
 
-def check_transaction_size(appends: Sequence[EncodedAppend], items: int, size: int) -> None:
+def check_transaction_size(
+    appends: Sequence[EncodedAppend], items: int, size: int, *, streams: tuple[str, ...] = ()
+) -> None:
     """Refuse a commit of ``items`` items and ``size`` bytes that one transaction cannot hold."""
     if items > MAX_TRANSACTION_ITEMS or size > MAX_TRANSACTION_BYTES:
         raise TransactionTooLargeError(
@@ -345,5 +356,5 @@ def check_transaction_size(appends: Sequence[EncodedAppend], items: int, size: i
             size,
             max_items=MAX_TRANSACTION_ITEMS,
             max_bytes=MAX_TRANSACTION_BYTES,
-            streams=tuple(append.stream_id for append in appends),
+            streams=streams or tuple(append.stream_id for append in appends),
         )

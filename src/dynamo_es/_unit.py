@@ -19,10 +19,10 @@ A = TypeVar("A", bound=AggregateRoot)
 
 @attrs.define
 class UnitOfWork:
-    """Aggregates changed together, saved by :meth:`commit` in one transaction of the store.
+    """Aggregates changed together, saved by `commit()` in one transaction of the store.
 
     Each aggregate keeps its own optimistic concurrency check (the version it was loaded at);
-    a conflict on any of them writes nothing and raises :class:`ConcurrencyError` naming every
+    a conflict on any of them writes nothing and raises `ConcurrencyError` naming every
     conflicting stream. Aggregates may be of different types, stored in the same table.
 
     ::
@@ -45,11 +45,14 @@ class UnitOfWork:
 
         Raises:
             AggregateNotFoundError: its stream holds no event.
+            InvalidStreamError: the stream is in the unit already as an object of another class.
         """
         stream_id = make_stream_id(aggregate_class.aggregate_type, aggregate_id)
         known = self._aggregates.get(stream_id)
         if isinstance(known, aggregate_class):
             return known
+        if known is not None:
+            raise InvalidStreamError(f"{stream_id} is already in this unit of work as a {type(known).__name__}")
         aggregate = Repository(aggregate_class, self.store).get(aggregate_id)
         self._aggregates[stream_id] = aggregate
         return aggregate
@@ -72,7 +75,7 @@ class UnitOfWork:
         return [aggregate for aggregate in self._aggregates.values() if aggregate.uncommitted_events]
 
     def appends(self, *, metadata: EventMetadata | None = None) -> list[StreamAppend]:
-        """What :meth:`commit` appends: each pending aggregate's events after its committed version."""
+        """What `commit()` appends: each pending aggregate's events after its committed version."""
         return [
             StreamAppend(a.id, a.aggregate_type, a.uncommitted_events, a.committed_version, metadata=metadata)
             for a in self.pending

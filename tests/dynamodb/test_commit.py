@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 import pytest
 
-from dynamo_es import DynamoDBEventStore, EventStoreSettings, StreamAppend, Tracking, event
+from dynamo_es import DynamoDBEventStore, EventStoreSettings, NewEvent, StreamAppend, Tracking, event
 from dynamo_es.exceptions import TransientStoreError
 
 pytestmark = pytest.mark.ddblocal
@@ -111,3 +111,58 @@ class TestContention:
         assert not result.success and isinstance(result.error, TransientStoreError) and not result.outcome_unknown
         assert f"Note:{a}" in str(result.error) and f"Note:{b}" in str(result.error)
         assert store.stream_version(a, "Note") == store.stream_version(b, "Note") == 0
+
+
+class TestFullCommits:
+    def full(
+        self, events_table: EventStoreSettings, stale_inside: bool
+    ) -> tuple[DynamoDBEventStore, list[StreamAppend]]:
+        """50 streams the store has never seen, 60 events: 40 checks fit inside, 10 are read first."""
+        writer = DynamoDBEventStore(events_table)
+        ids = [f"full-{uuid.uuid4().hex[:8]}" for _ in range(50)]
+        for stream in ids:
+            writer.append(stream, "Note", notes(1), 0).raise_for_failure()
+        appends = [StreamAppend(stream, "Note", notes(2 if n < 10 else 1), 1) for n, stream in enumerate(ids)]
+        appends[-1] = StreamAppend(ids[-1], "Note", notes(1), 3)  # checked before sending: missing
+        if stale_inside:
+            appends[0] = StreamAppend(ids[0], "Note", notes(2), 0)  # checked inside: the slot is taken
+        return DynamoDBEventStore(events_table), appends
+
+    def test_every_conflict_is_named_even_when_one_is_found_before_sending(
+        self, events_table: EventStoreSettings
+    ) -> None:
+        """A stale stream checked inside and one read before: both named, as the memory store names them."""
+        fresh, appends = self.full(events_table, stale_inside=True)
+        result = fresh.append_many(appends)
+        assert [(c.stream_id, c.expected_version, c.actual_version) for c in result.conflicts] == [
+            (f"Note:{appends[0].aggregate_id}", 0, 1),
+            (f"Note:{appends[-1].aggregate_id}", 3, 1),
+        ]
+
+    def test_a_redelivery_found_before_sending_is_already_processed(self, events_table: EventStoreSettings) -> None:
+        """Tracking recorded already wins over a conflict found before sending, as in the memory store."""
+        fresh, appends = self.full(events_table, stale_inside=False)
+        tracking = Tracking("pm", f"Up:{uuid.uuid4().hex}", 2)
+        assert fresh.append_many([], tracking=tracking).success
+        assert fresh.append_many(appends, tracking=tracking).already_processed
+
+
+class TestRetries:
+    def test_the_same_commit_retried_after_its_token_expired_is_a_success(
+        self, store: DynamoDBEventStore, watch: Callable[..., Any]
+    ) -> None:
+        """The slots hold this very commit: success, not a conflict (a new token: past the 10-minute window)."""
+        a, b, _ = ids()
+        appends = [StreamAppend(a, "Note", [NewEvent(Noted(1))], 0), StreamAppend(b, "Note", [NewEvent(Noted(2))], 0)]
+        assert store.append_many(appends).success
+
+        def new_token(params: dict[str, Any], **_: Any) -> None:
+            params["ClientRequestToken"] = str(uuid.uuid4())
+
+        store.client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", new_token)
+        try:
+            again = store.append_many(appends)
+        finally:
+            store.client.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", new_token)
+        assert again.success and not again.conflicts
+        assert store.stream_version(a, "Note") == store.stream_version(b, "Note") == 1

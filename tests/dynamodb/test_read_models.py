@@ -13,7 +13,7 @@ from pynamodb.models import Model
 
 from dynamo_es import Change, DynamoDBCheckpointStore, DynamoDBEventStore, EventStoreSettings, Projection, Repository
 from dynamo_es.dynamodb import ConditionCheck, DeleteItem, PutItem, UpdateItem
-from dynamo_es.exceptions import WriteConditionError
+from dynamo_es.exceptions import InvalidStreamError, TransactionTooLargeError, WriteConditionError
 from dynamo_es.projections import BatchOutcome
 from dynamo_es.testing import DynamoDBLocal, FaultProxy
 
@@ -36,6 +36,18 @@ class Balance(Model):
     last_version = NumberAttribute(default=0)
 
 
+class BigItem(Model):
+    """Large items, in the same table (its key is the account id)."""
+
+    class Meta:
+        """The fixture points it at DynamoDB Local."""
+
+        table_name = "ReadModelBalances"
+
+    account_id = UnicodeAttribute(hash_key=True)
+    blob = UnicodeAttribute()
+
+
 def balance_writes(change: Change) -> Any:
     """The handler: add each credit or debit, and only after the version before it (a conditional write)."""
     event, account = change.event.event, change.event.aggregate_id
@@ -48,11 +60,12 @@ def balance_writes(change: Change) -> Any:
 @pytest.fixture(scope="module")
 def balances_table(dynamodb_local: DynamoDBLocal) -> None:
     settings = dynamodb_local.settings()
-    Balance.Meta.host = settings.endpoint_url  # type: ignore[attr-defined]
-    Balance.Meta.region = settings.region
-    Balance.Meta.aws_access_key_id = settings.aws_access_key_id  # type: ignore[attr-defined]
-    Balance.Meta.aws_secret_access_key = settings.aws_secret_access_key  # type: ignore[attr-defined]
-    Balance._connection = None
+    for model in (Balance, BigItem):
+        model.Meta.host = settings.endpoint_url  # type: ignore[attr-defined]
+        model.Meta.region = settings.region
+        model.Meta.aws_access_key_id = settings.aws_access_key_id  # type: ignore[attr-defined]
+        model.Meta.aws_secret_access_key = settings.aws_secret_access_key  # type: ignore[attr-defined]
+        model._connection = None
     Balance.create_table(wait=True)
 
 
@@ -121,6 +134,17 @@ class TestExactlyOnce:
         projection(store, f"balances-{uuid.uuid4().hex[:6]}").handle([changes[3], changes[2], changes[0]])
         assert amount(account_id) == 18 and Balance.get(account_id, consistent_read=True).last_version == 4
 
+    def test_the_checkpoint_condition_alone_stops_a_second_commit(self, store: DynamoDBEventStore) -> None:
+        """commit_effects twice for one event, no condition of the handler's own: applied once, then False."""
+        account_id, changes = account_with(store, 30)
+        checkpoints = DynamoDBCheckpointStore(store.settings)
+        name = f"balances-{uuid.uuid4().hex[:6]}"
+        plain = UpdateItem(Balance(account_id), [Balance.amount.add(30)])
+        assert checkpoints.commit_effects(name, changes[1].event, plain) is True
+        assert checkpoints.commit_effects(name, changes[1].event, plain) is False
+        assert checkpoints.commit_effects(name, changes[0].event, plain) is False  # an older version, too
+        assert amount(account_id) == 30
+
 
 class TestFailures:
     def test_a_failing_write_condition_writes_nothing_and_parks_after_three_attempts(
@@ -156,6 +180,34 @@ class TestFailures:
         assert "101 items" in str(outcome.errors[0].__cause__)
         with pytest.raises(Balance.DoesNotExist):
             Balance.get(f"{account_id}-0", consistent_read=True)
+
+    def test_over_4_mb_of_writes_fail_the_event_before_sending(self, store: DynamoDBEventStore) -> None:
+        """Twenty 300 KB items: TransactionTooLargeError with the bytes; nothing is written."""
+        account_id, changes = account_with(store)
+        checkpoints = DynamoDBCheckpointStore(store.settings)
+
+        def handler(change: Change) -> Any:
+            return [PutItem(BigItem(f"{account_id}-{n}", blob="x" * 300_000)) for n in range(20)]
+
+        outcome = Projection(f"b-{uuid.uuid4().hex[:6]}", handler, checkpoints, store, effects=checkpoints).handle(
+            changes
+        )
+        error = outcome.errors[0].__cause__
+        assert isinstance(error, TransactionTooLargeError) and error.size > 4_000_000 and error.items == 21
+
+    def test_two_writes_to_one_item_are_refused_with_a_clear_error(self, store: DynamoDBEventStore) -> None:
+        """DynamoDB takes one action per item in a transaction: the handler is told to merge them."""
+        account_id, changes = account_with(store)
+        checkpoints = DynamoDBCheckpointStore(store.settings)
+
+        def handler(change: Change) -> Any:
+            return [PutItem(Balance(account_id)), UpdateItem(Balance(account_id), [Balance.amount.add(1)])]
+
+        outcome = Projection(f"b-{uuid.uuid4().hex[:6]}", handler, checkpoints, store, effects=checkpoints).handle(
+            changes
+        )
+        error = outcome.errors[0].__cause__
+        assert isinstance(error, InvalidStreamError) and "writes 0 and 1 both target" in str(error)
 
     def test_a_handler_returning_something_else_fails_with_a_clear_error(self, store: DynamoDBEventStore) -> None:
         """A handler that returns a dict is told what it may return."""
@@ -219,6 +271,7 @@ class TestCrashes:
         proxy, settings = proxied
         account_id, changes = account_with(store, 40, 2)
         proxy.inject("TransactWriteItems", "drop", times=1)
-        projection(store, f"balances-{uuid.uuid4().hex[:6]}", settings).handle(changes)
+        outcome = projection(store, f"balances-{uuid.uuid4().hex[:6]}", settings).handle(changes)
         proxy.clear()
         assert ("TransactWriteItems", "drop") in proxy.seen and amount(account_id) == 42
+        assert outcome.applied == 3 and outcome.skipped == 0  # the retry's token recognised: applied, by this worker

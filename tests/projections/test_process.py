@@ -122,6 +122,20 @@ class TestExactlyOnce:
         assert runs == [3, 3] and outcome.applied == 1 and not outcome.failed
         assert Repository(Account, any_store).get(f"rewards-{account_id}").balance == 9
 
+    def test_a_policy_failing_after_another_worker_applied_the_event_is_no_failure(self, any_store: Store) -> None:
+        """Worker B's policy raises because worker A reacted first: B reports no failure, the effect is A's alone."""
+        account_id, changes = upstream(any_store, 100)
+        manager_name = name()
+
+        def second_worker(change: Change, unit: UnitOfWork) -> None:
+            if change.event.version == 2:
+                process_manager(manager_name, cashback, any_store).handle(changes)  # worker A, meanwhile
+                raise ValueError("already rewarded")
+
+        outcome = process_manager(manager_name, second_worker, any_store).handle(changes)
+        assert not outcome.failed and not outcome.errors and outcome.skipped == 1
+        assert len(rewards(any_store, account_id)) == 2
+
 
 class TestCrashes:
     def test_a_crash_between_handling_and_saving_records_nothing_and_the_event_is_handled_again(self) -> None:

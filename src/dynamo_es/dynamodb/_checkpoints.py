@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -15,15 +17,15 @@ from pynamodb.models import Model
 
 from .._events import StoredEvent
 from .._serialization import default_converter
-from .._store import MAX_TRANSACTION_ITEMS, Tracking
-from ..exceptions import EventStoreError, TransactionTooLargeError, TransientStoreError, WriteConditionError
+from .._store import Tracking, check_tracking, check_transaction_size
+from ..exceptions import EventStoreError, TransientStoreError, WriteConditionError
 from ..projections._changes import SHARD_END, StreamPosition
 from ..projections._checkpoints import StreamProgress
 from ..settings import EventStoreSettings
 from ._attempt import call_with_retries
 from ._errors import BOUNDARY_ERRORS, Failure, cancellation_codes, classify
 from ._model import table_meta
-from ._read_models import read_model_writes
+from ._read_models import read_model_writes, transact_items
 from ._table import LazyTable
 
 __all__ = ["CheckpointItem", "DynamoDBCheckpointStore", "checkpoint_model"]
@@ -58,7 +60,7 @@ class CheckpointItem(Model):
 
 @functools.cache
 def checkpoint_model(settings: EventStoreSettings) -> type[CheckpointItem]:
-    """The :class:`CheckpointItem` model on ``settings.checkpoints_table_name``."""
+    """The `CheckpointItem` model on ``settings.checkpoints_table_name``."""
     namespace = {"Meta": table_meta(settings, settings.checkpoints_table_name), "__module__": __name__}
     return type(f"CheckpointItem_{settings.checkpoints_table_name}", (CheckpointItem,), namespace)
 
@@ -69,7 +71,7 @@ def _now() -> str:
 
 @attrs.define
 class DynamoDBCheckpointStore:
-    """A :class:`CheckpointStore` in its own DynamoDB table (``checkpoints_table_name``).
+    """A [`CheckpointStore`][dynamo_es.CheckpointStore] in its own DynamoDB table (``checkpoints_table_name``).
 
     The table (``name`` S hash key, ``key`` S range key, no stream) is created on first use
     like the events table. Every write is a conditional update, so concurrent workers of one
@@ -133,7 +135,7 @@ class DynamoDBCheckpointStore:
             self._update(name, stream_id, _applied(model, version), _newer(model, version))
 
     def tracking_update(self, tracking: Tracking) -> dict[str, Any]:
-        """A transaction's Update that records ``tracking`` if it is newer (as :meth:`save_versions` would).
+        """A transaction's Update that records ``tracking`` if it is newer (as `save_versions()` would).
 
         Its condition fails when the version is recorded already: the commit is a redelivery.
         """
@@ -164,26 +166,29 @@ class DynamoDBCheckpointStore:
     def commit_effects(self, name: str, event: StoredEvent, effects: Any) -> bool:
         """Apply a handler's read-model writes and record ``event``'s version, in one transaction.
 
-        ``effects`` is None, one :data:`ReadModelWrite` or a list of them (at most 99). Returns
+        ``effects`` is None, one `ReadModelWrite` or a list of them (at most 99). Returns
         False, writing nothing, when the version is recorded already (a redelivery).
 
         Raises:
             WriteConditionError: a write's own condition did not hold (nothing was written).
-            TransactionTooLargeError: more than 99 writes.
+            TransactionTooLargeError: more than 99 writes, or over 4 MB.
+            InvalidStreamError: two writes to one item (DynamoDB allows one action per item), or a
+                stream id too long to be a checkpoint key.
             TransientStoreError, EventStoreError: DynamoDB failed (nothing was written, or the
                 redelivery finds the version recorded).
         """
-        writes = read_model_writes(effects)
-        tracking = Tracking(name, event.stream_id, event.version)
-        if len(writes) + 1 > MAX_TRANSACTION_ITEMS:
-            raise TransactionTooLargeError(
-                len(writes) + 1, 0, max_items=MAX_TRANSACTION_ITEMS, max_bytes=0, streams=(event.stream_id,)
-            )
-        items = [{"Update": self.tracking_update(tracking)}, *(write.transact_item() for write in writes)]
+        tracking = check_tracking_of(name, event)
+        items = [{"Update": self.tracking_update(tracking)}, *transact_items(read_model_writes(effects))]
+        check_transaction_size([], len(items), len(json.dumps(items)), streams=(event.stream_id,))
         client: Any = self._table.ready()._get_connection().connection.client
         label = f"{name}: {event.stream_id} v{event.version}"
+        token = str(uuid.uuid5(_TOKEN_NAMESPACE, json.dumps(items, sort_keys=True)))
+
+        def send() -> Any:
+            return client.transact_write_items(TransactItems=items, ClientRequestToken=token)
+
         try:
-            call_with_retries(self.settings, lambda: client.transact_write_items(TransactItems=items), label=label)
+            call_with_retries(self.settings, send, label=label)
         except BOUNDARY_ERRORS as error:
             return _effects_failed(tracking, error, attempts=self.settings.max_transient_retries + 1)
         return True
@@ -216,6 +221,16 @@ class DynamoDBCheckpointStore:
                 return None
             raise EventStoreError(f"cannot save checkpoint {name!r} / {key!r}: {error}") from error
         return item
+
+
+_TOKEN_NAMESPACE = uuid.UUID("5d0c6a8e-9b1f-4c3e-8a27-3f6e1d2b9c44")
+
+
+def check_tracking_of(name: str, event: StoredEvent) -> Tracking:
+    """The tracking record of ``name`` applying ``event``, checked (a key DynamoDB accepts)."""
+    tracking = Tracking(name, event.stream_id, event.version)
+    check_tracking(tracking)
+    return tracking
 
 
 def _effects_failed(tracking: Tracking, error: BaseException, *, attempts: int) -> bool:

@@ -1,7 +1,7 @@
 """A multi-stream commit: several streams' events (and a tracking record) in one DynamoDB transaction.
 
 Planning is free of I/O (what to send, and which stream each transaction item belongs to);
-:class:`CommitRun` sends it, retries what is transient, and reads the cancellation reasons
+`CommitRun` sends it, retries what is transient, and reads the cancellation reasons
 back into conflicts per stream, a redelivery, or an unknown outcome.
 """
 
@@ -31,7 +31,7 @@ log = logging.getLogger("dynamo_es")
 
 _TOKEN_NAMESPACE = uuid.UUID("0b7e9a1d-27c4-4f0e-9d53-6a8f1e2c4b70")
 _TRACKING = ""
-"""The owner of the tracking item in :attr:`CommitPlan.owners` (streams are never empty)."""
+"""The owner of the tracking item in `owners` (streams are never empty)."""
 
 
 @attrs.frozen
@@ -143,6 +143,17 @@ class CommitRun:
             )
         )
 
+    def refused_before_sending(self) -> CommitResult:
+        """An expected version was found missing before the transaction: a redelivery, or every conflict."""
+        if self.tracking is not None and self.reader.tracked_version(self.tracking) >= self.tracking.version:
+            return CommitResult(already_processed=True)
+        conflicts = [(a, self.reader.version_or_none(a.stream_id)) for a in self.appends]
+        return CommitResult(
+            conflicts=tuple(
+                Conflict(a.stream_id, a.expected_version, v) for a, v in conflicts if v != a.expected_version
+            )
+        )
+
     def _after_failure(
         self, kind: Failure, reason: str, error: BaseException, owners: tuple[str, ...], *, attempts: int
     ) -> CommitResult:
@@ -150,6 +161,8 @@ class CommitRun:
             failed = {owners[i] for i, code in enumerate(cancellation_codes(error)) if code == "ConditionalCheckFailed"}
             if _TRACKING in failed:
                 return CommitResult(already_processed=True)
+            if self._landed():  # this very commit, written before (its response lost, its token expired)
+                return self.committed()
             return self.conflicted(failed)
         if kind is Failure.FATAL:
             return _failure(EventStoreError(f"cannot commit to {self._names()}: {reason}"), error)

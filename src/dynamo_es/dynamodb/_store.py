@@ -52,7 +52,7 @@ log = logging.getLogger("dynamo_es")
 
 @attrs.define
 class DynamoDBEventStore:
-    """An :class:`EventStore` on a DynamoDB table; see the "Transactions and limits" docs page.
+    """An [`EventStore`][dynamo_es.EventStore] on a DynamoDB table; see the "Transactions and limits" docs page.
 
     Each transaction writes at most ``max_batch_size`` events within the 4 MB request limit;
     every Put is conditioned on its version slot being free, and the first transaction also
@@ -64,7 +64,7 @@ class DynamoDBEventStore:
 
     Attributes:
         settings: the table, endpoint and behaviour (default: ``EventStoreSettings()``).
-        serializer: the event codec (default: the global registry, :func:`make_converter`).
+        serializer: the event codec (default: the global registry, [`make_converter()`][dynamo_es.make_converter]).
     """
 
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
@@ -106,7 +106,7 @@ class DynamoDBEventStore:
 
     @property
     def tracking(self) -> DynamoDBCheckpointStore:
-        """Where :meth:`append_many` records :class:`Tracking`: the checkpoints table of the same settings.
+        """Where `append_many()` records [`Tracking`][dynamo_es.Tracking]: the checkpoints table of the same settings.
 
         A process manager uses it as its checkpoint store.
         """
@@ -174,7 +174,7 @@ class DynamoDBEventStore:
         *,
         metadata: EventMetadata | None = None,
     ) -> AppendResult:
-        """Append events after ``expected_version``; see :class:`EventStore`."""
+        """Append events after ``expected_version``; see [`EventStore`][dynamo_es.EventStore]."""
         stream_id, records = encode_append(
             self.serializer,
             aggregate_id,
@@ -256,7 +256,7 @@ class DynamoDBEventStore:
     # -- several streams at once -----------------------------------------------------------
 
     def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
-        """Append to several streams in one transaction, all or nothing; see :class:`EventStore`.
+        """Append to several streams in one transaction, all or nothing; see [`EventStore`][dynamo_es.EventStore].
 
         Costs the events' write units twice (a transaction), plus 2 WCU per expected-version check
         and for the tracking record. Refused before anything is written when it would not fit.
@@ -274,8 +274,8 @@ class DynamoDBEventStore:
         checked, missing = self._commit_checks(
             encoded, room=MAX_TRANSACTION_ITEMS - len(records) - (tracking is not None)
         )
-        if missing:
-            return run.conflicted(missing)
+        if missing:  # found before sending: say what the transaction would have said
+            return run.refused_before_sending()
         update = (tracking, self.tracking.tracking_update(tracking)) if tracking is not None else None
         plan = plan_commit(self.settings.events_table_name, self._codec, encoded, checked, update)
         result = run.run(functools.partial(self._client.transact_write_items, **plan.params), plan.owners)
@@ -319,7 +319,7 @@ class DynamoDBEventStore:
         return OutboxIndex(self._client, self.settings.events_table_name, self._codec)
 
     def claim(self, aggregate_id: str, aggregate_type: str, version: int, *, owner: str, lease_seconds: float) -> bool:
-        """Claim an undispatched event for one dispatcher; see :class:`~dynamo_es.OutboxStore`."""
+        """Claim an undispatched event for one dispatcher; see [`OutboxStore`][dynamo_es.OutboxStore]."""
         stream_id = make_stream_id(aggregate_type, aggregate_id)
         self._prepare()
         version = check_version("version", version, minimum=1)

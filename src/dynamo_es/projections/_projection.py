@@ -57,18 +57,18 @@ class Projection:
 
     A handler that raises stops its aggregate for this batch (other aggregates go on) and the
     failure is counted; after ``max_attempts`` failures the aggregate is *parked*: it is skipped
-    from then on, behind but never wrong, until :meth:`replay_parked` after a fix.
+    from then on, behind but never wrong, until `replay_parked()` after a fix.
 
     Attributes:
         name: the checkpoint name; one per read model.
-        handler: called with each :class:`Change` to apply.
+        handler: called with each [`Change`][dynamo_es.Change] to apply.
         checkpoints: where positions, versions and failures are saved.
-        store: the event store the changes come from: gaps are filled from it, and :meth:`run`
-            and :meth:`rebuild` follow it.
+        store: the event store the changes come from: gaps are filled from it, and `run()`
+            and `rebuild()` follow it.
         kinds: which change kinds reach the handler.
-        history: "replay" (default) or "baseline"; see :data:`History`.
+        history: "replay" (default) or "baseline"; see `History`.
         max_attempts: failures of one event before its aggregate is parked; None never parks
-            (:meth:`run` then raises :class:`ProjectionError`).
+            (`run()` then raises `ProjectionError`).
         effects: for exactly-once effects: the handler *returns* its effects (read-model writes,
             a unit of work) and ``effects`` applies them in one transaction with the record of the
             version applied, so a redelivered event changes nothing. The sink must record into
@@ -96,7 +96,7 @@ class Projection:
     def handle(self, changes: Sequence[Change]) -> BatchOutcome:
         """Apply ``changes`` by the rules above and save the versions applied; never raises for a handler error.
 
-        Use it wherever changes arrive (an AWS Lambda function, say); :attr:`BatchOutcome.failed`
+        Use it wherever changes arrive (an AWS Lambda function, say); `failed`
         says what must be delivered again.
         """
         groups, unwanted = group_changes(changes, self.kinds)
@@ -159,8 +159,9 @@ class Projection:
         try:
             applied = self._apply(change)
         except Exception as error:  # noqa: BLE001 (a read model's handler may raise anything; it is recorded)
-            self._failed(event.stream_id, event.version, error, tally)
-            return False
+            if self._failed(event.stream_id, event.version, error, tally, insert=change.kind is ChangeKind.INSERT):
+                return False
+            applied = False
         if not applied:
             tally.skipped += 1  # applied meanwhile, by another worker: its record said so
             return True
@@ -189,25 +190,30 @@ class Projection:
                 )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _failed(self, stream_id: str, version: int, error: Exception, tally: Tally) -> None:
+    def _failed(self, stream_id: str, version: int, error: Exception, tally: Tally, *, insert: bool = True) -> bool:
+        """Count the failure (parking the stream at ``max_attempts``); False when the insert was applied meanwhile."""
         if tally.versions:  # what was applied before the failure is saved before the failure is counted
             self.checkpoints.save_versions(self.name, tally.versions)
             tally.versions.clear()  # saved: handle() saves only what comes after
         text = f"{type(error).__name__}: {error}"
         failures = self.checkpoints.record_failure(self.name, stream_id, version, text, park_after=self.max_attempts)
+        if failures == 0 and insert:  # another worker applied it meanwhile: this attempt's error does not matter
+            log.info("%s: %s v%d was applied by another worker meanwhile (%s)", self.name, stream_id, version, text)
+            return False
         if self.max_attempts is not None and failures >= self.max_attempts:
             log.error("%s: parked %s at v%d after %d failures: %s", self.name, stream_id, version, failures, text)
             tally.parked.append(stream_id)
-            return
+            return True
         log.warning("%s: %s v%d failed (attempt %d): %s", self.name, stream_id, version, failures, text)
         failure = ProjectionError(self.name, stream_id, version, tally.applied)
         failure.__cause__ = error
         tally.errors.append(failure)
+        return True
 
     # -- following the store ------------------------------------------------------------------
 
     def run(self, *, stop_when_idle: bool = False, start_at: StartAt = "trim_horizon") -> int:
-        """Follow the store's changes from the saved checkpoint until :meth:`stop` (or idle).
+        """Follow the store's changes from the saved checkpoint until `stop()` (or idle).
 
         A batch with failures is handled again after a backoff until every failing aggregate
         succeeds or is parked; only then does the saved position move past it. Returns how many
@@ -221,7 +227,7 @@ class Projection:
         return self._follow(feed, stop_when_idle=stop_when_idle)
 
     def stop(self) -> None:
-        """Make :meth:`run` or :meth:`rebuild` return after the batch in hand; safe from another thread."""
+        """Make `run()` or `rebuild()` return after the batch in hand; safe from another thread."""
         self._stopped.set()
         if self._feed is not None:
             self._feed.stop()
@@ -291,7 +297,7 @@ class Projection:
             segments: parallel Scan segments (threads) reading the table.
             follow: after the table, follow the stream (until idle with ``stop_when_idle``).
             stop_when_idle: stop following once caught up.
-            on_progress: called after each page with a :class:`RebuildProgress`.
+            on_progress: called after each page with a `RebuildProgress`.
         """
         if not isinstance(self.store, ScannableStore):
             raise TypeError(f"{type(self.store).__name__} cannot read all of its events")

@@ -15,10 +15,10 @@ __all__ = ["MultiStreamContract"]
 
 
 class MultiStreamContract:
-    """:meth:`EventStore.append_many`: several streams (and a tracking record) all or nothing."""
+    """`append_many()`: several streams (and a tracking record) all or nothing."""
 
     def store(self) -> EventStore:
-        """The store under test (provided by :class:`EventStoreContract`)."""
+        """The store under test (provided by [`EventStoreContract`][dynamo_es.testing.EventStoreContract])."""
         raise NotImplementedError
 
     def test_commit_writes_every_stream_in_one_step(self) -> None:
@@ -158,9 +158,10 @@ class MultiStreamContract:
         assert sum(store.stream_version(*target) for target in targets) == 1
 
     def test_malformed_tracking_is_refused(self) -> None:
-        """A tracking record without a name, a 'Type:id' stream or a positive version raises before writing."""
+        """Tracking without a name, a 'Type:id' stream, a positive version or a short enough id raises first."""
         store, a = self.store(), stream()
         appends = [StreamAppend(*a, notes(1), 0)]
-        for tracking in [Tracking("", "T:x", 1), Tracking("r", "nocolon", 1), Tracking("r", "T:x", 0)]:
+        too_long = Tracking("r", "T:" + "x" * 1023, 1)  # DynamoDB's sort key limit: 1,024 bytes
+        for tracking in [Tracking("", "T:x", 1), Tracking("r", "nocolon", 1), Tracking("r", "T:x", 0), too_long]:
             raised(InvalidStreamError, functools.partial(store.append_many, appends, tracking=tracking))
         assert store.stream_version(*a) == 0
