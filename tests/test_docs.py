@@ -46,3 +46,15 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert (tmp_path / "api" / "index.html").is_file()
+
+
+def test_docstrings_use_markdown_cross_references_not_rest_roles() -> None:
+    """The API reference renders links: no :class:/:meth:/:func: role is left in a docstring."""
+    roles = re.compile(r":(class|meth|func|attr|data|mod|exc):`")
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in (ROOT / "src").rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if roles.search(line)
+    ]
+    assert found == []

@@ -1,8 +1,8 @@
 """dynamo-es: event-sourced, domain-driven aggregates stored in Amazon DynamoDB.
 
-The everyday names live here. Errors are in :mod:`dynamo_es.exceptions`, test helpers in
-:mod:`dynamo_es.testing`; the adapters are :mod:`dynamo_es.memory` and :mod:`dynamo_es.dynamodb`,
-the read side :mod:`dynamo_es.projections`.
+The everyday names live here. Errors are in [`dynamo_es.exceptions`][dynamo_es.exceptions], test helpers in
+`dynamo_es.testing`; the adapters are `dynamo_es.memory` and `dynamo_es.dynamodb`,
+the read side `dynamo_es.projections`.
 """
 
 from ._aggregate import AggregateRoot, applies

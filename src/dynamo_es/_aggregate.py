@@ -46,7 +46,7 @@ class AggregateRoot:
 
     Subclasses keep their state in plain attributes, set initial state in ``__init__(self,
     aggregate_id)`` (after calling ``super().__init__``), change it only in ``@applies``
-    handlers, and offer command methods that validate and then :meth:`record` events.
+    handlers, and offer command methods that validate and then `record()` events.
 
     The aggregate type (the ``aggregateType`` attribute and the stream prefix) is the class
     name unless the class says otherwise: ``class Account(AggregateRoot, aggregate_type="acct")``.
@@ -121,7 +121,7 @@ class AggregateRoot:
         """The state to snapshot: every public instance attribute, unstructured by ``converter``.
 
         Each must be annotated on the class (``balance: Decimal``) so that it can be restored
-        with its type. Override this and :meth:`restore_snapshot` to control the format.
+        with its type. Override this and `restore_snapshot()` to control the format.
 
         Raises:
             SnapshotError: a public attribute has no annotation.

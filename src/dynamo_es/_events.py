@@ -97,7 +97,7 @@ class EventRegistry:
 
 
 default_registry = EventRegistry()
-"""The registry that :func:`event` and :func:`upcaster` use unless given another."""
+"""The registry that [`event()`][dynamo_es.event] and [`upcaster()`][dynamo_es.upcaster] use unless given another."""
 
 
 def _qualified(cls: type[Any]) -> str:

@@ -69,7 +69,7 @@ class OutboxDispatcher:
 
     Attributes:
         store: the event store (its outbox index).
-        publish: called with each :class:`StoredEvent`; raising means "not published".
+        publish: called with each [`StoredEvent`][dynamo_es.StoredEvent]; raising means "not published".
         max_attempts: tries per event in one pass.
         base_delay: seconds: the first backoff ceiling, doubled per try (full jitter).
         max_delay: seconds: the backoff ceiling.
@@ -117,7 +117,7 @@ class OutboxDispatcher:
         return DispatchReport(published, failed, deferred, elsewhere)
 
     def run(self, *, poll_interval: float = 1.0, stop_when_idle: bool = False) -> DispatchReport:
-        """Dispatch until :meth:`stop` (or, with ``stop_when_idle``, until a pass finds nothing)."""
+        """Dispatch until `stop()` (or, with ``stop_when_idle``, until a pass finds nothing)."""
         total = DispatchReport()
         try:
             while not self._stopped.is_set():
@@ -137,7 +137,7 @@ class OutboxDispatcher:
         return total
 
     def stop(self) -> None:
-        """Make :meth:`run` return after the event in hand; safe from another thread."""
+        """Make `run()` return after the event in hand; safe from another thread."""
         self._stopped.set()
 
     def _publish_with_retries(self, stored: StoredEvent) -> bool:

@@ -25,16 +25,16 @@ _RESTORE_ERRORS = (DynamoESError, cattrs.BaseValidationError, ValueError, TypeEr
 
 @attrs.define
 class Repository(Generic[A]):
-    """Loads and saves aggregates of one class through any :class:`EventStore`.
+    """Loads and saves aggregates of one class through any [`EventStore`][dynamo_es.EventStore].
 
     ``Repository(BankAccount, store).get("acc-1")`` is typed as ``BankAccount``.
 
     Attributes:
         aggregate_class: the aggregate class; it must accept ``cls(aggregate_id)``.
         store: where the events live.
-        snapshots: where snapshots live; with it, :meth:`get` starts from the latest usable
+        snapshots: where snapshots live; with it, `get()` starts from the latest usable
             snapshot and replays only the events after it.
-        snapshot_strategy: when :meth:`save` takes a snapshot (e.g. ``EveryNEvents(100)``).
+        snapshot_strategy: when `save()` takes a snapshot (e.g. ``EveryNEvents(100)``).
     """
 
     aggregate_class: type[A]

@@ -53,7 +53,7 @@ def configure_converter(converter: C) -> C:
     enums, nested attrs classes, lists, dicts, optionals and fields declared as sets are
     cattrs' own behaviour. Values JSON cannot carry back unchanged are refused, never changed:
     NaN and infinities, and sets in fields not declared as sets.
-    :class:`EventMetadata` becomes the stored metadata document (``correlationId``,
+    [`EventMetadata`][dynamo_es.EventMetadata] becomes the stored metadata document (``correlationId``,
     ``causationId`` and the ``extra`` keys beside them).
     """
     converter.register_unstructure_hook(datetime, _datetime_to_text)
@@ -105,7 +105,7 @@ def _configure_metadata(converter: cattrs.Converter) -> None:
 
 
 def make_converter() -> JsonConverter:
-    """A new JSON-ready converter configured by :func:`configure_converter`.
+    """A new JSON-ready converter configured by [`configure_converter()`][dynamo_es.configure_converter].
 
     Register hooks for your own types on it, and pass it to ``EventSerializer(converter=...)``.
     """
@@ -170,7 +170,7 @@ class EventSerializer:
     """Encodes events to JSON (stored Base64) and decodes them, upcasting old schema versions.
 
     Attributes:
-        converter: the cattrs converter for event payloads (default :func:`make_converter`).
+        converter: the cattrs converter for event payloads (default [`make_converter()`][dynamo_es.make_converter]).
         registry: where event type names are looked up (default: the global registry).
     """
 
@@ -237,7 +237,7 @@ class EventSerializer:
         )
 
     def decode_all(self, records: Iterable[EncodedEvent]) -> list[StoredEvent]:
-        """:meth:`decode` for many records, the cyclic garbage collector paused meanwhile."""
+        """`decode()` for many records, the cyclic garbage collector paused meanwhile."""
         decode = self.decode
         with collection_paused():
             return [decode(record) for record in records]

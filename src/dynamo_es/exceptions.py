@@ -1,4 +1,4 @@
-"""The errors dynamo-es raises. Every one derives from :class:`DynamoESError`.
+"""The errors dynamo-es raises. Every one derives from `DynamoESError`.
 
 ```
 DynamoESError
@@ -180,7 +180,7 @@ class ConcurrencyError(DynamoESError):
     Attributes:
         stream_id, expected_version, actual_version: the (first) conflicting stream.
         written_version: how far this append got before the conflict (multi-transaction appends).
-        conflicts: every conflicting stream of the save, one :class:`Conflict` each (several
+        conflicts: every conflicting stream of the save, one `Conflict` each (several
             for a multi-aggregate save; nothing of such a save is written).
     """
 

@@ -81,7 +81,7 @@ class EventStoreSettings:
 
     Every option has a default, so ``EventStoreSettings()`` is a working configuration for
     the ``Events`` table in the default region. Build one from a configuration section with
-    :meth:`from_mapping` or from ``DYNAMO_ES_*`` environment variables with :meth:`from_env`.
+    `from_mapping()` or from ``DYNAMO_ES_*`` environment variables with `from_env()`.
     """
 
     events_table_name: str = attrs.field(default="Events", validator=_table_name)

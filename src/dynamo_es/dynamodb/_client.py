@@ -3,8 +3,8 @@
 botocore walks every request and response against the service's shape definitions, which for
 a 100-item transaction or a page of 1,000 items costs more than the round trip to DynamoDB
 Local. The store builds its requests in wire format already (from the model's codec), and its
-decoder reads items in wire format, so for the operations named in :data:`WIRE_INPUTS` and
-:data:`WIRE_OUTPUTS` these clients send the parameters as JSON and return the JSON body itself.
+decoder reads items in wire format, so for the operations named in `WIRE_INPUTS` and
+`WIRE_OUTPUTS` these clients send the parameters as JSON and return the JSON body itself.
 Everything else is botocore's own: credentials, region and endpoint resolution, signing, the
 connection pool, retries, error parsing and event hooks.
 """
@@ -31,7 +31,7 @@ WIRE_INPUTS = frozenset({"TransactWriteItemsInput", "PutItemInput", "QueryInput"
 
 
 class _WireJSONSerializer(JSONSerializer):
-    """botocore's JSON protocol serializer, except that :data:`WIRE_INPUTS` are sent as given."""
+    """botocore's JSON protocol serializer, except that `WIRE_INPUTS` are sent as given."""
 
     def _serialize(self, serialized: Any, value: Any, shape: Any, key: Any = None) -> None:
         if key is None and shape.name in WIRE_INPUTS:
@@ -41,7 +41,7 @@ class _WireJSONSerializer(JSONSerializer):
 
 
 class _WireJSONParser(JSONParser):
-    """botocore's JSON protocol parser, except that :data:`WIRE_OUTPUTS` keep the wire format."""
+    """botocore's JSON protocol parser, except that `WIRE_OUTPUTS` keep the wire format."""
 
     def _do_parse(self, response: dict[str, Any], shape: Any) -> dict[str, Any]:
         if shape is None or shape.name not in WIRE_OUTPUTS:

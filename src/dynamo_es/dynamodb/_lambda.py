@@ -75,7 +75,7 @@ def read_lambda_event(
 def changes_from_lambda_event(
     event: Any, *, settings: EventStoreSettings | None = None, serializer: EventSerializer | None = None
 ) -> list[Change]:
-    """The event changes in a payload, in delivery order (see :func:`read_lambda_event`)."""
+    """The event changes in a payload, in delivery order (see `read_lambda_event()`)."""
     return read_lambda_event(event, settings=settings, serializer=serializer).changes
 
 

@@ -34,7 +34,7 @@ OUTBOX_ATTRIBUTE = "outboxPending"
 
 
 class EventItem(Model):
-    """The event item schema. Concrete models come from :func:`event_model`."""
+    """The event item schema. Concrete models come from `event_model()`."""
 
     class Meta:
         abstract = True
@@ -103,7 +103,7 @@ def table_meta(settings: EventStoreSettings, table_name: str, *, stream: bool = 
 
 @functools.cache
 def event_model(settings: EventStoreSettings) -> type[EventItem]:
-    """The :class:`EventItem` model for ``settings``' table and key attribute names."""
+    """The `EventItem` model for ``settings``' table and key attribute names."""
     namespace: dict[str, Any] = {
         "Meta": table_meta(settings, settings.events_table_name, stream=settings.enable_streams),
         "pk": UnicodeAttribute(hash_key=True, attr_name=settings.partition_key_attribute),

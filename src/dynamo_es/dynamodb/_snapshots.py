@@ -40,14 +40,14 @@ class SnapshotItem(Model):
 
 @functools.cache
 def snapshot_model(settings: EventStoreSettings) -> type[SnapshotItem]:
-    """The :class:`SnapshotItem` model on ``settings.snapshots_table_name``."""
+    """The `SnapshotItem` model on ``settings.snapshots_table_name``."""
     namespace = {"Meta": table_meta(settings, settings.snapshots_table_name), "__module__": __name__}
     return type(f"SnapshotItem_{settings.snapshots_table_name}", (SnapshotItem,), namespace)
 
 
 @attrs.define
 class DynamoDBSnapshotStore:
-    """A :class:`SnapshotStore` in ``snapshots_table_name`` (``pk`` S, ``sk`` N; no stream).
+    """A [`SnapshotStore`][dynamo_es.SnapshotStore] in ``snapshots_table_name`` (``pk`` S, ``sk`` N; no stream).
 
     Snapshots stay out of the events table, so its items, its stream and its outbox index
     hold events only. Every snapshot is kept (time travel can start from an older one).

@@ -62,7 +62,7 @@ class Subscription:
     """Changes of the events table, from its DynamoDB stream, in order per aggregate.
 
     Iterate it (``for change in subscription``) or ``async for change in
-    subscription.read_changes()``; :meth:`stop` (from any thread) ends either cleanly.
+    subscription.read_changes()``; `stop()` (from any thread) ends either cleanly.
     Every shard is found and re-listed as the stream reshards; a parent shard is read to its
     end before its children, so the changes of one aggregate arrive in version order. An
     expired shard iterator is renewed from the last sequence number. Empty reads wait
@@ -119,7 +119,7 @@ class Subscription:
 
     @property
     def stopped(self) -> bool:
-        """Whether :meth:`stop` was called."""
+        """Whether `stop()` was called."""
         return self._stopped.is_set()
 
     # -- delivery ------------------------------------------------------------------------
@@ -316,7 +316,7 @@ class Subscription:
 
 
 def record_decoder(serializer: EventSerializer, codec: EventItemCodec) -> RecordDecoder:
-    """A function turning one stream record (GetRecords or Lambda shape) into a :class:`Change`.
+    """A function turning one stream record (GetRecords or Lambda shape) into a [`Change`][dynamo_es.Change].
 
     It returns None for a record whose item is not an event (another entity type in a
     single-table design).

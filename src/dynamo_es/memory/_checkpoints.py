@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 @attrs.define
 class InMemoryCheckpointStore:
-    """A :class:`CheckpointStore` in a dict, with the same monotonic writes as the DynamoDB one."""
+    """A [`CheckpointStore`][dynamo_es.CheckpointStore] in a dict, monotonic like the DynamoDB one."""
 
     _positions: dict[str, StreamPosition] = attrs.field(factory=dict, init=False)
     _progress: dict[tuple[str, str], StreamProgress] = attrs.field(factory=dict, init=False)

@@ -14,7 +14,7 @@ __all__ = ["InMemorySnapshotStore"]
 
 @attrs.define
 class InMemorySnapshotStore:
-    """A :class:`SnapshotStore` in a dict, for tests."""
+    """A [`SnapshotStore`][dynamo_es.SnapshotStore] in a dict, for tests."""
 
     _snapshots: dict[tuple[str, str], dict[int, Snapshot]] = attrs.field(factory=dict, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)

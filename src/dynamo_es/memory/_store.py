@@ -36,15 +36,15 @@ __all__ = ["InMemoryEventStore"]
 
 @attrs.define
 class InMemoryEventStore:
-    """An :class:`EventStore` held in a dict, with the same semantics as the DynamoDB store.
+    """An [`EventStore`][dynamo_es.EventStore] held in a dict, with the same semantics as the DynamoDB store.
 
     Events go through the same serialization round trip (every load decodes afresh, as from
     DynamoDB) and the same input checks; an event
-    larger than ``max_event_bytes`` (by :func:`encoded_size`; DynamoDB's item limit by default)
+    larger than ``max_event_bytes`` (by `encoded_size()`; DynamoDB's item limit by default)
     is refused, and each batch of ``max_batch_size`` events is atomic. Thread-safe.
 
     Attributes:
-        tracking: where :meth:`append_many` records :class:`Tracking` (a process manager's
+        tracking: where `append_many()` records [`Tracking`][dynamo_es.Tracking] (a process manager's
             checkpoints: pass it as the process manager's checkpoint store).
     """
 
@@ -82,7 +82,7 @@ class InMemoryEventStore:
         *,
         metadata: EventMetadata | None = None,
     ) -> AppendResult:
-        """Append events after ``expected_version``; see :class:`EventStore`."""
+        """Append events after ``expected_version``; see [`EventStore`][dynamo_es.EventStore]."""
         stream_id, records = encode_append(
             self.serializer,
             aggregate_id,
@@ -121,7 +121,7 @@ class InMemoryEventStore:
         )
 
     def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
-        """Append to several streams at once, all or nothing; see :class:`EventStore`."""
+        """Append to several streams at once, all or nothing; see [`EventStore`][dynamo_es.EventStore]."""
         check_tracking(tracking)
         encoded = encode_appends(self.serializer, appends, size_of=encoded_size, max_bytes=self.max_event_bytes)
         encoded = [append for append in encoded if append.records]  # an append without events checks nothing
@@ -162,7 +162,7 @@ class InMemoryEventStore:
         from_version: int = 1,
         to_version: int | None = None,
     ) -> list[StoredEvent]:
-        """The stream's events from ``from_version`` to ``to_version``; see :class:`EventStore`."""
+        """The stream's events from ``from_version`` to ``to_version``; see [`EventStore`][dynamo_es.EventStore]."""
         stream_id = make_stream_id(aggregate_type, aggregate_id)
         check_version("from_version", from_version, minimum=1)
         if to_version is not None:

@@ -44,7 +44,7 @@ class MemorySubscription:
     """Changes of an in-memory store, in append order; made by ``subscribe_to_changes()``.
 
     Sequence numbers count from 1 in the single shard ``"memory"``; a position from an earlier
-    subscription resumes after it. Iterate it, or ask for :meth:`batches`.
+    subscription resumes after it. Iterate it, or ask for `batches()`.
     """
 
     log: ChangeLog
@@ -75,7 +75,7 @@ class MemorySubscription:
 
     @property
     def stopped(self) -> bool:
-        """Whether :meth:`stop` was called."""
+        """Whether `stop()` was called."""
         return self._stopped.is_set()
 
     def poll(self) -> list[Change]:

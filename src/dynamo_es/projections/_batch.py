@@ -14,7 +14,7 @@ __all__ = ["BatchOutcome", "RebuildProgress", "Tally", "group_changes"]
 
 @attrs.frozen
 class BatchOutcome:
-    """What :meth:`Projection.handle` did with one batch.
+    """What `handle()` did with one batch.
 
     Attributes:
         applied: changes that reached the handler, backfilled ones included.

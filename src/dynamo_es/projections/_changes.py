@@ -67,7 +67,7 @@ class StreamPosition:
     """How far a reader got: the last sequence number delivered, per shard.
 
     Pass it to ``subscribe_to_changes(position)`` to resume after those records. Shards it
-    does not name are read from their beginning; shards marked :data:`SHARD_END` were read to
+    does not name are read from their beginning; shards marked `SHARD_END` were read to
     their end.
     """
 

@@ -20,7 +20,7 @@ class StreamProgress:
         version: the last version applied (0: none yet).
         failures: failed attempts at the next version since the last success.
         parked: the next version and everything after it are parked (a poison event); the
-            stream is skipped until :meth:`CheckpointStore.unpark`.
+            stream is skipped until `unpark()`.
         error: the last failure, as text.
     """
 

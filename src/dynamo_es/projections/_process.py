@@ -21,7 +21,7 @@ Policy = Callable[[Change, UnitOfWork], Any]
 
 
 class TrackingStore(EventStore, Protocol):
-    """An event store that records :class:`Tracking` with its commits, readable as checkpoints."""
+    """An event store that records [`Tracking`][dynamo_es.Tracking] with its commits, readable as checkpoints."""
 
     @property
     def tracking(self) -> CheckpointStore:
@@ -57,10 +57,10 @@ def process_manager(
     max_attempts: int | None = 3,
     retry_delay: float = 0.2,
 ) -> Projection:
-    """A :class:`Projection` that runs ``policy`` for each event and commits what it changed exactly once.
+    """A [`Projection`][dynamo_es.Projection] running ``policy`` per event, committing what it changed exactly once.
 
     For each upstream event, ``policy(change, unit)`` loads and changes aggregates through a
-    fresh :class:`UnitOfWork`; the unit's events and a tracking record of the upstream event
+    fresh [`UnitOfWork`][dynamo_es.UnitOfWork]; the unit's events and a tracking record of the upstream event
     (``name``, stream, version) are committed in one transaction. A redelivered event (a retry,
     a second worker, a Lambda replay) finds its tracking record and changes nothing; a conflict
     with another writer re-runs the policy on fresh aggregates. Events arrive per upstream

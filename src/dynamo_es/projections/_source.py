@@ -38,7 +38,7 @@ class ChangeFeed(Protocol):
 
     @property
     def stopped(self) -> bool:
-        """Whether :meth:`stop` was called."""
+        """Whether `stop()` was called."""
         ...
 
 

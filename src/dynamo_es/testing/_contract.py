@@ -1,7 +1,8 @@
 """The event store contract: one test suite that every EventStore must pass.
 
-Subclass :class:`EventStoreContract` in a test module, name the subclass ``Test...`` and
-implement :meth:`~EventStoreContract.create_store`; pytest then runs every check against
+Subclass [`EventStoreContract`][dynamo_es.testing.EventStoreContract] in a test module, name the subclass
+``Test...`` and
+implement `create_store()`; pytest then runs every check against
 your store::
 
     class TestMyStore(EventStoreContract):
@@ -25,7 +26,7 @@ __all__ = ["EventStoreContract"]
 
 
 class EventStoreContract(MultiStreamContract):
-    """Behaviour every :class:`~dynamo_es.EventStore` shares. Subclass it as ``TestYourStore``."""
+    """Behaviour every [`EventStore`][dynamo_es.EventStore] shares. Subclass it as ``TestYourStore``."""
 
     def create_store(self, serializer: EventSerializer) -> EventStore:
         """Return a store that uses ``serializer``; each call may return the same store."""

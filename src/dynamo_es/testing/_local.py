@@ -112,7 +112,8 @@ class DynamoDBLocal:
     ``with DynamoDBLocal() as local: store = DynamoDBEventStore(local.settings())``.
 
     Attributes:
-        folder: where ``DynamoDBLocal.jar`` is (default: :func:`find_dynamodb_local`).
+        folder: where ``DynamoDBLocal.jar`` is
+            (default: [`find_dynamodb_local()`][dynamo_es.testing.find_dynamodb_local]).
         port: the port (default: a free one).
         data_dir: keep the data in this folder (``-dbPath``) instead of in memory.
         startup_timeout: seconds to wait until it answers.
@@ -240,7 +241,7 @@ def configured_or_local(**defaults: object) -> Iterator[EventStoreSettings]:
     """Settings for a script: the configured DynamoDB, or a DynamoDB Local started for the block.
 
     When ``DYNAMO_ES_ENDPOINT_URL`` is set, the settings come from ``DYNAMO_ES_*``
-    (:meth:`EventStoreSettings.from_env`). Otherwise DynamoDB Local starts, the block gets
+    (`from_env()`). Otherwise DynamoDB Local starts, the block gets
     settings pointing at it with ``defaults`` applied, and it stops when the block ends.
     """
     if os.environ.get("DYNAMO_ES_ENDPOINT_URL"):
