@@ -41,6 +41,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_snapshots.py
 	$(BIN)/python benchmarks/bench_projections.py
+	$(BIN)/python benchmarks/bench_speed.py
+	$(BIN)/python benchmarks/bench_async.py
 
 clean:
 	rm -rf $(VENV) node_modules site .coverage

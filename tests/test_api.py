@@ -5,7 +5,9 @@ from __future__ import annotations
 from types import ModuleType
 
 import dynamo_es
+import dynamo_es.aio
 import dynamo_es.dynamodb
+import dynamo_es.dynamodb.aio
 import dynamo_es.exceptions
 import dynamo_es.memory
 import dynamo_es.projections
@@ -21,7 +23,7 @@ class TestPublicAPI:
             if not name.startswith(("_", "@"))  # "@": pytest's assertion rewriting
         }
         modules = {name for name, value in public.items() if isinstance(value, ModuleType)}
-        assert modules <= {"cli", "dynamodb", "exceptions", "memory", "projections", "settings", "testing"}
+        assert modules <= {"aio", "cli", "dynamodb", "exceptions", "memory", "projections", "settings", "testing"}
         assert sorted(dynamo_es.__all__) == dynamo_es.__all__
         assert set(dynamo_es.__all__) == set(public) - modules
 
@@ -34,6 +36,7 @@ class TestPublicAPI:
     def test_testing_exports(self) -> None:
         """The testing module exports the launcher, the script helper and the contract suite."""
         assert dynamo_es.testing.__all__ == [
+            "AsyncEventStoreContract",
             "DynamoDBLocal",
             "DynamoDBLocalError",
             "EventStoreContract",
@@ -41,6 +44,18 @@ class TestPublicAPI:
             "configured_or_local",
             "find_dynamodb_local",
         ]
+
+    def test_the_async_front_door_is_sorted_and_exact(self) -> None:
+        """dynamo_es.aio exports the async repository, unit of work, protocol and in-memory store."""
+        assert dynamo_es.aio.__all__ == [
+            "AsyncEventStore",
+            "AsyncInMemoryEventStore",
+            "AsyncRepository",
+            "AsyncUnitOfWork",
+        ]
+        public = {name for name in vars(dynamo_es.aio) if not name.startswith(("_", "@"))}
+        assert public == set(dynamo_es.aio.__all__)
+        assert dynamo_es.dynamodb.aio.__all__ == ["AsyncDynamoDBEventStore"]
 
     def test_front_door_keeps_only_the_everyday_errors(self) -> None:
         """The top level exports the base error and the three users catch; the rest stay in exceptions."""

@@ -12,6 +12,8 @@ PACKAGE = SRC / "dynamo_es"
 ADAPTERS = ("dynamo_es.memory", "dynamo_es.dynamodb")
 OUTSIDE_CORE = (*ADAPTERS, "dynamo_es.testing", "dynamo_es.cli", "dynamo_es._cli_project", "dynamo_es._cli_ops")
 DRIVERS = ("pynamodb", "botocore", "boto3", "aiobotocore")
+FRONT_DOORS = ("dynamo_es", "dynamo_es.aio")
+"""Modules that only re-export names, core and adapters alike."""
 
 
 def module_name(path: Path) -> str:
@@ -49,7 +51,7 @@ def modules() -> list[Path]:
 
 def is_core(path: Path) -> bool:
     name = module_name(path)
-    return name != "dynamo_es" and not name.startswith(OUTSIDE_CORE)
+    return name not in FRONT_DOORS and not name.startswith(OUTSIDE_CORE)
 
 
 def starts(name: str, prefixes: tuple[str, ...]) -> bool:
@@ -101,7 +103,7 @@ class TestLayout:
 
 
 def package_of(name: str) -> str:
-    if name == "dynamo_es":
+    if name in FRONT_DOORS:
         return "front door"
     for prefix in OUTSIDE_CORE:
         if starts(name, (prefix,)):

@@ -44,6 +44,13 @@ EXPECTED = {
         "redelivered: {'batchItemFailures': []}",
         "balance in the read model: 70",
     ],
+    "async_service.py": [
+        "50 concurrent deposits: {'async-0': '100', 'async-1': '100', 'async-2': '100', 'async-3': '100', "
+        "'async-4': '100'}",
+        "conflicts retried: True",
+        "after 5 concurrent transfers: {'async-0': '104', 'async-1': '99', 'async-2': '99', 'async-3': '99', "
+        "'async-4': '99'}, total 500",
+    ],
     "balances_read_model.py": [
         "first run: 5 changes, balances {'alice': Decimal('70'), 'bob': Decimal('50')}",
         "resumed: 1 new change(s), balances {'alice': Decimal('70'), 'bob': Decimal('30')}",

@@ -1,4 +1,4 @@
-"""Every store passes the one contract suite: in memory, and DynamoDB Local in both write modes."""
+"""Every store passes the one contract suite: in memory, DynamoDB Local in both write modes, and the async stores."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import attrs
 import pytest
 
 from dynamo_es import DynamoDBEventStore, EventSerializer, EventStore, EventStoreSettings, InMemoryEventStore
-from dynamo_es.testing import EventStoreContract
+from dynamo_es.aio import AsyncEventStore, AsyncInMemoryEventStore
+from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
+from dynamo_es.testing import AsyncEventStoreContract, EventStoreContract
 
 
 class TestInMemoryStore(EventStoreContract):
@@ -40,3 +42,18 @@ def test_stores_satisfy_the_protocol(events_table: EventStoreSettings) -> None:
     """Both stores are EventStores by the runtime-checkable protocol."""
     assert isinstance(InMemoryEventStore(), EventStore)
     assert isinstance(DynamoDBEventStore(events_table), EventStore)
+
+
+class TestAsyncInMemoryStore(AsyncEventStoreContract):
+    def create_async_store(self, serializer: EventSerializer) -> AsyncEventStore:
+        return AsyncInMemoryEventStore(InMemoryEventStore(serializer))
+
+
+@pytest.mark.ddblocal
+class TestAsyncDynamoDBStore(AsyncEventStoreContract):
+    @pytest.fixture(autouse=True)
+    def _table(self, events_table: EventStoreSettings) -> None:
+        self.settings = events_table
+
+    def create_async_store(self, serializer: EventSerializer) -> AsyncEventStore:
+        return AsyncDynamoDBEventStore(self.settings, serializer=serializer)

@@ -17,6 +17,7 @@ from .._store import AppendResult
 from ..exceptions import EventStoreError, OutcomeUnknownError, TransientStoreError
 from ..settings import EventStoreSettings
 from ._errors import BOUNDARY_ERRORS, Failure, classify
+from ._flows import Call, Flow, Sleep
 
 __all__ = ["Attempt", "SlotReader", "call_with_retries", "unanswered"]
 
@@ -24,15 +25,15 @@ log = logging.getLogger("dynamo_es")
 
 
 class SlotReader(Protocol):
-    """What an attempt reads back after a failure: the stream's version, and the ids in some slots."""
+    """What an attempt reads back after a failure (as flows): the stream's version, the ids in some slots."""
 
     settings: EventStoreSettings
 
-    def version_or_none(self, stream_id: str) -> int | None:
+    def version_or_none(self, stream_id: str) -> Flow[int | None]:
         """The stream's version, or None when it cannot be read."""
         ...
 
-    def slot_ids(self, stream_id: str, first: int, last: int) -> list[str]:
+    def slot_ids(self, stream_id: str, first: int, last: int) -> Flow[list[str]]:
         """The event ids stored in versions ``first`` to ``last``."""
         ...
 
@@ -76,22 +77,22 @@ class Attempt:
             error=error,
         )
 
-    def run(self, write: Callable[[], Any], batch: Sequence[EncodedEvent]) -> AppendResult | None:
-        """Run ``write``, retrying transient failures; None on success, else the result to return."""
+    def run(self, call: Call, batch: Sequence[EncodedEvent]) -> Flow[AppendResult | None]:
+        """Send ``call``, retrying transient failures; None on success, else the result to return."""
         settings = self.store.settings
         retries = 0
         while True:
             try:
-                write()
+                yield call
                 return None
             except BOUNDARY_ERRORS as error:
                 kind, reason = classify(error)
                 if kind is not Failure.TRANSIENT or retries >= settings.max_transient_retries:
-                    return self._after_failure(kind, reason, error, batch, attempts=retries + 1)
+                    return (yield from self._after_failure(kind, reason, error, batch, attempts=retries + 1))
             delay = backoff_delay(retries, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
             retries += 1
             log.info("%s: %s, retry %d in %.3fs", self.stream_id, reason, retries, delay)
-            time.sleep(delay)
+            yield Sleep(delay)
 
     def _after_failure(
         self,
@@ -101,7 +102,7 @@ class Attempt:
         batch: Sequence[EncodedEvent],
         *,
         attempts: int,
-    ) -> AppendResult | None:
+    ) -> Flow[AppendResult | None]:
         """What a final failure means, read back from the slots where it could be ambiguous.
 
         A lost response may hide a write that happened: the slots say whether they hold this
@@ -110,12 +111,12 @@ class Attempt:
         """
         if kind is Failure.FATAL:
             return self._failure(EventStoreError(f"cannot append to {self.stream_id}: {reason}"), error)
-        stored = self._stored_ids(batch)
+        stored = yield from self._stored_ids(batch)
         if stored == [record.event_id for record in batch]:
             log.info("%s: versions %d-%d hold these events", self.stream_id, batch[0].version, batch[-1].version)
             return None
         if kind is not Failure.TRANSIENT or stored:
-            return self.conflicted(self.store.version_or_none(self.stream_id))
+            return self.conflicted((yield from self.store.version_or_none(self.stream_id)))
         versions = (batch[0].version, batch[-1].version)
         if stored is None or unanswered(error):
             # Empty slots prove nothing after a timeout: the transaction may still be committing.
@@ -127,10 +128,10 @@ class Attempt:
         result = self.failed(failure)
         return attrs.evolve(result, outcome_unknown=isinstance(failure, OutcomeUnknownError))
 
-    def _stored_ids(self, batch: Sequence[EncodedEvent]) -> list[str] | None:
+    def _stored_ids(self, batch: Sequence[EncodedEvent]) -> Flow[list[str] | None]:
         """The event ids in the batch's slots, or None when they cannot be read."""
         try:
-            return self.store.slot_ids(self.stream_id, batch[0].version, batch[-1].version)
+            return (yield from self.store.slot_ids(self.stream_id, batch[0].version, batch[-1].version))
         except EventStoreError:
             return None
 

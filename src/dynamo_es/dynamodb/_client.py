@@ -22,7 +22,7 @@ from botocore.serialize import JSONSerializer
 from ..settings import EventStoreSettings
 from ._credentials import credentials_for
 
-__all__ = ["WIRE_INPUTS", "WIRE_OUTPUTS", "make_client"]
+__all__ = ["WIRE_INPUTS", "WIRE_OUTPUTS", "WireJSONSerializer", "make_client"]
 
 WIRE_OUTPUTS = frozenset({"QueryOutput", "ScanOutput", "GetRecordsOutput"})
 """Output shapes returned as the raw JSON body."""
@@ -30,7 +30,7 @@ WIRE_INPUTS = frozenset({"TransactWriteItemsInput", "PutItemInput", "QueryInput"
 """Input shapes sent as the parameters are (they hold only JSON types: no blobs, no timestamps)."""
 
 
-class _WireJSONSerializer(JSONSerializer):
+class WireJSONSerializer(JSONSerializer):
     """botocore's JSON protocol serializer, except that `WIRE_INPUTS` are sent as given."""
 
     def _serialize(self, serialized: Any, value: Any, shape: Any, key: Any = None) -> None:
@@ -80,5 +80,5 @@ def make_client(settings: EventStoreSettings, service: str = "dynamodb") -> Any:
         aws_secret_access_key=secret,
         config=Config(retries={"mode": "standard", "max_attempts": 3}, parameter_validation=False),
     )
-    client._serializer = _WireJSONSerializer()  # type: ignore[attr-defined]  # botocore has no public seam for it
+    client._serializer = WireJSONSerializer()  # type: ignore[attr-defined]  # botocore has no public seam for it
     return client

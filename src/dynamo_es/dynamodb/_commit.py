@@ -8,9 +8,7 @@ back into conflicts per stream, a redelivery, or an unknown outcome.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import attrs
@@ -23,6 +21,7 @@ from ..settings import EventStoreSettings
 from . import _requests as requests
 from ._attempt import unanswered
 from ._errors import BOUNDARY_ERRORS, Failure, cancellation_codes, classify
+from ._flows import Call, Flow, Sleep
 from ._model import EventItemCodec
 
 __all__ = ["CommitPlan", "CommitRun", "plan_commit"]
@@ -77,19 +76,19 @@ def _token(appends: list[EncodedAppend], tracking: Tracking | None, update: dict
 
 
 class CommitReader(Protocol):
-    """What a commit reads after a failure: versions, slots and tracking."""
+    """What a commit reads after a failure (as flows): versions, slots and tracking."""
 
     settings: EventStoreSettings
 
-    def version_or_none(self, stream_id: str) -> int | None:
+    def version_or_none(self, stream_id: str) -> Flow[int | None]:
         """The stream's version, or None when it cannot be read."""
         ...
 
-    def slot_ids(self, stream_id: str, first: int, last: int) -> list[str]:
+    def slot_ids(self, stream_id: str, first: int, last: int) -> Flow[list[str]]:
         """The event ids stored in versions ``first`` to ``last``."""
         ...
 
-    def tracked_version(self, tracking: Tracking) -> int:
+    def tracked_version(self, tracking: Tracking) -> Flow[int]:
         """The version recorded under the tracking's name and stream (0 for none)."""
         ...
 
@@ -102,22 +101,22 @@ class CommitRun:
     appends: list[EncodedAppend]
     tracking: Tracking | None
 
-    def run(self, write: Callable[[], Any], owners: tuple[str, ...]) -> CommitResult:
-        """Send the transaction with ``write``, retrying transient failures with the same token."""
+    def run(self, call: Call, owners: tuple[str, ...]) -> Flow[CommitResult]:
+        """Send the transaction, retrying transient failures with the same token."""
         settings = self.reader.settings
         retries = 0
         while True:
             try:
-                write()
+                yield call
                 return self.committed()
             except BOUNDARY_ERRORS as error:
                 kind, reason = classify(error)
                 if kind is not Failure.TRANSIENT or retries >= settings.max_transient_retries:
-                    return self._after_failure(kind, reason, error, owners, attempts=retries + 1)
+                    return (yield from self._after_failure(kind, reason, error, owners, attempts=retries + 1))
             delay = backoff_delay(retries, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
             retries += 1
             log.info("commit of %s: %s, retry %d in %.3fs", self._names(), reason, retries, delay)
-            time.sleep(delay)
+            yield Sleep(delay)
 
     def committed(self) -> CommitResult:
         """Every append written."""
@@ -133,44 +132,43 @@ class CommitRun:
             )
         )
 
-    def conflicted(self, stream_ids: set[str]) -> CommitResult:
+    def conflicted(self, stream_ids: set[str]) -> Flow[CommitResult]:
         """Nothing written: these streams were not at their expected versions."""
-        return CommitResult(
-            conflicts=tuple(
-                Conflict(a.stream_id, a.expected_version, self.reader.version_or_none(a.stream_id))
-                for a in self.appends
-                if a.stream_id in stream_ids
-            )
-        )
+        conflicts = []
+        for append in self.appends:
+            if append.stream_id in stream_ids:
+                actual = yield from self.reader.version_or_none(append.stream_id)
+                conflicts.append(Conflict(append.stream_id, append.expected_version, actual))
+        return CommitResult(conflicts=tuple(conflicts))
 
-    def refused_before_sending(self) -> CommitResult:
+    def refused_before_sending(self) -> Flow[CommitResult]:
         """An expected version was found missing before the transaction: a redelivery, or every conflict."""
-        if self.tracking is not None and self.reader.tracked_version(self.tracking) >= self.tracking.version:
+        if self.tracking is not None and (yield from self._tracked()):
             return CommitResult(already_processed=True)
-        conflicts = [(a, self.reader.version_or_none(a.stream_id)) for a in self.appends]
-        return CommitResult(
-            conflicts=tuple(
-                Conflict(a.stream_id, a.expected_version, v) for a, v in conflicts if v != a.expected_version
-            )
-        )
+        conflicts = []
+        for append in self.appends:
+            actual = yield from self.reader.version_or_none(append.stream_id)
+            if actual != append.expected_version:
+                conflicts.append(Conflict(append.stream_id, append.expected_version, actual))
+        return CommitResult(conflicts=tuple(conflicts))
 
     def _after_failure(
         self, kind: Failure, reason: str, error: BaseException, owners: tuple[str, ...], *, attempts: int
-    ) -> CommitResult:
+    ) -> Flow[CommitResult]:
         if kind is Failure.CONFLICT:
             failed = {owners[i] for i, code in enumerate(cancellation_codes(error)) if code == "ConditionalCheckFailed"}
             if _TRACKING in failed:
                 return CommitResult(already_processed=True)
-            if self._landed():  # this very commit, written before (its response lost, its token expired)
+            if (yield from self._landed()):  # this very commit, written before (its response lost, its token expired)
                 return self.committed()
-            return self.conflicted(failed)
+            return (yield from self.conflicted(failed))
         if kind is Failure.FATAL:
             return _failure(EventStoreError(f"cannot commit to {self._names()}: {reason}"), error)
-        return self._read_back(kind, reason, error, attempts)
+        return (yield from self._read_back(kind, reason, error, attempts))
 
-    def _read_back(self, kind: Failure, reason: str, error: BaseException, attempts: int) -> CommitResult:
+    def _read_back(self, kind: Failure, reason: str, error: BaseException, attempts: int) -> Flow[CommitResult]:
         """After a lost response or an exhausted retry: look whether the transaction landed."""
-        landed = self._landed()
+        landed = yield from self._landed()
         if landed:
             log.info("commit of %s: found written after %s", self._names(), reason)
             return self.committed()
@@ -179,19 +177,23 @@ class CommitRun:
             return _failure(OutcomeUnknownError(self._names(), reason, attempts, versions), error)
         return _failure(TransientStoreError(self._names(), reason, attempts, action="commit"), error)
 
-    def _landed(self) -> bool | None:
+    def _landed(self) -> Flow[bool | None]:
         """Whether the transaction is written (it is atomic: one stream, or the tracking, tells); None if unreadable."""
         try:
             for append in self.appends:
                 if append.records:
                     first, last = append.records[0].version, append.records[-1].version
-                    stored = self.reader.slot_ids(append.stream_id, first, last)
+                    stored = yield from self.reader.slot_ids(append.stream_id, first, last)
                     return stored == [record.event_id for record in append.records]
             if self.tracking is not None:
-                return self.reader.tracked_version(self.tracking) >= self.tracking.version
+                return (yield from self._tracked())
         except EventStoreError:
             return None
         return False
+
+    def _tracked(self) -> Flow[bool]:
+        assert self.tracking is not None
+        return (yield from self.reader.tracked_version(self.tracking)) >= self.tracking.version
 
     def _first_versions(self) -> tuple[int, int]:
         for append in self.appends:

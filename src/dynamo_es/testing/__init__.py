@@ -5,11 +5,13 @@ dynamo-es is installed; it provides the session-scoped ``dynamodb_local`` fixtur
 """
 
 from ..exceptions import DynamoDBLocalError
+from ._aio_contract import AsyncEventStoreContract
 from ._contract import EventStoreContract
 from ._faults import FaultProxy
 from ._local import DynamoDBLocal, configured_or_local, find_dynamodb_local
 
 __all__ = [
+    "AsyncEventStoreContract",
     "DynamoDBLocal",
     "DynamoDBLocalError",
     "EventStoreContract",

@@ -1,0 +1,81 @@
+"""An asyncio service: concurrent deposit and transfer commands against DynamoDB, none blocking the loop.
+
+Fifty deposits to five accounts run at once: each command loads its account, records the
+deposit and saves; when another command saved the same account first (ConcurrencyError), it
+reloads and tries again, as a command handler should. Then transfers move money between
+accounts with an AsyncUnitOfWork (both accounts in one transaction). Runs on DynamoDB Local,
+which it starts itself (or on DYNAMO_ES_ENDPOINT_URL when set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "bank_account"))
+
+from domain import BankAccount
+
+from dynamo_es import ConcurrencyError
+from dynamo_es.aio import AsyncRepository, AsyncUnitOfWork
+from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
+from dynamo_es.testing import configured_or_local
+
+ACCOUNTS = [f"async-{n}" for n in range(5)]
+
+
+async def deposit(accounts: AsyncRepository[BankAccount], account_id: str, amount: Decimal) -> int:
+    """The command handler: load, decide, save; on a conflict, load again and retry. Returns the attempts."""
+    for attempt in range(1, 20):
+        account = await accounts.get(account_id)
+        account.deposit(amount)
+        try:
+            await accounts.save(account)
+        except ConcurrencyError:
+            continue
+        return attempt
+    raise RuntimeError(f"{account_id}: too much contention")
+
+
+async def transfer(store: AsyncDynamoDBEventStore, source: str, target: str, amount: Decimal) -> None:
+    """Both accounts change in one transaction; a conflict on either writes nothing, and we retry."""
+    while True:
+        unit = AsyncUnitOfWork(store)
+        (await unit.get(BankAccount, source)).withdraw(amount)
+        (await unit.get(BankAccount, target)).deposit(amount)
+        try:
+            await unit.commit()
+            return
+        except ConcurrencyError:
+            continue
+
+
+async def serve(store: AsyncDynamoDBEventStore) -> None:
+    accounts = AsyncRepository(BankAccount, store)
+    for account_id in ACCOUNTS:
+        await accounts.save(BankAccount.open(account_id, owner=account_id))
+    attempts = await asyncio.gather(
+        *(deposit(accounts, ACCOUNTS[n % 5], Decimal(10)) for n in range(50))
+    )  # fmt: skip
+    balances = {a: str((await accounts.get(a)).balance) for a in ACCOUNTS}
+    print(f"50 concurrent deposits: {balances}")
+    print(f"conflicts retried: {sum(attempts) - len(attempts) > 0}")
+    await asyncio.gather(*(transfer(store, ACCOUNTS[n], ACCOUNTS[(n + 1) % 5], Decimal(n + 1)) for n in range(5)))
+    balances = {a: str((await accounts.get(a)).balance) for a in ACCOUNTS}
+    print(f"after 5 concurrent transfers: {balances}, total {sum(map(Decimal, balances.values()))}")
+
+
+def main() -> None:
+    with configured_or_local(events_table_name="AsyncServiceEvents") as settings:
+
+        async def run() -> None:
+            async with AsyncDynamoDBEventStore(settings) as store:
+                await serve(store)
+
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

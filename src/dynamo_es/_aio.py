@@ -1,0 +1,148 @@
+"""The asyncio API's core: the async store protocol, repository and unit of work (no I/O of their own).
+
+Aggregates stay synchronous (they do no I/O); only stores, repositories and runners await.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+import attrs
+
+from ._aggregate import AggregateRoot
+from ._events import EventMetadata, StoredEvent
+from ._serialization import EventSerializer
+from ._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
+from .exceptions import AggregateNotFoundError, InvalidStreamError
+
+__all__ = ["AsyncEventStore", "AsyncRepository", "AsyncUnitOfWork"]
+
+A = TypeVar("A", bound=AggregateRoot)
+
+
+@runtime_checkable
+class AsyncEventStore(Protocol):
+    """[`EventStore`][dynamo_es.EventStore] with awaitable methods: the same semantics, non-blocking."""
+
+    serializer: EventSerializer
+
+    async def append(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        events: Sequence[Any],
+        expected_version: int,
+        *,
+        metadata: EventMetadata | None = None,
+    ) -> AppendResult:
+        """Append events after ``expected_version`` (0 for a new stream)."""
+        ...
+
+    async def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
+        """Append to several streams in one transaction: all or nothing."""
+        ...
+
+    async def load(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        """The stream's events from ``from_version`` to ``to_version`` (inclusive), in order."""
+        ...
+
+    async def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
+        """The version of the stream's last event; 0 when it has none."""
+        ...
+
+
+@attrs.define
+class AsyncRepository(Generic[A]):
+    """[`Repository`][dynamo_es.Repository] for an [`AsyncEventStore`][dynamo_es.aio.AsyncEventStore]."""
+
+    aggregate_class: type[A]
+    store: AsyncEventStore
+
+    async def get(self, aggregate_id: str, *, version: int | None = None) -> A:
+        """The aggregate rebuilt from its events; with ``version``, as it was then.
+
+        Raises:
+            AggregateNotFoundError: the stream has no event (up to ``version``).
+        """
+        if version is not None:
+            check_version("version", version, minimum=1)
+        aggregate_type = self.aggregate_class.aggregate_type
+        events = await self.store.load(aggregate_id, aggregate_type, to_version=version)
+        if not events:
+            raise AggregateNotFoundError(aggregate_type, aggregate_id)
+        aggregate = self.aggregate_class(aggregate_id)
+        aggregate.replay(events)
+        return aggregate
+
+    async def save(self, aggregate: A, *, metadata: EventMetadata | None = None) -> int:
+        """Append the aggregate's uncommitted events; return its new version.
+
+        Raises:
+            ConcurrencyError: another writer appended first; reload and retry the command.
+            EventStoreError: the store failed (the aggregate keeps its uncommitted events).
+        """
+        if not aggregate.uncommitted_events:
+            return aggregate.version
+        result = await self.store.append(
+            aggregate.id,
+            aggregate.aggregate_type,
+            aggregate.uncommitted_events,
+            aggregate.committed_version,
+            metadata=metadata,
+        )
+        result.raise_for_failure()
+        aggregate.mark_committed()
+        return result.new_version
+
+    async def exists(self, aggregate_id: str) -> bool:
+        """Whether the aggregate's stream holds any event."""
+        return await self.store.stream_version(aggregate_id, self.aggregate_class.aggregate_type) > 0
+
+
+@attrs.define
+class AsyncUnitOfWork:
+    """[`UnitOfWork`][dynamo_es.UnitOfWork] for an async store: aggregates saved in one transaction."""
+
+    store: AsyncEventStore
+    _aggregates: dict[str, AggregateRoot] = attrs.field(factory=dict, init=False, repr=False)
+
+    async def get(self, aggregate_class: type[A], aggregate_id: str) -> A:
+        """The aggregate, loaded once per unit (the same object on later calls)."""
+        stream_id = make_stream_id(aggregate_class.aggregate_type, aggregate_id)
+        known = self._aggregates.get(stream_id)
+        if isinstance(known, aggregate_class):
+            return known
+        if known is not None:
+            raise InvalidStreamError(f"{stream_id} is already in this unit of work as a {type(known).__name__}")
+        aggregate = await AsyncRepository(aggregate_class, self.store).get(aggregate_id)
+        self._aggregates[stream_id] = aggregate
+        return aggregate
+
+    def add(self, *aggregates: AggregateRoot) -> AsyncUnitOfWork:
+        """Include aggregates created (or loaded) elsewhere; returns the unit."""
+        for aggregate in aggregates:
+            stream_id = make_stream_id(aggregate.aggregate_type, aggregate.id)
+            if self._aggregates.setdefault(stream_id, aggregate) is not aggregate:
+                raise InvalidStreamError(f"{stream_id} is already in this unit of work as another object")
+        return self
+
+    @property
+    def pending(self) -> list[AggregateRoot]:
+        """The aggregates with uncommitted events."""
+        return [aggregate for aggregate in self._aggregates.values() if aggregate.uncommitted_events]
+
+    async def commit(self, *, metadata: EventMetadata | None = None, tracking: Tracking | None = None) -> CommitResult:
+        """Save every pending aggregate in one transaction; see [`UnitOfWork.commit`][dynamo_es.UnitOfWork.commit]."""
+        pending = self.pending
+        appends = [
+            StreamAppend(a.id, a.aggregate_type, a.uncommitted_events, a.committed_version, metadata=metadata)
+            for a in pending
+        ]
+        result = (await self.store.append_many(appends, tracking=tracking)).raise_for_failure()
+        if not result.already_processed:
+            for aggregate in pending:
+                aggregate.mark_committed()
+        return result

@@ -1,0 +1,57 @@
+"""aiobotocore clients with the same lean path as the sync ones (the ``async`` extra).
+
+The store's requests are sent in DynamoDB's wire format and Query pages come back as the JSON
+body, exactly as with `make_client()`; credentials, signing,
+endpoints, retries and error parsing are aiobotocore's (botocore's, awaited).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory
+from aiobotocore.session import AioSession
+from botocore.config import Config
+
+from ..settings import EventStoreSettings
+from ._client import WIRE_OUTPUTS, WireJSONSerializer
+from ._credentials import credentials_for
+
+__all__ = ["open_async_client"]
+
+
+class _AioWireJSONParser(AioJSONParser):  # type: ignore[misc]  # aiobotocore is untyped
+    async def _do_parse(self, response: dict[str, Any], shape: Any) -> dict[str, Any]:
+        if shape is None or shape.name not in WIRE_OUTPUTS:
+            parsed: dict[str, Any] = await super()._do_parse(response, shape)
+            return parsed
+        body = response["body"]
+        document: dict[str, Any] = json.loads(body) if body else {}
+        self._inject_response_metadata(document, response["headers"])
+        return document
+
+
+class _AioWireParserFactory(AioResponseParserFactory):  # type: ignore[misc]  # idem
+    def create_parser(self, protocol_name: str) -> Any:
+        if protocol_name == "json":
+            return _AioWireJSONParser(**self._defaults)
+        return super().create_parser(protocol_name)
+
+
+async def open_async_client(settings: EventStoreSettings, service: str = "dynamodb") -> tuple[Any, Any]:
+    """An open aiobotocore client for ``settings``, and the context to close it with (``await ctx.__aexit__``)."""
+    session = AioSession()
+    session.register_component("response_parser_factory", _AioWireParserFactory())
+    access_key, secret = credentials_for(settings)
+    context = session.create_client(
+        service,
+        region_name=settings.region,
+        endpoint_url=settings.endpoint_url,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"mode": "standard", "max_attempts": 3}, parameter_validation=False),
+    )
+    client = await context.__aenter__()
+    client._serializer = WireJSONSerializer()
+    return client, context

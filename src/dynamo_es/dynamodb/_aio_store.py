@@ -1,0 +1,146 @@
+"""AsyncDynamoDBEventStore: the DynamoDB event store on aiobotocore, driving the same flows as the sync one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import attrs
+
+from .._events import EventMetadata, StoredEvent
+from .._serialization import EventSerializer
+from .._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
+from ..settings import EventStoreSettings
+from ._aio_client import open_async_client
+from ._checkpoints import DynamoDBCheckpointStore, checkpoint_model
+from ._core import StoreCore
+from ._flows import Flow, drive_async
+from ._model import EventItem, EventItemCodec, event_model
+from ._table import LazyTable
+
+__all__ = ["AsyncDynamoDBEventStore"]
+
+T = TypeVar("T")
+
+
+@attrs.define
+class AsyncDynamoDBEventStore:
+    """An [`AsyncEventStore`][dynamo_es.aio.AsyncEventStore] on a DynamoDB table, over aiobotocore.
+
+    The same transactions, concurrency checks, idempotent retries, read-backs, size checks and
+    errors as [`DynamoDBEventStore`][dynamo_es.DynamoDBEventStore]: both drive one set of flows
+    (the algorithms without I/O); this one awaits each request on the event loop. Use it as an
+    async context manager, or call [`close`][dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore.close];
+    the client opens on first use, in the running loop. The one-time table check runs in a thread.
+
+    Attributes:
+        settings: the table, endpoint and behaviour.
+        serializer: the event codec.
+    """
+
+    settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
+    serializer: EventSerializer = attrs.field(factory=EventSerializer, kw_only=True)
+    _model: type[EventItem] = attrs.field(init=False, repr=False)
+    _checked: LazyTable[EventItem] = attrs.field(init=False, repr=False)
+    _core: StoreCore = attrs.field(init=False, repr=False)
+    _tracking: DynamoDBCheckpointStore = attrs.field(init=False, repr=False)
+    _client: Any = attrs.field(default=None, init=False, repr=False)
+    _context: Any = attrs.field(default=None, init=False, repr=False)
+    _ready: set[str] = attrs.field(factory=set, init=False, repr=False)
+    _opening: asyncio.Lock | None = attrs.field(default=None, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._model = event_model(self.settings)
+        self._checked = LazyTable(self._model, self.settings.create_table_if_not_exists)
+        self._tracking = DynamoDBCheckpointStore(self.settings)
+        codec = EventItemCodec(self._model)
+        attribute = checkpoint_model(self.settings).version.attr_name
+        self._core = StoreCore(self.settings, self.serializer, codec, self._tracking.tracking_update, attribute)
+
+    async def __aenter__(self) -> AsyncDynamoDBEventStore:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the client (its connection pool); the store reopens it when used again."""
+        if self._context is not None:
+            context, self._context, self._client = self._context, None, None
+            await context.__aexit__(None, None, None)
+
+    @property
+    def tracking(self) -> DynamoDBCheckpointStore:
+        """Where [`append_many`][dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore.append_many] records tracking."""
+        return self._tracking
+
+    async def ensure_table(self) -> dict[str, Any]:
+        """Check the events table (creating it if missing and allowed), in a thread; its description."""
+        description: dict[str, Any] = await asyncio.to_thread(self._checked.ensure)
+        self._ready.add("events")
+        return description
+
+    async def _open(self) -> Any:
+        if self._client is None:
+            self._opening = self._opening or asyncio.Lock()
+            async with self._opening:
+                if self._client is None:
+                    self._client, self._context = await open_async_client(self.settings)
+        return self._client
+
+    async def _prepare(self, *, tracking: bool = False) -> None:
+        if "events" not in self._ready:
+            await self.ensure_table()
+        if tracking and "tracking" not in self._ready:
+            await asyncio.to_thread(self._tracking.ensure_table)
+            self._ready.add("tracking")
+
+    async def _run(self, flow: Flow[T]) -> T:
+        return await drive_async(flow, await self._open())
+
+    async def append(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        events: Sequence[Any],
+        expected_version: int,
+        *,
+        metadata: EventMetadata | None = None,
+    ) -> AppendResult:
+        """Append events after ``expected_version``; see [`EventStore`][dynamo_es.EventStore]."""
+        stream_id, records = self._core.encode(aggregate_id, aggregate_type, events, expected_version, metadata)
+        if records:
+            await self._prepare()
+        return await self._run(self._core.append(stream_id, records, expected_version))
+
+    async def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
+        """Append to several streams in one transaction, all or nothing; see [`EventStore`][dynamo_es.EventStore]."""
+        encoded = self._core.encode_commit(appends, tracking)
+        if encoded or tracking is not None:
+            await self._prepare(tracking=tracking is not None)
+        return await self._run(self._core.commit(encoded, tracking))
+
+    async def load(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        """The stream's events from ``from_version`` to ``to_version``, in version order (consistent reads)."""
+        make_stream_id(aggregate_type, aggregate_id)
+        check_version("from_version", from_version, minimum=1)
+        await self._prepare()
+        return await self._run(self._core.load(aggregate_id, aggregate_type, from_version, to_version))
+
+    async def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
+        """The version of the stream's last event; 0 when it has none."""
+        make_stream_id(aggregate_type, aggregate_id)
+        await self._prepare()
+        return await self._run(self._core.stream_version(aggregate_id, aggregate_type))
+
+    async def tracked_version(self, tracking: Tracking) -> int:
+        """The version recorded under ``tracking``'s name and stream; 0 for none."""
+        await self._prepare(tracking=True)
+        return await self._run(self._core.tracked_version(tracking))

@@ -1,0 +1,57 @@
+"""AsyncInMemoryEventStore: the in-memory store behind the async protocol (it does no I/O to await)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from .._events import EventMetadata, StoredEvent
+from .._serialization import EventSerializer
+from .._store import AppendResult, CommitResult, StreamAppend, Tracking
+from ._store import InMemoryEventStore
+
+__all__ = ["AsyncInMemoryEventStore"]
+
+
+@attrs.define
+class AsyncInMemoryEventStore:
+    """An [`AsyncEventStore`][dynamo_es.aio.AsyncEventStore] over an in-memory store.
+
+    For unit tests of async code: the same semantics, nothing to wait for. ``sync`` is the
+    store underneath (to share it with sync code, or to read ``sync.tracking``).
+    """
+
+    sync: InMemoryEventStore = attrs.field(factory=InMemoryEventStore)
+
+    @property
+    def serializer(self) -> EventSerializer:
+        """The serializer of the store underneath."""
+        return self.sync.serializer
+
+    async def append(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        events: Sequence[Any],
+        expected_version: int,
+        *,
+        metadata: EventMetadata | None = None,
+    ) -> AppendResult:
+        """Append events after ``expected_version``."""
+        return self.sync.append(aggregate_id, aggregate_type, events, expected_version, metadata=metadata)
+
+    async def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
+        """Append to several streams at once, all or nothing."""
+        return self.sync.append_many(appends, tracking=tracking)
+
+    async def load(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        """The stream's events from ``from_version`` to ``to_version``."""
+        return self.sync.load(aggregate_id, aggregate_type, from_version=from_version, to_version=to_version)
+
+    async def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
+        """The version of the stream's last event; 0 when it has none."""
+        return self.sync.stream_version(aggregate_id, aggregate_type)

@@ -1,0 +1,118 @@
+"""The event store contract for async stores: the same cases, run through a blocking facade.
+
+[`AsyncEventStoreContract`][dynamo_es.testing.AsyncEventStoreContract] is
+[`EventStoreContract`][dynamo_es.testing.EventStoreContract] with each store call awaited on an
+event loop of its own (in a thread): one suite, so the async stores cannot drift from the sync
+ones. Racing cases call from several threads, which become concurrent tasks on that loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+from .._aio import AsyncEventStore
+from .._events import EventMetadata, StoredEvent
+from .._serialization import EventSerializer
+from .._store import AppendResult, CommitResult, EventStore, StreamAppend, Tracking
+from ._contract import EventStoreContract
+
+__all__ = ["AsyncEventStoreContract", "BlockingStore", "LoopThread"]
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An event loop running in a daemon thread; ``run(coroutine)`` waits for its result."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="dynamo-es-contract-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the loop and return (or raise) what it does."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def stop(self) -> None:
+        """Stop the loop and its thread."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class BlockingStore:
+    """An [`EventStore`][dynamo_es.EventStore] whose calls are an async store's, awaited on ``runner``."""
+
+    def __init__(self, store: AsyncEventStore, runner: LoopThread) -> None:
+        self.store = store
+        self.serializer: EventSerializer = store.serializer
+        self._runner = runner
+
+    def append(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        events: Sequence[Any],
+        expected_version: int,
+        *,
+        metadata: EventMetadata | None = None,
+    ) -> AppendResult:
+        """Await the async store's append."""
+        return self._runner.run(
+            self.store.append(aggregate_id, aggregate_type, events, expected_version, metadata=metadata)
+        )
+
+    def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
+        """Await the async store's append_many."""
+        return self._runner.run(self.store.append_many(appends, tracking=tracking))
+
+    def load(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        """Await the async store's load."""
+        return self._runner.run(
+            self.store.load(aggregate_id, aggregate_type, from_version=from_version, to_version=to_version)
+        )
+
+    def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
+        """Await the async store's stream_version."""
+        return self._runner.run(self.store.stream_version(aggregate_id, aggregate_type))
+
+
+class AsyncEventStoreContract(EventStoreContract):
+    """The event store contract for an [`AsyncEventStore`][dynamo_es.aio.AsyncEventStore].
+
+    Subclass it as ``TestYourAsyncStore`` and implement ``create_async_store(serializer)``;
+    stores with a ``close()`` coroutine are closed after each test.
+    """
+
+    _runner: LoopThread | None = None
+    _stores: list[AsyncEventStore] | None = None
+
+    def create_async_store(self, serializer: EventSerializer) -> AsyncEventStore:
+        """Return an async store that uses ``serializer``."""
+        raise NotImplementedError
+
+    def create_store(self, serializer: EventSerializer) -> EventStore:
+        """The async store behind a blocking facade (one loop per test)."""
+        if self._runner is None:
+            self._runner, self._stores = LoopThread(), []
+        store = self.create_async_store(serializer)
+        assert self._stores is not None
+        self._stores.append(store)
+        return BlockingStore(store, self._runner)
+
+    def teardown_method(self, method: Any) -> None:
+        """Close the test's stores and stop its loop."""
+        runner, stores = self._runner, self._stores or []
+        self._runner, self._stores = None, None
+        if runner is None:
+            return
+        for store in stores:
+            close = getattr(store, "close", None)
+            if close is not None:
+                runner.run(close())
+        runner.stop()

@@ -1,0 +1,153 @@
+"""The async DynamoDB store on DynamoDB Local: racing tasks, cancellation, and a loop that is never blocked."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import statistics
+import time
+import uuid
+from collections.abc import Iterator
+
+import attrs
+import pytest
+
+from dynamo_es import ConcurrencyError, DynamoDBEventStore, EventStoreSettings, NewEvent, event
+from dynamo_es.aio import AsyncRepository, AsyncUnitOfWork
+from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
+from dynamo_es.testing import DynamoDBLocal, FaultProxy
+
+from ..conftest import Account
+
+pytestmark = pytest.mark.ddblocal
+
+
+@event(name="AioNoted")
+@attrs.frozen
+class Noted:
+    n: int
+    text: str = "x" * 100
+
+
+def fresh_id() -> str:
+    return f"aio-{uuid.uuid4().hex[:8]}"
+
+
+class TestConcurrency:
+    def test_racing_tasks_on_one_aggregate_have_one_winner_per_version(self, events_table: EventStoreSettings) -> None:
+        """Three rounds of eight tasks saving the same loaded version: one winner each round, the rest conflict."""
+
+        async def scenario() -> list[list[BaseException | int]]:
+            async with AsyncDynamoDBEventStore(events_table) as store:
+                accounts = AsyncRepository(Account, store)
+                account_id = fresh_id()
+                await accounts.save(Account.open(account_id))
+                rounds = []
+                for _ in range(3):
+                    copies = [await accounts.get(account_id) for _ in range(8)]
+                    for copy in copies:
+                        copy.credit(1)
+                    rounds.append(await asyncio.gather(*(accounts.save(c) for c in copies), return_exceptions=True))
+                return rounds
+
+        for number, outcomes in enumerate(asyncio.run(scenario()), start=2):
+            assert outcomes.count(number) == 1, outcomes
+            assert sum(isinstance(outcome, ConcurrencyError) for outcome in outcomes) == 7
+
+    def test_a_unit_of_work_commits_two_aggregates_in_one_transaction(self, events_table: EventStoreSettings) -> None:
+        """The async unit of work moves money between two accounts atomically."""
+
+        async def scenario() -> tuple[int, int]:
+            async with AsyncDynamoDBEventStore(events_table) as store:
+                accounts = AsyncRepository(Account, store)
+                alice, bob = Account.open(fresh_id(), balance=30), Account.open(fresh_id())
+                for account in (alice, bob):
+                    await accounts.save(account)
+                unit = AsyncUnitOfWork(store)
+                (await unit.get(Account, alice.id)).debit(10)
+                (await unit.get(Account, bob.id)).credit(10)
+                await unit.commit()
+                return (await accounts.get(alice.id)).balance, (await accounts.get(bob.id)).balance
+
+        assert asyncio.run(scenario()) == (20, 10)
+
+
+class TestCancellation:
+    @pytest.fixture
+    def slow(
+        self, dynamodb_local: DynamoDBLocal, events_table: EventStoreSettings
+    ) -> Iterator[tuple[FaultProxy, EventStoreSettings]]:
+        with FaultProxy(dynamodb_local.endpoint_url) as proxy:
+            yield proxy, attrs.evolve(events_table, endpoint_url=proxy.endpoint_url)
+
+    def test_a_cancelled_append_writes_all_or_nothing_and_its_retry_is_safe(
+        self, slow: tuple[FaultProxy, EventStoreSettings]
+    ) -> None:
+        """Cancelled with its transaction on the wire: 0 or 50 events stored, and the retry writes them once."""
+        proxy, settings = slow
+        stream = fresh_id()
+        envelopes = [NewEvent(Noted(n)) for n in range(50)]
+
+        async def scenario() -> tuple[int, int, list[str]]:
+            async with AsyncDynamoDBEventStore(settings) as store:
+                await store.ensure_table()
+                proxy.inject("TransactWriteItems", "delay", seconds=0.4)
+                task = asyncio.create_task(store.append(stream, "Note", envelopes, 0))
+                await asyncio.sleep(0.1)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                await asyncio.sleep(0.6)  # the request, already sent, may still land
+                after_cancel = await store.stream_version(stream, "Note")
+                retried = await store.append(stream, "Note", envelopes, 0)
+                stored = [e.event_id for e in await store.load(stream, "Note")]
+                return after_cancel, retried.new_version if retried.success else -1, stored
+
+        after_cancel, new_version, stored = asyncio.run(scenario())
+        assert after_cancel in (0, 50)
+        assert new_version == 50 and stored == [e.event_id for e in envelopes]
+
+
+class TestEventLoop:
+    def test_a_10000_event_load_never_blocks_the_loop_for_a_round_trip(self, events_table: EventStoreSettings) -> None:
+        """A 1 ms ticker keeps ticking during the load: its longest stall is shorter than one page's round trip."""
+        stream = fresh_id()
+        DynamoDBEventStore(events_table).append(
+            stream, "Note", [Noted(n) for n in range(10_000)], 0
+        ).raise_for_failure()
+
+        async def scenario() -> tuple[float, float, int]:
+            async with AsyncDynamoDBEventStore(events_table) as store:
+                await store.load(stream, "Note", to_version=10)
+                stalls: list[float] = []
+                loading = True
+
+                async def ticker() -> None:
+                    last = time.perf_counter()
+                    while loading:
+                        await asyncio.sleep(0.001)
+                        now = time.perf_counter()
+                        stalls.append(now - last)
+                        last = now
+
+                # A full collection walks the whole heap, and this test process holds every test module:
+                # freezing what exists keeps that cost out, leaving what the load itself allocates.
+                gc.collect()
+                gc.freeze()
+                try:
+                    ticking = asyncio.create_task(ticker())
+                    events = await store.load(stream, "Note")
+                    loading = False
+                    await ticking
+                finally:
+                    gc.unfreeze()
+                round_trips = []
+                for _ in range(5):
+                    began = time.perf_counter()
+                    await store.load(stream, "Note", from_version=5_001, to_version=7_000)  # one page of 2,000
+                    round_trips.append(time.perf_counter() - began)
+                return max(stalls), statistics.median(round_trips), len(events)
+
+        longest_stall, page_round_trip, loaded = asyncio.run(scenario())
+        assert loaded == 10_000
+        assert longest_stall < page_round_trip, (longest_stall, page_round_trip)
