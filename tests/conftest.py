@@ -107,6 +107,8 @@ class Debited:
 class Account(AggregateRoot, aggregate_type="TestAccount"):
     """A small account for unit-of-work and process-manager tests."""
 
+    balance: int
+
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)
         self.balance = 0

@@ -46,16 +46,21 @@ class TestPublicAPI:
         ]
 
     def test_the_async_front_door_is_sorted_and_exact(self) -> None:
-        """dynamo_es.aio exports the async repository, unit of work, protocol and in-memory store."""
+        """dynamo_es.aio exports the async repository, unit of work, protocols and in-memory store."""
         assert dynamo_es.aio.__all__ == [
             "AsyncEventStore",
             "AsyncInMemoryEventStore",
             "AsyncRepository",
+            "AsyncSnapshotStore",
             "AsyncUnitOfWork",
         ]
         public = {name for name in vars(dynamo_es.aio) if not name.startswith(("_", "@"))}
         assert public == set(dynamo_es.aio.__all__)
-        assert dynamo_es.dynamodb.aio.__all__ == ["AsyncDynamoDBEventStore"]
+        assert dynamo_es.dynamodb.aio.__all__ == [
+            "AsyncDynamoDBCheckpointStore",
+            "AsyncDynamoDBEventStore",
+            "AsyncDynamoDBSnapshotStore",
+        ]
 
     def test_front_door_keeps_only_the_everyday_errors(self) -> None:
         """The top level exports the base error and the three users catch; the rest stay in exceptions."""

@@ -172,8 +172,7 @@ class TestErrors:
     def test_a_port_in_use_is_one_line(self) -> None:
         """A taken port: exit 1, one line naming it."""
         with socket.socket() as taken:
-            taken.bind(("127.0.0.1", 0))
-            taken.listen()
+            taken.bind(("127.0.0.1", 0))  # bound, not listening: DynamoDB Local cannot have it
             port = taken.getsockname()[1]
             err = self.one_line(self.run_local("--port", str(port), environ=env()))
         assert f"port {port} is in use" in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +27,9 @@ from dynamo_es import (
     applies,
     event,
 )
+from dynamo_es.dynamodb.aio import AsyncDynamoDBSnapshotStore
 from dynamo_es.exceptions import SnapshotError
+from dynamo_es.testing._aio_contract import BlockingSnapshotStore, LoopThread
 
 
 @attrs.frozen
@@ -136,12 +139,21 @@ class TestStrategy:
             EveryNEvents(0)
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
-def snapshot_store(request: pytest.FixtureRequest) -> SnapshotStore:
+@pytest.fixture(params=["memory", "dynamodb", "async-dynamodb"])
+def snapshot_store(request: pytest.FixtureRequest) -> Iterator[SnapshotStore]:
+    """Every snapshot store: in memory, DynamoDB, and the async DynamoDB store (awaited on a loop thread)."""
     if request.param == "memory":
-        return InMemorySnapshotStore()
+        yield InMemorySnapshotStore()
+        return
     request.applymarker(pytest.mark.ddblocal)
-    return DynamoDBSnapshotStore(request.getfixturevalue("events_table"))
+    settings = request.getfixturevalue("events_table")
+    if request.param == "dynamodb":
+        yield DynamoDBSnapshotStore(settings)
+        return
+    runner, store = LoopThread(), AsyncDynamoDBSnapshotStore(settings)
+    yield BlockingSnapshotStore(store, runner)
+    runner.run(store.close())
+    runner.stop()
 
 
 class TestSnapshotStores:

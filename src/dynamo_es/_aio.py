@@ -5,6 +5,7 @@ Aggregates stay synchronous (they do no I/O); only stores, repositories and runn
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -12,11 +13,15 @@ import attrs
 
 from ._aggregate import AggregateRoot
 from ._events import EventMetadata, StoredEvent
+from ._repository import SNAPSHOT_ERRORS, capture, restore
 from ._serialization import EventSerializer
+from ._snapshots import Snapshot, SnapshotStrategy
 from ._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
 from .exceptions import AggregateNotFoundError, InvalidStreamError
 
-__all__ = ["AsyncEventStore", "AsyncRepository", "AsyncUnitOfWork"]
+__all__ = ["AsyncEventStore", "AsyncRepository", "AsyncSnapshotStore", "AsyncUnitOfWork"]
+
+log = logging.getLogger("dynamo_es")
 
 A = TypeVar("A", bound=AggregateRoot)
 
@@ -54,12 +59,33 @@ class AsyncEventStore(Protocol):
         ...
 
 
+@runtime_checkable
+class AsyncSnapshotStore(Protocol):
+    """[`SnapshotStore`][dynamo_es.SnapshotStore] with awaitable methods."""
+
+    async def load_latest(
+        self, aggregate_type: str, aggregate_id: str, *, max_version: int | None = None
+    ) -> Snapshot | None:
+        """The newest snapshot at or below ``max_version``, or None."""
+        ...
+
+    async def save(self, snapshot: Snapshot) -> None:
+        """Store ``snapshot``."""
+        ...
+
+
 @attrs.define
 class AsyncRepository(Generic[A]):
-    """[`Repository`][dynamo_es.Repository] for an [`AsyncEventStore`][dynamo_es.aio.AsyncEventStore]."""
+    """[`Repository`][dynamo_es.Repository] for an [`AsyncEventStore`][dynamo_es.aio.AsyncEventStore].
+
+    With ``snapshots`` (and a ``snapshot_strategy``), it loads from the latest usable snapshot
+    and takes snapshots after saves, by the same rules as the sync repository.
+    """
 
     aggregate_class: type[A]
     store: AsyncEventStore
+    snapshots: AsyncSnapshotStore | None = attrs.field(default=None, kw_only=True)
+    snapshot_strategy: SnapshotStrategy | None = attrs.field(default=None, kw_only=True)
 
     async def get(self, aggregate_id: str, *, version: int | None = None) -> A:
         """The aggregate rebuilt from its events; with ``version``, as it was then.
@@ -70,6 +96,13 @@ class AsyncRepository(Generic[A]):
         if version is not None:
             check_version("version", version, minimum=1)
         aggregate_type = self.aggregate_class.aggregate_type
+        aggregate = await self._from_snapshot(aggregate_id, version)
+        if aggregate is not None:
+            after = aggregate.version + 1
+            aggregate.replay(
+                await self.store.load(aggregate_id, aggregate_type, from_version=after, to_version=version)
+            )
+            return aggregate
         events = await self.store.load(aggregate_id, aggregate_type, to_version=version)
         if not events:
             raise AggregateNotFoundError(aggregate_type, aggregate_id)
@@ -95,7 +128,29 @@ class AsyncRepository(Generic[A]):
         )
         result.raise_for_failure()
         aggregate.mark_committed()
+        previous = result.expected_version
+        if self.snapshot_strategy is not None and self.snapshot_strategy.should_snapshot(previous, result.new_version):
+            await self.take_snapshot(aggregate)
         return result.new_version
+
+    async def take_snapshot(self, aggregate: A) -> Snapshot | None:
+        """Snapshot the aggregate's committed state now; None (and a warning) if that fails."""
+        if self.snapshots is None or aggregate.uncommitted_events:
+            return None
+        try:
+            snapshot = capture(aggregate, self.store.serializer)
+            await self.snapshots.save(snapshot)
+        except SNAPSHOT_ERRORS as error:
+            log.warning("no snapshot of %r: %s", aggregate, error)
+            return None
+        return snapshot
+
+    async def _from_snapshot(self, aggregate_id: str, version: int | None) -> A | None:
+        if self.snapshots is None:
+            return None
+        cls = self.aggregate_class
+        snapshot = await self.snapshots.load_latest(cls.aggregate_type, aggregate_id, max_version=version)
+        return restore(cls, aggregate_id, snapshot, self.store.serializer)
 
     async def exists(self, aggregate_id: str) -> bool:
         """Whether the aggregate's stream holds any event."""

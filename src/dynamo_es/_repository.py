@@ -10,11 +10,12 @@ import cattrs
 
 from ._aggregate import AggregateRoot
 from ._events import EventMetadata
+from ._serialization import EventSerializer
 from ._snapshots import Snapshot, SnapshotStore, SnapshotStrategy
 from ._store import EventStore, check_version
 from .exceptions import AggregateNotFoundError, DynamoESError
 
-__all__ = ["Repository"]
+__all__ = ["SNAPSHOT_ERRORS", "Repository", "capture", "restore"]
 
 A = TypeVar("A", bound=AggregateRoot)
 
@@ -41,10 +42,6 @@ class Repository(Generic[A]):
     store: EventStore
     snapshots: SnapshotStore | None = attrs.field(default=None, kw_only=True)
     snapshot_strategy: SnapshotStrategy | None = attrs.field(default=None, kw_only=True)
-
-    @property
-    def _converter(self) -> cattrs.Converter:
-        return self.store.serializer.converter
 
     def get(self, aggregate_id: str, *, version: int | None = None) -> A:
         """The aggregate rebuilt from its events; with ``version``, as it was at that version.
@@ -100,16 +97,9 @@ class Repository(Generic[A]):
         if self.snapshots is None or aggregate.uncommitted_events:
             return None
         try:
-            state = self.store.serializer.dumps(aggregate.snapshot_state(self._converter))
-            snapshot = Snapshot(
-                aggregate_type=aggregate.aggregate_type,
-                aggregate_id=aggregate.id,
-                version=aggregate.version,
-                schema_version=aggregate.snapshot_version,
-                state=state,
-            )
+            snapshot = capture(aggregate, self.store.serializer)
             self.snapshots.save(snapshot)
-        except (DynamoESError, TypeError, ValueError) as error:
+        except SNAPSHOT_ERRORS as error:
             log.warning("no snapshot of %r: %s", aggregate, error)
             return None
         return snapshot
@@ -117,31 +107,47 @@ class Repository(Generic[A]):
     def _from_snapshot(self, aggregate_id: str, version: int | None) -> A | None:
         if self.snapshots is None:
             return None
-        cls = self.aggregate_class
-        snapshot = self.snapshots.load_latest(cls.aggregate_type, aggregate_id, max_version=version)
-        if snapshot is None:
-            return None
-        if snapshot.schema_version != cls.snapshot_version:
-            log.info(
-                "ignoring snapshot of %s:%s v%d: schema %d, class has %d",
-                cls.aggregate_type, aggregate_id, snapshot.version, snapshot.schema_version, cls.snapshot_version,
-            )  # fmt: skip
-            return None
-        aggregate = cls(aggregate_id)
-        try:
-            state = self.store.serializer.loads(snapshot.state, dict[str, Any])
-            aggregate.restore_snapshot(state, snapshot.version, self._converter)
-        except _RESTORE_ERRORS as error:
-            log.warning(
-                "ignoring unreadable snapshot of %s:%s v%d: %s",
-                cls.aggregate_type,
-                aggregate_id,
-                snapshot.version,
-                error,
-            )
-            return None
-        return aggregate
+        snapshot = self.snapshots.load_latest(self.aggregate_class.aggregate_type, aggregate_id, max_version=version)
+        return restore(self.aggregate_class, aggregate_id, snapshot, self.store.serializer)
 
     def exists(self, aggregate_id: str) -> bool:
         """Whether the aggregate's stream holds any event."""
         return self.store.stream_version(aggregate_id, self.aggregate_class.aggregate_type) > 0
+
+
+SNAPSHOT_ERRORS = (DynamoESError, TypeError, ValueError)
+"""What a failed snapshot may raise: it is logged, never raised to the caller."""
+
+
+def capture(aggregate: AggregateRoot, serializer: EventSerializer) -> Snapshot:
+    """A snapshot of ``aggregate``'s committed state, serialized."""
+    state = serializer.dumps(aggregate.snapshot_state(serializer.converter))
+    return Snapshot(
+        aggregate_type=aggregate.aggregate_type,
+        aggregate_id=aggregate.id,
+        version=aggregate.version,
+        schema_version=aggregate.snapshot_version,
+        state=state,
+    )
+
+
+def restore(cls: type[A], aggregate_id: str, snapshot: Snapshot | None, serializer: EventSerializer) -> A | None:
+    """The aggregate restored from ``snapshot``; None (logged) for another schema or an unreadable state."""
+    if snapshot is None:
+        return None
+    if snapshot.schema_version != cls.snapshot_version:
+        log.info(
+            "ignoring snapshot of %s:%s v%d: schema %d, class has %d",
+            cls.aggregate_type, aggregate_id, snapshot.version, snapshot.schema_version, cls.snapshot_version,
+        )  # fmt: skip
+        return None
+    aggregate = cls(aggregate_id)
+    try:
+        state = serializer.loads(snapshot.state, dict[str, Any])
+        aggregate.restore_snapshot(state, snapshot.version, serializer.converter)
+    except _RESTORE_ERRORS as error:
+        log.warning(
+            "ignoring unreadable snapshot of %s:%s v%d: %s", cls.aggregate_type, aggregate_id, snapshot.version, error
+        )
+        return None
+    return aggregate

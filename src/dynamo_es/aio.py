@@ -4,7 +4,13 @@ The DynamoDB store is [`dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore`][dynamo_
 (the ``async`` extra); aggregates stay synchronous.
 """
 
-from ._aio import AsyncEventStore, AsyncRepository, AsyncUnitOfWork
+from ._aio import AsyncEventStore, AsyncRepository, AsyncSnapshotStore, AsyncUnitOfWork
 from .memory._aio import AsyncInMemoryEventStore
 
-__all__ = ["AsyncEventStore", "AsyncInMemoryEventStore", "AsyncRepository", "AsyncUnitOfWork"]
+__all__ = [
+    "AsyncEventStore",
+    "AsyncInMemoryEventStore",
+    "AsyncRepository",
+    "AsyncSnapshotStore",
+    "AsyncUnitOfWork",
+]

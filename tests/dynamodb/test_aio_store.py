@@ -7,14 +7,14 @@ import gc
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 import pytest
 
-from dynamo_es import ConcurrencyError, DynamoDBEventStore, EventStoreSettings, NewEvent, event
+from dynamo_es import ConcurrencyError, DynamoDBEventStore, EventStoreSettings, EveryNEvents, NewEvent, event
 from dynamo_es.aio import AsyncRepository, AsyncUnitOfWork
-from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
+from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore, AsyncDynamoDBSnapshotStore
 from dynamo_es.testing import DynamoDBLocal, FaultProxy
 
 from ..conftest import Account
@@ -109,8 +109,11 @@ class TestCancellation:
 
 
 class TestEventLoop:
-    def test_a_10000_event_load_never_blocks_the_loop_for_a_round_trip(self, events_table: EventStoreSettings) -> None:
+    def test_a_10000_event_load_never_blocks_the_loop_for_a_round_trip(
+        self, new_table: Callable[..., EventStoreSettings]
+    ) -> None:
         """A 1 ms ticker keeps ticking during the load: its longest stall is shorter than one page's round trip."""
+        events_table = new_table()  # no stream: 10,000 writes stay fast on DynamoDB Local
         stream = fresh_id()
         DynamoDBEventStore(events_table).append(
             stream, "Note", [Noted(n) for n in range(10_000)], 0
@@ -151,3 +154,26 @@ class TestEventLoop:
         longest_stall, page_round_trip, loaded = asyncio.run(scenario())
         assert loaded == 10_000
         assert longest_stall < page_round_trip, (longest_stall, page_round_trip)
+
+
+class TestSnapshots:
+    def test_an_async_repository_loads_from_its_snapshots(self, events_table: EventStoreSettings) -> None:
+        """25 events with a snapshot every 10: get() starts at the snapshot of v20 and equals a full replay."""
+
+        async def scenario() -> tuple[int | None, int, int]:
+            async with (
+                AsyncDynamoDBEventStore(events_table) as store,
+                AsyncDynamoDBSnapshotStore(events_table) as snaps,
+            ):
+                accounts = AsyncRepository(Account, store, snapshots=snaps, snapshot_strategy=EveryNEvents(10))
+                account = Account.open(fresh_id())
+                await accounts.save(account)
+                for _ in range(23):
+                    account.credit(1)
+                    await accounts.save(account)
+                latest = await snaps.load_latest("TestAccount", account.id)
+                from_snapshot = await accounts.get(account.id)
+                replayed = await AsyncRepository(Account, store).get(account.id)
+                return latest.version if latest else None, from_snapshot.balance, replayed.balance
+
+        assert asyncio.run(scenario()) == (20, 23, 23)

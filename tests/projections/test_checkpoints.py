@@ -1,9 +1,10 @@
-"""Checkpoint stores, in memory and in DynamoDB, behave alike."""
+"""Checkpoint stores, in memory, in DynamoDB and async on DynamoDB, behave alike."""
 
 from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,11 +15,25 @@ from dynamo_es import (
     InMemoryCheckpointStore,
     StreamPosition,
 )
+from dynamo_es.dynamodb.aio import AsyncDynamoDBCheckpointStore
 from dynamo_es.projections import StreamProgress
+from dynamo_es.testing._aio_contract import Blocking, LoopThread
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
-def checkpoints(request: pytest.FixtureRequest) -> CheckpointStore:
+@pytest.fixture(params=["memory", "dynamodb", "async-dynamodb"])
+def checkpoints(request: pytest.FixtureRequest) -> Iterator[CheckpointStore]:
+    """Every checkpoint store: memory, DynamoDB, and the async DynamoDB one awaited on a loop thread."""
+    if request.param == "async-dynamodb":
+        request.applymarker(pytest.mark.ddblocal)
+        runner, store = LoopThread(), AsyncDynamoDBCheckpointStore(request.getfixturevalue("events_table"))
+        yield Blocking(store, runner)
+        runner.run(store.close())
+        runner.stop()
+        return
+    yield _sync_checkpoints(request)
+
+
+def _sync_checkpoints(request: pytest.FixtureRequest) -> CheckpointStore:
     if request.param == "memory":
         return InMemoryCheckpointStore()
     request.applymarker(pytest.mark.ddblocal)

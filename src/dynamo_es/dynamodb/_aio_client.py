@@ -7,9 +7,11 @@ endpoints, retries and error parsing are aiobotocore's (botocore's, awaited).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+import attrs
 from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory
 from aiobotocore.session import AioSession
 from botocore.config import Config
@@ -18,7 +20,7 @@ from ..settings import EventStoreSettings
 from ._client import WIRE_OUTPUTS, WireJSONSerializer
 from ._credentials import credentials_for
 
-__all__ = ["open_async_client"]
+__all__ = ["LazyAsyncClient", "open_async_client"]
 
 
 class _AioWireJSONParser(AioJSONParser):  # type: ignore[misc]  # aiobotocore is untyped
@@ -55,3 +57,29 @@ async def open_async_client(settings: EventStoreSettings, service: str = "dynamo
     client = await context.__aenter__()
     client._serializer = WireJSONSerializer()
     return client, context
+
+
+@attrs.define
+class LazyAsyncClient:
+    """An aiobotocore client opened on first use (in the running loop), once, and closed on request."""
+
+    settings: EventStoreSettings
+    service: str = "dynamodb"
+    _client: Any = attrs.field(default=None, init=False)
+    _context: Any = attrs.field(default=None, init=False)
+    _opening: asyncio.Lock | None = attrs.field(default=None, init=False)
+
+    async def get(self) -> Any:
+        """The open client."""
+        if self._client is None:
+            self._opening = self._opening or asyncio.Lock()
+            async with self._opening:
+                if self._client is None:
+                    self._client, self._context = await open_async_client(self.settings, self.service)
+        return self._client
+
+    async def close(self) -> None:
+        """Close the client (its connection pool); the next use opens a new one."""
+        if self._context is not None:
+            context, self._context, self._client = self._context, None, None
+            await context.__aexit__(None, None, None)

@@ -13,7 +13,7 @@ from .._events import EventMetadata, StoredEvent
 from .._serialization import EventSerializer
 from .._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
 from ..settings import EventStoreSettings
-from ._aio_client import open_async_client
+from ._aio_client import LazyAsyncClient
 from ._checkpoints import DynamoDBCheckpointStore, checkpoint_model
 from ._core import StoreCore
 from ._flows import Flow, drive_async
@@ -46,10 +46,8 @@ class AsyncDynamoDBEventStore:
     _checked: LazyTable[EventItem] = attrs.field(init=False, repr=False)
     _core: StoreCore = attrs.field(init=False, repr=False)
     _tracking: DynamoDBCheckpointStore = attrs.field(init=False, repr=False)
-    _client: Any = attrs.field(default=None, init=False, repr=False)
-    _context: Any = attrs.field(default=None, init=False, repr=False)
+    _client: LazyAsyncClient = attrs.field(init=False, repr=False)
     _ready: set[str] = attrs.field(factory=set, init=False, repr=False)
-    _opening: asyncio.Lock | None = attrs.field(default=None, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._model = event_model(self.settings)
@@ -58,9 +56,10 @@ class AsyncDynamoDBEventStore:
         codec = EventItemCodec(self._model)
         attribute = checkpoint_model(self.settings).version.attr_name
         self._core = StoreCore(self.settings, self.serializer, codec, self._tracking.tracking_update, attribute)
+        self._client = LazyAsyncClient(self.settings)
 
     async def __aenter__(self) -> AsyncDynamoDBEventStore:
-        await self._open()
+        await self._client.get()
         return self
 
     async def __aexit__(
@@ -70,9 +69,7 @@ class AsyncDynamoDBEventStore:
 
     async def close(self) -> None:
         """Close the client (its connection pool); the store reopens it when used again."""
-        if self._context is not None:
-            context, self._context, self._client = self._context, None, None
-            await context.__aexit__(None, None, None)
+        await self._client.close()
 
     @property
     def tracking(self) -> DynamoDBCheckpointStore:
@@ -85,14 +82,6 @@ class AsyncDynamoDBEventStore:
         self._ready.add("events")
         return description
 
-    async def _open(self) -> Any:
-        if self._client is None:
-            self._opening = self._opening or asyncio.Lock()
-            async with self._opening:
-                if self._client is None:
-                    self._client, self._context = await open_async_client(self.settings)
-        return self._client
-
     async def _prepare(self, *, tracking: bool = False) -> None:
         if "events" not in self._ready:
             await self.ensure_table()
@@ -101,7 +90,7 @@ class AsyncDynamoDBEventStore:
             self._ready.add("tracking")
 
     async def _run(self, flow: Flow[T]) -> T:
-        return await drive_async(flow, await self._open())
+        return await drive_async(flow, await self._client.get())
 
     async def append(
         self,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Protocol
 
 import attrs
 from botocore.exceptions import BotoCoreError
@@ -19,7 +18,7 @@ from ..settings import EventStoreSettings
 from ._errors import BOUNDARY_ERRORS, Failure, classify
 from ._flows import Call, Flow, Sleep
 
-__all__ = ["Attempt", "SlotReader", "call_with_retries", "unanswered"]
+__all__ = ["Attempt", "SlotReader", "unanswered"]
 
 log = logging.getLogger("dynamo_es")
 
@@ -140,19 +139,3 @@ def unanswered(error: BaseException) -> bool:
     """Whether DynamoDB never answered (a timeout or a lost connection), so the write may still land."""
     cause = error.cause if isinstance(error, PynamoDBException) else error
     return isinstance(cause, BotoCoreError)
-
-
-def call_with_retries(settings: EventStoreSettings, call: Callable[[], Any], *, label: str) -> Any:
-    """``call()``, retrying transient failures with the store's backoff; other failures (and the last) raise."""
-    retries = 0
-    while True:
-        try:
-            return call()
-        except BOUNDARY_ERRORS as error:
-            kind, reason = classify(error)
-            if kind is not Failure.TRANSIENT or retries >= settings.max_transient_retries:
-                raise
-        delay = backoff_delay(retries, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
-        retries += 1
-        log.info("%s: %s, retry %d in %.3fs", label, reason, retries, delay)
-        time.sleep(delay)

@@ -15,12 +15,14 @@ from .._snapshots import Snapshot
 from .._store import check_version, make_stream_id
 from ..exceptions import EventStoreError, SnapshotError
 from ..settings import EventStoreSettings
+from ._client import make_client
 from ._errors import BOUNDARY_ERRORS
+from ._flows import Call, Flow, drive
 from ._limits import MAX_ITEM_BYTES
 from ._model import table_meta
 from ._table import LazyTable
 
-__all__ = ["DynamoDBSnapshotStore", "SnapshotItem"]
+__all__ = ["DynamoDBSnapshotStore", "SnapshotItem", "check_snapshot", "load_latest_flow", "save_flow"]
 
 
 class SnapshotItem(Model):
@@ -55,12 +57,11 @@ class DynamoDBSnapshotStore:
 
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
     _table: LazyTable[SnapshotItem] = attrs.field(init=False, repr=False)
+    _client: Any = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        self._table = LazyTable(
-            snapshot_model(self.settings),
-            self.settings.create_table_if_not_exists,
-        )
+        self._table = LazyTable(snapshot_model(self.settings), self.settings.create_table_if_not_exists)
+        self._client = make_client(self.settings)
 
     def ensure_table(self) -> dict[str, Any]:
         """Check the snapshots table, creating it if missing and allowed."""
@@ -68,19 +69,10 @@ class DynamoDBSnapshotStore:
 
     def load_latest(self, aggregate_type: str, aggregate_id: str, *, max_version: int | None = None) -> Snapshot | None:
         """The newest snapshot of the aggregate at or below ``max_version``, or None."""
-        stream_id = make_stream_id(aggregate_type, aggregate_id)
-        model = self._table.ready()
-        condition = None if max_version is None else model.version <= check_version("max_version", max_version)
-        try:
-            items = list(model.query(stream_id, condition, consistent_read=True, scan_index_forward=False, limit=1))
-        except BOUNDARY_ERRORS as error:
-            raise EventStoreError(f"cannot read snapshots of {stream_id}: {error}") from error
-        if not items:
-            return None
-        try:
-            return default_converter.structure(items[0].attribute_values, Snapshot)
-        except (ValueError, TypeError, cattrs.BaseValidationError) as error:
-            raise SnapshotError(f"unreadable snapshot of {stream_id}: {error}") from error
+        flow = load_latest_flow(self.settings, aggregate_type, aggregate_id, max_version)
+        make_stream_id(aggregate_type, aggregate_id)  # bad input raises before the table check
+        self._table.ready()
+        return drive(flow, self._client)
 
     def save(self, snapshot: Snapshot) -> None:
         """Store ``snapshot`` (replacing one at the same version).
@@ -88,15 +80,60 @@ class DynamoDBSnapshotStore:
         Raises:
             SnapshotError: the state would make an item over DynamoDB's 400 KB.
         """
-        stream_id = make_stream_id(snapshot.aggregate_type, snapshot.aggregate_id)
-        size = len(snapshot.state.encode()) + len(stream_id) * 2 + 200
-        if size > MAX_ITEM_BYTES:
-            raise SnapshotError(
-                f"snapshot of {stream_id} at v{snapshot.version} is {size:,} bytes; the limit is 400 KB"
-            )
-        model = self._table.ready()
-        item = model(stream_id=stream_id, **default_converter.unstructure(snapshot))
-        try:
-            item.save()
-        except BOUNDARY_ERRORS as error:
-            raise EventStoreError(f"cannot save a snapshot of {stream_id}: {error}") from error
+        flow = save_flow(self.settings, snapshot)
+        check_snapshot(snapshot)
+        self._table.ready()
+        drive(flow, self._client)
+
+
+def check_snapshot(snapshot: Snapshot) -> str:
+    """The snapshot's stream id, after checking that it fits in one item."""
+    stream_id = make_stream_id(snapshot.aggregate_type, snapshot.aggregate_id)
+    size = len(snapshot.state.encode()) + len(stream_id) * 2 + 200
+    if size > MAX_ITEM_BYTES:
+        raise SnapshotError(f"snapshot of {stream_id} at v{snapshot.version} is {size:,} bytes; the limit is 400 KB")
+    return stream_id
+
+
+def load_latest_flow(
+    settings: EventStoreSettings, aggregate_type: str, aggregate_id: str, max_version: int | None
+) -> Flow[Snapshot | None]:
+    """The newest snapshot at or below ``max_version`` (one consistent Query of one item)."""
+    stream_id = make_stream_id(aggregate_type, aggregate_id)
+    model = snapshot_model(settings)
+    condition = "#pk = :pk"
+    names = {"#pk": model.stream_id.attr_name}
+    values: dict[str, Any] = {":pk": {"S": stream_id}}
+    if max_version is not None:
+        condition += " AND #sk <= :max"
+        names["#sk"] = model.version.attr_name
+        values[":max"] = {"N": str(check_version("max_version", max_version))}
+    params = {
+        "TableName": settings.snapshots_table_name,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+        "ConsistentRead": True,
+        "ScanIndexForward": False,
+        "Limit": 1,
+    }
+    try:
+        items = (yield Call("query", params)).get("Items", [])
+    except BOUNDARY_ERRORS as error:
+        raise EventStoreError(f"cannot read snapshots of {stream_id}: {error}") from error
+    if not items:
+        return None
+    try:
+        return default_converter.structure(model.from_raw_data(items[0]).attribute_values, Snapshot)
+    except (ValueError, TypeError, AttributeError, cattrs.BaseValidationError) as error:
+        raise SnapshotError(f"unreadable snapshot of {stream_id}: {error}") from error
+
+
+def save_flow(settings: EventStoreSettings, snapshot: Snapshot) -> Flow[None]:
+    """Put the snapshot's item (one PutItem; a snapshot at the same version is replaced)."""
+    stream_id = check_snapshot(snapshot)
+    item = snapshot_model(settings)(stream_id=stream_id, **default_converter.unstructure(snapshot))
+    try:
+        yield Call("put_item", item.get_save_kwargs_from_instance())
+    except BOUNDARY_ERRORS as error:
+        raise EventStoreError(f"cannot save a snapshot of {stream_id}: {error}") from error

@@ -1,10 +1,12 @@
-"""The DynamoDB adapter's async store (needs the ``async`` extra: ``pip install "dynamo-es[async]"``)."""
+"""The DynamoDB adapter's async stores (need the ``async`` extra: ``pip install "dynamo-es[async]"``)."""
 
 import importlib.util
 
 if importlib.util.find_spec("aiobotocore") is None:  # pragma: no cover (the dev install has it)
     raise ImportError('dynamo_es.dynamodb.aio needs aiobotocore: pip install "dynamo-es[async]"')
 
+from ._aio_checkpoints import AsyncDynamoDBCheckpointStore
+from ._aio_snapshots import AsyncDynamoDBSnapshotStore
 from ._aio_store import AsyncDynamoDBEventStore
 
-__all__ = ["AsyncDynamoDBEventStore"]
+__all__ = ["AsyncDynamoDBCheckpointStore", "AsyncDynamoDBEventStore", "AsyncDynamoDBSnapshotStore"]

@@ -9,17 +9,19 @@ ones. Racing cases call from several threads, which become concurrent tasks on t
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from .._aio import AsyncEventStore
+from .._aio import AsyncEventStore, AsyncSnapshotStore
 from .._events import EventMetadata, StoredEvent
 from .._serialization import EventSerializer
+from .._snapshots import Snapshot
 from .._store import AppendResult, CommitResult, EventStore, StreamAppend, Tracking
 from ._contract import EventStoreContract
 
-__all__ = ["AsyncEventStoreContract", "BlockingStore", "LoopThread"]
+__all__ = ["AsyncEventStoreContract", "Blocking", "BlockingSnapshotStore", "BlockingStore", "LoopThread"]
 
 T = TypeVar("T")
 
@@ -80,6 +82,40 @@ class BlockingStore:
     def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
         """Await the async store's stream_version."""
         return self._runner.run(self.store.stream_version(aggregate_id, aggregate_type))
+
+
+class Blocking:
+    """Any async object's coroutine methods as blocking calls, awaited on ``runner`` (other attributes as they are)."""
+
+    def __init__(self, target: Any, runner: LoopThread) -> None:
+        self._target = target
+        self._runner = runner
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not inspect.iscoroutinefunction(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._runner.run(attribute(*args, **kwargs))
+
+        return call
+
+
+class BlockingSnapshotStore:
+    """A [`SnapshotStore`][dynamo_es.SnapshotStore] whose calls are an async snapshot store's, awaited on ``runner``."""
+
+    def __init__(self, store: AsyncSnapshotStore, runner: LoopThread) -> None:
+        self.store = store
+        self._runner = runner
+
+    def load_latest(self, aggregate_type: str, aggregate_id: str, *, max_version: int | None = None) -> Snapshot | None:
+        """Await the async store's load_latest."""
+        return self._runner.run(self.store.load_latest(aggregate_type, aggregate_id, max_version=max_version))
+
+    def save(self, snapshot: Snapshot) -> None:
+        """Await the async store's save."""
+        self._runner.run(self.store.save(snapshot))
 
 
 class AsyncEventStoreContract(EventStoreContract):

@@ -1,0 +1,73 @@
+"""AsyncDynamoDBSnapshotStore: the snapshot store's flows, awaited on aiobotocore."""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Any
+
+import attrs
+
+from .._snapshots import Snapshot
+from .._store import make_stream_id
+from ..settings import EventStoreSettings
+from ._aio_client import LazyAsyncClient
+from ._flows import drive_async
+from ._snapshots import DynamoDBSnapshotStore, check_snapshot, load_latest_flow, save_flow
+
+__all__ = ["AsyncDynamoDBSnapshotStore"]
+
+
+@attrs.define
+class AsyncDynamoDBSnapshotStore:
+    """An [`AsyncSnapshotStore`][dynamo_es.aio.AsyncSnapshotStore] on the snapshots table, over aiobotocore.
+
+    The same requests and checks as [`DynamoDBSnapshotStore`][dynamo_es.DynamoDBSnapshotStore];
+    an async context manager (or call ``close()``). The one-time table check runs in a thread.
+    """
+
+    settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
+    _sync: DynamoDBSnapshotStore = attrs.field(init=False, repr=False)
+    _client: LazyAsyncClient = attrs.field(init=False, repr=False)
+    _checked: bool = attrs.field(default=False, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._sync = DynamoDBSnapshotStore(self.settings)
+        self._client = LazyAsyncClient(self.settings)
+
+    async def __aenter__(self) -> AsyncDynamoDBSnapshotStore:
+        await self._client.get()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the client."""
+        await self._client.close()
+
+    async def ensure_table(self) -> dict[str, Any]:
+        """Check the snapshots table (creating it if missing and allowed), in a thread."""
+        description: dict[str, Any] = await asyncio.to_thread(self._sync.ensure_table)
+        self._checked = True
+        return description
+
+    async def load_latest(
+        self, aggregate_type: str, aggregate_id: str, *, max_version: int | None = None
+    ) -> Snapshot | None:
+        """The newest snapshot of the aggregate at or below ``max_version``, or None."""
+        flow = load_latest_flow(self.settings, aggregate_type, aggregate_id, max_version)
+        make_stream_id(aggregate_type, aggregate_id)
+        if not self._checked:
+            await self.ensure_table()
+        return await drive_async(flow, await self._client.get())
+
+    async def save(self, snapshot: Snapshot) -> None:
+        """Store ``snapshot`` (replacing one at the same version)."""
+        flow = save_flow(self.settings, snapshot)
+        check_snapshot(snapshot)
+        if not self._checked:
+            await self.ensure_table()
+        await drive_async(flow, await self._client.get())
