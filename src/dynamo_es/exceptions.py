@@ -274,7 +274,7 @@ class TransientStoreError(EventStoreError):
 
 
 class OutcomeUnknownError(TransientStoreError):
-    """An append failed in a way that may or may not have written it, and reading back failed too.
+    """An append failed in a way that may or may not have written it, and reading back could not tell.
 
     Retrying the same append (the same events, so the same event ids) is safe: DynamoDB's
     idempotency token and the store's read-back make a second write of it a no-op.
@@ -284,7 +284,8 @@ class OutcomeUnknownError(TransientStoreError):
         EventStoreError.__init__(
             self,
             f"{stream_id}: versions {versions[0]}-{versions[1]} may or may not be written (gave up after "
-            f"{attempts} attempts: {reason}; reading them back failed too); retrying this same append is safe",
+            f"{attempts} attempts: {reason}; reading them back could not tell: unreadable, or empty while the "
+            "request may still land); retrying this same append is safe",
         )
         self.stream_id = stream_id
         self.reason = reason

@@ -12,9 +12,18 @@ from collections.abc import Callable, Iterator
 import attrs
 import pytest
 
-from dynamo_es import ConcurrencyError, DynamoDBEventStore, EventStoreSettings, EveryNEvents, NewEvent, event
+from dynamo_es import (
+    AppendResult,
+    ConcurrencyError,
+    DynamoDBEventStore,
+    EventStoreSettings,
+    EveryNEvents,
+    NewEvent,
+    event,
+)
 from dynamo_es.aio import AsyncRepository, AsyncUnitOfWork
 from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore, AsyncDynamoDBSnapshotStore
+from dynamo_es.exceptions import EventStoreError, InvalidStreamError
 from dynamo_es.testing import DynamoDBLocal, FaultProxy
 
 from ..conftest import Account
@@ -112,7 +121,11 @@ class TestEventLoop:
     def test_a_10000_event_load_never_blocks_the_loop_for_a_round_trip(
         self, new_table: Callable[..., EventStoreSettings]
     ) -> None:
-        """A 1 ms ticker keeps ticking during the load: its longest stall is shorter than one page's round trip."""
+        """A 1 ms ticker keeps ticking during the load: no request blocks it; the longest pause is one page's parse.
+
+        The load reads 1,000-item pages; the longest stall must be shorter than the round trip of
+        one such page. A blocking request would stall the loop for a whole load (about ten pages).
+        """
         events_table = new_table()  # no stream: 10,000 writes stay fast on DynamoDB Local
         stream = fresh_id()
         DynamoDBEventStore(events_table).append(
@@ -147,7 +160,7 @@ class TestEventLoop:
                 round_trips = []
                 for _ in range(5):
                     began = time.perf_counter()
-                    await store.load(stream, "Note", from_version=5_001, to_version=7_000)  # one page of 2,000
+                    await store.load(stream, "Note", from_version=5_001, to_version=6_000)  # one page of 1,000
                     round_trips.append(time.perf_counter() - began)
                 return max(stalls), statistics.median(round_trips), len(events)
 
@@ -177,3 +190,57 @@ class TestSnapshots:
                 return latest.version if latest else None, from_snapshot.balance, replayed.balance
 
         assert asyncio.run(scenario()) == (20, 23, 23)
+
+
+class TestLifecycle:
+    def test_many_tasks_first_use_checks_the_table_once(
+        self, dynamodb_local: DynamoDBLocal, new_table: Callable[..., EventStoreSettings]
+    ) -> None:
+        """Thirty concurrent first appends on a new table: one table check (one CreateTable), not thirty."""
+        with FaultProxy(dynamodb_local.endpoint_url) as proxy:
+            settings = attrs.evolve(new_table(), endpoint_url=proxy.endpoint_url)
+
+            async def scenario() -> list[AppendResult]:
+                async with AsyncDynamoDBEventStore(settings) as store:
+                    return await asyncio.gather(*(store.append(fresh_id(), "Note", [Noted(1)], 0) for _ in range(30)))
+
+            results = asyncio.run(scenario())
+        assert all(result.success for result in results)
+        operations = [operation for operation, _ in proxy.seen]
+        assert operations.count("CreateTable") == 1 and operations.count("DescribeTable") <= 5
+
+    @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning", "ignore::ResourceWarning")
+    def test_a_store_opened_in_another_event_loop_says_so(self, events_table: EventStoreSettings) -> None:
+        """Used from a second loop without close(): a clear EventStoreError at once, not retries and a timeout.
+
+        (The first loop's client is left open on purpose: aiohttp warns when it is collected.)
+        """
+        store = AsyncDynamoDBEventStore(events_table)
+        asyncio.run(store.stream_version(fresh_id(), "Note"))
+        began = time.perf_counter()
+        with pytest.raises(EventStoreError, match="another event loop"):
+            asyncio.run(store.stream_version(fresh_id(), "Note"))
+        assert time.perf_counter() - began < 1
+        assert asyncio.run(_fresh_use(events_table)) == 0  # one store per loop works
+        del store
+        gc.collect()  # the abandoned client's warnings, here rather than in a later test
+
+    def test_load_checks_its_input_before_any_request(self, new_table: Callable[..., EventStoreSettings]) -> None:
+        """On a missing table that may not be created: an empty range is [], a bad one InvalidStreamError."""
+        settings = new_table(create_table_if_not_exists=False)
+
+        async def scenario() -> list[object]:
+            async with AsyncDynamoDBEventStore(settings) as store:
+                return await store.load("a", "Note", from_version=5, to_version=2)
+
+        assert asyncio.run(scenario()) == []
+        with pytest.raises(InvalidStreamError):
+            asyncio.run(AsyncDynamoDBEventStore(settings).load("a", "Note", to_version=-1))
+        assert DynamoDBEventStore(settings).load("a", "Note", from_version=5, to_version=2) == []
+        with pytest.raises(InvalidStreamError):
+            DynamoDBEventStore(settings).load("a", "Note", to_version=-1)
+
+
+async def _fresh_use(settings: EventStoreSettings) -> int:
+    async with AsyncDynamoDBEventStore(settings) as store:
+        return await store.stream_version(fresh_id(), "Note")

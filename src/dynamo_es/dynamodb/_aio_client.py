@@ -16,6 +16,7 @@ from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory
 from aiobotocore.session import AioSession
 from botocore.config import Config
 
+from ..exceptions import EventStoreError
 from ..settings import EventStoreSettings
 from ._client import WIRE_OUTPUTS, WireJSONSerializer
 from ._credentials import credentials_for
@@ -68,18 +69,31 @@ class LazyAsyncClient:
     _client: Any = attrs.field(default=None, init=False)
     _context: Any = attrs.field(default=None, init=False)
     _opening: asyncio.Lock | None = attrs.field(default=None, init=False)
+    _loop: asyncio.AbstractEventLoop | None = attrs.field(default=None, init=False)
 
     async def get(self) -> Any:
-        """The open client."""
+        """The open client.
+
+        Raises:
+            EventStoreError: it was opened in another event loop (and not closed there).
+        """
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._loop is not loop:
+            raise EventStoreError(
+                "this async store's client was opened in another event loop: close() it in that loop, "
+                "or use one store per event loop"
+            )
         if self._client is None:
             self._opening = self._opening or asyncio.Lock()
             async with self._opening:
                 if self._client is None:
                     self._client, self._context = await open_async_client(self.settings, self.service)
+                    self._loop = loop
         return self._client
 
     async def close(self) -> None:
         """Close the client (its connection pool); the next use opens a new one."""
         if self._context is not None:
-            context, self._context, self._client = self._context, None, None
+            context, self._context, self._client, self._loop = self._context, None, None, None
+            self._opening = None
             await context.__aexit__(None, None, None)

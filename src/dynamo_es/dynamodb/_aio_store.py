@@ -11,7 +11,7 @@ import attrs
 
 from .._events import EventMetadata, StoredEvent
 from .._serialization import EventSerializer
-from .._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
+from .._store import AppendResult, CommitResult, StreamAppend, Tracking, make_stream_id
 from ..settings import EventStoreSettings
 from ._aio_client import LazyAsyncClient
 from ._checkpoints import DynamoDBCheckpointStore, checkpoint_model
@@ -38,16 +38,20 @@ class AsyncDynamoDBEventStore:
     Attributes:
         settings: the table, endpoint and behaviour.
         serializer: the event codec.
+        page_items: items per Query page of a load: each page is parsed on the event loop, so
+            smaller pages mean shorter pauses of other tasks (and more requests).
     """
 
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
     serializer: EventSerializer = attrs.field(factory=EventSerializer, kw_only=True)
+    page_items: int | None = attrs.field(default=1000, kw_only=True)
     _model: type[EventItem] = attrs.field(init=False, repr=False)
     _checked: LazyTable[EventItem] = attrs.field(init=False, repr=False)
     _core: StoreCore = attrs.field(init=False, repr=False)
     _tracking: DynamoDBCheckpointStore = attrs.field(init=False, repr=False)
     _client: LazyAsyncClient = attrs.field(init=False, repr=False)
     _ready: set[str] = attrs.field(factory=set, init=False, repr=False)
+    _preparing: asyncio.Lock | None = attrs.field(default=None, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._model = event_model(self.settings)
@@ -55,7 +59,9 @@ class AsyncDynamoDBEventStore:
         self._tracking = DynamoDBCheckpointStore(self.settings)
         codec = EventItemCodec(self._model)
         attribute = checkpoint_model(self.settings).version.attr_name
-        self._core = StoreCore(self.settings, self.serializer, codec, self._tracking.tracking_update, attribute)
+        self._core = StoreCore(
+            self.settings, self.serializer, codec, self._tracking.tracking_update, attribute, self.page_items
+        )
         self._client = LazyAsyncClient(self.settings)
 
     async def __aenter__(self) -> AsyncDynamoDBEventStore:
@@ -83,11 +89,16 @@ class AsyncDynamoDBEventStore:
         return description
 
     async def _prepare(self, *, tracking: bool = False) -> None:
-        if "events" not in self._ready:
-            await self.ensure_table()
-        if tracking and "tracking" not in self._ready:
-            await asyncio.to_thread(self._tracking.ensure_table)
-            self._ready.add("tracking")
+        wanted = {"events", "tracking"} if tracking else {"events"}
+        if wanted <= self._ready:
+            return
+        self._preparing = self._preparing or asyncio.Lock()
+        async with self._preparing:  # many tasks' first use: one table check
+            if "events" not in self._ready:
+                await self.ensure_table()
+            if tracking and "tracking" not in self._ready:
+                await asyncio.to_thread(self._tracking.ensure_table)
+                self._ready.add("tracking")
 
     async def _run(self, flow: Flow[T]) -> T:
         return await drive_async(flow, await self._client.get())
@@ -118,8 +129,8 @@ class AsyncDynamoDBEventStore:
         self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
     ) -> list[StoredEvent]:
         """The stream's events from ``from_version`` to ``to_version``, in version order (consistent reads)."""
-        make_stream_id(aggregate_type, aggregate_id)
-        check_version("from_version", from_version, minimum=1)
+        if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
+            return []
         await self._prepare()
         return await self._run(self._core.load(aggregate_id, aggregate_type, from_version, to_version))
 

@@ -79,6 +79,8 @@ class StoreCore:
     """``tracking_update(tracking)``: the checkpoint table's Update that records it."""
     tracking_attribute: str
     """The checkpoint item's attribute holding the version."""
+    page_items: int | None = None
+    """Items per Query page of a load (None: DynamoDB's 1 MB pages); smaller pages, shorter parses."""
     known: KnownVersions = attrs.field(factory=KnownVersions)
 
     @property
@@ -217,6 +219,15 @@ class StoreCore:
 
     # -- read -----------------------------------------------------------------------------
 
+    def check_load(self, aggregate_id: str, aggregate_type: str, from_version: int, to_version: int | None) -> bool:
+        """Validate a load's input (before any I/O); False when the range is empty."""
+        make_stream_id(aggregate_type, aggregate_id)
+        check_version("from_version", from_version, minimum=1)
+        if to_version is not None:
+            check_version("to_version", to_version)
+            return to_version >= from_version
+        return True
+
     def load(
         self, aggregate_id: str, aggregate_type: str, from_version: int, to_version: int | None
     ) -> Flow[list[StoredEvent]]:
@@ -247,8 +258,9 @@ class StoreCore:
         records: list[EncodedEvent] = []
         start_key: dict[str, Any] | None = None
         while True:
+            page_limit = limit if limit is not None else self.page_items
             params = requests.query_page(
-                self.table, self.codec, stream_id, versions, limit=limit, forward=forward, start_key=start_key
+                self.table, self.codec, stream_id, versions, limit=page_limit, forward=forward, start_key=start_key
             )
             page = yield from self.read(stream_id, params)
             items = page.get("Items", [])

@@ -237,11 +237,10 @@ class DynamoDBEventStore:
 
         Reads are strongly consistent and follow DynamoDB's 1 MB pages to the end.
         """
-        flow = self._core.load(aggregate_id, aggregate_type, from_version, to_version)
-        make_stream_id(aggregate_type, aggregate_id)  # bad input raises before the table check
-        check_version("from_version", from_version, minimum=1)
+        if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
+            return []  # bad input raised before any I/O; an empty range needs none
         self._prepare()
-        return self._run(flow)
+        return self._run(self._core.load(aggregate_id, aggregate_type, from_version, to_version))
 
     def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
         """The version of the stream's last event; 0 when it has none."""

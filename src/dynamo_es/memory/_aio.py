@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,8 +20,9 @@ __all__ = ["AsyncInMemoryEventStore"]
 class AsyncInMemoryEventStore:
     """An [`AsyncEventStore`][dynamo_es.aio.AsyncEventStore] over an in-memory store.
 
-    For unit tests of async code: the same semantics, nothing to wait for. ``sync`` is the
-    store underneath (to share it with sync code, or to read ``sync.tracking``).
+    For unit tests of async code: the same semantics. Every call yields to the event loop once
+    before it acts, as a request would, so concurrent tasks interleave as they would on DynamoDB.
+    ``sync`` is the store underneath (to share it with sync code, or to read ``sync.tracking``).
     """
 
     sync: InMemoryEventStore = attrs.field(factory=InMemoryEventStore)
@@ -40,18 +42,22 @@ class AsyncInMemoryEventStore:
         metadata: EventMetadata | None = None,
     ) -> AppendResult:
         """Append events after ``expected_version``."""
+        await asyncio.sleep(0)
         return self.sync.append(aggregate_id, aggregate_type, events, expected_version, metadata=metadata)
 
     async def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
         """Append to several streams at once, all or nothing."""
+        await asyncio.sleep(0)
         return self.sync.append_many(appends, tracking=tracking)
 
     async def load(
         self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
     ) -> list[StoredEvent]:
         """The stream's events from ``from_version`` to ``to_version``."""
+        await asyncio.sleep(0)
         return self.sync.load(aggregate_id, aggregate_type, from_version=from_version, to_version=to_version)
 
     async def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
         """The version of the stream's last event; 0 when it has none."""
+        await asyncio.sleep(0)
         return self.sync.stream_version(aggregate_id, aggregate_type)

@@ -118,9 +118,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if rule is not None and rule.fault == "drop":
                 self.close_connection = True
                 return
-            self.send_response(status)
+            self.send_response(status)  # sends its own Server and Date headers
             for name, value in headers:
-                if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                if name.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
