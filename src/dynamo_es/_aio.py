@@ -16,8 +16,9 @@ from ._events import EventMetadata, StoredEvent
 from ._repository import SNAPSHOT_ERRORS, capture, restore
 from ._serialization import EventSerializer
 from ._snapshots import Snapshot, SnapshotStrategy
-from ._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
-from .exceptions import AggregateNotFoundError, InvalidStreamError
+from ._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version
+from ._unit import UnitMembers, mark_committed
+from .exceptions import AggregateNotFoundError
 
 __all__ = ["AsyncEventStore", "AsyncRepository", "AsyncSnapshotStore", "AsyncUnitOfWork"]
 
@@ -158,7 +159,7 @@ class AsyncRepository(Generic[A]):
 
 
 @attrs.define
-class AsyncUnitOfWork:
+class AsyncUnitOfWork(UnitMembers):
     """[`UnitOfWork`][dynamo_es.UnitOfWork] for an async store: aggregates saved in one transaction."""
 
     store: AsyncEventStore
@@ -166,38 +167,15 @@ class AsyncUnitOfWork:
 
     async def get(self, aggregate_class: type[A], aggregate_id: str) -> A:
         """The aggregate, loaded once per unit (the same object on later calls)."""
-        stream_id = make_stream_id(aggregate_class.aggregate_type, aggregate_id)
-        known = self._aggregates.get(stream_id)
-        if isinstance(known, aggregate_class):
-            return known
+        stream_id, known = self._member(aggregate_class, aggregate_id)
         if known is not None:
-            raise InvalidStreamError(f"{stream_id} is already in this unit of work as a {type(known).__name__}")
+            return known
         aggregate = await AsyncRepository(aggregate_class, self.store).get(aggregate_id)
         self._aggregates[stream_id] = aggregate
         return aggregate
 
-    def add(self, *aggregates: AggregateRoot) -> AsyncUnitOfWork:
-        """Include aggregates created (or loaded) elsewhere; returns the unit."""
-        for aggregate in aggregates:
-            stream_id = make_stream_id(aggregate.aggregate_type, aggregate.id)
-            if self._aggregates.setdefault(stream_id, aggregate) is not aggregate:
-                raise InvalidStreamError(f"{stream_id} is already in this unit of work as another object")
-        return self
-
-    @property
-    def pending(self) -> list[AggregateRoot]:
-        """The aggregates with uncommitted events."""
-        return [aggregate for aggregate in self._aggregates.values() if aggregate.uncommitted_events]
-
     async def commit(self, *, metadata: EventMetadata | None = None, tracking: Tracking | None = None) -> CommitResult:
         """Save every pending aggregate in one transaction; see [`UnitOfWork.commit`][dynamo_es.UnitOfWork.commit]."""
         pending = self.pending
-        appends = [
-            StreamAppend(a.id, a.aggregate_type, a.uncommitted_events, a.committed_version, metadata=metadata)
-            for a in pending
-        ]
-        result = (await self.store.append_many(appends, tracking=tracking)).raise_for_failure()
-        if not result.already_processed:
-            for aggregate in pending:
-                aggregate.mark_committed()
-        return result
+        result = await self.store.append_many(self.appends(metadata=metadata), tracking=tracking)
+        return mark_committed(pending, result.raise_for_failure())

@@ -32,6 +32,7 @@ __all__ = [
     "check_tracking",
     "check_transaction_size",
     "check_version",
+    "committed",
     "encode_append",
     "encode_appends",
     "encoded_size",
@@ -324,6 +325,21 @@ def encode_appends(
         seen.add(stream_id)
         encoded.append(EncodedAppend(stream_id, append.expected_version, records))
     return encoded
+
+
+def committed(appends: Sequence[EncodedAppend]) -> CommitResult:
+    """The result of a commit that wrote every one of ``appends``."""
+    return CommitResult(
+        results=tuple(
+            AppendResult(
+                success=True,
+                stream_id=append.stream_id,
+                expected_version=append.expected_version,
+                new_version=append.expected_version + len(append.records),
+            )
+            for append in appends
+        )
+    )
 
 
 def check_tracking(tracking: Tracking | None) -> None:

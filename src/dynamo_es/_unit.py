@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Self, TypeVar
 
 import attrs
 
@@ -12,13 +12,59 @@ from ._repository import Repository
 from ._store import CommitResult, EventStore, StreamAppend, Tracking, make_stream_id
 from .exceptions import InvalidStreamError
 
-__all__ = ["UnitOfWork"]
+__all__ = ["UnitMembers", "UnitOfWork", "mark_committed"]
 
 A = TypeVar("A", bound=AggregateRoot)
 
 
+class UnitMembers:
+    """What both units of work hold: their aggregates by stream, and what a commit appends."""
+
+    _aggregates: dict[str, AggregateRoot]
+
+    def _member(self, aggregate_class: type[A], aggregate_id: str) -> tuple[str, A | None]:
+        """The stream id, and the aggregate already in the unit for it (None if there is none)."""
+        stream_id = make_stream_id(aggregate_class.aggregate_type, aggregate_id)
+        known = self._aggregates.get(stream_id)
+        if known is None or isinstance(known, aggregate_class):
+            return stream_id, known
+        raise InvalidStreamError(f"{stream_id} is already in this unit of work as a {type(known).__name__}")
+
+    def add(self, *aggregates: AggregateRoot) -> Self:
+        """Include aggregates created (or loaded) elsewhere; returns the unit.
+
+        Raises:
+            InvalidStreamError: another object of the same stream is already in the unit.
+        """
+        for aggregate in aggregates:
+            stream_id = make_stream_id(aggregate.aggregate_type, aggregate.id)
+            if self._aggregates.setdefault(stream_id, aggregate) is not aggregate:
+                raise InvalidStreamError(f"{stream_id} is already in this unit of work as another object")
+        return self
+
+    @property
+    def pending(self) -> list[AggregateRoot]:
+        """The aggregates with uncommitted events, in the order they joined the unit."""
+        return [aggregate for aggregate in self._aggregates.values() if aggregate.uncommitted_events]
+
+    def appends(self, *, metadata: EventMetadata | None = None) -> list[StreamAppend]:
+        """What a commit appends: each pending aggregate's events after its committed version."""
+        return [
+            StreamAppend(a.id, a.aggregate_type, a.uncommitted_events, a.committed_version, metadata=metadata)
+            for a in self.pending
+        ]
+
+
+def mark_committed(pending: list[AggregateRoot], result: CommitResult) -> CommitResult:
+    """Mark ``pending`` committed unless the commit was a redelivery (nothing written); return ``result``."""
+    if not result.already_processed:
+        for aggregate in pending:
+            aggregate.mark_committed()
+    return result
+
+
 @attrs.define
-class UnitOfWork:
+class UnitOfWork(UnitMembers):
     """Aggregates changed together, saved by `commit()` in one transaction of the store.
 
     Each aggregate keeps its own optimistic concurrency check (the version it was loaded at);
@@ -47,39 +93,12 @@ class UnitOfWork:
             AggregateNotFoundError: its stream holds no event.
             InvalidStreamError: the stream is in the unit already as an object of another class.
         """
-        stream_id = make_stream_id(aggregate_class.aggregate_type, aggregate_id)
-        known = self._aggregates.get(stream_id)
-        if isinstance(known, aggregate_class):
-            return known
+        stream_id, known = self._member(aggregate_class, aggregate_id)
         if known is not None:
-            raise InvalidStreamError(f"{stream_id} is already in this unit of work as a {type(known).__name__}")
+            return known
         aggregate = Repository(aggregate_class, self.store).get(aggregate_id)
         self._aggregates[stream_id] = aggregate
         return aggregate
-
-    def add(self, *aggregates: AggregateRoot) -> UnitOfWork:
-        """Include aggregates created (or loaded) elsewhere; returns the unit.
-
-        Raises:
-            InvalidStreamError: another object of the same stream is already in the unit.
-        """
-        for aggregate in aggregates:
-            stream_id = make_stream_id(aggregate.aggregate_type, aggregate.id)
-            if self._aggregates.setdefault(stream_id, aggregate) is not aggregate:
-                raise InvalidStreamError(f"{stream_id} is already in this unit of work as another object")
-        return self
-
-    @property
-    def pending(self) -> list[AggregateRoot]:
-        """The aggregates with uncommitted events, in the order they joined the unit."""
-        return [aggregate for aggregate in self._aggregates.values() if aggregate.uncommitted_events]
-
-    def appends(self, *, metadata: EventMetadata | None = None) -> list[StreamAppend]:
-        """What `commit()` appends: each pending aggregate's events after its committed version."""
-        return [
-            StreamAppend(a.id, a.aggregate_type, a.uncommitted_events, a.committed_version, metadata=metadata)
-            for a in self.pending
-        ]
 
     def commit(self, *, metadata: EventMetadata | None = None, tracking: Tracking | None = None) -> CommitResult:
         """Save every pending aggregate in one transaction; mark them committed.
@@ -94,8 +113,5 @@ class UnitOfWork:
             EventStoreError: the store failed (nothing written, or ``outcome_unknown``).
         """
         pending = self.pending
-        result = self.store.append_many(self.appends(metadata=metadata), tracking=tracking).raise_for_failure()
-        if not result.already_processed:
-            for aggregate in pending:
-                aggregate.mark_committed()
-        return result
+        result = self.store.append_many(self.appends(metadata=metadata), tracking=tracking)
+        return mark_committed(pending, result.raise_for_failure())

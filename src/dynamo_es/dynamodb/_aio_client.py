@@ -14,12 +14,10 @@ from typing import Any
 import attrs
 from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory
 from aiobotocore.session import AioSession
-from botocore.config import Config
 
 from ..exceptions import EventStoreError
 from ..settings import EventStoreSettings
-from ._client import WIRE_OUTPUTS, WireJSONSerializer
-from ._credentials import credentials_for
+from ._client import WIRE_OUTPUTS, WireJSONSerializer, client_options
 
 __all__ = ["LazyAsyncClient", "open_async_client"]
 
@@ -46,15 +44,7 @@ async def open_async_client(settings: EventStoreSettings, service: str = "dynamo
     """An open aiobotocore client for ``settings``, and the context to close it with (``await ctx.__aexit__``)."""
     session = AioSession()
     session.register_component("response_parser_factory", _AioWireParserFactory())
-    access_key, secret = credentials_for(settings)
-    context = session.create_client(
-        service,
-        region_name=settings.region,
-        endpoint_url=settings.endpoint_url,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret,
-        config=Config(retries={"mode": "standard", "max_attempts": 3}, parameter_validation=False),
-    )
+    context = session.create_client(service, **client_options(settings))
     client = await context.__aenter__()
     client._serializer = WireJSONSerializer()
     return client, context

@@ -22,7 +22,7 @@ from botocore.serialize import JSONSerializer
 from ..settings import EventStoreSettings
 from ._credentials import credentials_for
 
-__all__ = ["WIRE_INPUTS", "WIRE_OUTPUTS", "WireJSONSerializer", "make_client"]
+__all__ = ["WIRE_INPUTS", "WIRE_OUTPUTS", "WireJSONSerializer", "client_options", "make_client"]
 
 WIRE_OUTPUTS = frozenset({"QueryOutput", "ScanOutput", "GetRecordsOutput"})
 """Output shapes returned as the raw JSON body."""
@@ -61,6 +61,18 @@ class _WireParserFactory(ResponseParserFactory):
         return parser
 
 
+def client_options(settings: EventStoreSettings) -> dict[str, Any]:
+    """``create_client`` options for ``settings``: region, endpoint, credentials, retries, no validation."""
+    access_key, secret = credentials_for(settings)
+    return {
+        "region_name": settings.region,
+        "endpoint_url": settings.endpoint_url,
+        "aws_access_key_id": access_key,
+        "aws_secret_access_key": secret,
+        "config": Config(retries={"mode": "standard", "max_attempts": 3}, parameter_validation=False),
+    }
+
+
 def make_client(settings: EventStoreSettings, service: str = "dynamodb") -> Any:
     """A botocore client of ``service`` ("dynamodb" or "dynamodbstreams") for ``settings``.
 
@@ -71,14 +83,6 @@ def make_client(settings: EventStoreSettings, service: str = "dynamodb") -> Any:
     """
     session = botocore.session.get_session()
     session.register_component("response_parser_factory", _WireParserFactory())
-    access_key, secret = credentials_for(settings)
-    client = session.create_client(
-        service,
-        region_name=settings.region,
-        endpoint_url=settings.endpoint_url,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret,
-        config=Config(retries={"mode": "standard", "max_attempts": 3}, parameter_validation=False),
-    )
+    client = session.create_client(service, **client_options(settings))
     client._serializer = WireJSONSerializer()  # type: ignore[attr-defined]  # botocore has no public seam for it
     return client

@@ -15,7 +15,7 @@ import attrs
 
 from .._gc import collection_paused
 from .._retry import backoff_delay
-from .._store import AppendResult, CommitResult, EncodedAppend, Tracking
+from .._store import CommitResult, EncodedAppend, Tracking, committed
 from ..exceptions import Conflict, EventStoreError, OutcomeUnknownError, TransientStoreError
 from ..settings import EventStoreSettings
 from . import _requests as requests
@@ -120,17 +120,7 @@ class CommitRun:
 
     def committed(self) -> CommitResult:
         """Every append written."""
-        return CommitResult(
-            results=tuple(
-                AppendResult(
-                    success=True,
-                    stream_id=append.stream_id,
-                    expected_version=append.expected_version,
-                    new_version=append.expected_version + len(append.records),
-                )
-                for append in self.appends
-            )
-        )
+        return committed(self.appends)
 
     def conflicted(self, stream_ids: set[str]) -> Flow[CommitResult]:
         """Nothing written: these streams were not at their expected versions."""

@@ -20,6 +20,7 @@ from .._store import (
     check_tracking,
     check_transaction_size,
     check_version,
+    committed,
     encode_append,
     encode_appends,
     encoded_size,
@@ -140,7 +141,7 @@ class InMemoryEventStore:
         streams = [self._streams.get(append.stream_id, []) for append in encoded]
         pairs = list(zip(encoded, streams, strict=True))
         if encoded and all(_holds(stream, append.records) for append, stream in pairs):
-            return _committed(encoded)  # this very commit, retried
+            return committed(encoded)  # this very commit, retried
         conflicts = tuple(
             Conflict(append.stream_id, append.expected_version, len(stream))
             for append, stream in pairs
@@ -152,7 +153,7 @@ class InMemoryEventStore:
             self._streams.setdefault(append.stream_id, []).extend(append.records)
             for record in append.records:
                 self._log.record(ChangeKind.INSERT, record)
-        return _committed(encoded)
+        return committed(encoded)
 
     def load(
         self,
@@ -226,17 +227,3 @@ def _holds(stream: list[EncodedEvent], batch: list[EncodedEvent]) -> bool:
     first = batch[0].version - 1
     stored = stream[first : first + len(batch)]
     return [r.event_id for r in stored] == [r.event_id for r in batch]
-
-
-def _committed(encoded: list[EncodedAppend]) -> CommitResult:
-    return CommitResult(
-        results=tuple(
-            AppendResult(
-                success=True,
-                stream_id=append.stream_id,
-                expected_version=append.expected_version,
-                new_version=append.expected_version + len(append.records),
-            )
-            for append in encoded
-        )
-    )
