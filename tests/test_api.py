@@ -46,10 +46,12 @@ class TestPublicAPI:
         ]
 
     def test_the_async_front_door_is_sorted_and_exact(self) -> None:
-        """dynamo_es.aio exports the async repository, unit of work, protocols and in-memory store."""
+        """dynamo_es.aio exports the async repository, unit of work, outbox dispatcher, protocols and in-memory store."""
         assert dynamo_es.aio.__all__ == [
             "AsyncEventStore",
             "AsyncInMemoryEventStore",
+            "AsyncOutboxDispatcher",
+            "AsyncOutboxStore",
             "AsyncRepository",
             "AsyncSnapshotStore",
             "AsyncUnitOfWork",

@@ -6,7 +6,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -22,6 +22,9 @@ from dynamo_es import (
     StoredEvent,
     event,
 )
+from dynamo_es.aio import AsyncInMemoryEventStore, AsyncOutboxDispatcher, AsyncOutboxStore
+from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
+from dynamo_es.testing._aio_contract import Blocking, LoopThread
 
 
 @event(name="OutboxTestHappened")
@@ -33,14 +36,28 @@ class Happened:
 Store = DynamoDBEventStore | InMemoryEventStore
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
-def store(request: pytest.FixtureRequest) -> Store:
-    """A store with an empty outbox: a table of its own for DynamoDB."""
-    if request.param == "memory":
-        return InMemoryEventStore()
-    request.applymarker(pytest.mark.ddblocal)
-    new_table: Callable[..., EventStoreSettings] = request.getfixturevalue("new_table")
-    return DynamoDBEventStore(new_table(outbox_partitions=3))
+@pytest.fixture(params=["memory", "dynamodb", "async-memory", "async-dynamodb"])
+def store(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A store with an empty outbox (a table of its own for DynamoDB); the async ones awaited on a loop thread."""
+    kind = request.param.removeprefix("async-")
+    if kind == "memory":
+        sync: Store = InMemoryEventStore()
+    else:
+        request.applymarker(pytest.mark.ddblocal)
+        new_table: Callable[..., EventStoreSettings] = request.getfixturevalue("new_table")
+        settings = new_table(outbox_partitions=3)
+        sync = DynamoDBEventStore(settings)
+    if not request.param.startswith("async-"):
+        yield sync
+        return
+    runner = LoopThread()
+    target = (
+        AsyncInMemoryEventStore(sync) if isinstance(sync, InMemoryEventStore) else AsyncDynamoDBEventStore(settings)
+    )
+    yield Blocking(target, runner)
+    if isinstance(target, AsyncDynamoDBEventStore):
+        runner.run(target.close())
+    runner.stop()
 
 
 def write(store: Store, aggregates: int, events: int) -> list[str]:
@@ -73,21 +90,25 @@ class Publisher:
         return dict(by_stream)
 
 
-def dispatcher(store: Store, publisher: Publisher, **options: Any) -> OutboxDispatcher:
+def dispatcher(store: Any, publisher: Publisher, **options: Any) -> Any:
+    """A dispatcher for ``store``: the async one (behind the same facade) for an async store."""
+    if isinstance(store, Blocking):
+        return Blocking(AsyncOutboxDispatcher(store.target, publisher, base_delay=0.001, **options), store.runner)
     return OutboxDispatcher(store, publisher, base_delay=0.001, **options)
 
 
 class TestOutboxStore:
-    def test_new_events_are_undispatched_oldest_first(self, store: Store) -> None:
+    def test_new_events_are_undispatched_oldest_first(self, store: Any) -> None:
         """Every appended event is listed, in write order, until marked."""
         ids = write(store, 2, 3)
         listed = list(store.undispatched())
         assert [(e.aggregate_id, e.version) for e in listed] == [(i, v) for v in (1, 2, 3) for i in ids]
         assert not any(e.is_dispatched for e in listed)
         assert store.count_undispatched() == 6
-        assert isinstance(store, OutboxStore)
+        target = getattr(store, "target", store)
+        assert isinstance(target, AsyncOutboxStore if isinstance(store, Blocking) else OutboxStore)
 
-    def test_marking_removes_from_the_outbox_and_twice_is_harmless(self, store: Store) -> None:
+    def test_marking_removes_from_the_outbox_and_twice_is_harmless(self, store: Any) -> None:
         """mark_dispatched returns True once, then False; the event loads as dispatched."""
         (aggregate_id,) = write(store, 1, 2)
         assert store.mark_dispatched(aggregate_id, "Order", 1) is True
@@ -96,7 +117,7 @@ class TestOutboxStore:
         assert [e.is_dispatched for e in store.load(aggregate_id, "Order")] == [True, False]
         assert store.mark_dispatched(aggregate_id, "Order", 99) is False
 
-    def test_pages_through_a_long_outbox(self, store: Store) -> None:
+    def test_pages_through_a_long_outbox(self, store: Any) -> None:
         """A small page size still yields every event, in order."""
         ids = write(store, 3, 10)
         listed = list(store.undispatched(page_size=4))
@@ -126,7 +147,7 @@ def test_outbox_queries_the_sparse_index_and_never_scans(new_table: Callable[...
 
 
 class TestDispatcher:
-    def test_publishes_everything_in_order_per_aggregate_and_marks_it(self, store: Store) -> None:
+    def test_publishes_everything_in_order_per_aggregate_and_marks_it(self, store: Any) -> None:
         """One pass publishes every event once, each aggregate in version order, then marks them."""
         ids = write(store, 4, 5)
         publisher = Publisher()
@@ -135,7 +156,7 @@ class TestDispatcher:
         assert publisher.versions_by_stream() == {f"Order:{i}": [1, 2, 3, 4, 5] for i in ids}
         assert store.count_undispatched() == 0
 
-    def test_failing_publisher_leaves_the_event_and_its_successors_undispatched(self, store: Store) -> None:
+    def test_failing_publisher_leaves_the_event_and_its_successors_undispatched(self, store: Any) -> None:
         """A publish that keeps failing is retried, stays undispatched, and blocks only its aggregate."""
         broken, fine = write(store, 2, 3)
         attempts: list[int] = []
@@ -157,7 +178,7 @@ class TestDispatcher:
         assert healed.versions_by_stream() == {f"Order:{broken}": [2, 3]}
         assert store.count_undispatched() == 0
 
-    def test_transient_failure_is_retried_and_published_once(self, store: Store) -> None:
+    def test_transient_failure_is_retried_and_published_once(self, store: Any) -> None:
         """A publisher that fails twice then succeeds publishes the event once."""
         write(store, 1, 1)
         failures = iter([True, True])
@@ -165,7 +186,7 @@ class TestDispatcher:
         assert dispatcher(store, publisher, max_attempts=3).dispatch_once().published == 1
         assert len(publisher.published) == 1
 
-    def test_two_dispatchers_at_once_miss_nothing(self, store: Store) -> None:
+    def test_two_dispatchers_at_once_miss_nothing(self, store: Any) -> None:
         """Two dispatchers racing: every event is published (at least once) and all end dispatched."""
         ids = write(store, 5, 8)
         publishers = [Publisher(), Publisher()]
@@ -182,7 +203,7 @@ class TestDispatcher:
             for versions in publisher.versions_by_stream().values():
                 assert versions == sorted(versions)
 
-    def test_run_stops_when_told(self, store: Store) -> None:
+    def test_run_stops_when_told(self, store: Any) -> None:
         """stop() from another thread ends run() promptly on an empty outbox."""
         runner = dispatcher(store, Publisher())
         thread = threading.Thread(target=runner.run, kwargs={"poll_interval": 0.05})
@@ -193,7 +214,7 @@ class TestDispatcher:
 
 
 class TestConcurrentDispatchers:
-    def test_two_dispatchers_split_the_work_lose_nothing_and_keep_order(self, store: Store) -> None:
+    def test_two_dispatchers_split_the_work_lose_nothing_and_keep_order(self, store: Any) -> None:
         """Two dispatchers at once over 500 events: none lost, under 1 % published twice, order kept per aggregate."""
         write(store, 50, 10)
         publisher = Publisher()
@@ -213,7 +234,7 @@ class TestConcurrentDispatchers:
             first_seen.setdefault(stream_id, []).append(version)
         assert all(versions == sorted(versions) for versions in first_seen.values())
 
-    def test_a_crashed_dispatchers_claim_is_taken_over_when_its_lease_ends(self, store: Store) -> None:
+    def test_a_crashed_dispatchers_claim_is_taken_over_when_its_lease_ends(self, store: Any) -> None:
         """A claim by a dispatcher that died holds others off only until its lease ends."""
         (aggregate_id,) = write(store, 1, 1)
         assert store.claim(aggregate_id, "Order", 1, owner="crashed", lease_seconds=0.3)
@@ -223,7 +244,7 @@ class TestConcurrentDispatchers:
         assert dispatcher(store, publisher).dispatch_once().published == 1
         assert [e.version for e in publisher.published] == [1]
 
-    def test_a_later_event_cannot_be_claimed_before_the_earlier_is_dispatched(self, store: Store) -> None:
+    def test_a_later_event_cannot_be_claimed_before_the_earlier_is_dispatched(self, store: Any) -> None:
         """Claims keep per-aggregate order: version 2 waits until version 1 is dispatched."""
         (aggregate_id,) = write(store, 1, 2)
         assert not store.claim(aggregate_id, "Order", 2, owner="a", lease_seconds=30)

@@ -12,8 +12,16 @@ import attrs
 
 from ._events import StoredEvent
 from ._retry import backoff_delay
+from ._steps import Steps, Use, run_steps
 
-__all__ = ["DispatchReport", "OutboxDispatcher", "OutboxStore"]
+__all__ = [
+    "DispatchReport",
+    "OutboxDispatcher",
+    "OutboxStore",
+    "PassTally",
+    "add_reports",
+    "dispatch_steps",
+]
 
 log = logging.getLogger("dynamo_es.outbox")
 
@@ -90,31 +98,12 @@ class OutboxDispatcher:
 
     def dispatch_once(self) -> DispatchReport:
         """One pass over the outbox, oldest event first."""
-        published = failed = deferred = elsewhere = 0
-        blocked: set[str] = set()
+        tally = PassTally()
         for stored in self.store.undispatched(page_size=self.page_size):
             if self._stopped.is_set():
                 break
-            if stored.stream_id in blocked:
-                deferred += 1
-                continue
-            if not self.store.claim(
-                stored.aggregate_id, stored.aggregate_type, stored.version,
-                owner=self.owner, lease_seconds=self.lease_seconds,
-            ):  # fmt: skip
-                blocked.add(stored.stream_id)  # another dispatcher has this aggregate now
-                elsewhere += 1
-                continue
-            if self._publish_with_retries(stored):
-                self.store.mark_dispatched(stored.aggregate_id, stored.aggregate_type, stored.version)
-                published += 1
-            else:
-                blocked.add(stored.stream_id)
-                failed += 1
-                self.store.claim(  # give the claim up at once: the next pass, or another dispatcher, retries
-                    stored.aggregate_id, stored.aggregate_type, stored.version, owner=self.owner, lease_seconds=0
-                )
-        return DispatchReport(published, failed, deferred, elsewhere)
+            run_steps(dispatch_steps(self, stored, tally))
+        return tally.report()
 
     def run(self, *, poll_interval: float = 1.0, stop_when_idle: bool = False) -> DispatchReport:
         """Dispatch until `stop()` (or, with ``stop_when_idle``, until a pass finds nothing)."""
@@ -122,12 +111,7 @@ class OutboxDispatcher:
         try:
             while not self._stopped.is_set():
                 report = self.dispatch_once()
-                total = DispatchReport(
-                    total.published + report.published,
-                    total.failed + report.failed,
-                    total.deferred + report.deferred,
-                    total.claimed_elsewhere + report.claimed_elsewhere,
-                )
+                total = add_reports(total, report)
                 if report.published == 0:
                     if stop_when_idle:
                         break
@@ -140,17 +124,64 @@ class OutboxDispatcher:
         """Make `run()` return after the event in hand; safe from another thread."""
         self._stopped.set()
 
-    def _publish_with_retries(self, stored: StoredEvent) -> bool:
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                self.publish(stored)
-                return True
-            except Exception:
-                log.warning(
-                    "publishing %s v%d (%s) failed, attempt %d of %d",
-                    stored.stream_id, stored.version, stored.event_type, attempt, self.max_attempts,
-                    exc_info=True,
-                )  # fmt: skip
-                if attempt < self.max_attempts:
-                    self._stopped.wait(backoff_delay(attempt - 1, self.base_delay, self.max_delay))
-        return False
+    def _pause(self, seconds: float) -> None:
+        self._stopped.wait(seconds)
+
+
+@attrs.define
+class PassTally:
+    """What one pass did so far, and which aggregates it must leave alone."""
+
+    published: int = 0
+    failed: int = 0
+    deferred: int = 0
+    elsewhere: int = 0
+    blocked: set[str] = attrs.field(factory=set)
+
+    def report(self) -> DispatchReport:
+        """The pass's `DispatchReport`."""
+        return DispatchReport(self.published, self.failed, self.deferred, self.elsewhere)
+
+
+def add_reports(total: DispatchReport, report: DispatchReport) -> DispatchReport:
+    """Two passes' reports added up."""
+    return DispatchReport(*(a + b for a, b in zip(attrs.astuple(total), attrs.astuple(report), strict=True)))
+
+
+def dispatch_steps(dispatcher: Any, stored: StoredEvent, tally: PassTally) -> Steps[None]:
+    """Claim, publish and mark one event, by the rules of `OutboxDispatcher` (sync or async ports)."""
+    if stored.stream_id in tally.blocked:
+        tally.deferred += 1
+        return
+    key = (stored.aggregate_id, stored.aggregate_type, stored.version)
+    store = dispatcher.store
+    if not (yield Use(store.claim, *key, owner=dispatcher.owner, lease_seconds=dispatcher.lease_seconds)):
+        tally.blocked.add(stored.stream_id)  # another dispatcher has this aggregate now
+        tally.elsewhere += 1
+        return
+    if (yield from _publish_steps(dispatcher, stored)):
+        yield Use(store.mark_dispatched, *key)
+        tally.published += 1
+        return
+    tally.blocked.add(stored.stream_id)
+    tally.failed += 1
+    # give the claim up at once: the next pass, or another dispatcher, retries
+    yield Use(store.claim, *key, owner=dispatcher.owner, lease_seconds=0)
+
+
+def _publish_steps(dispatcher: Any, stored: StoredEvent) -> Steps[bool]:
+    attempts = dispatcher.max_attempts
+    for attempt in range(1, attempts + 1):
+        try:
+            yield Use(dispatcher.publish, stored)
+        except Exception:
+            log.warning(
+                "publishing %s v%d (%s) failed, attempt %d of %d",
+                stored.stream_id, stored.version, stored.event_type, attempt, attempts,
+                exc_info=True,
+            )  # fmt: skip
+            if attempt < attempts:
+                yield Use(dispatcher._pause, backoff_delay(attempt - 1, dispatcher.base_delay, dispatcher.max_delay))
+        else:
+            return True
+    return False

@@ -5,11 +5,14 @@ The DynamoDB store is [`dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore`][dynamo_
 """
 
 from ._aio import AsyncEventStore, AsyncRepository, AsyncSnapshotStore, AsyncUnitOfWork
+from ._aio_outbox import AsyncOutboxDispatcher, AsyncOutboxStore
 from .memory._aio import AsyncInMemoryEventStore
 
 __all__ = [
     "AsyncEventStore",
     "AsyncInMemoryEventStore",
+    "AsyncOutboxDispatcher",
+    "AsyncOutboxStore",
     "AsyncRepository",
     "AsyncSnapshotStore",
     "AsyncUnitOfWork",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -11,13 +11,14 @@ import attrs
 
 from .._events import EventMetadata, StoredEvent
 from .._serialization import EventSerializer
-from .._store import AppendResult, CommitResult, StreamAppend, Tracking, make_stream_id
+from .._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
 from ..settings import EventStoreSettings
 from ._aio_client import LazyAsyncClient
 from ._checkpoints import DynamoDBCheckpointStore, checkpoint_model
 from ._core import StoreCore
 from ._flows import Flow, drive_async
 from ._model import EventItem, EventItemCodec, event_model
+from ._outbox import OutboxIndex, OutboxReader
 from ._table import LazyTable
 
 __all__ = ["AsyncDynamoDBEventStore"]
@@ -50,6 +51,7 @@ class AsyncDynamoDBEventStore:
     _core: StoreCore = attrs.field(init=False, repr=False)
     _tracking: DynamoDBCheckpointStore = attrs.field(init=False, repr=False)
     _client: LazyAsyncClient = attrs.field(init=False, repr=False)
+    _outbox: OutboxIndex = attrs.field(init=False, repr=False)
     _ready: set[str] = attrs.field(factory=set, init=False, repr=False)
     _preparing: asyncio.Lock | None = attrs.field(default=None, init=False, repr=False)
 
@@ -63,6 +65,7 @@ class AsyncDynamoDBEventStore:
             self.settings, self.serializer, codec, self._tracking.tracking_update, attribute, self.page_items
         )
         self._client = LazyAsyncClient(self.settings)
+        self._outbox = OutboxIndex(self.settings.events_table_name, codec)
 
     async def __aenter__(self) -> AsyncDynamoDBEventStore:
         await self._client.get()
@@ -144,3 +147,33 @@ class AsyncDynamoDBEventStore:
         """The version recorded under ``tracking``'s name and stream; 0 for none."""
         await self._prepare(tracking=True)
         return await self._run(self._core.tracked_version(tracking))
+
+    # -- outbox ----------------------------------------------------------------------------
+
+    async def undispatched(self, *, page_size: int = 100) -> AsyncIterator[StoredEvent]:
+        """Events not yet marked dispatched, oldest first, from the sparse ``outbox`` index (lazily, by pages)."""
+        await self._prepare()
+        reader = OutboxReader(self._outbox, page_size)
+        while (record := await self._run(reader.next())) is not None:
+            yield self.serializer.decode(record)
+
+    async def count_undispatched(self) -> int:
+        """How many events are waiting in the outbox."""
+        await self._prepare()
+        return await self._run(self._outbox.count())
+
+    async def claim(
+        self, aggregate_id: str, aggregate_type: str, version: int, *, owner: str, lease_seconds: float
+    ) -> bool:
+        """Claim an undispatched event for one dispatcher; see [`OutboxStore`][dynamo_es.OutboxStore]."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        version = check_version("version", version, minimum=1)
+        await self._prepare()
+        return await self._run(self._outbox.claim(stream_id, version, owner=owner, lease_seconds=lease_seconds))
+
+    async def mark_dispatched(self, aggregate_id: str, aggregate_type: str, version: int) -> bool:
+        """Mark one event dispatched; False when it already was (marking twice is harmless)."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        version = check_version("version", version, minimum=1)
+        await self._prepare()
+        return await self._run(self._outbox.mark_dispatched(stream_id, version))

@@ -21,7 +21,7 @@ from ._client import make_client
 from ._core import KnownVersions, StoreCore
 from ._flows import Flow, drive
 from ._model import EventItem, EventItemCodec, event_model
-from ._outbox import OutboxIndex, claim, count_undispatched, iter_undispatched, mark_dispatched
+from ._outbox import OutboxIndex, OutboxReader
 from ._scan import scan_events
 from ._streams import Subscription, make_streams_client, record_decoder
 from ._table import LazyTable
@@ -54,6 +54,7 @@ class DynamoDBEventStore:
     serializer: EventSerializer = attrs.field(factory=EventSerializer, kw_only=True)
     _model: type[EventItem] = attrs.field(init=False, repr=False)
     _codec: EventItemCodec = attrs.field(init=False, repr=False)
+    _outbox: OutboxIndex = attrs.field(init=False, repr=False)
     _table: TableConnection = attrs.field(init=False, repr=False)
     _checked: LazyTable[EventItem] = attrs.field(init=False, repr=False)
     _client: Any = attrs.field(init=False, repr=False)
@@ -64,6 +65,7 @@ class DynamoDBEventStore:
         settings = self.settings
         self._model = event_model(settings)
         self._codec = EventItemCodec(self._model)
+        self._outbox = OutboxIndex(settings.events_table_name, self._codec)
         self._table = self._model._get_connection()
         self._client = make_client(settings)
         self._checked = LazyTable(self._model, settings.create_table_if_not_exists)
@@ -189,28 +191,28 @@ class DynamoDBEventStore:
         an event written a moment ago may show up on the next call.
         """
         self._prepare()
-        return iter_undispatched(self._outbox_index(), self.serializer.decode, page_size=page_size)
+        reader = OutboxReader(self._outbox, page_size)
+        while (record := self._run(reader.next())) is not None:
+            yield self.serializer.decode(record)
 
     def count_undispatched(self) -> int:
         """How many events are waiting in the outbox."""
         self._prepare()
-        return count_undispatched(self._outbox_index())
-
-    def _outbox_index(self) -> OutboxIndex:
-        return OutboxIndex(self._client, self.settings.events_table_name, self._codec)
+        return self._run(self._outbox.count())
 
     def claim(self, aggregate_id: str, aggregate_type: str, version: int, *, owner: str, lease_seconds: float) -> bool:
         """Claim an undispatched event for one dispatcher; see [`OutboxStore`][dynamo_es.OutboxStore]."""
         stream_id = make_stream_id(aggregate_type, aggregate_id)
-        self._prepare()
         version = check_version("version", version, minimum=1)
-        return claim(self._outbox_index(), stream_id, version, owner=owner, lease_seconds=lease_seconds)
+        self._prepare()
+        return self._run(self._outbox.claim(stream_id, version, owner=owner, lease_seconds=lease_seconds))
 
     def mark_dispatched(self, aggregate_id: str, aggregate_type: str, version: int) -> bool:
         """Mark one event dispatched; False when it already was (marking twice is harmless)."""
         stream_id = make_stream_id(aggregate_type, aggregate_id)
+        version = check_version("version", version, minimum=1)
         self._prepare()
-        return mark_dispatched(self._model, stream_id, check_version("version", version, minimum=1))
+        return self._run(self._outbox.mark_dispatched(stream_id, version))
 
     # -- read -----------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import attrs
@@ -61,3 +61,26 @@ class AsyncInMemoryEventStore:
         """The version of the stream's last event; 0 when it has none."""
         await asyncio.sleep(0)
         return self.sync.stream_version(aggregate_id, aggregate_type)
+
+    async def undispatched(self, *, page_size: int = 100) -> AsyncIterator[StoredEvent]:
+        """Events not yet marked dispatched, oldest first."""
+        for stored in self.sync.undispatched(page_size=page_size):
+            await asyncio.sleep(0)
+            yield stored
+
+    async def count_undispatched(self) -> int:
+        """How many events are waiting in the outbox."""
+        await asyncio.sleep(0)
+        return self.sync.count_undispatched()
+
+    async def claim(
+        self, aggregate_id: str, aggregate_type: str, version: int, *, owner: str, lease_seconds: float
+    ) -> bool:
+        """Claim an undispatched event for one dispatcher, with the DynamoDB store's rules."""
+        await asyncio.sleep(0)
+        return self.sync.claim(aggregate_id, aggregate_type, version, owner=owner, lease_seconds=lease_seconds)
+
+    async def mark_dispatched(self, aggregate_id: str, aggregate_type: str, version: int) -> bool:
+        """Mark one event dispatched; False when it already was."""
+        await asyncio.sleep(0)
+        return self.sync.mark_dispatched(aggregate_id, aggregate_type, version)

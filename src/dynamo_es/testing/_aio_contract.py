@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
 from .._aio import AsyncEventStore, AsyncSnapshotStore
@@ -85,21 +85,42 @@ class BlockingStore:
 
 
 class Blocking:
-    """Any async object's coroutine methods as blocking calls, awaited on ``runner`` (other attributes as they are)."""
+    """Any async object as a blocking one, run on ``runner``'s loop.
+
+    Coroutine methods are awaited there, async generator methods become plain iterators
+    (each item awaited there), other methods are called on the loop's thread too (so a
+    ``stop()`` from another thread is safe), and other attributes are read as they are.
+    ``target`` is the async object, ``runner`` the loop thread.
+    """
 
     def __init__(self, target: Any, runner: LoopThread) -> None:
-        self._target = target
-        self._runner = runner
+        self.target = target
+        self.runner = runner
 
     def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._target, name)
-        if not inspect.iscoroutinefunction(attribute):
-            return attribute
+        attribute = getattr(self.target, name)
+        if inspect.iscoroutinefunction(attribute):
+            return lambda *args, **kwargs: self.runner.run(attribute(*args, **kwargs))
+        if inspect.isasyncgenfunction(attribute):
+            return lambda *args, **kwargs: self._iterate(attribute(*args, **kwargs))
+        if inspect.ismethod(attribute):
+            return lambda *args, **kwargs: self.runner.run(_called(attribute, *args, **kwargs))
+        return attribute
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return self._runner.run(attribute(*args, **kwargs))
+    def _iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
+        while True:
+            try:
+                yield self.runner.run(_next(iterator))
+            except StopAsyncIteration:
+                return
 
-        return call
+
+async def _called(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return function(*args, **kwargs)
+
+
+async def _next(iterator: AsyncIterator[T]) -> T:
+    return await anext(iterator)
 
 
 class BlockingSnapshotStore:
