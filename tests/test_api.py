@@ -46,7 +46,7 @@ class TestPublicAPI:
         ]
 
     def test_the_async_front_door_is_sorted_and_exact(self) -> None:
-        """dynamo_es.aio exports the async repository, unit of work, outbox dispatcher, protocols and in-memory store."""
+        """dynamo_es.aio exports the async repository, unit of work, outbox dispatcher, protocols, memory store."""
         assert dynamo_es.aio.__all__ == [
             "AsyncEventStore",
             "AsyncInMemoryEventStore",
@@ -62,6 +62,7 @@ class TestPublicAPI:
             "AsyncDynamoDBCheckpointStore",
             "AsyncDynamoDBEventStore",
             "AsyncDynamoDBSnapshotStore",
+            "AsyncSubscription",
         ]
 
     def test_front_door_keeps_only_the_everyday_errors(self) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from ._aio_stop import AsyncStop
 from ._events import StoredEvent
 from ._outbox import DispatchReport, PassTally, add_reports, dispatch_steps
 from ._steps import run_steps_async
@@ -56,14 +56,13 @@ class AsyncOutboxDispatcher:
     page_size: int = attrs.field(default=100, kw_only=True)
     lease_seconds: float = attrs.field(default=30.0, kw_only=True)
     owner: str = attrs.field(factory=lambda: uuid.uuid4().hex, kw_only=True)
-    _stopped: bool = attrs.field(default=False, init=False, repr=False)
-    _wake: asyncio.Event | None = attrs.field(default=None, init=False, repr=False)
+    _stopped: AsyncStop = attrs.field(factory=AsyncStop, init=False, repr=False)
 
     async def dispatch_once(self) -> DispatchReport:
         """One pass over the outbox, oldest event first."""
         tally = PassTally()
         async for stored in self.store.undispatched(page_size=self.page_size):
-            if self._stopped:
+            if self._stopped.is_set:
                 break
             await run_steps_async(dispatch_steps(self, stored, tally))
         return tally.report()
@@ -72,30 +71,20 @@ class AsyncOutboxDispatcher:
         """Dispatch until `stop()` (or, with ``stop_when_idle``, until a pass finds nothing)."""
         total = DispatchReport()
         try:
-            while not self._stopped:
+            while not self._stopped.is_set:
                 report = await self.dispatch_once()
                 total = add_reports(total, report)
                 if report.published == 0:
                     if stop_when_idle:
                         break
-                    await self._pause(poll_interval)
+                    await self._stopped.wait(poll_interval)
         finally:
-            self._stopped = False  # a stopped dispatcher may run again
+            self._stopped.clear()  # a stopped dispatcher may run again
         return total
 
     def stop(self) -> None:
         """Make `run()` return after the event in hand (and end a backoff or poll wait at once)."""
-        self._stopped = True
-        if self._wake is not None:
-            self._wake.set()
+        self._stopped.set()
 
     async def _pause(self, seconds: float) -> None:
-        if self._stopped:
-            return
-        self._wake = asyncio.Event()
-        try:
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        except TimeoutError:
-            pass
-        finally:
-            self._wake = None
+        await self._stopped.wait(seconds)

@@ -8,22 +8,48 @@ import logging
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
 
 from dynamo_es import ChangeKind, DynamoDBEventStore, EventStoreSettings
+from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
 from dynamo_es.exceptions import StreamTrimmedError, SubscriptionError
+from dynamo_es.testing._aio_contract import Blocking, LoopThread
 
 from .conftest import ours
 
 pytestmark = pytest.mark.ddblocal
 
 
-def read_all(store: DynamoDBEventStore, **options: Any) -> list[Any]:
-    subscription = store.subscribe_to_changes(**options)
+Subscribe = Callable[..., Any]
+
+
+@pytest.fixture(params=["sync", "async"])
+def subscribe(request: pytest.FixtureRequest, store: DynamoDBEventStore) -> Iterator[Subscribe]:
+    """``subscribe(**options)``: the store's Subscription, or an AsyncSubscription on the same table behind a facade."""
+    if request.param == "sync":
+        yield lambda **options: store.subscribe_to_changes(**options)
+        return
+    runner, opened = LoopThread(), []
+    async_store = AsyncDynamoDBEventStore(store.settings)
+
+    def subscribe(**options: Any) -> Any:
+        subscription = runner.run(async_store.subscribe_to_changes(**options))
+        opened.append(subscription)
+        return Blocking(subscription, runner)
+
+    yield subscribe
+    for subscription in opened:
+        runner.run(subscription.close())
+    runner.run(async_store.close())
+    runner.stop()
+
+
+def read_all(subscribe: Subscribe, **options: Any) -> list[Any]:
+    subscription = subscribe(**options)
     return [change for batch in subscription.batches(stop_when_idle=True) for change in batch]
 
 
@@ -44,11 +70,11 @@ def inject_error(
 
 class TestDelivery:
     def test_changes_arrive_in_version_order_per_aggregate(
-        self, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]]
+        self, store: DynamoDBEventStore, subscribe: Subscribe, make_wallets: Callable[..., list[str]]
     ) -> None:
         """Interleaved saves of three wallets arrive as inserts, each wallet's versions in order."""
         ids = make_wallets(3, deposits=4)
-        changes = ours(read_all(store), ids)
+        changes = ours(read_all(subscribe), ids)
         assert len(changes) == 3 * 5
         for wallet_id in ids:
             versions = [c.event.version for c in changes if c.event.aggregate_id == wallet_id]
@@ -60,32 +86,34 @@ class TestDelivery:
         assert change.event.stream_id == f"Wallet:{change.event.aggregate_id}"
 
     def test_resume_from_position_delivers_only_what_follows(
-        self, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]]
+        self, store: DynamoDBEventStore, subscribe: Subscribe, make_wallets: Callable[..., list[str]]
     ) -> None:
         """A subscription resumed at another's position sees only later records, none twice."""
         first_ids = make_wallets(1, deposits=2)
-        subscription = store.subscribe_to_changes()
+        subscription = subscribe()
         seen = [c for batch in subscription.batches(stop_when_idle=True) for c in batch]
         assert len(ours(seen, first_ids)) == 3
         later_ids = make_wallets(2, deposits=1)
-        resumed = read_all(store, position=subscription.position)
+        resumed = read_all(subscribe, position=subscription.position)
         assert ours(resumed, first_ids) == []
         assert len(ours(resumed, later_ids)) == 4
         assert not {c.sequence_number for c in resumed} & {c.sequence_number for c in seen}
 
     def test_start_at_latest_skips_the_past(
-        self, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]]
+        self, store: DynamoDBEventStore, subscribe: Subscribe, make_wallets: Callable[..., list[str]]
     ) -> None:
         """Without a position, start_at="latest" begins with records written after start()."""
         old = make_wallets(1, deposits=0)
-        subscription = store.subscribe_to_changes(start_at="latest").start()
+        subscription = subscribe(start_at="latest").start()
         new = make_wallets(1, deposits=0)
         changes = [c for batch in subscription.batches(stop_when_idle=True) for c in batch]
         assert ours(changes, old) == [] and len(ours(changes, new)) == 1
 
-    def test_items_that_are_not_events_are_skipped_and_counted(self, store: DynamoDBEventStore) -> None:
+    def test_items_that_are_not_events_are_skipped_and_counted(
+        self, store: DynamoDBEventStore, subscribe: Subscribe
+    ) -> None:
         """Another entity type written to the table (single-table design) is skipped, not an error."""
-        subscription = store.subscribe_to_changes(start_at="latest").start()
+        subscription = subscribe(start_at="latest").start()
         item = {"pk": {"S": f"Customer:{time.time_ns()}"}, "sk": {"N": "0"}, "name": {"S": "Ada"}}
         store.connection.client.put_item(TableName=store.settings.events_table_name, Item=item)
         changes = [c for batch in subscription.batches(stop_when_idle=True) for c in batch]
@@ -93,11 +121,11 @@ class TestDelivery:
         assert subscription.foreign >= 1
 
     def test_modify_is_delivered_as_a_modification(
-        self, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]]
+        self, store: DynamoDBEventStore, subscribe: Subscribe, make_wallets: Callable[..., list[str]]
     ) -> None:
         """Flipping isDispatched on an item arrives as MODIFY with the old and new image."""
         (wallet_id,) = make_wallets(1, deposits=0)
-        subscription = store.subscribe_to_changes()
+        subscription = subscribe()
         list(subscription.batches(stop_when_idle=True))
         store.connection.client.update_item(
             TableName=store.settings.events_table_name,
@@ -110,24 +138,11 @@ class TestDelivery:
         assert change.event.is_dispatched and change.previous is not None and not change.previous.is_dispatched
         assert change.event.version == 1
 
-    def test_async_iteration(self, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]]) -> None:
-        """``async for`` over read_changes() yields the same changes as plain iteration."""
-        ids = make_wallets(2, deposits=1)
-
-        async def collect() -> list[Any]:
-            subscription = store.subscribe_to_changes()
-            return [change async for change in subscription.read_changes(stop_when_idle=True)]
-
-        changes = ours(asyncio.run(collect()), ids)
-        assert sorted((c.event.aggregate_id, c.event.version) for c in changes) == sorted(
-            (wallet_id, version) for wallet_id in ids for version in (1, 2)
-        )
-
     def test_stop_from_another_thread_ends_iteration(
-        self, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]]
+        self, store: DynamoDBEventStore, subscribe: Subscribe, make_wallets: Callable[..., list[str]]
     ) -> None:
         """stop() called elsewhere makes a blocked ``for change in subscription`` return."""
-        subscription = store.subscribe_to_changes(start_at="latest").start()
+        subscription = subscribe(start_at="latest").start()
         received: list[Any] = []
         reader = threading.Thread(target=lambda: received.extend(subscription))
         reader.start()
@@ -145,6 +160,21 @@ class TestDelivery:
         """Subscribing to a table with streams off raises SubscriptionError."""
         with pytest.raises(SubscriptionError, match="no stream"):
             DynamoDBEventStore(new_table(enable_streams=False)).subscribe_to_changes()
+
+
+class TestReadChangesInAThread:
+    def test_async_iteration(self, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]]) -> None:
+        """``async for`` over the sync subscription's read_changes() (reads in a worker thread) yields every change."""
+        ids = make_wallets(2, deposits=1)
+
+        async def collect() -> list[Any]:
+            subscription = store.subscribe_to_changes()
+            return [change async for change in subscription.read_changes(stop_when_idle=True)]
+
+        changes = ours(asyncio.run(collect()), ids)
+        assert sorted((c.event.aggregate_id, c.event.version) for c in changes) == sorted(
+            (wallet_id, version) for wallet_id in ids for version in (1, 2)
+        )
 
 
 class TestPolling:

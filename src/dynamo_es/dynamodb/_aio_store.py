@@ -12,13 +12,18 @@ import attrs
 from .._events import EventMetadata, StoredEvent
 from .._serialization import EventSerializer
 from .._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
+from ..exceptions import SubscriptionError
+from ..projections._changes import StreamPosition
+from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
 from ._aio_client import LazyAsyncClient
+from ._aio_streams import AsyncSubscription
 from ._checkpoints import DynamoDBCheckpointStore, checkpoint_model
 from ._core import StoreCore
 from ._flows import Flow, drive_async
 from ._model import EventItem, EventItemCodec, event_model
 from ._outbox import OutboxIndex, OutboxReader
+from ._streams import record_decoder
 from ._table import LazyTable
 
 __all__ = ["AsyncDynamoDBEventStore"]
@@ -177,3 +182,34 @@ class AsyncDynamoDBEventStore:
         version = check_version("version", version, minimum=1)
         await self._prepare()
         return await self._run(self._outbox.mark_dispatched(stream_id, version))
+
+    # -- changes ---------------------------------------------------------------------------
+
+    async def subscribe_to_changes(
+        self,
+        position: StreamPosition | None = None,
+        *,
+        start_at: StartAt = "trim_horizon",
+        on_trimmed: TrimmedPolicy = "restart",
+    ) -> AsyncSubscription:
+        """An [`AsyncSubscription`][dynamo_es.dynamodb.aio.AsyncSubscription] to this table's stream.
+
+        The arguments are those of
+        [`DynamoDBEventStore.subscribe_to_changes`][dynamo_es.DynamoDBEventStore.subscribe_to_changes].
+
+        Raises:
+            SubscriptionError: the table has no stream (``enable_streams`` off).
+        """
+        description = await self.ensure_table()
+        stream_arn = description.get("LatestStreamArn")
+        if not description.get("StreamSpecification", {}).get("StreamEnabled") or not stream_arn:
+            raise SubscriptionError(f"table {self.settings.events_table_name!r} has no stream; set enable_streams")
+        return AsyncSubscription(
+            LazyAsyncClient(self.settings, "dynamodbstreams"),
+            stream_arn,
+            record_decoder(self.serializer, self._core.codec),
+            position or StreamPosition(),
+            poll_interval=self.settings.streams_poll_interval_ms / 1000,
+            start_at=start_at,
+            on_trimmed=on_trimmed,
+        )

@@ -8,5 +8,11 @@ if importlib.util.find_spec("aiobotocore") is None:  # pragma: no cover (the dev
 from ._aio_checkpoints import AsyncDynamoDBCheckpointStore
 from ._aio_snapshots import AsyncDynamoDBSnapshotStore
 from ._aio_store import AsyncDynamoDBEventStore
+from ._aio_streams import AsyncSubscription
 
-__all__ = ["AsyncDynamoDBCheckpointStore", "AsyncDynamoDBEventStore", "AsyncDynamoDBSnapshotStore"]
+__all__ = [
+    "AsyncDynamoDBCheckpointStore",
+    "AsyncDynamoDBEventStore",
+    "AsyncDynamoDBSnapshotStore",
+    "AsyncSubscription",
+]

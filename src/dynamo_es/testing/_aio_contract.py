@@ -87,9 +87,10 @@ class BlockingStore:
 class Blocking:
     """Any async object as a blocking one, run on ``runner``'s loop.
 
-    Coroutine methods are awaited there, async generator methods become plain iterators
-    (each item awaited there), other methods are called on the loop's thread too (so a
-    ``stop()`` from another thread is safe), and other attributes are read as they are.
+    Coroutine methods are awaited there; async generator methods, and ``async for`` over the
+    target, become plain iterators (each item awaited there); other methods are called on the
+    loop's thread too (so a ``stop()`` from another thread is safe); other attributes are read
+    as they are.
     ``target`` is the async object, ``runner`` the loop thread.
     """
 
@@ -100,12 +101,19 @@ class Blocking:
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self.target, name)
         if inspect.iscoroutinefunction(attribute):
-            return lambda *args, **kwargs: self.runner.run(attribute(*args, **kwargs))
+            return lambda *args, **kwargs: self._same(self.runner.run(attribute(*args, **kwargs)))
         if inspect.isasyncgenfunction(attribute):
             return lambda *args, **kwargs: self._iterate(attribute(*args, **kwargs))
         if inspect.ismethod(attribute):
             return lambda *args, **kwargs: self.runner.run(_called(attribute, *args, **kwargs))
         return attribute
+
+    def __iter__(self) -> Iterator[Any]:
+        """``async for`` over the target, as a plain iterator."""
+        return self._iterate(aiter(self.target))
+
+    def _same(self, result: Any) -> Any:
+        return self if result is self.target else result  # a fluent ``start()`` returns the facade
 
     def _iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
         while True:

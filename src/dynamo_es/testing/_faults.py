@@ -1,4 +1,4 @@
-"""FaultProxy: a local HTTP proxy in front of DynamoDB (Local) that loses, resets or delays chosen calls.
+"""FaultProxy: a local HTTP proxy in front of DynamoDB (Local) that loses, resets, delays or fails chosen calls.
 
 DynamoDB Local never loses a response, resets a connection or stalls; real networks do. Point
 the settings' ``endpoint_url`` at the proxy and tell it, per DynamoDB operation, what to do to
@@ -10,12 +10,15 @@ the next calls::
 
 Faults: ``"drop"`` forwards the request and closes the connection instead of answering (the
 write happened); ``"reset"`` closes the connection before forwarding (nothing happened);
-``"delay"`` waits ``seconds`` before forwarding.
+``"delay"`` waits ``seconds`` before forwarding; ``"error"`` answers with DynamoDB's error
+``code`` instead of forwarding (errors AWS returns that DynamoDB Local never does, such as an
+expired shard iterator or throttling).
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -26,7 +29,7 @@ import attrs
 
 __all__ = ["Fault", "FaultProxy"]
 
-Fault = Literal["drop", "reset", "delay"]
+Fault = Literal["drop", "reset", "delay", "error"]
 
 
 @attrs.define
@@ -34,6 +37,7 @@ class _Rule:
     fault: Fault
     times: int
     seconds: float
+    code: str = "InternalServerError"
 
 
 @attrs.define
@@ -53,10 +57,17 @@ class FaultProxy:
         assert self._server is not None, "start the proxy first"
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def inject(self, operation: str, fault: Fault, *, times: int = 1, seconds: float = 0.0) -> None:
-        """Apply ``fault`` to the next ``times`` calls of ``operation`` (e.g. "Query")."""
+    def inject(
+        self, operation: str, fault: Fault, *, times: int = 1, seconds: float = 0.0, code: str = "InternalServerError"
+    ) -> None:
+        """Apply ``fault`` to the next ``times`` calls of ``operation`` (e.g. "Query").
+
+        "drop" forwards the call and loses the response, "reset" closes the connection unsent,
+        "delay" waits ``seconds`` first, "error" answers HTTP 400 with DynamoDB's error ``code``
+        (such as "ExpiredIteratorException") without forwarding.
+        """
         with self._lock:
-            self._rules.setdefault(operation, []).append(_Rule(fault, times, seconds))
+            self._rules.setdefault(operation, []).append(_Rule(fault, times, seconds, code))
 
     def clear(self) -> None:
         """Forget every pending fault."""
@@ -112,12 +123,18 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if rule is not None and rule.fault == "reset":
                 self.close_connection = True
                 return
+            if rule is not None and rule.fault == "error":
+                self._answer(400, [("Content-Type", "application/x-amz-json-1.0")], _error_body(rule.code))
+                return
             if rule is not None and rule.fault == "delay":
                 threading.Event().wait(rule.seconds)
             status, headers, payload = self._forward(body)
             if rule is not None and rule.fault == "drop":
                 self.close_connection = True
                 return
+            self._answer(status, headers, payload)
+
+        def _answer(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
             self.send_response(status)  # sends its own Server and Date headers
             for name, value in headers:
                 if name.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
@@ -141,3 +158,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             """Quiet: tests read ``proxy.seen`` instead."""
 
     return Handler
+
+
+def _error_body(code: str) -> bytes:
+    """A DynamoDB (Streams) JSON error document, as the service sends it."""
+    return json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "injected"}).encode()
