@@ -6,31 +6,23 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from .._events import StoredEvent
-from .._retry import backoff_delay
+from .._steps import run_steps
 from .._store import EventStore
-from ..exceptions import ConcurrencyError, ConfigurationError, ProjectionError
-from ._batch import BatchOutcome, RebuildProgress, Tally, group_changes
+from ..exceptions import ConfigurationError
+from ._batch import BatchOutcome, RebuildProgress
 from ._changes import Change, ChangeKind
-from ._checkpoints import CheckpointStore, StreamProgress, sequence_key
+from ._checkpoints import CheckpointStore, StreamProgress
+from ._rules import History, handle_steps, replay_parked_steps, settle_steps
 from ._source import ChangeFeed, ChangeSource, ScannableStore, StartAt
 
 __all__ = ["BatchOutcome", "EffectSink", "History", "Projection", "RebuildProgress"]
 
 log = logging.getLogger("dynamo_es.projections")
-
-History = Literal["replay", "baseline"]
-"""For an aggregate the projection has never seen: apply its whole history first ("replay"), or
-take the first version that arrives as the starting point ("baseline", for notifiers that must
-not act on the past)."""
-
-
-_CONFLICT_RETRIES = 3
-"""How often a handler whose effects met a ConcurrencyError runs again at once, before it counts as failed."""
 
 
 @runtime_checkable
@@ -99,116 +91,14 @@ class Projection:
         Use it wherever changes arrive (an AWS Lambda function, say); `failed`
         says what must be delivered again.
         """
-        groups, unwanted = group_changes(changes, self.kinds)
-        tally = Tally(skipped=unwanted)
-        progress = self.checkpoints.load_progress(self.name, groups) if groups else {}
-        try:
-            for stream_id, group in groups.items():
-                self._apply_stream(group, progress.get(stream_id), tally)
-        finally:
-            if tally.versions:
-                self.checkpoints.save_versions(self.name, tally.versions)
-        return tally.outcome()
+        return run_steps(handle_steps(self, changes))
 
-    def _apply_stream(self, group: list[Change], known: StreamProgress | None, tally: Tally) -> None:
-        state = known or StreamProgress()
-        if state.parked:
-            tally.skipped += len(group)
-            return
-        last = state.version
-        if last == 0 and self.history == "baseline" and group[0].kind is ChangeKind.INSERT:
-            last = group[0].event.version - 1  # nothing applied yet (a failure may have been counted)
-        for index, change in enumerate(group):
-            if change.kind is ChangeKind.INSERT and change.event.version <= last:
-                tally.skipped += 1
-                continue
-            applied = self._apply_change(change, last, tally)
-            if applied is None:
-                self._report_failure(group[index:], tally)
-                return
-            last = applied
+    @property
+    def _stopping(self) -> bool:
+        return self._stopped.is_set()
 
-    def _report_failure(self, unapplied: list[Change], tally: Tally) -> None:
-        """Ask for the unapplied changes again, from the lowest sequence number among them.
-
-        Versions are applied in order, but a later version may have arrived at a lower sequence
-        number; Lambda redelivers everything after the lowest reported one.
-        """
-        tally.skipped += len(unapplied) - 1
-        if tally.parked and tally.parked[-1] == unapplied[0].event.stream_id:
-            return
-        tally.failed.append(min(unapplied, key=lambda change: sequence_key(change.sequence_number)))
-
-    def _apply_change(self, change: Change, last: int, tally: Tally) -> int | None:
-        """Apply ``change`` (after the versions missing before it); the last version applied, or None."""
-        if change.kind is not ChangeKind.INSERT:
-            return last if self._call(change, tally) else None
-        event = change.event
-        if event.version > last + 1:
-            for stored in self.store.load(
-                event.aggregate_id, event.aggregate_type, from_version=last + 1, to_version=event.version - 1
-            ):
-                if not self._call(Change.stored(stored), tally):
-                    return None
-                tally.backfilled += 1
-                last = stored.version
-        return event.version if self._call(change, tally) else None
-
-    def _call(self, change: Change, tally: Tally) -> bool:
-        event = change.event
-        try:
-            applied = self._apply(change)
-        except Exception as error:  # noqa: BLE001 (a read model's handler may raise anything; it is recorded)
-            if self._failed(event.stream_id, event.version, error, tally, insert=change.kind is ChangeKind.INSERT):
-                return False
-            applied = False
-        if not applied:
-            tally.skipped += 1  # applied meanwhile, by another worker: its record said so
-            return True
-        tally.applied += 1
-        if change.kind is ChangeKind.INSERT and self.effects is None:
-            tally.versions[event.stream_id] = event.version
-        return True
-
-    def _apply(self, change: Change) -> bool:
-        """Run the handler (and commit its effects); False when the effects' record says it was applied."""
-        if self.effects is None:
-            self.handler(change)
-            return True
-        for attempt in range(1, _CONFLICT_RETRIES + 1):
-            effects = self.handler(change)
-            try:
-                return self.effects.commit_effects(self.name, change.event, effects)
-            except ConcurrencyError:
-                if attempt == _CONFLICT_RETRIES:
-                    raise
-                log.info(
-                    "%s: %s v%d met a concurrent write; handling it again",
-                    self.name,
-                    change.event.stream_id,
-                    change.event.version,
-                )
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _failed(self, stream_id: str, version: int, error: Exception, tally: Tally, *, insert: bool = True) -> bool:
-        """Count the failure (parking the stream at ``max_attempts``); False when the insert was applied meanwhile."""
-        if tally.versions:  # what was applied before the failure is saved before the failure is counted
-            self.checkpoints.save_versions(self.name, tally.versions)
-            tally.versions.clear()  # saved: handle() saves only what comes after
-        text = f"{type(error).__name__}: {error}"
-        failures = self.checkpoints.record_failure(self.name, stream_id, version, text, park_after=self.max_attempts)
-        if failures == 0 and insert:  # another worker applied it meanwhile: this attempt's error does not matter
-            log.info("%s: %s v%d was applied by another worker meanwhile (%s)", self.name, stream_id, version, text)
-            return False
-        if self.max_attempts is not None and failures >= self.max_attempts:
-            log.error("%s: parked %s at v%d after %d failures: %s", self.name, stream_id, version, failures, text)
-            tally.parked.append(stream_id)
-            return True
-        log.warning("%s: %s v%d failed (attempt %d): %s", self.name, stream_id, version, failures, text)
-        failure = ProjectionError(self.name, stream_id, version, tally.applied)
-        failure.__cause__ = error
-        tally.errors.append(failure)
-        return True
+    def _pause(self, seconds: float) -> None:
+        self._stopped.wait(seconds)
 
     # -- following the store ------------------------------------------------------------------
 
@@ -265,16 +155,7 @@ class Projection:
 
     def _settle(self, batch: Sequence[Change]) -> int:
         """Handle ``batch`` until nothing in it is left failing (applied, or parked)."""
-        applied = retry = 0
-        while True:
-            outcome = self.handle(batch)
-            applied += outcome.applied
-            if not outcome.failed:
-                return applied
-            if self.max_attempts is None or self._stopped.is_set():
-                raise outcome.errors[0]
-            self._stopped.wait(backoff_delay(retry, self.retry_delay, 30.0))
-            retry += 1
+        return run_steps(settle_steps(self, batch))
 
     # -- rebuilding from the table --------------------------------------------------------------
 
@@ -331,43 +212,4 @@ class Projection:
         so a live consumer skips it meanwhile; a stream that fails again stays parked. After
         unparking, anything appended in between is applied too.
         """
-        parked = self.parked()
-        chosen = parked if stream_ids is None else {s: parked[s] for s in stream_ids if s in parked}
-        tally = Tally()
-        for stream_id, progress in chosen.items():
-            if self._replay_stream(stream_id, progress.version, tally):
-                self.checkpoints.unpark(self.name, stream_id)
-        outcome = tally.outcome()
-        latest = [Change.stored(event) for stream_id in chosen for event in self._latest(stream_id)]
-        after = self.handle(latest) if latest else BatchOutcome()
-        return attrs.evolve(outcome, applied=outcome.applied + after.applied)
-
-    def _replay_stream(self, stream_id: str, version: int, tally: Tally) -> bool:
-        aggregate_type, _, aggregate_id = stream_id.partition(":")
-        applied = version
-        try:
-            for event in self.store.load(aggregate_id, aggregate_type, from_version=version + 1):
-                try:
-                    self._apply(Change.stored(event))
-                except Exception as error:  # noqa: BLE001 (recorded with the stream, which stays parked)
-                    self._save_applied(stream_id, applied)
-                    text = f"{type(error).__name__}: {error}"
-                    self.checkpoints.record_failure(self.name, stream_id, event.version, text, park_after=1)
-                    tally.parked.append(stream_id)
-                    return False
-                tally.applied += 1
-                applied = event.version
-        finally:
-            self._save_applied(stream_id, applied, after=version)
-        return True
-
-    def _save_applied(self, stream_id: str, version: int, *, after: int = 0) -> None:
-        """Save a replayed stream's version, unless its effects' commits recorded it already."""
-        if self.effects is None and version > after:
-            self.checkpoints.save_versions(self.name, {stream_id: version})
-
-    def _latest(self, stream_id: str) -> list[StoredEvent]:
-        """The stream's newest event (what arrived while it was being replayed is gap-filled from it)."""
-        aggregate_type, _, aggregate_id = stream_id.partition(":")
-        last = self.store.stream_version(aggregate_id, aggregate_type)
-        return self.store.load(aggregate_id, aggregate_type, from_version=last) if last else []
+        return run_steps(replay_parked_steps(self, stream_ids))

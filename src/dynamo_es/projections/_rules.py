@@ -1,0 +1,245 @@
+"""A projection's rules as steps: ordering, gap filling, failures, parking, replays -- written once.
+
+`Projection` runs them with `run_steps()` on its sync store, checkpoint store and handler;
+`AsyncProjection` with `run_steps_async()`, awaiting whichever of those is async. So the
+two cannot drift: both apply each aggregate's events in version order, each once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal, Protocol
+
+import attrs
+
+from .._events import StoredEvent
+from .._retry import backoff_delay
+from .._steps import Steps, Use
+from ..exceptions import ConcurrencyError, ProjectionError
+from ._batch import BatchOutcome, Tally, group_changes
+from ._changes import Change, ChangeKind
+from ._checkpoints import StreamProgress, sequence_key
+
+__all__ = ["History", "ProjectionPorts", "handle_steps", "replay_parked_steps", "settle_steps"]
+
+log = logging.getLogger("dynamo_es.projections")
+
+History = Literal["replay", "baseline"]
+"""For an aggregate the projection has never seen: apply its whole history first ("replay"), or
+take the first version that arrives as the starting point ("baseline", for notifiers that must
+not act on the past)."""
+
+_CONFLICT_RETRIES = 3
+"""How often a handler whose effects met a ConcurrencyError runs again at once, before it counts as failed."""
+
+
+class ProjectionPorts(Protocol):
+    """What the rules use of a projection: its settings, and its ports (sync or async)."""
+
+    name: str
+    handler: Callable[[Change], Any]
+    checkpoints: Any
+    store: Any
+    kinds: frozenset[ChangeKind]
+    history: History
+    max_attempts: int | None
+    retry_delay: float
+    effects: Any
+
+    @property
+    def _stopping(self) -> bool:
+        """Whether stop() was called."""
+        ...
+
+    def _pause(self, seconds: float) -> Any:
+        """Wait ``seconds`` (less once stopped); may be a coroutine function."""
+        ...
+
+
+def handle_steps(p: ProjectionPorts, changes: Sequence[Change]) -> Steps[BatchOutcome]:
+    """`Projection.handle`: apply ``changes`` by the rules and save the versions applied."""
+    groups, unwanted = group_changes(changes, p.kinds)
+    tally = Tally(skipped=unwanted)
+    progress = (yield Use(p.checkpoints.load_progress, p.name, groups)) if groups else {}
+    try:
+        for stream_id, group in groups.items():
+            yield from _apply_stream(p, group, progress.get(stream_id), tally)
+    finally:
+        if tally.versions:
+            yield Use(p.checkpoints.save_versions, p.name, tally.versions)
+    return tally.outcome()
+
+
+def _apply_stream(p: ProjectionPorts, group: list[Change], known: StreamProgress | None, tally: Tally) -> Steps[None]:
+    state = known or StreamProgress()
+    if state.parked:
+        tally.skipped += len(group)
+        return
+    last = state.version
+    if last == 0 and p.history == "baseline" and group[0].kind is ChangeKind.INSERT:
+        last = group[0].event.version - 1  # nothing applied yet (a failure may have been counted)
+    for index, change in enumerate(group):
+        if change.kind is ChangeKind.INSERT and change.event.version <= last:
+            tally.skipped += 1
+            continue
+        applied = yield from _apply_change(p, change, last, tally)
+        if applied is None:
+            _report_failure(group[index:], tally)
+            return
+        last = applied
+
+
+def _report_failure(unapplied: list[Change], tally: Tally) -> None:
+    """Ask for the unapplied changes again, from the lowest sequence number among them.
+
+    Versions are applied in order, but a later version may have arrived at a lower sequence
+    number; Lambda redelivers everything after the lowest reported one.
+    """
+    tally.skipped += len(unapplied) - 1
+    if tally.parked and tally.parked[-1] == unapplied[0].event.stream_id:
+        return
+    tally.failed.append(min(unapplied, key=lambda change: sequence_key(change.sequence_number)))
+
+
+def _apply_change(p: ProjectionPorts, change: Change, last: int, tally: Tally) -> Steps[int | None]:
+    """Apply ``change`` (after the versions missing before it); the last version applied, or None."""
+    if change.kind is not ChangeKind.INSERT:
+        return last if (yield from _call(p, change, tally)) else None
+    event = change.event
+    if event.version > last + 1:
+        missing = yield Use(
+            p.store.load, event.aggregate_id, event.aggregate_type, from_version=last + 1, to_version=event.version - 1
+        )
+        for stored in missing:
+            if not (yield from _call(p, Change.stored(stored), tally)):
+                return None
+            tally.backfilled += 1
+            last = stored.version
+    return event.version if (yield from _call(p, change, tally)) else None
+
+
+def _call(p: ProjectionPorts, change: Change, tally: Tally) -> Steps[bool]:
+    event = change.event
+    try:
+        applied = yield from apply_steps(p, change)
+    except Exception as error:  # noqa: BLE001 (a read model's handler may raise anything; it is recorded)
+        insert = change.kind is ChangeKind.INSERT
+        if (yield from _failed(p, event.stream_id, event.version, error, tally, insert=insert)):
+            return False
+        applied = False
+    if not applied:
+        tally.skipped += 1  # applied meanwhile, by another worker: its record said so
+        return True
+    tally.applied += 1
+    if change.kind is ChangeKind.INSERT and p.effects is None:
+        tally.versions[event.stream_id] = event.version
+    return True
+
+
+def apply_steps(p: ProjectionPorts, change: Change) -> Steps[bool]:
+    """Run the handler (and commit its effects); False when the effects' record says it was applied."""
+    if p.effects is None:
+        yield Use(p.handler, change)
+        return True
+    for attempt in range(1, _CONFLICT_RETRIES + 1):
+        effects = yield Use(p.handler, change)
+        try:
+            committed: bool = yield Use(p.effects.commit_effects, p.name, change.event, effects)
+        except ConcurrencyError:
+            if attempt == _CONFLICT_RETRIES:
+                raise
+            event = change.event
+            log.info("%s: %s v%d met a concurrent write; handling it again", p.name, event.stream_id, event.version)
+        else:
+            return committed
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _failed(
+    p: ProjectionPorts, stream_id: str, version: int, error: Exception, tally: Tally, *, insert: bool = True
+) -> Steps[bool]:
+    """Count the failure (parking the stream at ``max_attempts``); False when the insert was applied meanwhile."""
+    if tally.versions:  # what was applied before the failure is saved before the failure is counted
+        yield Use(p.checkpoints.save_versions, p.name, dict(tally.versions))
+        tally.versions.clear()  # saved: handle() saves only what comes after
+    text = f"{type(error).__name__}: {error}"
+    failures = yield Use(p.checkpoints.record_failure, p.name, stream_id, version, text, park_after=p.max_attempts)
+    if failures == 0 and insert:  # another worker applied it meanwhile: this attempt's error does not matter
+        log.info("%s: %s v%d was applied by another worker meanwhile (%s)", p.name, stream_id, version, text)
+        return False
+    if p.max_attempts is not None and failures >= p.max_attempts:
+        log.error("%s: parked %s at v%d after %d failures: %s", p.name, stream_id, version, failures, text)
+        tally.parked.append(stream_id)
+        return True
+    log.warning("%s: %s v%d failed (attempt %d): %s", p.name, stream_id, version, failures, text)
+    failure = ProjectionError(p.name, stream_id, version, tally.applied)
+    failure.__cause__ = error
+    tally.errors.append(failure)
+    return True
+
+
+def settle_steps(p: ProjectionPorts, batch: Sequence[Change]) -> Steps[int]:
+    """Handle ``batch`` until nothing in it is left failing (applied, or parked); how many were applied."""
+    applied = retry = 0
+    while True:
+        outcome = yield from handle_steps(p, batch)
+        applied += outcome.applied
+        if not outcome.failed:
+            return applied
+        if p.max_attempts is None or p._stopping:
+            raise outcome.errors[0]
+        yield Use(p._pause, backoff_delay(retry, p.retry_delay, 30.0))
+        retry += 1
+
+
+def replay_parked_steps(p: ProjectionPorts, stream_ids: Iterable[str] | None) -> Steps[BatchOutcome]:
+    """`Projection.replay_parked`: apply parked streams' events after their last version, then unpark them."""
+    parked = yield Use(p.checkpoints.parked, p.name)
+    chosen = parked if stream_ids is None else {s: parked[s] for s in stream_ids if s in parked}
+    tally = Tally()
+    for stream_id, progress in chosen.items():
+        if (yield from _replay_stream(p, stream_id, progress.version, tally)):
+            yield Use(p.checkpoints.unpark, p.name, stream_id)
+    outcome = tally.outcome()
+    latest: list[Change] = []
+    for stream_id in chosen:
+        latest.extend(Change.stored(event) for event in (yield from _latest(p, stream_id)))
+    after = (yield from handle_steps(p, latest)) if latest else BatchOutcome()
+    return attrs.evolve(outcome, applied=outcome.applied + after.applied)
+
+
+def _replay_stream(p: ProjectionPorts, stream_id: str, version: int, tally: Tally) -> Steps[bool]:
+    aggregate_type, _, aggregate_id = stream_id.partition(":")
+    applied = version
+    try:
+        for event in (yield Use(p.store.load, aggregate_id, aggregate_type, from_version=version + 1)):
+            try:
+                yield from apply_steps(p, Change.stored(event))
+            except Exception as error:  # noqa: BLE001 (recorded with the stream, which stays parked)
+                yield from _save_applied(p, stream_id, applied)
+                text = f"{type(error).__name__}: {error}"
+                yield Use(p.checkpoints.record_failure, p.name, stream_id, event.version, text, park_after=1)
+                tally.parked.append(stream_id)
+                return False
+            tally.applied += 1
+            applied = event.version
+    finally:
+        yield from _save_applied(p, stream_id, applied, after=version)
+    return True
+
+
+def _save_applied(p: ProjectionPorts, stream_id: str, version: int, *, after: int = 0) -> Steps[None]:
+    """Save a replayed stream's version, unless its effects' commits recorded it already."""
+    if p.effects is None and version > after:
+        yield Use(p.checkpoints.save_versions, p.name, {stream_id: version})
+
+
+def _latest(p: ProjectionPorts, stream_id: str) -> Steps[list[StoredEvent]]:
+    """The stream's newest event (what arrived while it was being replayed is gap-filled from it)."""
+    aggregate_type, _, aggregate_id = stream_id.partition(":")
+    last = yield Use(p.store.stream_version, aggregate_id, aggregate_type)
+    if not last:
+        return []
+    events: list[StoredEvent] = yield Use(p.store.load, aggregate_id, aggregate_type, from_version=last)
+    return events
