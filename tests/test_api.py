@@ -46,12 +46,15 @@ class TestPublicAPI:
         ]
 
     def test_the_async_front_door_is_sorted_and_exact(self) -> None:
-        """dynamo_es.aio exports the async repository, unit of work, outbox dispatcher, protocols, memory store."""
+        """dynamo_es.aio exports the async repository, unit of work, outbox, projection, protocols, memory store."""
         assert dynamo_es.aio.__all__ == [
+            "AsyncChangeFeed",
+            "AsyncCheckpointStore",
             "AsyncEventStore",
             "AsyncInMemoryEventStore",
             "AsyncOutboxDispatcher",
             "AsyncOutboxStore",
+            "AsyncProjection",
             "AsyncRepository",
             "AsyncSnapshotStore",
             "AsyncUnitOfWork",

@@ -1,4 +1,4 @@
-"""The asyncio API: async stores, repository and unit of work with the sync API's semantics.
+"""The asyncio API: stores, repository, unit of work, outbox dispatcher and projection, with the sync semantics.
 
 The DynamoDB store is [`dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore`][dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore]
 (the ``async`` extra); aggregates stay synchronous.
@@ -7,12 +7,16 @@ The DynamoDB store is [`dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore`][dynamo_
 from ._aio import AsyncEventStore, AsyncRepository, AsyncSnapshotStore, AsyncUnitOfWork
 from ._aio_outbox import AsyncOutboxDispatcher, AsyncOutboxStore
 from .memory._aio import AsyncInMemoryEventStore
+from .projections._aio_projection import AsyncChangeFeed, AsyncCheckpointStore, AsyncProjection
 
 __all__ = [
+    "AsyncChangeFeed",
+    "AsyncCheckpointStore",
     "AsyncEventStore",
     "AsyncInMemoryEventStore",
     "AsyncOutboxDispatcher",
     "AsyncOutboxStore",
+    "AsyncProjection",
     "AsyncRepository",
     "AsyncSnapshotStore",
     "AsyncUnitOfWork",

@@ -13,7 +13,20 @@ import attrs
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from dynamo_es import AggregateRoot, Change, DynamoDBEventStore, EventStoreSettings, Repository, applies, event
+from dynamo_es import (
+    AggregateRoot,
+    Change,
+    DynamoDBCheckpointStore,
+    DynamoDBEventStore,
+    EventStoreSettings,
+    Projection,
+    Repository,
+    applies,
+    event,
+)
+from dynamo_es.aio import AsyncProjection
+from dynamo_es.dynamodb.aio import AsyncDynamoDBCheckpointStore, AsyncDynamoDBEventStore
+from dynamo_es.testing._aio_contract import Blocking, LoopThread
 
 
 @attrs.define
@@ -260,3 +273,33 @@ def kinesis_record(record: dict[str, Any], sequence: int) -> dict[str, Any]:
         "awsRegion": "eu-west-1",
         "eventSourceARN": "arn:aws:kinesis:eu-west-1:123456789012:stream/events",
     }
+
+
+MakeProjection = Callable[..., Any]
+
+
+@pytest.fixture(params=["sync", "async"])
+def make_projection(request: pytest.FixtureRequest) -> Iterator[MakeProjection]:
+    """``make_projection(name, handler, checkpoints, store, **options)`` with the Projection signature.
+
+    "async" builds an AsyncProjection on an AsyncDynamoDBEventStore of the same table (and an
+    AsyncDynamoDBCheckpointStore for a DynamoDB checkpoint store), awaited on a loop thread
+    behind a blocking facade: the same cases on the async transport.
+    """
+    if request.param == "sync":
+        yield Projection
+        return
+    runner, opened = LoopThread(), []
+
+    def make(name: str, handler: Any, checkpoints: Any, store: DynamoDBEventStore, **options: Any) -> Any:
+        async_store = AsyncDynamoDBEventStore(store.settings)
+        if isinstance(checkpoints, DynamoDBCheckpointStore):
+            checkpoints = AsyncDynamoDBCheckpointStore(checkpoints.settings)
+            opened.append(checkpoints)
+        opened.append(async_store)
+        return Blocking(AsyncProjection(name, handler, checkpoints, async_store, **options), runner)
+
+    yield make
+    for resource in opened:
+        runner.run(resource.close())
+    runner.stop()

@@ -16,12 +16,11 @@ from dynamo_es import (
     DynamoDBCheckpointStore,
     DynamoDBEventStore,
     InMemoryCheckpointStore,
-    Projection,
     Repository,
 )
 from dynamo_es.exceptions import ProjectionError
 
-from .conftest import Wallet, balance_delta
+from .conftest import MakeProjection, Wallet, balance_delta
 
 pytestmark = pytest.mark.ddblocal
 
@@ -52,7 +51,11 @@ def name() -> str:
 
 class TestProjection:
     def test_balances_equal_the_state_rebuilt_by_replay(
-        self, store: DynamoDBEventStore, wallets: Repository[Wallet], checkpoints: DynamoDBCheckpointStore
+        self,
+        make_projection: MakeProjection,
+        store: DynamoDBEventStore,
+        wallets: Repository[Wallet],
+        checkpoints: DynamoDBCheckpointStore,
     ) -> None:
         """After random commands on several wallets, the projection matches each aggregate."""
         rng = random.Random(7)
@@ -67,22 +70,26 @@ class TestProjection:
                 wallet.deposit(rng.randint(1, 50))
             wallets.save(wallet)
         model = Balances(set(ids))
-        Projection(name(), model, checkpoints, store).run(stop_when_idle=True)
+        make_projection(name(), model, checkpoints, store).run(stop_when_idle=True)
         assert {i: model.balances[i] for i in ids} == {i: wallets.get(i).balance for i in ids}
         assert set(model.applied.values()) == {1}
 
     def test_stop_and_resume_loses_nothing_and_applies_nothing_twice(
-        self, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]], checkpoints: DynamoDBCheckpointStore
+        self,
+        make_projection: MakeProjection,
+        store: DynamoDBEventStore,
+        make_wallets: Callable[..., list[str]],
+        checkpoints: DynamoDBCheckpointStore,
     ) -> None:
         """A second run from the saved checkpoint (a new process) sees only what came after."""
         projection_name = name()
         first_ids = make_wallets(2, deposits=2)
         model = Balances(set(first_ids))
-        first = Projection(projection_name, model, checkpoints, store)
+        first = make_projection(projection_name, model, checkpoints, store)
         first.run(stop_when_idle=True)
         later_ids = make_wallets(2, deposits=1)
         model.wallet_ids |= set(later_ids)
-        restarted = Projection(projection_name, model, DynamoDBCheckpointStore(store.settings), store)
+        restarted = make_projection(projection_name, model, DynamoDBCheckpointStore(store.settings), store)
         handled = restarted.run(stop_when_idle=True)
         assert handled >= 4
         assert len([key for key in model.applied if key[0] in later_ids]) == 4
@@ -90,7 +97,11 @@ class TestProjection:
         assert {i: model.balances[i] for i in first_ids} == dict.fromkeys(first_ids, 1 + 2)
 
     def test_failing_handler_checkpoints_before_the_failure(
-        self, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]], checkpoints: DynamoDBCheckpointStore
+        self,
+        make_projection: MakeProjection,
+        store: DynamoDBEventStore,
+        make_wallets: Callable[..., list[str]],
+        checkpoints: DynamoDBCheckpointStore,
     ) -> None:
         """With max_attempts=None a handler error ends the run (ProjectionError); a rerun starts at that change."""
         ids = make_wallets(1, deposits=3)
@@ -104,15 +115,15 @@ class TestProjection:
 
         projection_name = name()
         with pytest.raises(ProjectionError) as caught:
-            Projection(projection_name, flaky, checkpoints, store, max_attempts=None).run(stop_when_idle=True)
+            make_projection(projection_name, flaky, checkpoints, store, max_attempts=None).run(stop_when_idle=True)
         assert (caught.value.stream_id, caught.value.version) == (f"Wallet:{ids[0]}", 3)
         assert isinstance(caught.value.__cause__, RuntimeError)
-        Projection(projection_name, model, checkpoints, store).run(stop_when_idle=True)
+        make_projection(projection_name, model, checkpoints, store).run(stop_when_idle=True)
         assert sorted(model.applied) == [(ids[0], v) for v in (1, 2, 3, 4)]
         assert set(model.applied.values()) == {1}
 
     def test_modifications_are_ignored_by_default_and_delivered_when_asked(
-        self, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]]
+        self, make_projection: MakeProjection, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]]
     ) -> None:
         """IsDispatched flipping (MODIFY) does not reach a default projection; it does with kinds."""
         (wallet_id,) = make_wallets(1, deposits=0)
@@ -127,8 +138,8 @@ class TestProjection:
         def recorder(key: str) -> Callable[[Change], None]:
             return lambda change: seen[key].append(change.kind) if change.event.aggregate_id == wallet_id else None
 
-        Projection(name(), recorder("default"), InMemoryCheckpointStore(), store).run(stop_when_idle=True)
-        Projection(
+        make_projection(name(), recorder("default"), InMemoryCheckpointStore(), store).run(stop_when_idle=True)
+        make_projection(
             name(),
             recorder("all"),
             InMemoryCheckpointStore(),
@@ -138,7 +149,7 @@ class TestProjection:
         assert seen == {"default": [ChangeKind.INSERT], "all": [ChangeKind.INSERT, ChangeKind.MODIFY]}
 
     def test_handle_skips_versions_already_applied(
-        self, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]]
+        self, make_projection: MakeProjection, store: DynamoDBEventStore, make_wallets: Callable[..., list[str]]
     ) -> None:
         """Handing the same changes to handle() again applies none of them twice."""
         ids = make_wallets(1, deposits=2)
@@ -150,6 +161,6 @@ class TestProjection:
         ]
         model = Balances(set(ids))
         checkpoints = InMemoryCheckpointStore()
-        assert Projection("p", model, checkpoints, store).handle(changes).applied == 3
-        assert Projection("p", model, checkpoints, store).handle(changes).applied == 0
+        assert make_projection("p", model, checkpoints, store).handle(changes).applied == 3
+        assert make_projection("p", model, checkpoints, store).handle(changes).applied == 0
         assert set(model.applied.values()) == {1}

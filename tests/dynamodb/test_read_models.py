@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
@@ -12,7 +13,9 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from dynamo_es import Change, DynamoDBCheckpointStore, DynamoDBEventStore, EventStoreSettings, Projection, Repository
+from dynamo_es.aio import AsyncProjection
 from dynamo_es.dynamodb import ConditionCheck, DeleteItem, PutItem, UpdateItem
+from dynamo_es.dynamodb.aio import AsyncDynamoDBCheckpointStore, AsyncDynamoDBEventStore
 from dynamo_es.exceptions import InvalidStreamError, TransactionTooLargeError, WriteConditionError
 from dynamo_es.projections import BatchOutcome
 from dynamo_es.testing import DynamoDBLocal, FaultProxy
@@ -275,3 +278,26 @@ class TestCrashes:
         proxy.clear()
         assert ("TransactWriteItems", "drop") in proxy.seen and amount(account_id) == 42
         assert outcome.applied == 3 and outcome.skipped == 0  # the retry's token recognised: applied, by this worker
+
+
+class TestAsyncExactlyOnce:
+    def test_async_workers_at_once_and_again_apply_each_event_once(self, store: DynamoDBEventStore) -> None:
+        """Six AsyncProjection tasks handle one batch at once, then again: each write lands once, nobody fails."""
+        account_id, changes = account_with(store, 10, 20, 30)
+        name = f"balances-{uuid.uuid4().hex[:6]}"
+
+        async def scenario() -> list[BatchOutcome]:
+            async with (
+                AsyncDynamoDBEventStore(store.settings) as events,
+                AsyncDynamoDBCheckpointStore(store.settings) as checkpoints,
+            ):
+                workers = [
+                    AsyncProjection(name, balance_writes, checkpoints, events, effects=checkpoints) for _ in range(6)
+                ]
+                first = await asyncio.gather(*(worker.handle(changes) for worker in workers))
+                again = await workers[0].handle(changes)
+                return [*first, again]
+
+        outcomes = asyncio.run(scenario())
+        assert amount(account_id) == 60 and all(not o.failed for o in outcomes)
+        assert sum(o.applied for o in outcomes) == 4 and outcomes[-1].applied == 0

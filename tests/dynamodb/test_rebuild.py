@@ -9,17 +9,17 @@ from collections import defaultdict
 
 import pytest
 
-from dynamo_es import Change, DynamoDBCheckpointStore, DynamoDBEventStore, Projection, Repository
+from dynamo_es import Change, DynamoDBCheckpointStore, DynamoDBEventStore, Repository
 from dynamo_es.projections import RebuildProgress
 
-from .conftest import Wallet
+from .conftest import MakeProjection, Wallet
 
 pytestmark = pytest.mark.ddblocal
 
 
 class TestRebuild:
     def test_table_then_stream_with_concurrent_writers_loses_and_duplicates_nothing(
-        self, store: DynamoDBEventStore, wallets: Repository[Wallet]
+        self, make_projection: MakeProjection, store: DynamoDBEventStore, wallets: Repository[Wallet]
     ) -> None:
         """Every event of every wallet is applied exactly once, in version order, across the hand-over."""
         ids = [f"rb-{uuid.uuid4()}" for _ in range(8)]
@@ -52,7 +52,7 @@ class TestRebuild:
         thread = threading.Thread(target=writer)
         thread.start()
         checkpoints = DynamoDBCheckpointStore(store.settings)
-        projection = Projection(f"rebuild-{uuid.uuid4().hex[:8]}", apply, checkpoints, store)
+        projection = make_projection(f"rebuild-{uuid.uuid4().hex[:8]}", apply, checkpoints, store)
         projection.rebuild(segments=3, on_progress=progress)
         thread.join()
         projection.run(stop_when_idle=True)  # the rest of the live stream, from the saved position

@@ -6,6 +6,7 @@ import random
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import attrs
 import pytest
@@ -19,7 +20,9 @@ from dynamo_es import (
     StreamPosition,
     event,
 )
+from dynamo_es.aio import AsyncInMemoryEventStore, AsyncProjection
 from dynamo_es.exceptions import ProjectionError
+from dynamo_es.testing._aio_contract import Blocking, LoopThread
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -59,8 +62,26 @@ def delivered(store: InMemoryEventStore) -> list[Change]:
     return store.subscribe_to_changes().poll()
 
 
-def projection(store: InMemoryEventStore, model: Recorder, **options: object) -> Projection:
-    return Projection("test", model, InMemoryCheckpointStore(), store, **options)  # type: ignore[arg-type]
+Make = Callable[..., Any]
+
+
+@pytest.fixture(params=["sync", "async"])
+def make(request: pytest.FixtureRequest) -> Iterator[Make]:
+    """``make(name, handler, checkpoints, store, **options)``: a Projection, or an AsyncProjection on the same store.
+
+    The async one runs on a loop thread behind a blocking facade, over an AsyncInMemoryEventStore
+    sharing ``store``'s streams: the same cases, the same rules.
+    """
+    if request.param == "sync":
+        yield Projection
+        return
+    runner = LoopThread()
+
+    def make_async(name: str, handler: Any, checkpoints: Any, store: InMemoryEventStore, **options: Any) -> Any:
+        return Blocking(AsyncProjection(name, handler, checkpoints, AsyncInMemoryEventStore(store), **options), runner)
+
+    yield make_async
+    runner.stop()
 
 
 def in_order(model: Recorder, streams: list[str], events: int) -> bool:
@@ -81,7 +102,7 @@ class TestOrderingAndGaps:
     )
     @pytest.mark.parametrize("batch_size", [1, 7, 1000])
     def test_every_delivery_applies_each_event_once_in_version_order(
-        self, reorder: Callable[[list[Change], random.Random], list[Change]], batch_size: int
+        self, make: Make, reorder: Callable[[list[Change], random.Random], list[Change]], batch_size: int
     ) -> None:
         """Whatever arrives (reordered, duplicated, gapped, trimmed), in any batching, ends in order, each once."""
         store = InMemoryEventStore()
@@ -91,7 +112,7 @@ class TestOrderingAndGaps:
         if not changes:
             changes = delivered(store)[-1:]
         model = Recorder()
-        proj = projection(store, model)
+        proj = make("test", model, InMemoryCheckpointStore(), store)
         for start in range(0, len(changes), batch_size):
             assert not proj.handle(changes[start : start + batch_size]).failed
         last_seen = {c.event.stream_id for c in changes}
@@ -99,93 +120,93 @@ class TestOrderingAndGaps:
             highest = max(c.event.version for c in changes if c.event.stream_id == stream)
             assert model.seen[stream] == list(range(1, highest + 1))
 
-    def test_a_gap_is_filled_from_the_store_before_the_change(self) -> None:
+    def test_a_gap_is_filled_from_the_store_before_the_change(self, make: Make) -> None:
         """v1 then v4 arriving: v2 and v3 are loaded from the store and applied before v4."""
         store = InMemoryEventStore()
         (stream,) = write(store, streams=1, events=4)
         changes = delivered(store)
         model = Recorder()
-        outcome = projection(store, model).handle([changes[0], changes[3]])
+        outcome = make("test", model, InMemoryCheckpointStore(), store).handle([changes[0], changes[3]])
         assert model.seen[stream] == [1, 2, 3, 4]
         assert (outcome.applied, outcome.backfilled) == (4, 2)
 
-    def test_duplicates_and_old_versions_are_skipped_across_batches(self) -> None:
+    def test_duplicates_and_old_versions_are_skipped_across_batches(self, make: Make) -> None:
         """A batch redelivered later, or a version at or below the last applied, changes nothing."""
         store = InMemoryEventStore()
         (stream,) = write(store, streams=1, events=5)
         changes = delivered(store)
         model = Recorder()
-        proj = projection(store, model)
+        proj = make("test", model, InMemoryCheckpointStore(), store)
         proj.handle(changes)
         outcome = proj.handle(changes[::-1])
         assert (outcome.applied, outcome.skipped) == (0, 5)
         assert model.seen[stream] == [1, 2, 3, 4, 5]
 
-    def test_baseline_history_starts_at_the_first_version_seen(self) -> None:
+    def test_baseline_history_starts_at_the_first_version_seen(self, make: Make) -> None:
         """A notifier that must not act on history takes the first version it sees as its start."""
         store = InMemoryEventStore()
         (stream,) = write(store, streams=1, events=6)
         changes = delivered(store)
         model = Recorder()
-        proj = projection(store, model, history="baseline")
+        proj = make("test", model, InMemoryCheckpointStore(), store, history="baseline")
         proj.handle([changes[3]])
         proj.handle([changes[5]])
         assert model.seen[stream] == [4, 5, 6]  # the baseline is v4; the later gap is still filled
 
-    def test_modifications_pass_only_when_asked(self) -> None:
+    def test_modifications_pass_only_when_asked(self, make: Make) -> None:
         """An outbox mark (MODIFY) reaches the handler only with kinds including MODIFY."""
         store = InMemoryEventStore()
         write(store, streams=1, events=1)
         store.mark_dispatched("agg-0", "Counter", 1)
         kinds: list[ChangeKind] = []
         everything = frozenset(ChangeKind)
-        projection(store, Recorder()).handle(delivered(store))
-        Projection("all", lambda c: kinds.append(c.kind), InMemoryCheckpointStore(), store, kinds=everything).handle(
+        make("test", Recorder(), InMemoryCheckpointStore(), store).handle(delivered(store))
+        make("all", lambda c: kinds.append(c.kind), InMemoryCheckpointStore(), store, kinds=everything).handle(
             delivered(store)
         )
         assert kinds == [ChangeKind.INSERT, ChangeKind.MODIFY]
 
 
 class TestFailures:
-    def test_the_failure_report_names_the_lowest_unapplied_sequence_number(self) -> None:
+    def test_the_failure_report_names_the_lowest_unapplied_sequence_number(self, make: Make) -> None:
         """Delivered v1, v3, v2 with v2 failing: Lambda must redeliver from v3's record, which came first."""
         store = InMemoryEventStore()
         (stream,) = write(store, streams=1, events=3)
         v1, v2, v3 = delivered(store)
         v1, v3, v2 = (attrs.evolve(c, sequence_number=str(n)) for n, c in enumerate((v1, v3, v2), start=1))
         model = Recorder(fail_on={(stream, 2)})
-        proj = projection(store, model)
+        proj = make("test", model, InMemoryCheckpointStore(), store)
         outcome = proj.handle([v1, v3, v2])
         assert [c.sequence_number for c in outcome.failed] == [v3.sequence_number]
         model.fail_on.clear()
         proj.handle([v3, v2])  # what Lambda redelivers from there
         assert model.seen[stream] == [1, 2, 3]
 
-    def test_baseline_survives_a_failure_of_its_first_event(self) -> None:
+    def test_baseline_survives_a_failure_of_its_first_event(self, make: Make) -> None:
         """A baseline consumer whose first event failed still never replays the history before it."""
         store = InMemoryEventStore()
         (stream,) = write(store, streams=1, events=4)
         changes = delivered(store)
         model = Recorder(fail_on={(stream, 3)})
-        proj = projection(store, model, history="baseline")
+        proj = make("test", model, InMemoryCheckpointStore(), store, history="baseline")
         assert proj.handle(changes[2:]).failed
         model.fail_on.clear()
         proj.handle(changes[2:])
         assert model.seen[stream] == [3, 4]
 
-    def test_failures_are_counted_per_version(self) -> None:
+    def test_failures_are_counted_per_version(self, make: Make) -> None:
         """A failure of another version starts the count again, so it does not park early."""
         store = InMemoryEventStore()
         (stream,) = write(store, streams=1, events=3)
         changes = delivered(store)
         model = Recorder(fail_on={(stream, 2)})
-        proj = projection(store, model, max_attempts=2)
+        proj = make("test", model, InMemoryCheckpointStore(), store, max_attempts=2)
         proj.handle(changes)
         model.fail_on = {(stream, 3)}
         outcome = proj.handle(changes)
         assert not outcome.parked and model.seen[stream] == [1, 2]
 
-    def test_a_non_insert_delivered_twice_in_a_batch_is_applied_once(self) -> None:
+    def test_a_non_insert_delivered_twice_in_a_batch_is_applied_once(self, make: Make) -> None:
         """The same MODIFY record twice in one batch (a Kinesis duplicate) reaches the handler once."""
         store = InMemoryEventStore()
         write(store, streams=1, events=1)
@@ -193,38 +214,36 @@ class TestFailures:
         modify = delivered(store)[-1]
         seen: list[ChangeKind] = []
         kinds = frozenset({ChangeKind.MODIFY})
-        Projection("m", lambda c: seen.append(c.kind), InMemoryCheckpointStore(), store, kinds=kinds).handle(
-            [modify, modify]
-        )
+        make("m", lambda c: seen.append(c.kind), InMemoryCheckpointStore(), store, kinds=kinds).handle([modify, modify])
         assert seen == [ChangeKind.MODIFY]
 
-    def test_a_failing_event_stops_only_its_aggregate(self) -> None:
+    def test_a_failing_event_stops_only_its_aggregate(self, make: Make) -> None:
         """Later events of the failing aggregate are not applied; other aggregates are."""
         store = InMemoryEventStore()
         first, second = write(store, streams=2, events=4)
         model = Recorder(fail_on={(first, 2)})
-        outcome = projection(store, model, max_attempts=None).handle(delivered(store))
+        outcome = make("test", model, InMemoryCheckpointStore(), store, max_attempts=None).handle(delivered(store))
         assert model.seen[first] == [1] and model.seen[second] == [1, 2, 3, 4]
         assert [(c.event.stream_id, c.event.version) for c in outcome.failed] == [(first, 2)]
         assert isinstance(outcome.errors[0].__cause__, RuntimeError)
 
-    def test_redelivery_after_a_fix_continues_where_it_stopped(self) -> None:
+    def test_redelivery_after_a_fix_continues_where_it_stopped(self, make: Make) -> None:
         """Delivered again, the failed aggregate resumes at the failed version; nothing is applied twice."""
         store = InMemoryEventStore()
         first, second = write(store, streams=2, events=4)
         model = Recorder(fail_on={(first, 2)})
-        proj = projection(store, model)
+        proj = make("test", model, InMemoryCheckpointStore(), store)
         proj.handle(delivered(store))
         model.fail_on.clear()
         proj.handle(delivered(store))
         assert model.seen[first] == [1, 2, 3, 4] and model.seen[second] == [1, 2, 3, 4]
 
-    def test_poison_event_parks_its_aggregate_after_max_attempts(self) -> None:
+    def test_poison_event_parks_its_aggregate_after_max_attempts(self, make: Make) -> None:
         """After max_attempts failures the aggregate is parked and skipped; replay after a fix catches up."""
         store = InMemoryEventStore()
         first, _second = write(store, streams=2, events=4)
         model = Recorder(fail_on={(first, 3)})
-        proj = projection(store, model, max_attempts=2)
+        proj = make("test", model, InMemoryCheckpointStore(), store, max_attempts=2)
         assert proj.handle(delivered(store)).failed
         outcome = proj.handle(delivered(store))
         assert outcome.parked == (first,) and not outcome.failed
@@ -236,50 +255,50 @@ class TestFailures:
         assert proj.replay_parked().applied == 3
         assert model.seen[first] == [1, 2, 3, 4, 5] and proj.parked() == {}
 
-    def test_a_stream_failing_again_in_replay_is_parked_again(self) -> None:
+    def test_a_stream_failing_again_in_replay_is_parked_again(self, make: Make) -> None:
         """Replay of a still-broken aggregate parks it again at once, applying nothing wrong."""
         store = InMemoryEventStore()
         (stream,) = write(store, streams=1, events=3)
         model = Recorder(fail_on={(stream, 2)})
-        proj = projection(store, model, max_attempts=1)
+        proj = make("test", model, InMemoryCheckpointStore(), store, max_attempts=1)
         assert proj.handle(delivered(store)).parked == (stream,)
         assert proj.replay_parked([stream]).parked == (stream,)
         assert model.seen[stream] == [1]
 
 
 class TestRunOnTheMemoryStore:
-    def test_run_follows_appends_and_resumes_from_the_checkpoint(self) -> None:
+    def test_run_follows_appends_and_resumes_from_the_checkpoint(self, make: Make) -> None:
         """run() applies everything once; a second run with the same checkpoints sees only what is new."""
         store = InMemoryEventStore()
         streams = write(store, streams=3, events=5)
         checkpoints = InMemoryCheckpointStore()
         model = Recorder()
-        assert Projection("p", model, checkpoints, store).run(stop_when_idle=True) == 15
+        assert make("p", model, checkpoints, store).run(stop_when_idle=True) == 15
         store.append("agg-0", "Counter", [Counted(5)], 5).raise_for_failure()
-        assert Projection("p", model, checkpoints, store).run(stop_when_idle=True) == 1
+        assert make("p", model, checkpoints, store).run(stop_when_idle=True) == 1
         assert model.seen[streams[0]] == [1, 2, 3, 4, 5, 6]
 
-    def test_run_parks_a_poison_event_and_moves_on(self) -> None:
+    def test_run_parks_a_poison_event_and_moves_on(self, make: Make) -> None:
         """A handler that keeps failing on one event costs that aggregate only; the run finishes."""
         store = InMemoryEventStore()
         first, second = write(store, streams=2, events=3)
         model = Recorder(fail_on={(first, 1)})
-        proj = Projection("p", model, InMemoryCheckpointStore(), store, max_attempts=2, retry_delay=0.001)
+        proj = make("p", model, InMemoryCheckpointStore(), store, max_attempts=2, retry_delay=0.001)
         assert proj.run(stop_when_idle=True) == 3
         assert first not in model.seen and model.seen[second] == [1, 2, 3]
 
-    def test_run_without_parking_raises(self) -> None:
+    def test_run_without_parking_raises(self, make: Make) -> None:
         """With max_attempts=None a failure ends run() with the ProjectionError."""
         store = InMemoryEventStore()
         (stream,) = write(store, streams=1, events=2)
-        proj = Projection("p", Recorder(fail_on={(stream, 2)}), InMemoryCheckpointStore(), store, max_attempts=None)
+        proj = make("p", Recorder(fail_on={(stream, 2)}), InMemoryCheckpointStore(), store, max_attempts=None)
         with pytest.raises(ProjectionError, match="version 2"):
             proj.run(stop_when_idle=True)
 
-    def test_stop_from_another_thread_ends_a_live_run(self) -> None:
+    def test_stop_from_another_thread_ends_a_live_run(self, make: Make) -> None:
         """A run that waits for changes returns once stop() is called."""
         store = InMemoryEventStore()
-        proj = Projection("p", Recorder(), InMemoryCheckpointStore(), store)
+        proj = make("p", Recorder(), InMemoryCheckpointStore(), store)
         runner = threading.Thread(target=proj.run)
         runner.start()
         write(store, streams=1, events=2)
@@ -327,7 +346,7 @@ class TestTrimmedStream:
 
 
 class TestRebuild:
-    def test_rebuild_with_concurrent_writers_loses_and_duplicates_nothing(self) -> None:
+    def test_rebuild_with_concurrent_writers_loses_and_duplicates_nothing(self, make: Make) -> None:
         """While writers append, a rebuild from the table then the live log applies every event once, in order."""
         store = InMemoryEventStore()
         write(store, streams=10, events=20)
@@ -340,7 +359,7 @@ class TestRebuild:
                     store.append(f"agg-{n}", "Counter", [Counted(round_), Counted(round_ + 1)], round_)
             writing.set()
 
-        proj = Projection("rebuild", model, InMemoryCheckpointStore(), store)
+        proj = make("rebuild", model, InMemoryCheckpointStore(), store)
         thread = threading.Thread(target=writer)
         thread.start()
         progress = proj.rebuild(segments=2, stop_when_idle=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from ..projections._changes import StreamPosition
 from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
 from ._aio_client import LazyAsyncClient
+from ._aio_scan import scan_events_async
 from ._aio_streams import AsyncSubscription
 from ._checkpoints import DynamoDBCheckpointStore, checkpoint_model
 from ._core import StoreCore
@@ -182,6 +184,20 @@ class AsyncDynamoDBEventStore:
         version = check_version("version", version, minimum=1)
         await self._prepare()
         return await self._run(self._outbox.mark_dispatched(stream_id, version))
+
+    async def scan(self, *, segments: int = 4, page_size: int = 1000) -> AsyncIterator[list[StoredEvent]]:
+        """Every stream's events, in pages, from a strongly consistent Scan: ``segments`` concurrent tasks.
+
+        For rebuilding read models; see [`DynamoDBEventStore.scan`][dynamo_es.DynamoDBEventStore.scan].
+        """
+        await self._prepare()
+        table, codec = self.settings.events_table_name, self._core.codec
+        pages = scan_events_async(
+            await self._client.get(), table, codec, self.serializer.decode, segments=segments, page_size=page_size
+        )
+        async with contextlib.aclosing(pages):  # leaving early stops the segment readers at once
+            async for page in pages:
+                yield page
 
     # -- changes ---------------------------------------------------------------------------
 

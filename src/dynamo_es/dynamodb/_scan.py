@@ -11,9 +11,10 @@ from .._events import StoredEvent
 from .._serialization import EncodedEvent
 from ..exceptions import EventStoreError
 from ._errors import BOUNDARY_ERRORS
+from ._flows import Call, Flow, drive
 from ._model import EventItemCodec
 
-__all__ = ["scan_events"]
+__all__ = ["events_of", "scan_events", "scan_page"]
 
 _DONE = object()
 
@@ -34,7 +35,7 @@ def scan_events(
     """
     if segments <= 1:
         for items in _segment_pages(client, table, None, page_size):
-            yield _events(items, codec, decode)
+            yield events_of(items, codec, decode)
         return
     pages: queue.Queue[Any] = queue.Queue(maxsize=2 * segments)
     stop = threading.Event()
@@ -61,7 +62,7 @@ def _drain(
         elif isinstance(page, BaseException):
             raise page
         else:
-            yield _events(page, codec, decode)
+            yield events_of(page, codec, decode)
 
 
 def _read_segment(
@@ -88,23 +89,31 @@ def _put(pages: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
     return False
 
 
+def scan_page(table: str, segment: tuple[int, int] | None, page_size: int, start: dict[str, Any] | None) -> Flow[Any]:
+    """One strongly consistent Scan page (of ``segment``: (number, total), or of the whole table)."""
+    params: dict[str, Any] = {"TableName": table, "Limit": page_size, "ConsistentRead": True}
+    if segment is not None:
+        params.update(Segment=segment[0], TotalSegments=segment[1])
+    if start is not None:
+        params["ExclusiveStartKey"] = start
+    try:
+        return (yield Call("scan", params))
+    except BOUNDARY_ERRORS as error:
+        raise EventStoreError(f"cannot scan {table}: {error}") from error
+
+
 def _segment_pages(client: Any, table: str, segment: tuple[int, int] | None, page_size: int) -> Iterator[list[Any]]:
     start_key: dict[str, Any] | None = None
-    options: dict[str, Any] = {} if segment is None else {"Segment": segment[0], "TotalSegments": segment[1]}
     while True:
-        if start_key is not None:
-            options["ExclusiveStartKey"] = start_key
-        try:
-            page = client.scan(TableName=table, Limit=page_size, ConsistentRead=True, **options)
-        except BOUNDARY_ERRORS as error:
-            raise EventStoreError(f"cannot scan {table}: {error}") from error
+        page = drive(scan_page(table, segment, page_size, start_key), client)
         yield page.get("Items", [])
         start_key = page.get("LastEvaluatedKey")
         if not start_key:
             return
 
 
-def _events(
+def events_of(
     items: list[Any], codec: EventItemCodec, decode: Callable[[EncodedEvent], StoredEvent]
 ) -> list[StoredEvent]:
+    """The events among a Scan page's items, decoded (other entities skipped)."""
     return [decode(codec.decode(item)) for item in items if codec.is_event(item)]

@@ -8,12 +8,73 @@ from typing import Any
 
 import attrs
 
+from .._aio_stop import AsyncStop
 from .._events import EventMetadata, StoredEvent
 from .._serialization import EventSerializer
 from .._store import AppendResult, CommitResult, StreamAppend, Tracking
+from ..projections._changes import Change, StreamPosition
+from ..projections._source import StartAt
 from ._store import InMemoryEventStore
+from ._subscription import MemorySubscription
 
-__all__ = ["AsyncInMemoryEventStore"]
+__all__ = ["AsyncInMemoryEventStore", "AsyncMemorySubscription"]
+
+
+@attrs.define
+class AsyncMemorySubscription:
+    """The in-memory store's subscription for asyncio: the same changes, order and positions.
+
+    Made by ``AsyncInMemoryEventStore.subscribe_to_changes()``. An idle read waits
+    ``poll_interval`` seconds on the loop (`stop()` cuts it short).
+    """
+
+    sync: MemorySubscription
+    _stopped: AsyncStop = attrs.field(factory=AsyncStop, init=False, repr=False)
+
+    @property
+    def position(self) -> StreamPosition:
+        """How far the subscription has delivered."""
+        return self.sync.position
+
+    @property
+    def records_lost(self) -> int:
+        """Always 0: an in-memory log is never trimmed."""
+        return self.sync.records_lost
+
+    @property
+    def stopped(self) -> bool:
+        """Whether `stop()` was called."""
+        return self._stopped.is_set
+
+    async def start(self) -> AsyncMemorySubscription:
+        """Fix where reading begins."""
+        self.sync.start()
+        return self
+
+    def stop(self) -> None:
+        """End iteration after the batch in hand (and an idle wait at once)."""
+        self._stopped.set()
+
+    async def poll(self) -> list[Change]:
+        """The changes not yet delivered; the position moves past them."""
+        await asyncio.sleep(0)
+        return self.sync.poll()
+
+    async def batches(self, *, stop_when_idle: bool = False) -> AsyncIterator[list[Change]]:
+        """The changes, one list per read; with ``stop_when_idle``, end once caught up."""
+        while not self.stopped:
+            batch = await self.poll()
+            if batch:
+                yield batch
+            elif stop_when_idle:
+                return
+            else:
+                await self._stopped.wait(self.sync.poll_interval)
+
+    async def __aiter__(self) -> AsyncIterator[Change]:
+        async for batch in self.batches():
+            for change in batch:
+                yield change
 
 
 @attrs.define
@@ -84,3 +145,15 @@ class AsyncInMemoryEventStore:
         """Mark one event dispatched; False when it already was."""
         await asyncio.sleep(0)
         return self.sync.mark_dispatched(aggregate_id, aggregate_type, version)
+
+    async def subscribe_to_changes(
+        self, position: StreamPosition | None = None, *, start_at: StartAt = "trim_horizon"
+    ) -> AsyncMemorySubscription:
+        """An async subscription to this store's appends (and outbox marks)."""
+        return AsyncMemorySubscription(self.sync.subscribe_to_changes(position, start_at=start_at))
+
+    async def scan(self, *, segments: int = 4, page_size: int = 1000) -> AsyncIterator[list[StoredEvent]]:
+        """Every stream's events, a page at a time."""
+        for page in self.sync.scan(segments=segments, page_size=page_size):
+            await asyncio.sleep(0)
+            yield page
