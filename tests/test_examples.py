@@ -50,6 +50,8 @@ EXPECTED = {
         "conflicts retried: True",
         "after 5 concurrent transfers: {'async-0': '104', 'async-1': '99', 'async-2': '99', 'async-3': '99', "
         "'async-4': '99'}, total 500",
+        "read model, from the stream: {'async-0': '104', 'async-1': '99', 'async-2': '99', 'async-3': '99', "
+        "'async-4': '99'}",
     ],
     "balances_read_model.py": [
         "first run: 5 changes, balances {'alice': Decimal('70'), 'bob': Decimal('50')}",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import attrs
 import pytest
@@ -88,10 +90,14 @@ class TestCancellation:
         with FaultProxy(dynamodb_local.endpoint_url) as proxy:
             yield proxy, attrs.evolve(events_table, endpoint_url=proxy.endpoint_url)
 
-    def test_a_cancelled_append_writes_all_or_nothing_and_its_retry_is_safe(
+    def test_cancelled_on_the_wire_the_transaction_lands_whole_and_the_retry_is_safe(
         self, slow: tuple[FaultProxy, EventStoreSettings]
     ) -> None:
-        """Cancelled with its transaction on the wire: 0 or 50 events stored, and the retry writes them once."""
+        """Cancelled while its transaction is on the wire: DynamoDB still runs it, whole; the retry changes nothing.
+
+        The proxy holds the request, then forwards it although the client has gone, as DynamoDB
+        executes a request it has received whatever becomes of the connection.
+        """
         proxy, settings = slow
         stream = fresh_id()
         envelopes = [NewEvent(Noted(n)) for n in range(50)]
@@ -105,24 +111,50 @@ class TestCancellation:
                 task.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await task
-                await asyncio.sleep(0.6)  # the request, already sent, may still land
+                await asyncio.sleep(0.6)  # the held request is forwarded and runs
                 after_cancel = await store.stream_version(stream, "Note")
                 retried = await store.append(stream, "Note", envelopes, 0)
                 stored = [e.event_id for e in await store.load(stream, "Note")]
                 return after_cancel, retried.new_version if retried.success else -1, stored
 
         after_cancel, new_version, stored = asyncio.run(scenario())
-        assert after_cancel in (0, 50)
+        assert ("TransactWriteItems", "delay") in proxy.seen
+        assert after_cancel == 50
+        assert new_version == 50 and stored == [e.event_id for e in envelopes]
+
+    def test_cancelled_before_the_wire_nothing_is_written_and_the_retry_writes_once(
+        self, events_table: EventStoreSettings
+    ) -> None:
+        """Cancelled while the store still checks its table: nothing was sent or stored; the retry writes all."""
+        stream = fresh_id()
+        envelopes = [NewEvent(Noted(n)) for n in range(50)]
+
+        async def scenario() -> tuple[int, int, list[str]]:
+            async with AsyncDynamoDBEventStore(events_table) as store:
+                task = asyncio.create_task(store.append(stream, "Note", envelopes, 0))
+                await asyncio.sleep(0)  # the append runs up to its first wait: the table check, in a thread
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                after_cancel = await store.stream_version(stream, "Note")
+                retried = await store.append(stream, "Note", envelopes, 0)
+                stored = [e.event_id for e in await store.load(stream, "Note")]
+                return after_cancel, retried.new_version if retried.success else -1, stored
+
+        after_cancel, new_version, stored = asyncio.run(scenario())
+        assert after_cancel == 0
         assert new_version == 50 and stored == [e.event_id for e in envelopes]
 
 
 class TestEventLoop:
-    def test_a_10000_event_load_leaves_the_loop_running(self, new_table: Callable[..., EventStoreSettings]) -> None:
-        """A 1 ms ticker keeps ticking during a 10,000-event load: no request blocks the loop.
+    def test_a_10000_event_load_never_blocks_the_loop_for_a_round_trip(
+        self, new_table: Callable[..., EventStoreSettings]
+    ) -> None:
+        """A 1 ms ticker keeps ticking during a 10,000-event load; its longest stall is shorter than a round trip.
 
-        A blocking client would stall the loop for the whole load (ten 1,000-item pages); here the
-        longest stall is a fraction of it. What remains is CPU work between requests (a page's
-        parse and decode, a garbage collection): the docs and the closing note give its size.
+        The round trips are the load's own Query requests (send, wait, parse), timed at the client;
+        the stalls are what the loop cannot run other tasks for: a page's JSON parse and a slice
+        of decoding. Measured: stalls of 20-23 ms against median round trips of 78-101 ms (load 1.8).
         """
         events_table = new_table()  # no stream: 10,000 writes stay fast on DynamoDB Local
         stream = fresh_id()
@@ -130,9 +162,10 @@ class TestEventLoop:
             stream, "Note", [Noted(n) for n in range(10_000)], 0
         ).raise_for_failure()
 
-        async def scenario() -> tuple[float, float, int, int]:
+        async def scenario() -> tuple[float, list[float], int]:
             async with AsyncDynamoDBEventStore(events_table) as store:
                 await store.load(stream, "Note", to_version=10)
+                trips = time_queries(await store._client.get())
                 stalls: list[float] = []
                 loading = True
 
@@ -150,18 +183,32 @@ class TestEventLoop:
                 gc.freeze()
                 try:
                     ticking = asyncio.create_task(ticker())
-                    began = time.perf_counter()
                     events = await store.load(stream, "Note")
-                    took = time.perf_counter() - began
                     loading = False
                     await ticking
                 finally:
                     gc.unfreeze()
-                return max(stalls), took, len(events), len(stalls)
+                return max(stalls), trips, len(events)
 
-        longest_stall, load_time, loaded, ticks = asyncio.run(scenario())
-        assert loaded == 10_000 and ticks > 10
-        assert longest_stall < load_time / 3, (longest_stall, load_time)
+        longest_stall, trips, loaded = asyncio.run(scenario())
+        assert loaded == 10_000 and len(trips) >= 10
+        assert longest_stall < statistics.median(trips), (longest_stall, sorted(trips))
+
+
+def time_queries(client: Any) -> list[float]:
+    """Time each Query of ``client`` from the call to its parsed response (a list that fills as they run)."""
+    trips: list[float] = []
+    query = client.query
+
+    async def timed(**params: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return await query(**params)
+        finally:
+            trips.append(time.perf_counter() - began)
+
+    client.query = timed
+    return trips
 
 
 class TestSnapshots:

@@ -44,7 +44,7 @@ __all__ = ["KnownVersions", "StoreCore"]
 
 log = logging.getLogger("dynamo_es")
 
-_CHUNK = 500
+_CHUNK = 100
 """Events decoded between two pauses: an event loop driving a long load stays responsive."""
 _PAUSE = Sleep(0)
 
