@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import Any, TypeVar
 
 import attrs
@@ -13,7 +12,7 @@ from .._events import StoredEvent
 from ..projections._changes import StreamPosition
 from ..projections._checkpoints import StreamProgress
 from ..settings import EventStoreSettings
-from ._aio_client import LazyAsyncClient
+from ._aio_client import AsyncClientOwner, LazyAsyncClient
 from ._checkpoint_flows import CheckpointFlows, checkpoint_model
 from ._checkpoints import DynamoDBCheckpointStore
 from ._flows import Flow, drive_async
@@ -24,7 +23,7 @@ T = TypeVar("T")
 
 
 @attrs.define
-class AsyncDynamoDBCheckpointStore:
+class AsyncDynamoDBCheckpointStore(AsyncClientOwner):
     """[`DynamoDBCheckpointStore`][dynamo_es.DynamoDBCheckpointStore] with awaitable methods, over aiobotocore.
 
     The same conditional writes (positions and versions never move back), failure counting,
@@ -42,19 +41,6 @@ class AsyncDynamoDBCheckpointStore:
         self._sync = DynamoDBCheckpointStore(self.settings)
         self._flows = CheckpointFlows(self.settings, checkpoint_model(self.settings))
         self._client = LazyAsyncClient(self.settings)
-
-    async def __aenter__(self) -> AsyncDynamoDBCheckpointStore:
-        await self._client.get()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the client."""
-        await self._client.close()
 
     async def ensure_table(self) -> dict[str, Any]:
         """Check the checkpoints table (creating it if missing and allowed), in a thread."""

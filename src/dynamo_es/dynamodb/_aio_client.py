@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import attrs
 from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory
@@ -19,7 +20,7 @@ from ..exceptions import EventStoreError
 from ..settings import EventStoreSettings
 from ._client import WIRE_OUTPUTS, WireJSONSerializer, client_options
 
-__all__ = ["LazyAsyncClient", "open_async_client"]
+__all__ = ["AsyncClientOwner", "LazyAsyncClient", "open_async_client"]
 
 
 class _AioWireJSONParser(AioJSONParser):  # type: ignore[misc]  # aiobotocore is untyped
@@ -87,3 +88,23 @@ class LazyAsyncClient:
             context, self._context, self._client, self._loop = self._context, None, None, None
             self._opening = None
             await context.__aexit__(None, None, None)
+
+
+class AsyncClientOwner:
+    """The async context manager and ``close()`` of an async store whose client is ``self._client``."""
+
+    __slots__ = ()
+    _client: LazyAsyncClient
+
+    async def __aenter__(self) -> Self:
+        await self._client.get()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the client (its connection pool); the store reopens it when used again."""
+        await self._client.close()

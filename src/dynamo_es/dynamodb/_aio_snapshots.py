@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
 from typing import Any
 
 import attrs
@@ -11,7 +10,7 @@ import attrs
 from .._snapshots import Snapshot
 from .._store import make_stream_id
 from ..settings import EventStoreSettings
-from ._aio_client import LazyAsyncClient
+from ._aio_client import AsyncClientOwner, LazyAsyncClient
 from ._flows import drive_async
 from ._snapshots import DynamoDBSnapshotStore, check_snapshot, load_latest_flow, save_flow
 
@@ -19,7 +18,7 @@ __all__ = ["AsyncDynamoDBSnapshotStore"]
 
 
 @attrs.define
-class AsyncDynamoDBSnapshotStore:
+class AsyncDynamoDBSnapshotStore(AsyncClientOwner):
     """An [`AsyncSnapshotStore`][dynamo_es.aio.AsyncSnapshotStore] on the snapshots table, over aiobotocore.
 
     The same requests and checks as [`DynamoDBSnapshotStore`][dynamo_es.DynamoDBSnapshotStore];
@@ -34,19 +33,6 @@ class AsyncDynamoDBSnapshotStore:
     def __attrs_post_init__(self) -> None:
         self._sync = DynamoDBSnapshotStore(self.settings)
         self._client = LazyAsyncClient(self.settings)
-
-    async def __aenter__(self) -> AsyncDynamoDBSnapshotStore:
-        await self._client.get()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the client."""
-        await self._client.close()
 
     async def ensure_table(self) -> dict[str, Any]:
         """Check the snapshots table (creating it if missing and allowed), in a thread."""

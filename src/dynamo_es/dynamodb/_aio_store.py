@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from types import TracebackType
 from typing import Any, TypeVar
 
 import attrs
@@ -17,7 +16,7 @@ from ..exceptions import SubscriptionError
 from ..projections._changes import StreamPosition
 from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
-from ._aio_client import LazyAsyncClient
+from ._aio_client import AsyncClientOwner, LazyAsyncClient
 from ._aio_scan import scan_events_async
 from ._aio_streams import AsyncSubscription
 from ._checkpoints import DynamoDBCheckpointStore, checkpoint_model
@@ -34,7 +33,7 @@ T = TypeVar("T")
 
 
 @attrs.define
-class AsyncDynamoDBEventStore:
+class AsyncDynamoDBEventStore(AsyncClientOwner):
     """An [`AsyncEventStore`][dynamo_es.aio.AsyncEventStore] on a DynamoDB table, over aiobotocore.
 
     The same transactions, concurrency checks, idempotent retries, read-backs, size checks and
@@ -73,19 +72,6 @@ class AsyncDynamoDBEventStore:
         )
         self._client = LazyAsyncClient(self.settings)
         self._outbox = OutboxIndex(self.settings.events_table_name, codec)
-
-    async def __aenter__(self) -> AsyncDynamoDBEventStore:
-        await self._client.get()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the client (its connection pool); the store reopens it when used again."""
-        await self._client.close()
 
     @property
     def tracking(self) -> DynamoDBCheckpointStore:
