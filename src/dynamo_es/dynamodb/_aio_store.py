@@ -39,7 +39,7 @@ class AsyncDynamoDBEventStore(AsyncClientOwner):
     The same transactions, concurrency checks, idempotent retries, read-backs, size checks and
     errors as [`DynamoDBEventStore`][dynamo_es.DynamoDBEventStore]: both drive one set of flows
     (the algorithms without I/O); this one awaits each request on the event loop. Use it as an
-    async context manager, or call [`close`][dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore.close];
+    async context manager, or call ``close()``;
     the client opens on first use, in the running loop. The one-time table check runs in a thread.
 
     Attributes:
