@@ -61,10 +61,16 @@ class AsyncOutboxDispatcher:
     async def dispatch_once(self) -> DispatchReport:
         """One pass over the outbox, oldest event first."""
         tally = PassTally()
-        async for stored in self.store.undispatched(page_size=self.page_size):
-            if self._stopped.is_set:
-                break
-            await run_steps_async(dispatch_steps(self, stored, tally))
+        events = self.store.undispatched(page_size=self.page_size)
+        try:
+            async for stored in events:
+                if self._stopped.is_set:
+                    break
+                await run_steps_async(dispatch_steps(self, stored, tally))
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:  # an async generator: close it now, not when it is collected
+                await aclose()
         return tally.report()
 
     async def run(self, *, poll_interval: float = 1.0, stop_when_idle: bool = False) -> DispatchReport:

@@ -8,6 +8,9 @@ awaitable (an async store, an async handler) and calls plain functions as they a
 sync and the async runners share every rule -- ordering, gap filling, parking, claims,
 retries -- and differ only in their ports. The DynamoDB stores do the same one level lower
 (`dynamodb._flows`), with DynamoDB requests as the steps.
+
+Steps that save their progress when an error passes through do it in ``except BaseException``
+after letting ``GeneratorExit`` pass, not in a ``finally``: a generator being closed may not yield.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ def run_steps(steps: Steps[T]) -> T:
         while True:
             try:
                 result = step.call(*step.args, **step.kwargs)
+            except GeneratorExit:
+                steps.close()
+                raise
             except BaseException as error:  # noqa: BLE001 (thrown into the steps, which decide)
                 step = steps.throw(error)
             else:
@@ -64,6 +70,9 @@ async def run_steps_async(steps: Steps[T]) -> T:
                 result = step.call(*step.args, **step.kwargs)
                 if inspect.isawaitable(result):
                     result = await result
+            except GeneratorExit:  # this coroutine is being closed: no step may run any more
+                steps.close()
+                raise
             except BaseException as error:  # noqa: BLE001 (thrown in: cancellation too, so the steps' cleanup runs)
                 step = steps.throw(error)
             else:

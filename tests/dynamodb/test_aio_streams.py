@@ -56,13 +56,17 @@ class TestAsyncSubscription:
             assert [c.event.version for c in changes if c.event.aggregate_id == wallet_id] == [1, 2, 3]
 
     def test_stop_cuts_an_idle_wait_short(self, streams_table: EventStoreSettings) -> None:
-        """With a 60 s poll interval, stop() on an idle stream ends iteration at once."""
+        """With a 60 s poll interval, stop() ends a subscription waiting on an idle stream at once."""
+
+        async def read_until_stopped(subscription: AsyncSubscription) -> list[Any]:
+            return [change async for batch in subscription.batches() for change in batch]
 
         async def scenario() -> float:
             async with AsyncDynamoDBEventStore(attrs.evolve(streams_table, streams_poll_interval_ms=60_000)) as store:
                 subscription = await store.subscribe_to_changes(start_at="latest")
-                reading = asyncio.create_task(drain(subscription))
-                await asyncio.sleep(0.5)
+                reading = asyncio.create_task(read_until_stopped(subscription))
+                await asyncio.sleep(0.5)  # past the first (empty) read: now in its 60 s wait
+                assert not reading.done()
                 began = time.monotonic()
                 subscription.stop()
                 await asyncio.wait_for(reading, 10)

@@ -9,6 +9,7 @@ from botocore.stub import Stubber
 
 from dynamo_es import EventSerializer, EventStoreSettings, NewEvent, StreamPosition
 from dynamo_es.dynamodb import EventItemCodec, Subscription, event_model
+from dynamo_es.dynamodb._flows import Sleep
 from dynamo_es.dynamodb._streams import make_streams_client, record_decoder
 from dynamo_es.projections._changes import SHARD_END
 
@@ -202,3 +203,27 @@ class TestShardLineage:
             reader = subscription(client)
             assert [len(batch) for batch in reader.batches(stop_when_idle=True)] == [2]
         assert reader.position == StreamPosition({sid("s"): seq(7)})
+
+
+class TestAPollCutShort:
+    """An async poll cancelled midway (``asyncio.timeout`` around it) is a poll whose flow is abandoned."""
+
+    def test_changes_read_by_an_abandoned_poll_are_returned_by_the_next(self, client: Any) -> None:
+        """Abandoned while decoding one shard after reading another: the next poll returns both, none twice."""
+        with Stubber(client) as stubber:
+            stubber.add_response("describe_stream", describe(shard("a"), shard("b")))
+            iterator_call(stubber, "a", "TRIM_HORIZON", "a1")
+            records_call(stubber, "a1", [record(1)], "a2")
+            iterator_call(stubber, "b", "TRIM_HORIZON", "b1")
+            records_call(stubber, "b1", [record(1000 + n, n + 1) for n in range(300)], "b2")
+            records_call(stubber, "a2", [], "a3")
+            records_call(stubber, "b1", [record(1000 + n, n + 1) for n in range(300)], "b2")  # the same iterator again
+            reader = subscription(client).start()
+            flow = reader._poll_flow()
+            step = next(flow)
+            while not isinstance(step, Sleep):  # up to the first pause in decoding shard b (300 records)
+                step = flow.send(getattr(client, step.operation)(**step.params))
+            flow.close()  # what cancelling the awaiting task does to the flow
+            again = reader.poll()
+            stubber.assert_no_pending_responses()
+        assert [c.sequence_number for c in again] == [seq(1), *(seq(1000 + n) for n in range(300))]

@@ -7,8 +7,11 @@ projection suites run their cases on both.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import warnings
 from collections import defaultdict
+from collections.abc import Generator
 
 import attrs
 
@@ -27,6 +30,13 @@ async def write(store: AsyncInMemoryEventStore, streams: int, events: int) -> li
     for n in range(streams):
         await store.append(f"agg-{n}", "Counter", [Counted(i) for i in range(events)], 0)
     return [f"Counter:agg-{n}" for n in range(streams)]
+
+
+class Pending:
+    """An awaitable that never completes (the test drives the coroutine by hand, without a loop)."""
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield
 
 
 class TestAsyncProjection:
@@ -83,3 +93,37 @@ class TestAsyncProjection:
 
         parked = asyncio.run(scenario())
         assert list(parked) == ["Counter:agg-0"] and seen == ["Counter:agg-1", "Counter:agg-1"]
+
+    def test_a_stop_while_the_subscription_opens_is_not_lost(self) -> None:
+        """stop() right after run() was started (before it subscribed) ends that run; the next run works."""
+        seen: list[int] = []
+
+        async def scenario() -> tuple[int, int]:
+            store = AsyncInMemoryEventStore()
+            await write(store, 1, 2)
+            projection = AsyncProjection("p", lambda c: seen.append(c.event.version), InMemoryCheckpointStore(), store)
+            running = asyncio.create_task(projection.run())
+            projection.stop()
+            stopped = await asyncio.wait_for(running, 5)
+            return stopped, await projection.run(stop_when_idle=True)
+
+        assert asyncio.run(scenario()) == (0, 2) and seen == [1, 2]
+
+    def test_a_handle_closed_midway_runs_nothing_more(self) -> None:
+        """handle() closed while its handler awaits (its task collected, its loop gone): nothing runs or raises."""
+        store = InMemoryEventStore()
+        store.append("agg-0", "Counter", [Counted(0), Counted(1)], 0).raise_for_failure()
+        checkpoints = InMemoryCheckpointStore()
+
+        async def handler(change: Change) -> None:
+            if change.event.version == 2:
+                await Pending()
+
+        projection = AsyncProjection("p", handler, checkpoints, AsyncInMemoryEventStore(store))
+        coroutine = projection.handle(store.subscribe_to_changes().poll())
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            coroutine.send(None)  # version 1 applied; version 2's handler waits
+            coroutine.close()
+            gc.collect()
+        assert checkpoints.load_progress("p", ["Counter:agg-0"]) == {}  # delivered again later: at least once

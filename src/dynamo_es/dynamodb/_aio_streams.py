@@ -33,7 +33,11 @@ class AsyncSubscription(StreamReader):
     _stopped: AsyncStop = attrs.field(factory=AsyncStop, init=False, repr=False)
 
     async def __aenter__(self) -> AsyncSubscription:
-        return await self.start()
+        try:
+            return await self.start()
+        except BaseException:
+            await self.close()  # no __aexit__ follows a failed __aenter__
+            raise
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -72,6 +72,8 @@ class StreamReader:
     _refreshed_at: float = attrs.field(default=0.0, init=False, repr=False)
     _idle: bool = attrs.field(default=False, init=False, repr=False)
     _hiccup: bool = attrs.field(default=False, init=False, repr=False)
+    _unreturned: list[Change] = attrs.field(factory=list, init=False, repr=False)
+    """Changes read by a poll that did not return (an async poll cancelled midway): the next poll returns them."""
     foreign: int = attrs.field(default=0, init=False)
     """Records skipped because their item is not an event (single-table designs)."""
     records_lost: int = attrs.field(default=0, init=False)
@@ -107,16 +109,16 @@ class StreamReader:
         yield from self._start_flow()
         if time.monotonic() - self._refreshed_at > _SHARD_REFRESH_SECONDS:
             yield from self._refresh_shards()
-        changes: list[Change] = []
         progressed = False
         self._hiccup = False
         for shard in list(self._shards.values()):
             if self._readable(shard):
                 before = shard.finished
-                changes.extend((yield from self._read(shard)))
+                self._unreturned.extend((yield from self._read(shard)))
                 progressed |= shard.finished and not before
         if progressed:
             yield from self._refresh_shards()
+        changes, self._unreturned = self._unreturned, []
         self._idle = not changes and not progressed and not self._throttled and not self._hiccup
         return changes
 
@@ -137,12 +139,12 @@ class StreamReader:
             return (yield from self._read_failed(shard, error))
         self._throttled = 0
         records = response.get("Records", [])
+        changes = yield from self._decoded(records, shard.shard_id)  # the shard moves on once they are decoded
         shard.iterator = response.get("NextShardIterator")
         if shard.iterator is None:
             shard.finished = True
             self.position = self.position.finished(shard.shard_id)
             log.debug("shard %s read to its end", shard.shard_id)
-        changes = yield from self._decoded(records, shard.shard_id)
         self.foreign += len(records) - len(changes)
         if changes:
             shard.last_sequence = changes[-1].sequence_number

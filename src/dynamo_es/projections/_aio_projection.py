@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -147,9 +146,12 @@ class AsyncProjection:
 
     async def run(self, *, stop_when_idle: bool = False, start_at: StartAt = "trim_horizon") -> int:
         """Follow the store's changes from the saved checkpoint; see [`Projection.run`][dynamo_es.Projection.run]."""
-        position = await _awaited(self.checkpoints.load_position(self.name))
-        feed = await self._subscribe(position, start_at)
-        return await self._follow(feed, stop_when_idle=stop_when_idle)
+        try:
+            position = await _awaited(self.checkpoints.load_position(self.name))
+            feed = await self._subscribe(position, start_at)
+            return await self._follow(feed, stop_when_idle=stop_when_idle)
+        finally:
+            self._stopped.clear()  # a stopped projection may run again
 
     async def _subscribe(self, position: StreamPosition | None, start_at: StartAt) -> AsyncChangeFeed:
         subscribe = getattr(self.store, "subscribe_to_changes", None)
@@ -160,9 +162,12 @@ class AsyncProjection:
 
     async def _follow(self, feed: AsyncChangeFeed, *, stop_when_idle: bool) -> int:
         self._feed = feed
+        if self._stopped.is_set:  # stop() came while the subscription was being opened
+            feed.stop()
         total, lost = 0, feed.records_lost
+        batches = feed.batches(stop_when_idle=stop_when_idle)
         try:
-            async for batch in feed.batches(stop_when_idle=stop_when_idle):
+            async for batch in batches:
                 if feed.records_lost != lost:  # trimmed before read: what they held is still in the table
                     lost = feed.records_lost
                     total += await self._catch_up()
@@ -173,7 +178,7 @@ class AsyncProjection:
             if feed.records_lost != lost:
                 total += await self._catch_up()
         finally:
-            self._stopped.clear()
+            await _aclose(batches)
             await _close(feed)
         return total
 
@@ -186,7 +191,13 @@ class AsyncProjection:
             log.warning("%s: stream records were trimmed; a baseline projection does not replay history", self.name)
             return 0
         log.warning("%s: stream records were trimmed before they were read; catching up from the table", self.name)
-        return sum([await self._settle([Change.stored(e) for e in page]) async for page in self._scan(4)])
+        pages, applied = self._scan(4), 0
+        try:
+            async for page in pages:
+                applied += await self._settle([Change.stored(event) for event in page])
+        finally:
+            await _aclose(pages)
+        return applied
 
     def _scan(self, segments: int) -> AsyncIterator[list[Any]]:
         scan = getattr(self.store, "scan", None)
@@ -227,7 +238,7 @@ class AsyncProjection:
         on_progress: Callable[[RebuildProgress], Any] | None,
     ) -> RebuildProgress:
         began, read, applied = time.monotonic(), 0, 0
-        async with contextlib.aclosing(pages):  # type: ignore[type-var]  # an async generator, which has aclose
+        try:
             async for page in pages:
                 read += len(page)
                 applied += await self._settle([Change.stored(event) for event in page])
@@ -235,12 +246,21 @@ class AsyncProjection:
                     await _awaited(on_progress(RebuildProgress(read, applied, time.monotonic() - began)))
                 if self._stopped.is_set:
                     return RebuildProgress(read, applied, time.monotonic() - began)
+        finally:
+            await _aclose(pages)
         if follow:
             applied += await self._follow(feed, stop_when_idle=stop_when_idle)
         progress = RebuildProgress(read, applied, time.monotonic() - began, done=True)
         if on_progress is not None:
             await _awaited(on_progress(progress))
         return progress
+
+
+async def _aclose(iterator: AsyncIterator[Any]) -> None:
+    """Close an async generator now (its ``finally`` runs: a scan's readers stop), not when it is collected."""
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 async def _close(feed: AsyncChangeFeed) -> None:

@@ -112,12 +112,18 @@ class Projection:
         Raises:
             ProjectionError: with ``max_attempts=None``, the first handler error (its cause).
         """
-        position = self.checkpoints.load_position(self.name)
-        feed = self._source().subscribe_to_changes(position, start_at=start_at)
-        return self._follow(feed, stop_when_idle=stop_when_idle)
+        try:
+            position = self.checkpoints.load_position(self.name)
+            feed = self._source().subscribe_to_changes(position, start_at=start_at)
+            return self._follow(feed, stop_when_idle=stop_when_idle)
+        finally:
+            self._stopped.clear()  # a stopped projection may run again
 
     def stop(self) -> None:
-        """Make `run()` or `rebuild()` return after the batch in hand; safe from another thread."""
+        """Make `run()` or `rebuild()` return after the batch in hand; safe from another thread.
+
+        A stop that comes before the subscription is open ends the run as soon as it is.
+        """
         self._stopped.set()
         if self._feed is not None:
             self._feed.stop()
@@ -129,6 +135,8 @@ class Projection:
 
     def _follow(self, feed: ChangeFeed, *, stop_when_idle: bool) -> int:
         self._feed = feed
+        if self._stopped.is_set():  # stop() came while the subscription was being opened
+            feed.stop()
         total = 0
         lost = feed.records_lost
         for batch in feed.batches(stop_when_idle=stop_when_idle):
@@ -182,10 +190,27 @@ class Projection:
         """
         if not isinstance(self.store, ScannableStore):
             raise TypeError(f"{type(self.store).__name__} cannot read all of its events")
-        feed = self._source().subscribe_to_changes(None, start_at="latest").start()
+        try:
+            feed = self._source().subscribe_to_changes(None, start_at="latest").start()
+            return self._rebuild(
+                self.store, feed, segments, follow=follow, stop_when_idle=stop_when_idle, on_progress=on_progress
+            )
+        finally:
+            self._stopped.clear()
+
+    def _rebuild(
+        self,
+        store: ScannableStore,
+        feed: ChangeFeed,
+        segments: int,
+        *,
+        follow: bool,
+        stop_when_idle: bool,
+        on_progress: Callable[[RebuildProgress], Any] | None,
+    ) -> RebuildProgress:
         began = time.monotonic()
         read = applied = 0
-        for page in self.store.scan(segments=segments):
+        for page in store.scan(segments=segments):
             read += len(page)
             applied += self._settle([Change.stored(event) for event in page])
             if on_progress is not None:

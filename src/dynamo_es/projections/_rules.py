@@ -65,10 +65,18 @@ def handle_steps(p: ProjectionPorts, changes: Sequence[Change]) -> Steps[BatchOu
     try:
         for stream_id, group in groups.items():
             yield from _apply_stream(p, group, progress.get(stream_id), tally)
-    finally:
-        if tally.versions:
-            yield Use(p.checkpoints.save_versions, p.name, tally.versions)
+    except GeneratorExit:
+        raise  # closed: nothing may run any more
+    except BaseException:
+        yield from _save_versions(p, tally)  # what was applied before an error (or a cancellation) is kept
+        raise
+    yield from _save_versions(p, tally)
     return tally.outcome()
+
+
+def _save_versions(p: ProjectionPorts, tally: Tally) -> Steps[None]:
+    if tally.versions:
+        yield Use(p.checkpoints.save_versions, p.name, tally.versions)
 
 
 def _apply_stream(p: ProjectionPorts, group: list[Change], known: StreamProgress | None, tally: Tally) -> Steps[None]:
@@ -224,8 +232,12 @@ def _replay_stream(p: ProjectionPorts, stream_id: str, version: int, tally: Tall
                 return False
             tally.applied += 1
             applied = event.version
-    finally:
+    except GeneratorExit:
+        raise
+    except BaseException:
         yield from _save_applied(p, stream_id, applied, after=version)
+        raise
+    yield from _save_applied(p, stream_id, applied, after=version)
     return True
 
 
