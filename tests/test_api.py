@@ -54,10 +54,14 @@ class TestPublicAPI:
             "AsyncInMemoryEventStore",
             "AsyncOutboxDispatcher",
             "AsyncOutboxStore",
+            "AsyncPolicy",
             "AsyncProjection",
             "AsyncRepository",
             "AsyncSnapshotStore",
+            "AsyncTrackingStore",
+            "AsyncUnitCommits",
             "AsyncUnitOfWork",
+            "async_process_manager",
         ]
         public = {name for name in vars(dynamo_es.aio) if not name.startswith(("_", "@"))}
         assert public == set(dynamo_es.aio.__all__)

@@ -7,6 +7,7 @@ The DynamoDB store is [`dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore`][dynamo_
 from ._aio import AsyncEventStore, AsyncRepository, AsyncSnapshotStore, AsyncUnitOfWork
 from ._aio_outbox import AsyncOutboxDispatcher, AsyncOutboxStore
 from .memory._aio import AsyncInMemoryEventStore
+from .projections._aio_process import AsyncPolicy, AsyncTrackingStore, AsyncUnitCommits, async_process_manager
 from .projections._aio_projection import AsyncChangeFeed, AsyncCheckpointStore, AsyncProjection
 
 __all__ = [
@@ -16,8 +17,12 @@ __all__ = [
     "AsyncInMemoryEventStore",
     "AsyncOutboxDispatcher",
     "AsyncOutboxStore",
+    "AsyncPolicy",
     "AsyncProjection",
     "AsyncRepository",
     "AsyncSnapshotStore",
+    "AsyncTrackingStore",
+    "AsyncUnitCommits",
     "AsyncUnitOfWork",
+    "async_process_manager",
 ]

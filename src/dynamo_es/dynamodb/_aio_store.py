@@ -16,6 +16,7 @@ from ..exceptions import SubscriptionError
 from ..projections._changes import StreamPosition
 from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
+from ._aio_checkpoints import AsyncDynamoDBCheckpointStore
 from ._aio_client import AsyncClientOwner, LazyAsyncClient
 from ._aio_scan import scan_events_async
 from ._aio_streams import AsyncSubscription
@@ -60,6 +61,7 @@ class AsyncDynamoDBEventStore(AsyncClientOwner):
     _outbox: OutboxIndex = attrs.field(init=False, repr=False)
     _ready: set[str] = attrs.field(factory=set, init=False, repr=False)
     _preparing: asyncio.Lock | None = attrs.field(default=None, init=False, repr=False)
+    _async_tracking: AsyncDynamoDBCheckpointStore | None = attrs.field(default=None, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._model = event_model(self.settings)
@@ -74,9 +76,21 @@ class AsyncDynamoDBEventStore(AsyncClientOwner):
         self._outbox = OutboxIndex(self.settings.events_table_name, codec)
 
     @property
-    def tracking(self) -> DynamoDBCheckpointStore:
-        """Where [`append_many`][dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore.append_many] records tracking."""
-        return self._tracking
+    def tracking(self) -> AsyncDynamoDBCheckpointStore:
+        """Where [`append_many`][dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore.append_many] records tracking.
+
+        An async checkpoint store of the same settings (an async process manager's checkpoints);
+        closed with this store.
+        """
+        if self._async_tracking is None:
+            self._async_tracking = AsyncDynamoDBCheckpointStore(self.settings)
+        return self._async_tracking
+
+    async def close(self) -> None:
+        """Close the clients (connection pools); the store reopens them when used again."""
+        await super().close()
+        if self._async_tracking is not None:
+            await self._async_tracking.close()
 
     async def ensure_table(self) -> dict[str, Any]:
         """Check the events table (creating it if missing and allowed), in a thread; its description."""

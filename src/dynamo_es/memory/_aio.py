@@ -14,6 +14,7 @@ from .._serialization import EventSerializer
 from .._store import AppendResult, CommitResult, StreamAppend, Tracking
 from ..projections._changes import Change, StreamPosition
 from ..projections._source import StartAt
+from ._checkpoints import InMemoryCheckpointStore
 from ._store import InMemoryEventStore
 from ._subscription import MemorySubscription
 
@@ -87,6 +88,11 @@ class AsyncInMemoryEventStore:
     """
 
     sync: InMemoryEventStore = attrs.field(factory=InMemoryEventStore)
+
+    @property
+    def tracking(self) -> InMemoryCheckpointStore:
+        """The checkpoints that see the tracking records (an async process manager's checkpoints)."""
+        return self.sync.tracking
 
     @property
     def serializer(self) -> EventSerializer:

@@ -14,7 +14,7 @@ from ._changes import Change
 from ._checkpoints import CheckpointStore
 from ._projection import History, Projection
 
-__all__ = ["Policy", "TrackingStore", "UnitCommits", "process_manager"]
+__all__ = ["Policy", "TrackingStore", "UnitCommits", "caused_by", "process_manager"]
 
 Policy = Callable[[Change, UnitOfWork], Any]
 """A process manager's reaction: given an upstream event, change aggregates through the unit of work."""
@@ -41,11 +41,13 @@ class UnitCommits:
         New events name the upstream event as their cause and keep its correlation id.
         """
         unit = effects if isinstance(effects, UnitOfWork) else UnitOfWork(self.store)
-        metadata = EventMetadata(
-            correlation_id=event.metadata.correlation_id or event.event_id, causation_id=event.event_id
-        )
-        result = unit.commit(metadata=metadata, tracking=Tracking(name, event.stream_id, event.version))
+        result = unit.commit(metadata=caused_by(event), tracking=Tracking(name, event.stream_id, event.version))
         return not result.already_processed
+
+
+def caused_by(event: StoredEvent) -> EventMetadata:
+    """Metadata of what a process manager saves in reaction to ``event``: its cause, and its correlation id."""
+    return EventMetadata(correlation_id=event.metadata.correlation_id or event.event_id, causation_id=event.event_id)
 
 
 def process_manager(
