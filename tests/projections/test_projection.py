@@ -368,3 +368,16 @@ class TestRebuild:
         proj.run(stop_when_idle=True)  # whatever came after the rebuild went idle
         assert in_order(model, [f"Counter:agg-{n}" for n in range(10)], 40)
         assert progress.done and progress.read >= 200
+
+    def test_a_rebuild_stopped_midway_leaves_the_projection_able_to_run(self, make: Make) -> None:
+        """stop() during a rebuild ends it (not done); a later run() follows the store as usual."""
+        store = InMemoryEventStore()
+        streams = write(store, streams=3, events=4)
+        model = Recorder()
+        proj = make("p", model, InMemoryCheckpointStore(), store)
+        target = getattr(proj, "target", proj)  # called back on the async runner's own loop
+        progress = proj.rebuild(segments=1, on_progress=lambda _: target.stop())
+        store.append("agg-0", "Counter", [Counted(4)], 4).raise_for_failure()
+        assert not progress.done
+        assert proj.run(stop_when_idle=True) >= 1
+        assert model.seen[streams[0]] == [1, 2, 3, 4, 5]

@@ -226,6 +226,7 @@ class AsyncProjection:
                 pages, feed, follow=follow, stop_when_idle=stop_when_idle, on_progress=on_progress
             )
         finally:
+            self._stopped.clear()  # a stopped projection may run again
             await _close(feed)
 
     async def _rebuild(
