@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 
-from dynamo_es import ConcurrencyError
+from dynamo_es import ConcurrencyError, InMemoryEventStore
 from dynamo_es.aio import AsyncInMemoryEventStore, AsyncRepository, AsyncUnitOfWork
-from dynamo_es.exceptions import AggregateNotFoundError, TransactionTooLargeError
+from dynamo_es.exceptions import AggregateNotFoundError, ConfigurationError, TransactionTooLargeError
 
 from .conftest import Account
 
@@ -83,3 +84,13 @@ class TestAsyncUnitOfWork:
             return await store.stream_version(account.id, "TestAccount")
 
         assert asyncio.run(scenario()) == 0
+
+
+class TestWrongStore:
+    @pytest.mark.parametrize(
+        "make", [lambda s: AsyncRepository(Account, s), AsyncUnitOfWork], ids=["repository", "unit"]
+    )
+    def test_a_sync_store_is_refused_at_once_naming_what_to_use(self, make: Any) -> None:
+        """Given a sync store, the async repository and unit of work say so when built, not at the first await."""
+        with pytest.raises(ConfigurationError, match=r"InMemoryEventStore is not an async event store.*AsyncInMemory"):
+            make(InMemoryEventStore())

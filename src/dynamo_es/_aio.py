@@ -5,6 +5,7 @@ Aggregates stay synchronous (they do no I/O); only stores, repositories and runn
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
@@ -18,7 +19,7 @@ from ._serialization import EventSerializer
 from ._snapshots import Snapshot, SnapshotStrategy
 from ._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version
 from ._unit import UnitMembers, mark_committed
-from .exceptions import AggregateNotFoundError
+from .exceptions import AggregateNotFoundError, ConfigurationError
 
 __all__ = ["AsyncEventStore", "AsyncRepository", "AsyncSnapshotStore", "AsyncUnitOfWork"]
 
@@ -75,6 +76,20 @@ class AsyncSnapshotStore(Protocol):
         ...
 
 
+def check_async_store(store: object) -> None:
+    """Refuse a sync store where an async one is needed, naming both (awaiting its results would fail later).
+
+    Raises:
+        ConfigurationError: ``store.load`` is not a coroutine function.
+    """
+    if not inspect.iscoroutinefunction(getattr(store, "load", None)):
+        raise ConfigurationError(
+            "store",
+            f"{type(store).__name__} is not an async event store; use AsyncDynamoDBEventStore "
+            "(dynamo_es.dynamodb.aio) or AsyncInMemoryEventStore (dynamo_es.aio)",
+        )
+
+
 @attrs.define
 class AsyncRepository(Generic[A]):
     """[`Repository`][dynamo_es.Repository] for an [`AsyncEventStore`][dynamo_es.aio.AsyncEventStore].
@@ -84,7 +99,7 @@ class AsyncRepository(Generic[A]):
     """
 
     aggregate_class: type[A]
-    store: AsyncEventStore
+    store: AsyncEventStore = attrs.field(validator=lambda _, __, store: check_async_store(store))
     snapshots: AsyncSnapshotStore | None = attrs.field(default=None, kw_only=True)
     snapshot_strategy: SnapshotStrategy | None = attrs.field(default=None, kw_only=True)
 
@@ -162,7 +177,7 @@ class AsyncRepository(Generic[A]):
 class AsyncUnitOfWork(UnitMembers):
     """[`UnitOfWork`][dynamo_es.UnitOfWork] for an async store: aggregates saved in one transaction."""
 
-    store: AsyncEventStore
+    store: AsyncEventStore = attrs.field(validator=lambda _, __, store: check_async_store(store))
     _aggregates: dict[str, AggregateRoot] = attrs.field(factory=dict, init=False, repr=False)
 
     async def get(self, aggregate_class: type[A], aggregate_id: str) -> A:
