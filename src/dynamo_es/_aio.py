@@ -76,6 +76,13 @@ class AsyncSnapshotStore(Protocol):
         ...
 
 
+async def aclose_now(iterator: object) -> None:
+    """Close an async generator now (its ``finally`` runs, e.g. a scan's readers stop), not when it is collected."""
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 def check_async_store(store: object) -> None:
     """Refuse a sync store where an async one is needed, naming both (awaiting its results would fail later).
 

@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from ._aio import aclose_now
 from ._aio_stop import AsyncStop
 from ._events import StoredEvent
 from ._outbox import DispatchReport, PassTally, add_reports, dispatch_steps
@@ -68,9 +69,7 @@ class AsyncOutboxDispatcher:
                     break
                 await run_steps_async(dispatch_steps(self, stored, tally))
         finally:
-            aclose = getattr(events, "aclose", None)
-            if aclose is not None:  # an async generator: close it now, not when it is collected
-                await aclose()
+            await aclose_now(events)
         return tally.report()
 
     async def run(self, *, poll_interval: float = 1.0, stop_when_idle: bool = False) -> DispatchReport:

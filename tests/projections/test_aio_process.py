@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
 
-from dynamo_es import Change, DynamoDBEventStore, InMemoryEventStore, Repository, StoredEvent
+from dynamo_es import Change, DynamoDBEventStore, InMemoryEventStore, Repository
 from dynamo_es.aio import AsyncInMemoryEventStore, AsyncUnitOfWork, async_process_manager
 from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
 from dynamo_es.projections import BatchOutcome
 
 from ..conftest import Account, Credited
+from .test_process import Store, name, rewards, upstream
 
-Store = InMemoryEventStore | DynamoDBEventStore
 Scenario = Callable[[Any], Coroutine[Any, Any, Any]]
 
 
@@ -47,23 +46,6 @@ def stores(request: pytest.FixtureRequest) -> tuple[Store, Callable[[Scenario], 
             return await scenario(store)
 
     return DynamoDBEventStore(settings), lambda scenario: asyncio.run(on_dynamodb(scenario))
-
-
-def upstream(store: Store, *amounts: int) -> tuple[str, list[Change]]:
-    """An account credited ``amounts``; its id and its events as changes."""
-    account = Account.open(f"acc-{uuid.uuid4().hex[:10]}")
-    for amount in amounts:
-        account.credit(amount)
-    Repository(Account, store).save(account)
-    return account.id, [Change.stored(e) for e in store.load(account.id, "TestAccount")]
-
-
-def rewards(store: Store, account_id: str) -> list[StoredEvent]:
-    return store.load(f"rewards-{account_id}", "TestAccount")
-
-
-def name() -> str:
-    return f"cashback-{uuid.uuid4().hex[:8]}"
 
 
 class TestAsyncProcessManager:

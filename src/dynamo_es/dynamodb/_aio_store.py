@@ -12,7 +12,6 @@ import attrs
 from .._events import EventMetadata, StoredEvent
 from .._serialization import EventSerializer
 from .._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
-from ..exceptions import SubscriptionError
 from ..projections._changes import StreamPosition
 from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
@@ -25,7 +24,7 @@ from ._core import StoreCore
 from ._flows import Flow, drive_async
 from ._model import EventItem, EventItemCodec, event_model
 from ._outbox import OutboxIndex, OutboxReader
-from ._streams import record_decoder
+from ._streams import record_decoder, subscription_arguments
 from ._table import LazyTable
 
 __all__ = ["AsyncDynamoDBEventStore"]
@@ -216,16 +215,8 @@ class AsyncDynamoDBEventStore(AsyncClientOwner):
         Raises:
             SubscriptionError: the table has no stream (``enable_streams`` off).
         """
-        description = await self.ensure_table()
-        stream_arn = description.get("LatestStreamArn")
-        if not description.get("StreamSpecification", {}).get("StreamEnabled") or not stream_arn:
-            raise SubscriptionError(f"table {self.settings.events_table_name!r} has no stream; set enable_streams")
-        return AsyncSubscription(
-            LazyAsyncClient(self.settings, "dynamodbstreams"),
-            stream_arn,
-            record_decoder(self.serializer, self._core.codec),
-            position or StreamPosition(),
-            poll_interval=self.settings.streams_poll_interval_ms / 1000,
-            start_at=start_at,
-            on_trimmed=on_trimmed,
+        decode = record_decoder(self.serializer, self._core.codec)
+        arguments = subscription_arguments(
+            self.settings, await self.ensure_table(), decode, position, start_at=start_at, on_trimmed=on_trimmed
         )
+        return AsyncSubscription(LazyAsyncClient(self.settings, "dynamodbstreams"), **arguments)

@@ -12,7 +12,6 @@ from pynamodb.connection import Connection, TableConnection
 from .._events import EventMetadata, StoredEvent
 from .._serialization import EventSerializer
 from .._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
-from ..exceptions import SubscriptionError
 from ..projections._changes import StreamPosition
 from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
@@ -23,7 +22,7 @@ from ._flows import Flow, drive
 from ._model import EventItem, EventItemCodec, event_model
 from ._outbox import OutboxIndex, OutboxReader
 from ._scan import scan_events
-from ._streams import Subscription, make_streams_client, record_decoder
+from ._streams import Subscription, make_streams_client, record_decoder, subscription_arguments
 from ._table import LazyTable
 
 __all__ = ["DynamoDBEventStore", "KnownVersions"]
@@ -138,19 +137,11 @@ class DynamoDBEventStore:
         Raises:
             SubscriptionError: the table has no stream (``enable_streams`` off).
         """
-        description = self.ensure_table()
-        stream_arn = description.get("LatestStreamArn")
-        if not description.get("StreamSpecification", {}).get("StreamEnabled") or not stream_arn:
-            raise SubscriptionError(f"table {self.settings.events_table_name!r} has no stream; set enable_streams")
-        return Subscription(
-            make_streams_client(self.settings),
-            stream_arn,
-            record_decoder(self.serializer, self._codec),
-            position or StreamPosition(),
-            poll_interval=self.settings.streams_poll_interval_ms / 1000,
-            start_at=start_at,
-            on_trimmed=on_trimmed,
+        decode = record_decoder(self.serializer, self._codec)
+        arguments = subscription_arguments(
+            self.settings, self.ensure_table(), decode, position, start_at=start_at, on_trimmed=on_trimmed
         )
+        return Subscription(make_streams_client(self.settings), **arguments)
 
     # -- append ---------------------------------------------------------------------------
 

@@ -12,14 +12,15 @@ import attrs
 
 from .._serialization import EventSerializer
 from ..exceptions import SubscriptionError
-from ..projections._changes import Change, ChangeKind
+from ..projections._changes import Change, ChangeKind, StreamPosition
+from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
 from ._client import make_client
 from ._flows import drive
 from ._model import EventItemCodec
 from ._stream_reader import RecordDecoder, StreamReader
 
-__all__ = ["RecordDecoder", "Subscription", "make_streams_client", "record_decoder"]
+__all__ = ["RecordDecoder", "Subscription", "make_streams_client", "record_decoder", "subscription_arguments"]
 
 _TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
@@ -105,6 +106,33 @@ class Subscription(StreamReader):
     def poll(self) -> list[Change]:
         """Read each readable shard once and return the decoded changes (position not moved)."""
         return drive(self._poll_flow(), self.client)
+
+
+def subscription_arguments(
+    settings: EventStoreSettings,
+    description: Mapping[str, Any],
+    decode: RecordDecoder,
+    position: StreamPosition | None,
+    *,
+    start_at: StartAt,
+    on_trimmed: TrimmedPolicy,
+) -> dict[str, Any]:
+    """What a `Subscription` or an `AsyncSubscription` takes after its client, for the table ``description`` shows.
+
+    Raises:
+        SubscriptionError: the table has no stream (``enable_streams`` off).
+    """
+    stream_arn = description.get("LatestStreamArn")
+    if not description.get("StreamSpecification", {}).get("StreamEnabled") or not stream_arn:
+        raise SubscriptionError(f"table {settings.events_table_name!r} has no stream; set enable_streams")
+    return {
+        "stream_arn": stream_arn,
+        "decode": decode,
+        "position": position or StreamPosition(),
+        "poll_interval": settings.streams_poll_interval_ms / 1000,
+        "start_at": start_at,
+        "on_trimmed": on_trimmed,
+    }
 
 
 def record_decoder(serializer: EventSerializer, codec: EventItemCodec) -> RecordDecoder:

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from .._aio import AsyncEventStore
+from .._aio import AsyncEventStore, aclose_now
 from .._aio_stop import AsyncStop
 from .._steps import run_steps_async
 from ..exceptions import ConfigurationError
@@ -178,7 +178,7 @@ class AsyncProjection:
             if feed.records_lost != lost:
                 total += await self._catch_up()
         finally:
-            await _aclose(batches)
+            await aclose_now(batches)
             await _close(feed)
         return total
 
@@ -196,7 +196,7 @@ class AsyncProjection:
             async for page in pages:
                 applied += await self._settle([Change.stored(event) for event in page])
         finally:
-            await _aclose(pages)
+            await aclose_now(pages)
         return applied
 
     def _scan(self, segments: int) -> AsyncIterator[list[Any]]:
@@ -248,20 +248,13 @@ class AsyncProjection:
                 if self._stopped.is_set:
                     return RebuildProgress(read, applied, time.monotonic() - began)
         finally:
-            await _aclose(pages)
+            await aclose_now(pages)
         if follow:
             applied += await self._follow(feed, stop_when_idle=stop_when_idle)
         progress = RebuildProgress(read, applied, time.monotonic() - began, done=True)
         if on_progress is not None:
             await _awaited(on_progress(progress))
         return progress
-
-
-async def _aclose(iterator: AsyncIterator[Any]) -> None:
-    """Close an async generator now (its ``finally`` runs: a scan's readers stop), not when it is collected."""
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 async def _close(feed: AsyncChangeFeed) -> None:
