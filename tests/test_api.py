@@ -34,7 +34,7 @@ class TestPublicAPI:
             assert getattr(member, "__module__", "").startswith("dynamo_es"), name
 
     def test_testing_exports(self) -> None:
-        """The testing module exports the launcher, the script helper and the contract suite."""
+        """The testing module exports the launcher, the script helper, the contract suite and the Lambda payloads."""
         assert dynamo_es.testing.__all__ == [
             "AsyncEventStoreContract",
             "DynamoDBLocal",
@@ -43,6 +43,7 @@ class TestPublicAPI:
             "FaultProxy",
             "configured_or_local",
             "find_dynamodb_local",
+            "lambda_payload",
         ]
 
     def test_the_async_front_door_is_sorted_and_exact(self) -> None:

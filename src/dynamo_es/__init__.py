@@ -16,7 +16,16 @@ from ._unit import UnitOfWork
 from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
 from .exceptions import AggregateNotFoundError, ConcurrencyError, DynamoESError, EventStoreError
 from .memory import InMemoryCheckpointStore, InMemoryEventStore, InMemorySnapshotStore
-from .projections import Change, ChangeKind, CheckpointStore, Projection, StreamPosition, process_manager
+from .projections import (
+    Change,
+    ChangeKind,
+    CheckpointStore,
+    Projection,
+    Selection,
+    StreamPosition,
+    handles,
+    process_manager,
+)
 from .settings import EventStoreSettings
 
 __all__ = [
@@ -50,6 +59,7 @@ __all__ = [
     "Projection",
     "RawEventSerializer",
     "Repository",
+    "Selection",
     "Snapshot",
     "SnapshotStore",
     "SnapshotStrategy",
@@ -62,6 +72,7 @@ __all__ = [
     "configure_converter",
     "event",
     "event_type_of",
+    "handles",
     "make_converter",
     "process_manager",
     "upcaster",

@@ -254,7 +254,7 @@ class EventSerializer:
         try:
             data = _json_document(binascii.a2b_base64(encoded.event_data, strict_mode=True).decode())
             if schema_version < current_version:
-                data = self.registry.upcast(encoded.event_type, data, schema_version, current_version)
+                data = self._upcast(encoded, data, schema_version, current_version)
             elif schema_version > current_version:
                 raise ValueError(
                     f"stored schema version {schema_version} is newer than {cls.__qualname__}'s "
@@ -270,6 +270,17 @@ class EventSerializer:
             cattrs.BaseValidationError,
         ) as error:
             raise _decode_error(encoded, f"cannot decode event data: {_describe(error)}") from error
+
+    def _upcast(self, encoded: EncodedEvent, data: Any, schema_version: int, current_version: int) -> Any:
+        """``data`` upcast to the current schema version; an upcaster's own error becomes a SerializationError."""
+        try:
+            return self.registry.upcast(encoded.event_type, data, schema_version, current_version)
+        except DynamoESError:
+            raise
+        except Exception as error:  # an upcaster is user code: any error it raises is named here
+            raise _decode_error(
+                encoded, f"upcaster from schema version {schema_version} failed: {_describe(error)}"
+            ) from error
 
     def _metadata_json(self, metadata: EventMetadata, schema_version: int) -> str:
         if not metadata.extra:  # the common case: the same few ids on every event of a save

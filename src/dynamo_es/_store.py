@@ -345,7 +345,8 @@ def committed(appends: Sequence[EncodedAppend]) -> CommitResult:
 def check_tracking(tracking: Tracking | None) -> None:
     """Refuse a malformed tracking record before anything is written.
 
-    The name and the upstream stream id become a DynamoDB key (2,048 and 1,024 bytes at most).
+    The name becomes a partition key (2,048 bytes at most); the upstream stream id may be any
+    legal stream id (2,048 bytes: a checkpoint store keys long ones by their hash).
     """
     if tracking is None:
         return
@@ -353,7 +354,7 @@ def check_tracking(tracking: Tracking | None) -> None:
         raise InvalidStreamError(f"tracking name must be a non-empty string, not {tracking.name!r}")
     if not isinstance(tracking.stream_id, str) or ":" not in tracking.stream_id:
         raise InvalidStreamError(f"tracking stream id must look like 'Type:id', not {tracking.stream_id!r}")
-    for label, text, limit in (("name", tracking.name, 2048), ("stream id", tracking.stream_id, 1024)):
+    for label, text, limit in (("name", tracking.name, 2048), ("stream id", tracking.stream_id, MAX_STREAM_ID_BYTES)):
         size = len(text.encode("utf-8", errors="surrogatepass"))
         if size > limit:
             raise InvalidStreamError(

@@ -24,7 +24,8 @@ DynamoESError
 │   ├── EndpointUnreachableError   DynamoDB cannot be reached at all
 │   ├── TableSchemaError           an existing table with an incompatible key schema
 │   └── SubscriptionError          a DynamoDB Streams subscription cannot go on
-│       └── StreamTrimmedError     records were trimmed (older than 24 h) before they were read
+│       ├── StreamTrimmedError     records were trimmed (older than 24 h) before they were read
+│       └── LambdaPayloadError     a Lambda payload is not from a stream of the events table
 └── DynamoDBLocalError             DynamoDB Local could not be found or started
 ```
 
@@ -52,6 +53,7 @@ __all__ = [
     "EventTooLargeError",
     "EventTypeError",
     "InvalidStreamError",
+    "LambdaPayloadError",
     "MissingHandlerError",
     "OutcomeUnknownError",
     "ProjectionError",
@@ -342,6 +344,24 @@ class TableSchemaError(EventStoreError):
 
 class SubscriptionError(EventStoreError):
     """A DynamoDB Streams subscription cannot go on (stream off, stream gone, bad images)."""
+
+
+class LambdaPayloadError(SubscriptionError):
+    """A Lambda payload (or one of its records) is not a shape that carries the events table's changes.
+
+    ``found`` says what arrived (an SQS message, an EventBridge event, Kinesis data that is not
+    a DynamoDB change record, ...), ``index`` which record it was (None: the payload itself).
+    """
+
+    def __init__(self, found: str, *, index: int | None = None) -> None:
+        where = "the payload" if index is None else f"record {index} of the payload"
+        super().__init__(
+            f"{where} is {found}; expected DynamoDB Streams records ({{'Records': [...]}} with eventSource "
+            "'aws:dynamodb'), the same records as a bare JSON array (EventBridge Pipes), or Kinesis Data Streams "
+            "for DynamoDB records (base64 'kinesis.data', or already unwrapped)"
+        )
+        self.found = found
+        self.index = index
 
 
 class StreamTrimmedError(SubscriptionError):

@@ -100,12 +100,14 @@ class TestEveryReader:
         assert (caught.value.stream_id, caught.value.version, caught.value.attribute) == ("Wallet:w-1", 1, "eventId")
 
     def test_the_stream_decoder(self) -> None:
-        """A stream record whose image is corrupt raises CorruptItemError, not KeyError."""
+        """A stream record whose image is corrupt becomes a change carrying CorruptItemError, naming its stream."""
         item = good_item()
         item["version"] = {"S": "1"}
         record = {"eventName": "INSERT", "dynamodb": {"NewImage": item, "SequenceNumber": "1", "Keys": {}}}
-        with pytest.raises(CorruptItemError, match="'version' is not of type N"):
-            read_lambda_event({"Records": [record]})
+        (change,) = read_lambda_event({"Records": [record]}).changes
+        assert isinstance(change.error, CorruptItemError)
+        assert "'version' is not of type N" in str(change.error)
+        assert (change.event.stream_id, change.event.version, change.event.event) == ("Wallet:w-1", 1, None)
 
 
 def corrupted(item: dict[str, Any], data: st.DataObject) -> dict[str, Any]:

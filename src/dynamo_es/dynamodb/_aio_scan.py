@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, TypeVar
 
-from .._events import StoredEvent
-from .._serialization import EncodedEvent
 from ._flows import drive_async
 from ._model import EventItemCodec
-from ._scan import events_of, scan_page
+from ._scan import ItemReader, events_of, scan_page
 
 __all__ = ["scan_events_async"]
 
+T = TypeVar("T")
 _DONE = object()
 
 
@@ -21,11 +20,11 @@ async def scan_events_async(
     client: Any,
     table: str,
     codec: EventItemCodec,
-    decode: Callable[[EncodedEvent], StoredEvent],
+    decode: ItemReader[T],
     *,
     segments: int,
     page_size: int,
-) -> AsyncGenerator[list[StoredEvent], None]:
+) -> AsyncGenerator[list[T], None]:
     """Pages of events from ``segments`` Scan segments read by concurrent tasks, as they arrive.
 
     The same requests as the sync store's scan; within a segment, one stream's events come in

@@ -12,7 +12,8 @@ import attrs
 from .._events import EventMetadata, StoredEvent
 from .._serialization import EventSerializer
 from .._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
-from ..projections._changes import StreamPosition
+from ..projections._changes import Change, StreamPosition
+from ..projections._reading import ChangeDecoder, Selection
 from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
 from ._aio_checkpoints import AsyncDynamoDBCheckpointStore
@@ -24,6 +25,7 @@ from ._core import StoreCore
 from ._flows import Flow, drive_async
 from ._model import EventItem, EventItemCodec, event_model
 from ._outbox import OutboxIndex, OutboxReader
+from ._scan import change_reader, event_reader
 from ._streams import record_decoder, subscription_arguments
 from ._table import LazyTable
 
@@ -192,11 +194,45 @@ class AsyncDynamoDBEventStore(AsyncClientOwner):
         await self._prepare()
         table, codec = self.settings.events_table_name, self._core.codec
         pages = scan_events_async(
-            await self._client.get(), table, codec, self.serializer.decode, segments=segments, page_size=page_size
-        )
+            await self._client.get(), table, codec, event_reader(codec, self.serializer), segments=segments,
+            page_size=page_size,
+        )  # fmt: skip
         async with contextlib.aclosing(pages):  # leaving early stops the segment readers at once
             async for page in pages:
                 yield page
+
+    async def scan_changes(
+        self, *, reads: Selection | None = None, segments: int = 4, page_size: int = 1000
+    ) -> AsyncIterator[list[Change]]:
+        """Every stream's events as changes, in pages, from the same Scan as `scan()`.
+
+        See [`DynamoDBEventStore.scan_changes`][dynamo_es.DynamoDBEventStore.scan_changes].
+        """
+        await self._prepare()
+        table, codec = self.settings.events_table_name, self._core.codec
+        read = change_reader(codec, ChangeDecoder(self.serializer, reads or Selection()))
+        pages = scan_events_async(await self._client.get(), table, codec, read, segments=segments, page_size=page_size)
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                yield page
+
+    async def read_changes(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        reads: Selection | None = None,
+    ) -> list[Change]:
+        """The stream's events as changes; see [`ChangeReader`][dynamo_es.projections.ChangeReader]."""
+        if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
+            return []
+        await self._prepare()
+        decoder = ChangeDecoder(self.serializer, reads or Selection())
+        return await self._run(
+            self._core.read_changes(aggregate_id, aggregate_type, (from_version, to_version), decoder)
+        )
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -206,6 +242,7 @@ class AsyncDynamoDBEventStore(AsyncClientOwner):
         *,
         start_at: StartAt = "trim_horizon",
         on_trimmed: TrimmedPolicy = "restart",
+        reads: Selection | None = None,
     ) -> AsyncSubscription:
         """An [`AsyncSubscription`][dynamo_es.dynamodb.aio.AsyncSubscription] to this table's stream.
 
@@ -215,7 +252,7 @@ class AsyncDynamoDBEventStore(AsyncClientOwner):
         Raises:
             SubscriptionError: the table has no stream (``enable_streams`` off).
         """
-        decode = record_decoder(self.serializer, self._core.codec)
+        decode = record_decoder(self.serializer, self._core.codec, reads)
         arguments = subscription_arguments(
             self.settings, await self.ensure_table(), decode, position, start_at=start_at, on_trimmed=on_trimmed
         )

@@ -8,6 +8,7 @@ definition of the item.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,7 +25,7 @@ from .._events import StoredEvent
 from .._retry import backoff_delay
 from .._serialization import default_converter
 from .._store import Tracking, check_tracking, check_transaction_size
-from ..exceptions import EventStoreError, TransientStoreError, WriteConditionError
+from ..exceptions import CorruptItemError, EventStoreError, TransientStoreError, WriteConditionError
 from ..projections._changes import SHARD_END, StreamPosition
 from ..projections._checkpoints import StreamProgress
 from ..settings import EventStoreSettings
@@ -33,9 +34,13 @@ from ._flows import Call, Flow, Sleep
 from ._model import table_meta
 from ._read_models import read_model_writes, transact_items
 
-__all__ = ["POSITION_PREFIX", "CheckpointFlows", "CheckpointItem", "checkpoint_model"]
+__all__ = ["HASHED_PREFIX", "POSITION_PREFIX", "CheckpointFlows", "CheckpointItem", "checkpoint_model", "stream_key"]
 
 POSITION_PREFIX = "$position#"
+HASHED_PREFIX = "$sha256#"
+"""The sort key of a stream id too long for one (over 1,024 bytes): this, then its SHA-256 in hex."""
+MAX_SORT_KEY_BYTES = 1024
+"""DynamoDB's sort key limit, in UTF-8 bytes; stream ids may be up to 2,048."""
 _SEQUENCE_DIGITS = 128
 """Sequence numbers are stored zero-padded, so that DynamoDB's string order is their numeric order."""
 _TOKEN_NAMESPACE = uuid.UUID("5d0c6a8e-9b1f-4c3e-8a27-3f6e1d2b9c44")
@@ -45,7 +50,9 @@ _BATCH_GET_KEYS = 100
 class CheckpointItem(Model):
     """A checkpoint row: a shard's sequence number, or the projection's progress with one stream.
 
-    ``(name, "$position#<shard>")`` holds the sequence; ``(name, <stream id>)`` the progress.
+    ``(name, "$position#<shard>")`` holds the sequence; ``(name, <stream id>)`` the progress. A
+    stream id over DynamoDB's 1,024-byte sort key limit is keyed ``$sha256#<hex digest>``, with
+    the full id in ``streamId`` (checked on every read).
     """
 
     class Meta:
@@ -63,6 +70,8 @@ class CheckpointItem(Model):
     parked = BooleanAttribute(null=True)
     error = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(attr_name="updatedAt")
+    stream_id = UnicodeAttribute(attr_name="streamId", null=True)
+    """The full stream id, for a key that holds its hash (stream ids over 1,024 bytes)."""
 
 
 @functools.cache
@@ -70,6 +79,32 @@ def checkpoint_model(settings: EventStoreSettings) -> type[CheckpointItem]:
     """The `CheckpointItem` model on ``settings.checkpoints_table_name``."""
     namespace = {"Meta": table_meta(settings, settings.checkpoints_table_name), "__module__": __name__}
     return type(f"CheckpointItem_{settings.checkpoints_table_name}", (CheckpointItem,), namespace)
+
+
+def stream_key(stream_id: str) -> str:
+    """The checkpoint sort key of ``stream_id``: itself, or its hash when it is over the sort key limit.
+
+    Short ids (every id before long ones were supported) stay as they are, so no migration is needed.
+    """
+    encoded = stream_id.encode("utf-8", errors="surrogatepass")
+    if len(encoded) <= MAX_SORT_KEY_BYTES:
+        return stream_id
+    return HASHED_PREFIX + hashlib.sha256(encoded).hexdigest()
+
+
+def _stream_of(item: CheckpointItem) -> str:
+    """The stream id a progress item belongs to (its key, or for a hashed key the full id it keeps)."""
+    if not item.key.startswith(HASHED_PREFIX):
+        return item.key
+    if item.stream_id is None or stream_key(item.stream_id) != item.key:
+        raise CorruptItemError(
+            f"checkpoint {item.name!r}/{item.key!r}: a hashed key whose streamId {item.stream_id!r} does not match",
+            stream_id=str(item.stream_id),
+            version=int(item.version or 0),
+            event_type="<checkpoint>",
+            attribute="streamId",
+        )
+    return item.stream_id
 
 
 def _now() -> str:
@@ -115,7 +150,7 @@ class CheckpointFlows:
 
     def load_progress(self, name: str, stream_ids: Iterable[str]) -> Flow[dict[str, StreamProgress]]:
         """The progress of each of ``stream_ids`` that has any (BatchGetItem, 100 keys a request)."""
-        keys = [self._key(name, stream_id) for stream_id in sorted(set(stream_ids))]
+        keys = [self._key(name, stream_key(stream_id)) for stream_id in sorted(set(stream_ids))]
         progress: dict[str, StreamProgress] = {}
         for start in range(0, len(keys), _BATCH_GET_KEYS):
             pending: dict[str, Any] = {
@@ -128,14 +163,14 @@ class CheckpointFlows:
                     raise EventStoreError(f"cannot read progress of {name!r}: {error}") from error
                 for raw in page.get("Responses", {}).get(self.table, []):
                     item = self.model.from_raw_data(raw)
-                    progress[item.key] = _progress(item)
+                    progress[_stream_of(item)] = _progress(item)
                 pending = page.get("UnprocessedKeys") or {}
         return progress
 
     def save_versions(self, name: str, versions: Mapping[str, int]) -> Flow[None]:
         """Record the last applied version per stream, where it is newer; clears failures."""
         for stream_id, version in versions.items():
-            yield from self._update(name, stream_id, applied(self.model, version), newer(self.model, version))
+            yield from self._update_stream(name, stream_id, applied(self.model, version), newer(self.model, version))
 
     def record_failure(
         self, name: str, stream_id: str, version: int, error: str, *, park_after: int | None
@@ -144,15 +179,15 @@ class CheckpointFlows:
         model = self.model
         unapplied = model.version.does_not_exist() | (model.version < version)
         counted = [model.failures.add(1), model.error.set(error[:2000])]
-        item = yield from self._update(name, stream_id, counted, unapplied & (model.failed_version == version))
+        item = yield from self._update_stream(name, stream_id, counted, unapplied & (model.failed_version == version))
         if item is None:  # the first failure at this version (or it was applied meanwhile)
             first = [model.failures.set(1), model.failed_version.set(version), model.error.set(error[:2000])]
-            item = yield from self._update(name, stream_id, first, unapplied)
+            item = yield from self._update_stream(name, stream_id, first, unapplied)
         if item is None:
             return 0  # applied meanwhile, by another worker: nothing to count
         failures = int(item.failures or 0)
         if park_after is not None and failures >= park_after:
-            yield from self._update(name, stream_id, [model.parked.set(True)], None)
+            yield from self._update_stream(name, stream_id, [model.parked.set(True)], None)
         return failures
 
     def parked(self, name: str) -> Flow[dict[str, StreamProgress]]:
@@ -161,22 +196,35 @@ class CheckpointFlows:
         params = self._query(name, None, {f"#{parked}": parked}, {":yes": {"BOOL": True}})
         params["FilterExpression"] = f"#{parked} = :yes"
         items = yield from self._query_all(params, f"cannot read parked streams of {name!r}")
-        return {item.key: _progress(item) for item in items}
+        return {_stream_of(item): _progress(item) for item in items}
 
     def unpark(self, name: str, stream_id: str) -> Flow[None]:
         """Let ``stream_id`` be applied again; its failure count restarts."""
         model = self.model
         actions = [model.parked.remove(), model.failures.remove(), model.error.remove(), model.failed_version.remove()]
-        yield from self._update(name, stream_id, actions, None)
+        yield from self._update_stream(name, stream_id, actions, None)
 
     def tracking_update(self, tracking: Tracking) -> dict[str, Any]:
         """A transaction's Update that records ``tracking`` if it is newer (as save_versions would)."""
         model = self.model
-        actions = [*applied(model, tracking.version), model.updated_at.set(_now())]
-        update: dict[str, Any] = model(tracking.name, tracking.stream_id).get_update_kwargs_from_instance(
+        actions = [*applied(model, tracking.version), *self._full_id(tracking.stream_id), model.updated_at.set(_now())]
+        update: dict[str, Any] = model(tracking.name, stream_key(tracking.stream_id)).get_update_kwargs_from_instance(
             actions=actions, condition=newer(model, tracking.version)
         )
         return update
+
+    def _full_id(self, stream_id: str) -> list[Action]:
+        """For a stream keyed by its hash, the action that keeps its full id beside the key."""
+        return [self.model.stream_id.set(stream_id)] if stream_key(stream_id) != stream_id else []
+
+    def _update_stream(
+        self, name: str, stream_id: str, actions: Sequence[Action], condition: Condition | None
+    ) -> Flow[Any]:
+        """`_update()` of a stream's progress item, keyed to fit DynamoDB's sort key limit."""
+        key = stream_key(stream_id)
+        if key != stream_id:
+            actions = [*actions, *self._full_id(stream_id)]
+        return (yield from self._update(name, key, actions, condition))
 
     def commit_effects(self, name: str, event: StoredEvent, effects: Any) -> Flow[bool]:
         """Apply read-model writes and record ``event``'s version in one transaction; False for a redelivery."""

@@ -31,6 +31,8 @@ from .._store import (
     make_stream_id,
 )
 from ..exceptions import EventStoreError, TransientStoreError
+from ..projections._changes import Change
+from ..projections._reading import ChangeDecoder
 from ..settings import EventStoreSettings
 from . import _requests as requests
 from ._attempt import Attempt
@@ -39,6 +41,7 @@ from ._errors import BOUNDARY_ERRORS, Failure, classify
 from ._flows import Call, Flow, Sleep
 from ._limits import MAX_ITEM_BYTES, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS, plan_transactions, request_size
 from ._model import EventItemCodec
+from ._scan import change_reader
 
 __all__ = ["KnownVersions", "StoreCore"]
 
@@ -245,6 +248,24 @@ class StoreCore:
                 yield _PAUSE
             events.extend(self.serializer.decode_all(records[start : start + _CHUNK]))
         return events
+
+    def read_changes(
+        self, aggregate_id: str, aggregate_type: str, versions: tuple[int, int | None], decoder: ChangeDecoder
+    ) -> Flow[list[Change]]:
+        """A version range as stored changes for one reader (unread ones undecoded, bad ones with their error)."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        if versions[1] is not None and versions[1] < versions[0]:
+            return []
+        items = yield from self._raw_pages(stream_id, versions, limit=None, forward=True)
+        read = change_reader(self.codec, decoder)
+        changes: list[Change] = []
+        for start in range(0, len(items), _CHUNK):
+            if start:
+                yield _PAUSE
+            changes.extend(read(item) for item in items[start : start + _CHUNK] if self.codec.is_event(item))
+        if changes:
+            self.known.saw(stream_id, max(change.event.version for change in changes))
+        return changes
 
     def stream_version(self, aggregate_id: str, aggregate_type: str) -> Flow[int]:
         """The version of the stream's last event; 0 when it has none."""

@@ -4,30 +4,54 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from .._events import StoredEvent
-from .._serialization import EncodedEvent
-from ..exceptions import EventStoreError
+from .._serialization import EventSerializer
+from ..exceptions import CorruptItemError, EventStoreError
+from ..projections._changes import Change
+from ..projections._reading import ChangeDecoder
 from ._errors import BOUNDARY_ERRORS
 from ._flows import Call, Flow, drive
 from ._model import EventItemCodec
 
-__all__ = ["events_of", "scan_events", "scan_page"]
+__all__ = ["ItemReader", "change_reader", "event_reader", "events_of", "scan_events", "scan_page"]
 
+T = TypeVar("T")
+ItemReader = Callable[[Mapping[str, Any]], T]
+"""Turns one event item (wire format) into what a read returns: a stored event, or a change."""
 _DONE = object()
+
+
+def event_reader(codec: EventItemCodec, serializer: EventSerializer) -> ItemReader[StoredEvent]:
+    """Items to stored events, strictly: a corrupt item or an unknown type raises."""
+    decode = serializer.decode
+    return lambda item: decode(codec.decode(item))
+
+
+def change_reader(codec: EventItemCodec, decoder: ChangeDecoder) -> ItemReader[Change]:
+    """Items to stored changes for one reader: unread ones undecoded, bad ones carrying their error."""
+
+    def read(item: Mapping[str, Any]) -> Change:
+        try:
+            encoded = codec.decode(item)
+        except CorruptItemError as error:
+            return decoder.corrupt(error)
+        return decoder.stored(encoded)
+
+    return read
 
 
 def scan_events(
     client: Any,
     table: str,
     codec: EventItemCodec,
-    decode: Callable[[EncodedEvent], StoredEvent],
+    decode: ItemReader[T],
     *,
     segments: int,
     page_size: int,
-) -> Iterator[list[StoredEvent]]:
+) -> Iterator[list[T]]:
     """Pages of events from ``segments`` parallel Scan segments; items that are not events are skipped.
 
     Each segment is read by a thread of its own; pages are yielded as they arrive. Within a
@@ -51,9 +75,7 @@ def scan_events(
         stop.set()
 
 
-def _drain(
-    pages: queue.Queue[Any], segments: int, codec: EventItemCodec, decode: Callable[[EncodedEvent], StoredEvent]
-) -> Iterator[list[StoredEvent]]:
+def _drain(pages: queue.Queue[Any], segments: int, codec: EventItemCodec, decode: ItemReader[T]) -> Iterator[list[T]]:
     finished = 0
     while finished < segments:
         page = pages.get()
@@ -112,8 +134,6 @@ def _segment_pages(client: Any, table: str, segment: tuple[int, int] | None, pag
             return
 
 
-def events_of(
-    items: list[Any], codec: EventItemCodec, decode: Callable[[EncodedEvent], StoredEvent]
-) -> list[StoredEvent]:
-    """The events among a Scan page's items, decoded (other entities skipped)."""
-    return [decode(codec.decode(item)) for item in items if codec.is_event(item)]
+def events_of(items: list[Any], codec: EventItemCodec, decode: ItemReader[T]) -> list[T]:
+    """The events among a Scan page's items, read by ``decode`` (other entities skipped)."""
+    return [decode(item) for item in items if codec.is_event(item)]

@@ -12,7 +12,8 @@ from pynamodb.connection import Connection, TableConnection
 from .._events import EventMetadata, StoredEvent
 from .._serialization import EventSerializer
 from .._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
-from ..projections._changes import StreamPosition
+from ..projections._changes import Change, StreamPosition
+from ..projections._reading import ChangeDecoder, Selection
 from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
 from ._checkpoints import DynamoDBCheckpointStore, checkpoint_model
@@ -21,7 +22,7 @@ from ._core import KnownVersions, StoreCore
 from ._flows import Flow, drive
 from ._model import EventItem, EventItemCodec, event_model
 from ._outbox import OutboxIndex, OutboxReader
-from ._scan import scan_events
+from ._scan import change_reader, event_reader, scan_events
 from ._streams import Subscription, make_streams_client, record_decoder, subscription_arguments
 from ._table import LazyTable
 
@@ -125,6 +126,7 @@ class DynamoDBEventStore:
         *,
         start_at: StartAt = "trim_horizon",
         on_trimmed: TrimmedPolicy = "restart",
+        reads: Selection | None = None,
     ) -> Subscription:
         """A subscription to this table's DynamoDB stream; call ``start()`` then iterate it.
 
@@ -133,11 +135,14 @@ class DynamoDBEventStore:
             start_at: without a position, begin at the oldest kept record or at the newest.
             on_trimmed: when records after ``position`` were trimmed (older than 24 h), log
                 and go on from the oldest kept record ("restart"), or raise ("raise").
+            reads: what the reader reads: other records arrive as unread changes, their event
+                data not decoded. A record that cannot be decoded (an unregistered type, a
+                corrupt item) arrives as a change carrying its ``error``; iteration goes on.
 
         Raises:
             SubscriptionError: the table has no stream (``enable_streams`` off).
         """
-        decode = record_decoder(self.serializer, self._codec)
+        decode = record_decoder(self.serializer, self._codec, reads)
         arguments = subscription_arguments(
             self.settings, self.ensure_table(), decode, position, start_at=start_at, on_trimmed=on_trimmed
         )
@@ -214,9 +219,37 @@ class DynamoDBEventStore:
         usually arrive in version order; a projection's version rule copes when they do not.
         """
         self._prepare()
+        table, read = self.settings.events_table_name, event_reader(self._codec, self.serializer)
+        return scan_events(self._client, table, self._codec, read, segments=segments, page_size=page_size)
+
+    def scan_changes(
+        self, *, reads: Selection | None = None, segments: int = 4, page_size: int = 1000
+    ) -> Iterator[list[Change]]:
+        """Every stream's events as changes, in pages, from the same parallel Scan as `scan()`.
+
+        A record outside ``reads`` is not decoded (an unread change); one that cannot be decoded
+        carries its error. See [`ChangeReader`][dynamo_es.projections.ChangeReader].
+        """
+        self._prepare()
         table = self.settings.events_table_name
-        decode = self.serializer.decode
-        return scan_events(self._client, table, self._codec, decode, segments=segments, page_size=page_size)
+        read = change_reader(self._codec, ChangeDecoder(self.serializer, reads or Selection()))
+        return scan_events(self._client, table, self._codec, read, segments=segments, page_size=page_size)
+
+    def read_changes(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        reads: Selection | None = None,
+    ) -> list[Change]:
+        """The stream's events as changes (consistent reads); see `ChangeReader`."""
+        if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
+            return []
+        self._prepare()
+        decoder = ChangeDecoder(self.serializer, reads or Selection())
+        return self._run(self._core.read_changes(aggregate_id, aggregate_type, (from_version, to_version), decoder))
 
     def load(
         self,

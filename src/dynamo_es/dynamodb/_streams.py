@@ -11,8 +11,9 @@ from typing import Any
 import attrs
 
 from .._serialization import EventSerializer
-from ..exceptions import SubscriptionError
+from ..exceptions import CorruptItemError, SubscriptionError
 from ..projections._changes import Change, ChangeKind, StreamPosition
+from ..projections._reading import ChangeDecoder, Selection
 from ..projections._source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
 from ._client import make_client
@@ -135,12 +136,16 @@ def subscription_arguments(
     }
 
 
-def record_decoder(serializer: EventSerializer, codec: EventItemCodec) -> RecordDecoder:
+def record_decoder(
+    serializer: EventSerializer, codec: EventItemCodec, selection: Selection | None = None
+) -> RecordDecoder:
     """A function turning one stream record (GetRecords or Lambda shape) into a [`Change`][dynamo_es.Change].
 
     It returns None for a record whose item is not an event (another entity type in a
-    single-table design).
+    single-table design). A record outside ``selection`` becomes an unread change (its event
+    data is not decoded); one that cannot be decoded, a change carrying its error.
     """
+    decoder = ChangeDecoder(serializer, selection or Selection())
 
     def decode(record: Mapping[str, Any], shard_id: str | None) -> Change | None:
         stream_record = record["dynamodb"]
@@ -153,17 +158,31 @@ def record_decoder(serializer: EventSerializer, codec: EventItemCodec) -> Record
         if not codec.is_event(image):
             return None
         old = stream_record.get("OldImage") if kind is ChangeKind.MODIFY else None
-        return Change(
-            kind=kind,
-            event=serializer.decode(codec.decode(image)),
-            previous=None if old is None else serializer.decode(codec.decode(old)),
-            shard_id=shard_id,
-            sequence_number=str(stream_record["SequenceNumber"]),
-            approximate_creation_time=_creation_time(stream_record.get("ApproximateCreationDateTime")),
-            expired=kind is ChangeKind.REMOVE and _by_ttl(record),
-        )
+        where: dict[str, Any] = {
+            "shard_id": shard_id,
+            "sequence_number": str(stream_record.get("SequenceNumber") or ""),
+            "created": _creation_time(stream_record.get("ApproximateCreationDateTime")),
+            "expired": kind is ChangeKind.REMOVE and _by_ttl(record),
+        }
+        try:
+            new, previous = codec.decode(image), None if old is None else codec.decode(old)
+        except CorruptItemError as error:
+            return _corrupt_change(decoder, error, kind, where)
+        return decoder.change(kind, new, previous, **where)
 
     return decode
+
+
+def _corrupt_change(decoder: ChangeDecoder, error: CorruptItemError, kind: ChangeKind, where: dict[str, Any]) -> Change:
+    change = decoder.corrupt(error)
+    return attrs.evolve(
+        change,
+        kind=kind,
+        shard_id=where["shard_id"],
+        sequence_number=where["sequence_number"],
+        approximate_creation_time=where["created"],
+        expired=where["expired"],
+    )
 
 
 def _kind(record: Mapping[str, Any]) -> ChangeKind:

@@ -13,6 +13,7 @@ from .._events import EventMetadata, StoredEvent
 from .._serialization import EventSerializer
 from .._store import AppendResult, CommitResult, StreamAppend, Tracking
 from ..projections._changes import Change, StreamPosition
+from ..projections._reading import Selection
 from ..projections._source import StartAt
 from ._checkpoints import InMemoryCheckpointStore
 from ._store import InMemoryEventStore
@@ -153,10 +154,37 @@ class AsyncInMemoryEventStore:
         return self.sync.mark_dispatched(aggregate_id, aggregate_type, version)
 
     async def subscribe_to_changes(
-        self, position: StreamPosition | None = None, *, start_at: StartAt = "trim_horizon"
+        self,
+        position: StreamPosition | None = None,
+        *,
+        start_at: StartAt = "trim_horizon",
+        reads: Selection | None = None,
     ) -> AsyncMemorySubscription:
-        """An async subscription to this store's appends (and outbox marks)."""
-        return AsyncMemorySubscription(self.sync.subscribe_to_changes(position, start_at=start_at))
+        """An async subscription to this store's appends (and outbox marks); ``reads`` as for the sync store."""
+        return AsyncMemorySubscription(self.sync.subscribe_to_changes(position, start_at=start_at, reads=reads))
+
+    async def read_changes(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        reads: Selection | None = None,
+    ) -> list[Change]:
+        """The stream's events as changes; see [`ChangeReader`][dynamo_es.projections.ChangeReader]."""
+        await asyncio.sleep(0)
+        return self.sync.read_changes(
+            aggregate_id, aggregate_type, from_version=from_version, to_version=to_version, reads=reads
+        )
+
+    async def scan_changes(
+        self, *, reads: Selection | None = None, segments: int = 4, page_size: int = 1000
+    ) -> AsyncIterator[list[Change]]:
+        """Every stream's events as changes, a page at a time."""
+        for page in self.sync.scan_changes(reads=reads, segments=segments, page_size=page_size):
+            await asyncio.sleep(0)
+            yield page
 
     async def scan(self, *, segments: int = 4, page_size: int = 1000) -> AsyncIterator[list[StoredEvent]]:
         """Every stream's events, a page at a time."""

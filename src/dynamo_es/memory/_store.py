@@ -27,7 +27,8 @@ from .._store import (
     make_stream_id,
 )
 from ..exceptions import Conflict
-from ..projections._changes import ChangeKind, StreamPosition
+from ..projections._changes import Change, ChangeKind, StreamPosition
+from ..projections._reading import ChangeDecoder, Selection
 from ..projections._source import StartAt
 from ._checkpoints import InMemoryCheckpointStore
 from ._subscription import ChangeLog, MemorySubscription
@@ -62,10 +63,42 @@ class InMemoryEventStore:
         self._log = ChangeLog(threading.Condition(self._lock))
 
     def subscribe_to_changes(
-        self, position: StreamPosition | None = None, *, start_at: StartAt = "trim_horizon"
+        self,
+        position: StreamPosition | None = None,
+        *,
+        start_at: StartAt = "trim_horizon",
+        reads: Selection | None = None,
     ) -> MemorySubscription:
-        """A subscription to this store's appends (and outbox marks), like a DynamoDB stream's."""
-        return MemorySubscription(self._log, self.serializer.decode, position or StreamPosition(), start_at=start_at)
+        """A subscription to this store's appends (and outbox marks), like a DynamoDB stream's.
+
+        Records outside ``reads`` arrive undecoded (``unread``); one that cannot be decoded
+        arrives with its ``error`` instead of the event.
+        """
+        decoder = ChangeDecoder(self.serializer, reads or Selection())
+        return MemorySubscription(self._log, decoder, position or StreamPosition(), start_at=start_at)
+
+    def read_changes(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        reads: Selection | None = None,
+    ) -> list[Change]:
+        """The stream's events as changes; see [`ChangeReader`][dynamo_es.projections.ChangeReader]."""
+        records = self._records(aggregate_id, aggregate_type, from_version, to_version)
+        return [ChangeDecoder(self.serializer, reads or Selection()).stored(record) for record in records]
+
+    def scan_changes(
+        self, *, reads: Selection | None = None, segments: int = 4, page_size: int = 1000
+    ) -> Iterator[list[Change]]:
+        """Every stream's events as changes, by pages; see [`ChangeReader`][dynamo_es.projections.ChangeReader]."""
+        decoder = ChangeDecoder(self.serializer, reads or Selection())
+        with self._lock:
+            records = [record for stream in self._streams.values() for record in stream]
+        for start in range(0, len(records), page_size):
+            yield [decoder.stored(record) for record in records[start : start + page_size]]
 
     def scan(self, *, segments: int = 4, page_size: int = 1000) -> Iterator[list[StoredEvent]]:
         """Every stream's events, a page at a time (``segments`` is accepted for the protocol)."""
@@ -164,6 +197,11 @@ class InMemoryEventStore:
         to_version: int | None = None,
     ) -> list[StoredEvent]:
         """The stream's events from ``from_version`` to ``to_version``; see [`EventStore`][dynamo_es.EventStore]."""
+        return self.serializer.decode_all(self._records(aggregate_id, aggregate_type, from_version, to_version))
+
+    def _records(
+        self, aggregate_id: str, aggregate_type: str, from_version: int, to_version: int | None
+    ) -> list[EncodedEvent]:
         stream_id = make_stream_id(aggregate_type, aggregate_id)
         check_version("from_version", from_version, minimum=1)
         if to_version is not None:
@@ -171,7 +209,7 @@ class InMemoryEventStore:
         with self._lock:
             records = list(self._streams.get(stream_id, ()))
         last = len(records) if to_version is None else min(to_version, len(records))
-        return self.serializer.decode_all(records[from_version - 1 : last])
+        return records[from_version - 1 : last]
 
     def undispatched(self, *, page_size: int = 100) -> Iterator[StoredEvent]:
         """Events not yet marked dispatched, oldest first."""

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 
 import attrs
 
-from .._events import StoredEvent
 from .._serialization import EncodedEvent
 from ..projections._changes import Change, ChangeKind, StreamPosition
+from ..projections._reading import ChangeDecoder
 from ..projections._source import StartAt
 
 __all__ = ["MEMORY_SHARD", "ChangeLog", "MemorySubscription"]
@@ -48,7 +48,7 @@ class MemorySubscription:
     """
 
     log: ChangeLog
-    decode: Callable[[EncodedEvent], StoredEvent]
+    decoder: ChangeDecoder
     position: StreamPosition = attrs.field(factory=StreamPosition)
     start_at: StartAt = attrs.field(default="trim_horizon", kw_only=True)
     poll_interval: float = attrs.field(default=0.05, kw_only=True)
@@ -114,12 +114,11 @@ class MemorySubscription:
                 self.log.condition.wait(self.poll_interval)
 
     def _change(self, sequence: int, entry: _Entry) -> Change:
-        new = self.decode(entry.new)
-        return Change(
-            kind=entry.kind,
-            event=new,
-            previous=None if entry.old is None else self.decode(entry.old),
+        return self.decoder.change(
+            entry.kind,
+            entry.new,
+            entry.old,
             shard_id=MEMORY_SHARD,
             sequence_number=str(sequence),
-            approximate_creation_time=datetime.fromisoformat(entry.new.timestamp),
+            created=datetime.fromisoformat(entry.new.timestamp),
         )

@@ -3,15 +3,19 @@
 from ._batch import BatchOutcome, RebuildProgress
 from ._changes import Change, ChangeKind, StreamPosition
 from ._checkpoints import CheckpointStore, StreamProgress
+from ._handlers import handles
 from ._process import Policy, TrackingStore, UnitCommits, process_manager
 from ._projection import EffectSink, History, Projection
-from ._source import ChangeFeed, ChangeSource, ScannableStore, StartAt, TrimmedPolicy
+from ._reading import ChangeDecoder, Selection
+from ._source import ChangeFeed, ChangeReader, ChangeSource, ScannableStore, StartAt, TrimmedPolicy
 
 __all__ = [
     "BatchOutcome",
     "Change",
+    "ChangeDecoder",
     "ChangeFeed",
     "ChangeKind",
+    "ChangeReader",
     "ChangeSource",
     "CheckpointStore",
     "EffectSink",
@@ -20,11 +24,13 @@ __all__ = [
     "Projection",
     "RebuildProgress",
     "ScannableStore",
+    "Selection",
     "StartAt",
     "StreamPosition",
     "StreamProgress",
     "TrackingStore",
     "TrimmedPolicy",
     "UnitCommits",
+    "handles",
     "process_manager",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import attrs
@@ -14,7 +14,8 @@ from .._store import Tracking
 from ._aio_projection import AsyncCheckpointStore, AsyncProjection
 from ._changes import Change
 from ._checkpoints import CheckpointStore
-from ._process import caused_by
+from ._process import caused_by, policy_of
+from ._reading import Selection
 from ._rules import History
 
 __all__ = ["AsyncPolicy", "AsyncTrackingStore", "AsyncUnitCommits", "async_process_manager"]
@@ -48,12 +49,13 @@ class AsyncUnitCommits:
 
 def async_process_manager(
     name: str,
-    policy: AsyncPolicy,
+    policy: Any,
     store: AsyncTrackingStore,
     *,
     history: History = "replay",
     max_attempts: int | None = 3,
     retry_delay: float = 0.2,
+    reads: Selection | Iterable[type[Any] | str] | None = None,
 ) -> AsyncProjection:
     """[`process_manager`][dynamo_es.process_manager] for async stores.
 
@@ -61,12 +63,14 @@ def async_process_manager(
     ``policy(change, unit)`` changes aggregates through a fresh
     [`AsyncUnitOfWork`][dynamo_es.aio.AsyncUnitOfWork] (``await unit.get(...)``); its events and the
     tracking record of the upstream event are committed in one transaction, so a redelivered
-    event changes nothing and a conflict re-runs the policy on fresh aggregates.
+    event changes nothing and a conflict re-runs the policy on fresh aggregates. ``policy`` and
+    ``reads`` are as for the sync one (a function, or an object with ``@handles`` methods).
     """
+    react_to, selection = policy_of(name, policy, reads)
 
     async def react(change: Change) -> AsyncUnitOfWork:
         unit = AsyncUnitOfWork(store)
-        reaction = policy(change, unit)
+        reaction = react_to(change, unit)
         if inspect.isawaitable(reaction):
             await reaction
         return unit
@@ -80,4 +84,5 @@ def async_process_manager(
         max_attempts=max_attempts,
         retry_delay=retry_delay,
         effects=AsyncUnitCommits(store),
+        reads=selection,
     )

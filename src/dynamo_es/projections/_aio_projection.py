@@ -16,6 +16,8 @@ from ..exceptions import ConfigurationError
 from ._batch import BatchOutcome, RebuildProgress
 from ._changes import Change, ChangeKind, StreamPosition
 from ._checkpoints import CheckpointStore, StreamProgress
+from ._handlers import handler_of
+from ._reading import Selection, to_selection
 from ._rules import History, handle_steps, log, replay_parked_steps, settle_steps
 from ._source import StartAt
 
@@ -100,7 +102,7 @@ class AsyncProjection:
     """
 
     name: str
-    handler: Callable[[Change], Any]
+    handler: Any
     checkpoints: CheckpointStore | AsyncCheckpointStore
     store: AsyncEventStore
     kinds: frozenset[ChangeKind] = attrs.field(default=frozenset({ChangeKind.INSERT}), kw_only=True)
@@ -108,12 +110,16 @@ class AsyncProjection:
     max_attempts: int | None = attrs.field(default=3, kw_only=True)
     retry_delay: float = attrs.field(default=0.2, kw_only=True)
     effects: Any = attrs.field(default=None, kw_only=True)
+    reads: Selection | Iterable[type[Any] | str] | None = attrs.field(default=None, kw_only=True)
+    selection: Selection = attrs.field(init=False)
     _feed: AsyncChangeFeed | None = attrs.field(default=None, init=False, repr=False)
     _stopped: AsyncStop = attrs.field(factory=AsyncStop, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.effects is not None and self.kinds != frozenset({ChangeKind.INSERT}):
             raise ConfigurationError("kinds", f"projection {self.name!r} has effects: it handles inserts only")
+        reads = None if self.reads is None else to_selection(self.reads)
+        self.handler, self.selection = handler_of(self.handler, reads, owner=f"projection {self.name!r}")
 
     @property
     def _stopping(self) -> bool:
@@ -157,7 +163,8 @@ class AsyncProjection:
         subscribe = getattr(self.store, "subscribe_to_changes", None)
         if subscribe is None:
             raise TypeError(f"{type(self.store).__name__} offers no subscription to its changes")
-        feed: AsyncChangeFeed = await subscribe(position, start_at=start_at)
+        reads = {} if self.selection.everything else {"reads": self.selection}  # a store of the user's may take none
+        feed: AsyncChangeFeed = await subscribe(position, start_at=start_at, **reads)
         return feed
 
     async def _follow(self, feed: AsyncChangeFeed, *, stop_when_idle: bool) -> int:
@@ -194,17 +201,21 @@ class AsyncProjection:
         pages, applied = self._scan(4), 0
         try:
             async for page in pages:
-                applied += await self._settle([Change.stored(event) for event in page])
+                applied += await self._settle(page)
         finally:
             await aclose_now(pages)
         return applied
 
-    def _scan(self, segments: int) -> AsyncIterator[list[Any]]:
+    def _scan(self, segments: int) -> AsyncIterator[list[Change]]:
+        """The table's events as changes, undecoded where unread (``scan_changes``; else a strict ``scan``)."""
+        scan_changes = getattr(self.store, "scan_changes", None)
+        if scan_changes is not None:
+            changes: AsyncIterator[list[Change]] = scan_changes(reads=self.selection, segments=segments)
+            return changes
         scan = getattr(self.store, "scan", None)
         if scan is None:
             raise TypeError(f"{type(self.store).__name__} cannot read all of its events")
-        pages: AsyncIterator[list[Any]] = scan(segments=segments)
-        return pages
+        return _stored_pages(scan(segments=segments))
 
     async def rebuild(
         self,
@@ -231,30 +242,41 @@ class AsyncProjection:
 
     async def _rebuild(
         self,
-        pages: AsyncIterator[list[Any]],
+        pages: AsyncIterator[list[Change]],
         feed: AsyncChangeFeed,
         *,
         follow: bool,
         stop_when_idle: bool,
         on_progress: Callable[[RebuildProgress], Any] | None,
     ) -> RebuildProgress:
-        began, read, applied = time.monotonic(), 0, 0
+        began, read, applied, unread = time.monotonic(), 0, 0, 0
         try:
             async for page in pages:
                 read += len(page)
-                applied += await self._settle([Change.stored(event) for event in page])
+                unread += sum(change.unread for change in page)
+                applied += await self._settle(page)
                 if on_progress is not None:
-                    await _awaited(on_progress(RebuildProgress(read, applied, time.monotonic() - began)))
+                    progress = RebuildProgress(read, applied, time.monotonic() - began, unread=unread)
+                    await _awaited(on_progress(progress))
                 if self._stopped.is_set:
-                    return RebuildProgress(read, applied, time.monotonic() - began)
+                    return RebuildProgress(read, applied, time.monotonic() - began, unread=unread)
         finally:
             await aclose_now(pages)
         if follow:
             applied += await self._follow(feed, stop_when_idle=stop_when_idle)
-        progress = RebuildProgress(read, applied, time.monotonic() - began, done=True)
+        progress = RebuildProgress(read, applied, time.monotonic() - began, done=True, unread=unread)
         if on_progress is not None:
             await _awaited(on_progress(progress))
         return progress
+
+
+async def _stored_pages(pages: AsyncIterator[list[Any]]) -> AsyncIterator[list[Change]]:
+    """A strict scan's pages of stored events as pages of changes (a store without ``scan_changes``)."""
+    try:
+        async for page in pages:
+            yield [Change.stored(event) for event in page]
+    finally:
+        await aclose_now(pages)
 
 
 async def _close(feed: AsyncChangeFeed) -> None:

@@ -24,6 +24,8 @@ class BatchOutcome:
             that must be delivered again; later changes of that aggregate were not applied.
         errors: the errors of ``failed``, in the same order (each with the handler's error as cause).
         parked: streams parked by this batch (their failures reached ``max_attempts``).
+        unread: of ``skipped``, the changes outside what the projection reads (never decoded,
+            never failed).
     """
 
     applied: int = 0
@@ -32,6 +34,7 @@ class BatchOutcome:
     failed: tuple[Change, ...] = ()
     errors: tuple[ProjectionError, ...] = ()
     parked: tuple[str, ...] = ()
+    unread: int = 0
 
 
 @attrs.frozen
@@ -43,12 +46,15 @@ class RebuildProgress:
         applied: changes that reached the handler (table and live stream together).
         seconds: time since the rebuild began.
         done: the table read is finished (the live stream follows, if asked).
+        unread: of the events read from the table, those outside what the projection reads
+            (skipped without being decoded).
     """
 
     read: int
     applied: int
     seconds: float
     done: bool = False
+    unread: int = 0
 
     @property
     def events_per_second(self) -> float:
@@ -65,10 +71,17 @@ class Tally:
     errors: list[ProjectionError] = attrs.field(factory=list)
     parked: list[str] = attrs.field(factory=list)
     versions: dict[str, int] = attrs.field(factory=dict)
+    unread: int = 0
 
     def outcome(self) -> BatchOutcome:
         return BatchOutcome(
-            self.applied, self.backfilled, self.skipped, tuple(self.failed), tuple(self.errors), tuple(self.parked)
+            self.applied,
+            self.backfilled,
+            self.skipped,
+            tuple(self.failed),
+            tuple(self.errors),
+            tuple(self.parked),
+            self.unread,
         )
 
 

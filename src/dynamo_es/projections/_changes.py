@@ -9,6 +9,7 @@ from datetime import datetime
 import attrs
 
 from .._events import StoredEvent
+from ..exceptions import DynamoESError
 
 __all__ = ["SHARD_END", "Change", "ChangeKind", "StreamPosition"]
 
@@ -40,6 +41,12 @@ class Change:
         sequence_number: the record's sequence number within its shard ("" when read from the store).
         approximate_creation_time: when the record was written (UTC).
         expired: a removal made by DynamoDB's TTL, not by a writer.
+        unread: the record is outside what the reader reads (its
+            [`Selection`][dynamo_es.Selection]): its event data was not decoded, and
+            ``event.event`` is None. Projections skip it.
+        error: the record is read but cannot be decoded (an unregistered event type, a corrupt
+            item, a failing upcaster); ``event`` holds what could be read of its envelope, with
+            ``event.event`` None. A projection counts it as a failure of its aggregate.
     """
 
     kind: ChangeKind
@@ -49,6 +56,13 @@ class Change:
     approximate_creation_time: datetime
     previous: StoredEvent | None = None
     expired: bool = False
+    unread: bool = False
+    error: DynamoESError | None = None
+
+    @property
+    def decoded(self) -> bool:
+        """Whether ``event.event`` holds the decoded event (neither unread nor failed)."""
+        return not self.unread and self.error is None
 
     @classmethod
     def stored(cls, event: StoredEvent) -> Change:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import attrs
@@ -12,7 +12,9 @@ from .._store import EventStore, Tracking
 from .._unit import UnitOfWork
 from ._changes import Change
 from ._checkpoints import CheckpointStore
+from ._handlers import handler_of
 from ._projection import History, Projection
+from ._reading import Selection, to_selection
 
 __all__ = ["Policy", "TrackingStore", "UnitCommits", "caused_by", "process_manager"]
 
@@ -52,12 +54,13 @@ def caused_by(event: StoredEvent) -> EventMetadata:
 
 def process_manager(
     name: str,
-    policy: Policy,
+    policy: Any,
     store: TrackingStore,
     *,
     history: History = "replay",
     max_attempts: int | None = 3,
     retry_delay: float = 0.2,
+    reads: Selection | Iterable[type[Any] | str] | None = None,
 ) -> Projection:
     """A [`Projection`][dynamo_es.Projection] running ``policy`` per event, committing what it changed exactly once.
 
@@ -70,11 +73,16 @@ def process_manager(
 
     Run it like any projection: ``handle`` (AWS Lambda), ``run`` or ``rebuild``. Its checkpoints
     are ``store.tracking``.
+
+    ``policy`` is a function, reading what ``reads`` selects (everything by default), or an
+    object whose [`@handles`][dynamo_es.handles] methods take ``(change, unit)`` per event class
+    and so declare what it reads.
     """
+    react_to, selection = policy_of(name, policy, reads)
 
     def react(change: Change) -> UnitOfWork:
         unit = UnitOfWork(store)
-        policy(change, unit)
+        react_to(change, unit)
         return unit
 
     return Projection(
@@ -86,4 +94,12 @@ def process_manager(
         max_attempts=max_attempts,
         retry_delay=retry_delay,
         effects=UnitCommits(store),
+        reads=selection,
     )
+
+
+def policy_of(
+    name: str, policy: Any, reads: Selection | Iterable[type[Any] | str] | None
+) -> tuple[Callable[..., Any], Selection]:
+    """The callable a process manager runs per change and what it reads (from ``reads`` or ``@handles``)."""
+    return handler_of(policy, None if reads is None else to_selection(reads), owner=f"process manager {name!r}")

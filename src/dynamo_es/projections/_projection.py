@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -17,6 +17,8 @@ from ..exceptions import ConfigurationError
 from ._batch import BatchOutcome, RebuildProgress
 from ._changes import Change, ChangeKind
 from ._checkpoints import CheckpointStore, StreamProgress
+from ._handlers import handler_of
+from ._reading import Selection, to_selection
 from ._rules import History, handle_steps, replay_parked_steps, settle_steps
 from ._source import ChangeFeed, ChangeSource, ScannableStore, StartAt
 
@@ -47,13 +49,20 @@ class Projection:
     ahead first loads the missing versions from ``store`` (strongly consistent) and applies them.
     Only inserts reach the handler unless ``kinds`` says otherwise.
 
+    A projection reads what it declares (``reads``, or the ``@handles`` methods of a handler
+    object): every other record is skipped before its event data is decoded, and still moves
+    its stream's applied version forward. A record it reads but cannot decode (an unregistered
+    type, a corrupt item, a failing upcaster) fails only its own aggregate, like a handler error.
+
     A handler that raises stops its aggregate for this batch (other aggregates go on) and the
     failure is counted; after ``max_attempts`` failures the aggregate is *parked*: it is skipped
     from then on, behind but never wrong, until `replay_parked()` after a fix.
 
     Attributes:
         name: the checkpoint name; one per read model.
-        handler: called with each [`Change`][dynamo_es.Change] to apply.
+        handler: called with each [`Change`][dynamo_es.Change] to apply; or an object whose
+            [`@handles`][dynamo_es.handles] methods are called per event class (it then
+            declares what the projection reads).
         checkpoints: where positions, versions and failures are saved.
         store: the event store the changes come from: gaps are filled from it, and `run()`
             and `rebuild()` follow it.
@@ -64,11 +73,16 @@ class Projection:
         effects: for exactly-once effects: the handler *returns* its effects (read-model writes,
             a unit of work) and ``effects`` applies them in one transaction with the record of the
             version applied, so a redelivered event changes nothing. The sink must record into
-            ``checkpoints``' table. Only inserts are handled then.
+            ``checkpoints``' table. Only inserts are handled then. Without ``effects``, a
+            handler that returns anything but None raises `ConfigurationError`: its writes
+            would be dropped.
+        reads: what a plain handler reads: a [`Selection`][dynamo_es.Selection], or
+            event classes (or type names); None reads everything.
+        selection: what the projection reads, from ``reads`` or the handler's ``@handles``.
     """
 
     name: str
-    handler: Callable[[Change], Any]
+    handler: Any
     checkpoints: CheckpointStore
     store: EventStore
     kinds: frozenset[ChangeKind] = attrs.field(default=frozenset({ChangeKind.INSERT}), kw_only=True)
@@ -76,12 +90,16 @@ class Projection:
     max_attempts: int | None = attrs.field(default=3, kw_only=True)
     retry_delay: float = attrs.field(default=0.2, kw_only=True)
     effects: EffectSink | None = attrs.field(default=None, kw_only=True)
+    reads: Selection | Iterable[type[Any] | str] | None = attrs.field(default=None, kw_only=True)
+    selection: Selection = attrs.field(init=False)
     _feed: ChangeFeed | None = attrs.field(default=None, init=False, repr=False)
     _stopped: threading.Event = attrs.field(factory=threading.Event, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.effects is not None and self.kinds != frozenset({ChangeKind.INSERT}):
             raise ConfigurationError("kinds", f"projection {self.name!r} has effects: it handles inserts only")
+        reads = None if self.reads is None else to_selection(self.reads)
+        self.handler, self.selection = handler_of(self.handler, reads, owner=f"projection {self.name!r}")
 
     # -- one batch --------------------------------------------------------------------------
 
@@ -114,7 +132,7 @@ class Projection:
         """
         try:
             position = self.checkpoints.load_position(self.name)
-            feed = self._source().subscribe_to_changes(position, start_at=start_at)
+            feed = self._source().subscribe_to_changes(position, start_at=start_at, **self._reads())
             return self._follow(feed, stop_when_idle=stop_when_idle)
         finally:
             self._stopped.clear()  # a stopped projection may run again
@@ -127,6 +145,10 @@ class Projection:
         self._stopped.set()
         if self._feed is not None:
             self._feed.stop()
+
+    def _reads(self) -> dict[str, Selection]:
+        """``reads=`` for a subscription, when there is a selection (a source of the user's own may not take one)."""
+        return {} if self.selection.everything else {"reads": self.selection}
 
     def _source(self) -> ChangeSource:
         if not isinstance(self.store, ChangeSource):
@@ -159,7 +181,15 @@ class Projection:
         if not isinstance(self.store, ScannableStore):
             raise TypeError(f"{type(self.store).__name__} cannot read all of its events to recover trimmed records")
         log.warning("%s: stream records were trimmed before they were read; catching up from the table", self.name)
-        return sum(self._settle([Change.stored(event) for event in page]) for page in self.store.scan())
+        return sum(self._settle(page) for page in self._pages(self.store, 4))
+
+    def _pages(self, store: ScannableStore, segments: int) -> Iterator[list[Change]]:
+        """The table's events as changes, undecoded where unread (``scan_changes``; else a strict ``scan``)."""
+        scan_changes = getattr(store, "scan_changes", None)
+        if scan_changes is not None:
+            pages: Iterator[list[Change]] = scan_changes(reads=self.selection, segments=segments)
+            return pages
+        return ([Change.stored(event) for event in page] for page in store.scan(segments=segments))
 
     def _settle(self, batch: Sequence[Change]) -> int:
         """Handle ``batch`` until nothing in it is left failing (applied, or parked)."""
@@ -191,7 +221,7 @@ class Projection:
         if not isinstance(self.store, ScannableStore):
             raise TypeError(f"{type(self.store).__name__} cannot read all of its events")
         try:
-            feed = self._source().subscribe_to_changes(None, start_at="latest").start()
+            feed = self._source().subscribe_to_changes(None, start_at="latest", **self._reads()).start()
             return self._rebuild(
                 self.store, feed, segments, follow=follow, stop_when_idle=stop_when_idle, on_progress=on_progress
             )
@@ -209,17 +239,18 @@ class Projection:
         on_progress: Callable[[RebuildProgress], Any] | None,
     ) -> RebuildProgress:
         began = time.monotonic()
-        read = applied = 0
-        for page in store.scan(segments=segments):
+        read = applied = unread = 0
+        for page in self._pages(store, segments):
             read += len(page)
-            applied += self._settle([Change.stored(event) for event in page])
+            unread += sum(change.unread for change in page)
+            applied += self._settle(page)
             if on_progress is not None:
-                on_progress(RebuildProgress(read, applied, time.monotonic() - began))
+                on_progress(RebuildProgress(read, applied, time.monotonic() - began, unread=unread))
             if self._stopped.is_set():
-                return RebuildProgress(read, applied, time.monotonic() - began)
+                return RebuildProgress(read, applied, time.monotonic() - began, unread=unread)
         if follow:
             applied += self._follow(feed, stop_when_idle=stop_when_idle)
-        progress = RebuildProgress(read, applied, time.monotonic() - began, done=True)
+        progress = RebuildProgress(read, applied, time.monotonic() - began, done=True, unread=unread)
         if on_progress is not None:
             on_progress(progress)
         return progress

@@ -13,13 +13,13 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
-from .._events import StoredEvent
 from .._retry import backoff_delay
 from .._steps import Steps, Use
-from ..exceptions import ConcurrencyError, ProjectionError
+from ..exceptions import ConcurrencyError, ConfigurationError, ProjectionError, UnknownEventTypeError
 from ._batch import BatchOutcome, Tally, group_changes
 from ._changes import Change, ChangeKind
 from ._checkpoints import StreamProgress, sequence_key
+from ._reading import Selection
 
 __all__ = ["History", "ProjectionPorts", "handle_steps", "replay_parked_steps", "settle_steps"]
 
@@ -46,6 +46,7 @@ class ProjectionPorts(Protocol):
     max_attempts: int | None
     retry_delay: float
     effects: Any
+    selection: Selection
 
     @property
     def _stopping(self) -> bool:
@@ -61,6 +62,7 @@ def handle_steps(p: ProjectionPorts, changes: Sequence[Change]) -> Steps[BatchOu
     """`Projection.handle`: apply ``changes`` by the rules and save the versions applied."""
     groups, unwanted = group_changes(changes, p.kinds)
     tally = Tally(skipped=unwanted)
+    _drop_unread_groups(p, groups, tally)
     progress = (yield Use(p.checkpoints.load_progress, p.name, groups)) if groups else {}
     try:
         for stream_id, group in groups.items():
@@ -72,6 +74,24 @@ def handle_steps(p: ProjectionPorts, changes: Sequence[Change]) -> Steps[BatchOu
         raise
     yield from _save_versions(p, tally)
     return tally.outcome()
+
+
+def is_unread(p: ProjectionPorts, change: Change) -> bool:
+    """Whether ``change`` is outside what the projection reads (the source may not have said so)."""
+    return change.unread or not p.selection.selects(change.event.aggregate_type, change.event.event_type)
+
+
+def _drop_unread_groups(p: ProjectionPorts, groups: dict[str, list[Change]], tally: Tally) -> None:
+    """Skip, with no checkpoint read or write, the streams of which this batch holds nothing the projection reads.
+
+    Their next read event fills the gap from the store, skipping the unread versions there.
+    """
+    if p.selection.everything:
+        return
+    for stream_id in [s for s, group in groups.items() if all(is_unread(p, change) for change in group)]:
+        count = len(groups.pop(stream_id))
+        tally.skipped += count
+        tally.unread += count
 
 
 def _save_versions(p: ProjectionPorts, tally: Tally) -> Steps[None]:
@@ -116,21 +136,38 @@ def _apply_change(p: ProjectionPorts, change: Change, last: int, tally: Tally) -
         return last if (yield from _call(p, change, tally)) else None
     event = change.event
     if event.version > last + 1:
-        missing = yield Use(
-            p.store.load, event.aggregate_id, event.aggregate_type, from_version=last + 1, to_version=event.version - 1
-        )
-        for stored in missing:
-            if not (yield from _call(p, Change.stored(stored), tally)):
+        for stored in (yield from read_stream(p, event.stream_id, last + 1, event.version - 1)):
+            if not (yield from _call(p, stored, tally)):
                 return None
-            tally.backfilled += 1
-            last = stored.version
+            tally.backfilled += not is_unread(p, stored)
+            last = stored.event.version
     return event.version if (yield from _call(p, change, tally)) else None
+
+
+def read_stream(p: ProjectionPorts, stream_id: str, first: int, last: int | None = None) -> Steps[list[Change]]:
+    """Versions ``first`` to ``last`` of a stream as changes: unread ones undecoded, bad ones with their error."""
+    aggregate_type, _, aggregate_id = stream_id.partition(":")
+    read_changes = getattr(p.store, "read_changes", None)
+    if read_changes is None:  # a store of the user's own, without read_changes: a strict load
+        events = yield Use(p.store.load, aggregate_id, aggregate_type, from_version=first, to_version=last)
+        return [Change.stored(stored) for stored in events]
+    changes: list[Change] = yield Use(
+        read_changes, aggregate_id, aggregate_type, from_version=first, to_version=last, reads=p.selection
+    )
+    return changes
 
 
 def _call(p: ProjectionPorts, change: Change, tally: Tally) -> Steps[bool]:
     event = change.event
+    if is_unread(p, change):
+        _skip_unread(change, tally)
+        return True
     try:
+        if change.error is not None:
+            raise change.error
         applied = yield from apply_steps(p, change)
+    except ConfigurationError:
+        raise  # the projection is built wrong: no event can fix that
     except Exception as error:  # noqa: BLE001 (a read model's handler may raise anything; it is recorded)
         insert = change.kind is ChangeKind.INSERT
         if (yield from _failed(p, event.stream_id, event.version, error, tally, insert=insert)):
@@ -145,10 +182,24 @@ def _call(p: ProjectionPorts, change: Change, tally: Tally) -> Steps[bool]:
     return True
 
 
+def _skip_unread(change: Change, tally: Tally) -> None:
+    """An unread version moves its stream's applied version forward: the stream never waits for it."""
+    tally.skipped += 1
+    tally.unread += 1
+    if change.kind is ChangeKind.INSERT:
+        tally.versions[change.event.stream_id] = change.event.version
+
+
 def apply_steps(p: ProjectionPorts, change: Change) -> Steps[bool]:
-    """Run the handler (and commit its effects); False when the effects' record says it was applied."""
+    """Run the handler (and commit its effects); False when the effects' record says it was applied.
+
+    Raises:
+        ConfigurationError: a handler without ``effects`` returned something: it would be dropped.
+    """
     if p.effects is None:
-        yield Use(p.handler, change)
+        returned = yield Use(p.handler, change)
+        if returned is not None:
+            raise _dropped(p.name, change, returned)
         return True
     for attempt in range(1, _CONFLICT_RETRIES + 1):
         effects = yield Use(p.handler, change)
@@ -162,6 +213,18 @@ def apply_steps(p: ProjectionPorts, change: Change) -> Steps[bool]:
         else:
             return committed
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _dropped(name: str, change: Change, returned: Any) -> ConfigurationError:
+    event = change.event
+    return ConfigurationError(
+        "effects",
+        f"projection {name!r}: the handler returned {type(returned).__name__} for {event.stream_id} "
+        f"v{event.version}, and a projection without effects= drops what its handler returns; to commit "
+        "read-model writes with the checkpoint, build it with effects=<the checkpoint store> "
+        "(DynamoDBCheckpointStore commits PutItem/UpdateItem/DeleteItem/ConditionCheck), "
+        "or return None",
+    )
 
 
 def _failed(
@@ -178,6 +241,11 @@ def _failed(
         return False
     if p.max_attempts is not None and failures >= p.max_attempts:
         log.error("%s: parked %s at v%d after %d failures: %s", p.name, stream_id, version, failures, text)
+        if isinstance(error, UnknownEventTypeError) and p.selection.event_types is None:
+            log.error(
+                "%s: to skip event types it does not read, give it reads= or a handler with @handles",
+                p.name,
+            )
         tally.parked.append(stream_id)
         return True
     log.warning("%s: %s v%d failed (attempt %d): %s", p.name, stream_id, version, failures, text)
@@ -212,20 +280,34 @@ def replay_parked_steps(p: ProjectionPorts, stream_ids: Iterable[str] | None) ->
     outcome = tally.outcome()
     latest: list[Change] = []
     for stream_id in chosen:
-        latest.extend(Change.stored(event) for event in (yield from _latest(p, stream_id)))
+        latest.extend((yield from _latest(p, stream_id)))
     after = (yield from handle_steps(p, latest)) if latest else BatchOutcome()
-    return attrs.evolve(outcome, applied=outcome.applied + after.applied)
+    return attrs.evolve(
+        outcome,
+        applied=outcome.applied + after.applied,
+        skipped=outcome.skipped + after.skipped,
+        unread=outcome.unread + after.unread,
+    )
 
 
 def _replay_stream(p: ProjectionPorts, stream_id: str, version: int, tally: Tally) -> Steps[bool]:
-    aggregate_type, _, aggregate_id = stream_id.partition(":")
     applied = version
     try:
-        for event in (yield Use(p.store.load, aggregate_id, aggregate_type, from_version=version + 1)):
+        for change in (yield from read_stream(p, stream_id, version + 1)):
+            event = change.event
+            if is_unread(p, change):
+                tally.skipped += 1
+                tally.unread += 1
+                applied = event.version
+                continue
             try:
-                yield from apply_steps(p, Change.stored(event))
+                if change.error is not None:
+                    raise change.error
+                yield from apply_steps(p, change)
+            except ConfigurationError:
+                raise
             except Exception as error:  # noqa: BLE001 (recorded with the stream, which stays parked)
-                yield from _save_applied(p, stream_id, applied)
+                yield from _save_applied(p, stream_id, applied, force=True)
                 text = f"{type(error).__name__}: {error}"
                 yield Use(p.checkpoints.record_failure, p.name, stream_id, event.version, text, park_after=1)
                 tally.parked.append(stream_id)
@@ -237,21 +319,25 @@ def _replay_stream(p: ProjectionPorts, stream_id: str, version: int, tally: Tall
     except BaseException:
         yield from _save_applied(p, stream_id, applied, after=version)
         raise
-    yield from _save_applied(p, stream_id, applied, after=version)
+    yield from _save_applied(p, stream_id, applied, after=version, force=True)
     return True
 
 
-def _save_applied(p: ProjectionPorts, stream_id: str, version: int, *, after: int = 0) -> Steps[None]:
-    """Save a replayed stream's version, unless its effects' commits recorded it already."""
-    if p.effects is None and version > after:
+def _save_applied(
+    p: ProjectionPorts, stream_id: str, version: int, *, after: int = 0, force: bool = False
+) -> Steps[None]:
+    """Save a replayed stream's version, unless its effects' commits recorded it already.
+
+    With ``force`` it is saved anyway (monotonic, so harmless): unread versions have no commit of their own.
+    """
+    if (p.effects is None or force) and version > after:
         yield Use(p.checkpoints.save_versions, p.name, {stream_id: version})
 
 
-def _latest(p: ProjectionPorts, stream_id: str) -> Steps[list[StoredEvent]]:
+def _latest(p: ProjectionPorts, stream_id: str) -> Steps[list[Change]]:
     """The stream's newest event (what arrived while it was being replayed is gap-filled from it)."""
     aggregate_type, _, aggregate_id = stream_id.partition(":")
     last = yield Use(p.store.stream_version, aggregate_id, aggregate_type)
     if not last:
         return []
-    events: list[StoredEvent] = yield Use(p.store.load, aggregate_id, aggregate_type, from_version=last)
-    return events
+    return (yield from read_stream(p, stream_id, last))

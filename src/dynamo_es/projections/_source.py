@@ -7,8 +7,9 @@ from typing import Literal, Protocol, runtime_checkable
 
 from .._events import StoredEvent
 from ._changes import Change, StreamPosition
+from ._reading import Selection
 
-__all__ = ["ChangeFeed", "ChangeSource", "ScannableStore", "StartAt", "TrimmedPolicy"]
+__all__ = ["ChangeFeed", "ChangeReader", "ChangeSource", "ScannableStore", "StartAt", "TrimmedPolicy"]
 
 StartAt = Literal["trim_horizon", "latest"]
 """Where a subscription without a position starts: the oldest record kept, or now."""
@@ -47,9 +48,17 @@ class ChangeSource(Protocol):
     """A store whose appends can be followed (both stores are)."""
 
     def subscribe_to_changes(
-        self, position: StreamPosition | None = None, *, start_at: StartAt = "trim_horizon"
+        self,
+        position: StreamPosition | None = None,
+        *,
+        start_at: StartAt = "trim_horizon",
+        reads: Selection | None = None,
     ) -> ChangeFeed:
-        """A subscription resuming after ``position``, or starting at ``start_at``."""
+        """A subscription resuming after ``position``, or starting at ``start_at``.
+
+        Records outside ``reads`` arrive as unread changes (not decoded); a record that cannot
+        be decoded arrives as a change carrying its error.
+        """
         ...
 
 
@@ -59,4 +68,32 @@ class ScannableStore(Protocol):
 
     def scan(self, *, segments: int = 4, page_size: int = 1000) -> Iterator[list[StoredEvent]]:
         """Every stream's events, in pages; ``segments`` parallel readers where the store has them."""
+        ...
+
+
+@runtime_checkable
+class ChangeReader(Protocol):
+    """A store that reads its events as changes for one reader: what it does not read stays undecoded.
+
+    What projections use to fill gaps, replay and rebuild (every store of dynamo-es is one). A
+    record outside ``reads`` becomes an unread change, and a record that cannot be decoded a
+    change carrying its error, so one bad record fails no more than its own aggregate.
+    """
+
+    def read_changes(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        reads: Selection | None = None,
+    ) -> list[Change]:
+        """The stream's events from ``from_version`` to ``to_version`` as stored changes, in order."""
+        ...
+
+    def scan_changes(
+        self, *, reads: Selection | None = None, segments: int = 4, page_size: int = 1000
+    ) -> Iterator[list[Change]]:
+        """Every stream's events as stored changes, in pages."""
         ...

@@ -1,4 +1,4 @@
-"""Test support: a DynamoDB Local launcher, pytest fixtures, and the store contract suite.
+"""Test support: a DynamoDB Local launcher, pytest fixtures, the store contract suite and Lambda payloads.
 
 The pytest plugin (``dynamo_es.testing.pytest_plugin``) is registered automatically when
 dynamo-es is installed; it provides the session-scoped ``dynamodb_local`` fixture.
@@ -8,6 +8,7 @@ from ..exceptions import DynamoDBLocalError
 from ._aio_contract import AsyncEventStoreContract
 from ._contract import EventStoreContract
 from ._faults import FaultProxy
+from ._lambda_payloads import lambda_payload
 from ._local import DynamoDBLocal, configured_or_local, find_dynamodb_local
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "FaultProxy",
     "configured_or_local",
     "find_dynamodb_local",
+    "lambda_payload",
 ]
