@@ -36,7 +36,7 @@ def test_every_docs_page_is_in_the_navigation() -> None:
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="mkdocs needs a checkout")
 def test_site_builds_strictly(tmp_path: Path) -> None:
-    """Mkdocs build --strict succeeds: no broken link, no missing API object."""
+    """Mkdocs build --strict succeeds: no broken link, no missing API object, no include left as literal text."""
     completed = subprocess.run(  # noqa: S603 (our own docs build)
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
         cwd=ROOT,
@@ -46,6 +46,15 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert (tmp_path / "api" / "index.html").is_file()
+    literal = re.compile(r"-{1,2}8\s*(&lt;|<)\s*-{1,2}|\{%\s*include|\binclude-markdown\b")
+    unresolved = [
+        f"{page.relative_to(tmp_path)}: {match.group(0)}"
+        for page in tmp_path.rglob("*.html")
+        for match in literal.finditer(page.read_text())
+    ]
+    assert unresolved == [], "a snippet marker or include rendered as text"
+    lambda_page = re.sub(r"<[^>]+>", "", (tmp_path / "lambda" / "index.html").read_text())
+    assert "def build_projection" in lambda_page and "def handler" in lambda_page
 
 
 def test_docstrings_use_markdown_cross_references_not_rest_roles() -> None:

@@ -18,6 +18,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parents[1] / "bank_account"))
 
 from domain import BankAccount, MoneyDeposited, MoneyWithdrawn
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.models import Model
 
 from dynamo_es import (
     Change,
@@ -26,28 +28,47 @@ from dynamo_es import (
     EventStoreSettings,
     Projection,
     Repository,
+    handles,
 )
-from dynamo_es.dynamodb import lambda_handler
-from dynamo_es.testing import configured_or_local
+from dynamo_es.dynamodb import lambda_handler, table_meta
+from dynamo_es.testing import configured_or_local, lambda_payload
+
+
+def balance_model(settings: EventStoreSettings, table_name: str) -> type[Model]:
+    """The read model's item: one row per account in the balances table."""
+
+    class Balance(Model):
+        Meta = table_meta(settings, table_name)
+        account = UnicodeAttribute(hash_key=True)
+        cents = NumberAttribute(default=0)
+
+    return Balance
+
+
+class Balances:
+    """The read model: it reads deposits and withdrawals (nothing else in the table is decoded)."""
+
+    def __init__(self, model: type[Model]) -> None:
+        self.model = model
+
+    @handles(MoneyDeposited)
+    def deposited(self, change: Change) -> None:
+        self._add(change.event.aggregate_id, change.event.event.amount)
+
+    @handles(MoneyWithdrawn)
+    def withdrawn(self, change: Change) -> None:
+        self._add(change.event.aggregate_id, -change.event.event.amount)
+
+    def _add(self, account: str, delta: Decimal) -> None:
+        row = self.model(account)
+        row.update(actions=[self.model.cents.add(int(delta * 100))])
 
 
 def build_projection(settings: EventStoreSettings, balances_table: str) -> Projection:
     """The projection: each deposit or withdrawal updates the account's row in the balances table."""
     store = DynamoDBEventStore(settings)
-    client = store.connection.client
-
-    def apply(change: Change) -> None:
-        event = change.event.event
-        if isinstance(event, MoneyDeposited | MoneyWithdrawn):
-            delta = event.amount if isinstance(event, MoneyDeposited) else -event.amount
-            client.update_item(
-                TableName=balances_table,
-                Key={"account": {"S": change.event.aggregate_id}},
-                UpdateExpression="ADD balance :delta",
-                ExpressionAttributeValues={":delta": {"N": str(delta)}},
-            )
-
-    return Projection("balances", apply, DynamoDBCheckpointStore(settings), store, max_attempts=5)
+    read_model = Balances(balance_model(settings, balances_table))
+    return Projection("balances", read_model, DynamoDBCheckpointStore(settings), store, max_attempts=5)
 
 
 def projection() -> Projection:
@@ -67,32 +88,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     return response
 
 
-def stream_as_lambda_event(store: DynamoDBEventStore) -> dict[str, Any]:
-    """What Lambda would deliver: the stream's records in the Lambda envelope (epoch-second times)."""
-    subscription = store.subscribe_to_changes().start()
-    records = []
-    for shard in subscription.client.describe_stream(StreamArn=subscription.stream_arn)["StreamDescription"]["Shards"]:
-        iterator = subscription.client.get_shard_iterator(
-            StreamArn=subscription.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        page = subscription.client.get_records(ShardIterator=iterator, Limit=1000)
-        for record in page["Records"]:
-            body = {**record["dynamodb"], "ApproximateCreationDateTime": 1714557600}
-            records.append({**record, "eventSource": "aws:dynamodb", "dynamodb": body})
-    return {"Records": records}
-
-
 def main() -> None:
     with configured_or_local(events_table_name="LambdaEvents") as settings:
         store = DynamoDBEventStore(settings)
         store.ensure_table()
         balances_table = f"balances-{uuid.uuid4().hex[:8]}"
-        store.connection.client.create_table(
-            TableName=balances_table,
-            KeySchema=[{"AttributeName": "account", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "account", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        balance_model(settings, balances_table).create_table(billing_mode="PAY_PER_REQUEST", wait=True)
         accounts = Repository(BankAccount, store)
         account = BankAccount.open(f"acc-{uuid.uuid4().hex[:6]}", owner="Ada")
         account.deposit(Decimal("100"))
@@ -100,11 +101,11 @@ def main() -> None:
         accounts.save(account)
 
         invoke = lambda_handler(build_projection(settings, balances_table))
-        event = stream_as_lambda_event(store)
+        event = lambda_payload(store.load(account.id, "BankAccount"), settings=settings)  # as the stream delivers them
         print(f"first delivery: {invoke(event, None)}")
         print(f"redelivered: {invoke(event, None)}")
-        row = store.connection.client.get_item(TableName=balances_table, Key={"account": {"S": account.id}})
-        print(f"balance in the read model: {row['Item']['balance']['N']}")
+        row = balance_model(settings, balances_table).get(account.id, consistent_read=True)
+        print(f"balance in the read model: {Decimal(row.cents) / 100}")
 
 
 if __name__ == "__main__":
