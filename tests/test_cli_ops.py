@@ -13,6 +13,8 @@ import attrs
 import botocore.client
 import hcl2
 import pytest
+from pynamodb.attributes import UnicodeAttribute
+from pynamodb.models import Model
 
 from dynamo_es import (
     Change,
@@ -27,6 +29,7 @@ from dynamo_es import (
     process_manager,
 )
 from dynamo_es.cli import _parser
+from dynamo_es.dynamodb import PutItem, table_meta
 
 from .conftest import Account, cli
 
@@ -131,13 +134,31 @@ class TestCloudFormation:
         account = Account.open(f"iam-{uuid.uuid4().hex[:6]}", balance=10)
         Repository(Account, store).save(account)
         last = store.load(account.id, "TestAccount")[-1]
+        read_model = read_model_table(settings)
         recorded_calls.clear()
         view = Projection("iam-lambda", lambda change: None, DynamoDBCheckpointStore(settings), store)
         view.handle([Change.stored(last)])  # version 1 is missing: loaded from the table
         view.run(stop_when_idle=True)
-        tables = {settings.events_table_name: "events", settings.checkpoints_table_name: "checkpoints"}
-        needed = {(action, tables[table], suffix) for action, table, suffix in recorded_calls}
-        assert {action for action, _, _ in needed} >= {"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:GetRecords"}
+        changes = [Change.stored(e) for e in store.load(account.id, "TestAccount")]
+        process_manager("iam-pm", open_a_mirror, store).handle(changes)
+        checkpoints = DynamoDBCheckpointStore(settings)
+        Projection("iam-eo", lambda c: PutItem(read_model(c.event.stream_id)), checkpoints, store,
+                   effects=checkpoints).handle(changes)  # fmt: skip
+        view.rebuild(follow=False)
+        tables = {
+            settings.events_table_name: "events",
+            settings.checkpoints_table_name: "checkpoints",
+            read_model.Meta.table_name: "read_models",
+        }
+        needed = {(action, tables[table], suffix) for action, table, suffix in recorded_calls if table in tables}
+        assert {action for action, _, _ in needed} >= {
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:GetRecords",
+            "dynamodb:PutItem",
+            "dynamodb:Scan",
+        }
+        assert {table for _, table, _ in needed} == {"events", "checkpoints", "read_models"}
         assert needed <= allowed_actions(policy), needed - allowed_actions(policy)
 
 
@@ -248,6 +269,9 @@ def allowed_actions(policy: dict[str, Any]) -> set[tuple[str, str, str]]:
     """(action, table, suffix) triples a CloudFormation policy allows."""
     allowed = set()
     for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        if statement["Resource"] == {"Ref": "ReadModelTableArns"}:
+            allowed |= {(action, "read_models", "") for action in statement["Action"]}
+            continue
         for resource in statement["Resource"]:
             if "Fn::GetAtt" in resource:
                 logical, attribute = resource["Fn::GetAtt"]
@@ -256,6 +280,22 @@ def allowed_actions(policy: dict[str, Any]) -> set[tuple[str, str, str]]:
                 logical, suffix = re.fullmatch(r"\$\{(\w+)\.Arn\}(.*)", resource["Fn::Sub"]).groups()  # type: ignore[union-attr]
             allowed |= {(action, LOGICAL[logical], suffix) for action in statement["Action"]}
     return allowed
+
+
+def open_a_mirror(change: Change, unit: UnitOfWork) -> None:
+    """A process manager's policy: a new aggregate per upstream event (PutItem, ConditionCheckItem on events)."""
+    unit.add(Account.open(f"mirror-{change.event.aggregate_id}-{change.event.version}"))
+
+
+def read_model_table(settings: EventStoreSettings) -> Any:
+    """A read-model table of its own on the settings' endpoint, created now (as infrastructure code would)."""
+
+    class Row(Model):
+        Meta = table_meta(settings, f"rm-{uuid.uuid4().hex[:8]}")
+        key = UnicodeAttribute(hash_key=True)
+
+    Row.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    return Row
 
 
 def exercise_the_stores(settings: EventStoreSettings) -> None:

@@ -67,3 +67,37 @@ def test_docstrings_use_markdown_cross_references_not_rest_roles() -> None:
         if roles.search(line)
     ]
     assert found == []
+
+
+def permission_rows(section: str) -> dict[str, tuple[set[str], str]]:
+    """Statement name -> (actions, resource cell), from one of the operations page's IAM tables."""
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[1].startswith("`dynamodb:"):
+            rows[cells[0]] = (set(re.findall(r"`(dynamodb:\w+)`", cells[1])), cells[2])
+    return rows
+
+
+def test_the_operations_page_lists_exactly_what_template_iam_grants() -> None:
+    """Each IAM table row of docs/operations.md matches a statement of `template --iam`, and none is missing."""
+    from dynamo_es.dynamodb._templates import iam_statements
+
+    page = (ROOT / "docs" / "operations.md").read_text()
+    application, projection = page.split("The **projection** policy")
+    settings = EventStoreSettings()
+    names = {"events": "table/Events", "checkpoints": "table/EventCheckpoints", "snapshots": "table/EventSnapshots"}
+    for section, role in ((application, "application"), (projection, "projection")):
+        rows = permission_rows(section.split("## On-demand")[0])
+        statements = iam_statements(settings, role)  # type: ignore[arg-type]
+        assert sorted(rows) == sorted(s.sid for s in statements), role
+        for statement in statements:
+            actions, resource = rows[statement.sid]
+            assert actions == set(statement.actions), (role, statement.sid)
+            for table, suffix in statement.resources:
+                expected = (
+                    "ReadModelTableArns"
+                    if table == "read_models"
+                    else names[table] + ("/stream/*" if suffix == "stream" else suffix)
+                )
+                assert expected in resource, (role, statement.sid, expected)

@@ -47,7 +47,8 @@ class Statement:
     sid: str
     actions: list[str]
     resources: list[tuple[str, str]]
-    """``("events", "")`` the table, ``("events", "/index/outbox")`` its index, ``("events", "stream")`` its stream."""
+    """``("events", "")`` the table, ``("events", "/index/outbox")`` its index, ``("events", "stream")`` its stream;
+    ``("read_models", "")`` the read-model tables, a parameter of the template."""
 
 
 def table_specs(settings: EventStoreSettings) -> list[TableSpec]:
@@ -90,6 +91,22 @@ def _hash_first(keys: Any) -> list[dict[str, Any]]:
     return sorted((dict(entry) for entry in keys), key=lambda entry: entry["KeyType"] != "HASH")
 
 
+_PROJECTION_EVENTS = [
+    "dynamodb:ConditionCheckItem",  # a process manager's commit: version checks
+    "dynamodb:DescribeTable",
+    "dynamodb:PutItem",  # a process manager's commit: its new events
+    "dynamodb:Query",  # gap filling, replays
+    "dynamodb:Scan",  # rebuilds
+]
+"""What a projection (or process manager) does to the events table."""
+_READ_MODEL_WRITES = ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+"""What an exactly-once read model's effects do to its tables (in the checkpoint's transaction)."""
+READ_MODELS_PARAMETER = "ReadModelTableArns"
+"""The CloudFormation parameter (a comma-delimited list) naming the read-model tables' ARNs."""
+READ_MODELS_VARIABLE = "read_model_table_arns"
+"""The Terraform variable (a list of strings) naming the read-model tables' ARNs."""
+
+
 def iam_statements(settings: EventStoreSettings, role: Role) -> list[Statement]:
     """Least-privilege statements for an application using the stores, or for a projection Lambda."""
     reads = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
@@ -97,12 +114,19 @@ def iam_statements(settings: EventStoreSettings, role: Role) -> list[Statement]:
     if role == "projection":
         return [
             *stream,
-            Statement("ReadEvents", ["dynamodb:DescribeTable", "dynamodb:Query"], [("events", "")]),
+            Statement("Events", _PROJECTION_EVENTS, [("events", "")]),
             Statement(
                 "Checkpoints",
-                ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Query", "dynamodb:UpdateItem"],
+                [
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:DescribeTable",
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:UpdateItem",
+                ],
                 [("checkpoints", "")],
             ),
+            Statement("ReadModels", _READ_MODEL_WRITES, [("read_models", "")]),
         ]
     events = ["dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:Query"]
     statements = [
@@ -125,19 +149,25 @@ def cloudformation(settings: EventStoreSettings, *, iam: bool = False) -> dict[s
     """A CloudFormation template of the tables (and, with ``iam``, two managed policies)."""
     specs = table_specs(settings)
     resources: dict[str, Any] = {spec.logical_id: _cfn_table(spec) for spec in specs}
+    parameters: dict[str, Any] = {}
     if iam:
         resources["ApplicationPolicy"] = _cfn_policy(settings, "application", specs)
         resources["ProjectionLambdaPolicy"] = _cfn_policy(settings, "projection", specs)
+        parameters[READ_MODELS_PARAMETER] = {
+            "Type": "CommaDelimitedList",
+            "Description": "ARNs of the tables exactly-once read models write to (the projection policy)",
+        }
     outputs: dict[str, Any] = {f"{spec.logical_id}Name": {"Value": {"Ref": spec.logical_id}} for spec in specs}
     if specs[0].stream_view:
         outputs["EventsStreamArn"] = {"Value": {"Fn::GetAtt": ["EventsTable", "StreamArn"]}}
-    return {
+    template: dict[str, Any] = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"dynamo-es tables for {settings.events_table_name} (run the application with "
         "DYNAMO_ES_CREATE_TABLE_IF_NOT_EXISTS=false)",
-        "Resources": resources,
-        "Outputs": outputs,
     }
+    if parameters:
+        template["Parameters"] = parameters
+    return {**template, "Resources": resources, "Outputs": outputs}
 
 
 def _cfn_table(spec: TableSpec) -> dict[str, Any]:
@@ -173,7 +203,7 @@ def _cfn_policy(settings: EventStoreSettings, role: Role, specs: list[TableSpec]
             "Sid": statement.sid,
             "Effect": "Allow",
             "Action": statement.actions,
-            "Resource": [_cfn_arn(logical[table], suffix) for table, suffix in statement.resources],
+            "Resource": _cfn_resources(statement, logical),
         }
         for statement in iam_statements(settings, role)
     ]
@@ -187,6 +217,12 @@ def _cfn_policy(settings: EventStoreSettings, role: Role, specs: list[TableSpec]
 
 
 _WHO = {"application": "the application", "projection": "a projection Lambda"}
+
+
+def _cfn_resources(statement: Statement, logical: dict[str, str]) -> Any:
+    if statement.resources == [("read_models", "")]:
+        return {"Ref": READ_MODELS_PARAMETER}  # a list parameter is the whole Resource
+    return [_cfn_arn(logical[table], suffix) for table, suffix in statement.resources]
 
 
 def _cfn_arn(logical_id: str, suffix: str) -> Any:
@@ -209,8 +245,20 @@ def terraform(settings: EventStoreSettings, *, iam: bool = False) -> str:
         *(_tf_table(spec) for spec in specs),
     ]
     if iam:
-        blocks += [_tf_policy(settings, "application"), _tf_policy(settings, "projection")]
+        blocks += [_tf_policy(settings, "application"), _tf_read_models_variable(), _tf_policy(settings, "projection")]
     return "\n\n".join(blocks) + "\n"
+
+
+def _tf_read_models_variable() -> str:
+    return "\n".join(
+        [
+            f'variable "{READ_MODELS_VARIABLE}" {{',
+            '  description = "ARNs of the tables exactly-once read models write to (the projection policy)"',
+            "  type        = list(string)",
+            "  default     = []",
+            "}",
+        ]
+    )
 
 
 def _tf_table(spec: TableSpec) -> str:
@@ -256,11 +304,14 @@ def _tf_policy(settings: EventStoreSettings, role: Role) -> str:
             "Sid": statement.sid,
             "Effect": "Allow",
             "Action": statement.actions,
-            "Resource": [_tf_arn(table, suffix) for table, suffix in statement.resources],
+            "Resource": _TF_READ_MODELS
+            if statement.resources == [("read_models", "")]
+            else [_tf_arn(table, suffix) for table, suffix in statement.resources],
         }
         for statement in iam_statements(settings, role)
     ]
     document = json.dumps({"Version": "2012-10-17", "Statement": statements}, indent=2)
+    document = document.replace(json.dumps(_TF_READ_MODELS), f"var.{READ_MODELS_VARIABLE}")
     body = "\n".join("  " + line for line in document.splitlines()).lstrip()
     return "\n".join(
         [
@@ -270,6 +321,10 @@ def _tf_policy(settings: EventStoreSettings, role: Role) -> str:
             "}",
         ]
     )
+
+
+_TF_READ_MODELS = "<read-model tables>"
+"""Stands in the JSON for the variable, which is an HCL expression, not a string."""
 
 
 def _tf_arn(table: str, suffix: str) -> str:
