@@ -121,6 +121,18 @@ class TestForeignEventTypes:
         progress = make_projection("rebuild", model, InMemoryCheckpointStore(), store).rebuild(follow=False)
         assert all_in_order(model, ours) and progress.unread >= 12
 
+    def test_a_rebuild_by_aggregate_type_is_filtered_by_dynamodb(
+        self, make_projection: MakeProjection, store: DynamoDBEventStore
+    ) -> None:
+        """A selection of aggregate types becomes a Scan filter: only that type's items reach the projection."""
+        kind = f"Arena{uuid.uuid4().hex[:8]}"
+        store.append("a", kind, [Scored(1), Scored(2)], 0).raise_for_failure()
+        seen: list[str] = []
+        projection = make_projection("arena", lambda c: seen.append(c.event.stream_id), InMemoryCheckpointStore(),
+                                     store, reads=Selection(aggregate_types=[kind]))  # fmt: skip
+        progress = projection.rebuild(follow=False)
+        assert seen == [f"{kind}:a"] * 2 and (progress.read, progress.unread) == (2, 0)
+
 
 def put_corrupt(store: DynamoDBEventStore, stream_id: str) -> None:
     """An event item without its eventData, as a buggy writer might leave one."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any, TypeVar
 
 from ._flows import drive_async
@@ -24,6 +24,7 @@ async def scan_events_async(
     *,
     segments: int,
     page_size: int,
+    filters: Mapping[str, Any] | None = None,
 ) -> AsyncGenerator[list[T], None]:
     """Pages of events from ``segments`` Scan segments read by concurrent tasks, as they arrive.
 
@@ -32,7 +33,9 @@ async def scan_events_async(
     """
     total = max(segments, 1)
     pages: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * total)
-    readers = [asyncio.create_task(_read_segment(client, table, (n, total), page_size, pages)) for n in range(total)]
+    readers = [
+        asyncio.create_task(_read_segment(client, table, (n, total), page_size, pages, filters)) for n in range(total)
+    ]
     try:
         finished = 0
         while finished < total:
@@ -50,12 +53,17 @@ async def scan_events_async(
 
 
 async def _read_segment(
-    client: Any, table: str, segment: tuple[int, int], page_size: int, pages: asyncio.Queue[Any]
+    client: Any,
+    table: str,
+    segment: tuple[int, int],
+    page_size: int,
+    pages: asyncio.Queue[Any],
+    filters: Mapping[str, Any] | None,
 ) -> None:
     start: dict[str, Any] | None = None
     try:
         while True:
-            page = await drive_async(scan_page(table, segment, page_size, start), client)
+            page = await drive_async(scan_page(table, segment, page_size, start, filters), client)
             await pages.put(page.get("Items", []))
             start = page.get("LastEvaluatedKey")
             if not start:

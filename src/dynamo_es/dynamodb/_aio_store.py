@@ -25,7 +25,7 @@ from ._core import StoreCore
 from ._flows import Flow, drive_async
 from ._model import EventItem, EventItemCodec, event_model
 from ._outbox import OutboxIndex, OutboxReader
-from ._scan import change_reader, event_reader
+from ._scan import change_reader, event_reader, selection_filter
 from ._streams import record_decoder, subscription_arguments
 from ._table import LazyTable
 
@@ -210,8 +210,12 @@ class AsyncDynamoDBEventStore(AsyncClientOwner):
         """
         await self._prepare()
         table, codec = self.settings.events_table_name, self._core.codec
-        read = change_reader(codec, ChangeDecoder(self.serializer, reads or Selection()))
-        pages = scan_events_async(await self._client.get(), table, codec, read, segments=segments, page_size=page_size)
+        selection = reads or Selection()
+        read = change_reader(codec, ChangeDecoder(self.serializer, selection))
+        pages = scan_events_async(
+            await self._client.get(), table, codec, read, segments=segments, page_size=page_size,
+            filters=selection_filter(codec, selection),
+        )  # fmt: skip
         async with contextlib.aclosing(pages):
             async for page in pages:
                 yield page

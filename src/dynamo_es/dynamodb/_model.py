@@ -170,6 +170,8 @@ class EventItemCodec:
     """The sort key's attribute name."""
     outbox_attribute: str = attrs.field(init=False)
     """The outbox index's partition attribute (present only while an event is undispatched)."""
+    aggregate_type_attribute: str = attrs.field(init=False)
+    """The attribute holding the aggregate type (what a Scan filter of a selection tests)."""
 
     def __attrs_post_init__(self) -> None:
         self._fields = _fields(self.model)
@@ -178,6 +180,7 @@ class EventItemCodec:
         self._version_attr = attributes["version"].attr_name
         self._event_id_attr = attributes["event_id"].attr_name
         self.outbox_attribute = attributes["outbox_pending"].attr_name
+        self.aggregate_type_attribute = attributes["aggregate_type"].attr_name
         self._marks = tuple((attributes[name].attr_name, attributes[name].attr_type) for name in ("sk", "event_type"))
         self.partition_key, self.sort_key = attributes["pk"].attr_name, attributes["sk"].attr_name
 

@@ -11,7 +11,7 @@ from .._events import StoredEvent
 from .._serialization import EventSerializer
 from ..exceptions import CorruptItemError, EventStoreError
 from ..projections._changes import Change
-from ..projections._reading import ChangeDecoder
+from ..projections._reading import ChangeDecoder, Selection
 from ._errors import BOUNDARY_ERRORS
 from ._flows import Call, Flow, drive
 from ._model import EventItemCodec
@@ -51,20 +51,25 @@ def scan_events(
     *,
     segments: int,
     page_size: int,
+    filters: Mapping[str, Any] | None = None,
 ) -> Iterator[list[T]]:
     """Pages of events from ``segments`` parallel Scan segments; items that are not events are skipped.
+
+    ``filters`` (a FilterExpression and its names and values) leaves items out on the server.
 
     Each segment is read by a thread of its own; pages are yielded as they arrive. Within a
     segment, one stream's events come in version order.
     """
     if segments <= 1:
-        for items in _segment_pages(client, table, None, page_size):
+        for items in _segment_pages(client, table, None, page_size, filters):
             yield events_of(items, codec, decode)
         return
     pages: queue.Queue[Any] = queue.Queue(maxsize=2 * segments)
     stop = threading.Event()
     workers = [
-        threading.Thread(target=_read_segment, args=(client, table, (n, segments), page_size, pages, stop), daemon=True)
+        threading.Thread(
+            target=_read_segment, args=(client, table, (n, segments), page_size, pages, stop, filters), daemon=True
+        )
         for n in range(segments)
     ]
     for worker in workers:
@@ -88,10 +93,16 @@ def _drain(pages: queue.Queue[Any], segments: int, codec: EventItemCodec, decode
 
 
 def _read_segment(
-    client: Any, table: str, segment: tuple[int, int], page_size: int, pages: queue.Queue[Any], stop: threading.Event
+    client: Any,
+    table: str,
+    segment: tuple[int, int],
+    page_size: int,
+    pages: queue.Queue[Any],
+    stop: threading.Event,
+    filters: Mapping[str, Any] | None,
 ) -> None:
     try:
-        for items in _segment_pages(client, table, segment, page_size):
+        for items in _segment_pages(client, table, segment, page_size, filters):
             if not _put(pages, items, stop):
                 return
     except EventStoreError as error:
@@ -111,9 +122,15 @@ def _put(pages: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
     return False
 
 
-def scan_page(table: str, segment: tuple[int, int] | None, page_size: int, start: dict[str, Any] | None) -> Flow[Any]:
+def scan_page(
+    table: str,
+    segment: tuple[int, int] | None,
+    page_size: int,
+    start: dict[str, Any] | None,
+    filters: Mapping[str, Any] | None = None,
+) -> Flow[Any]:
     """One strongly consistent Scan page (of ``segment``: (number, total), or of the whole table)."""
-    params: dict[str, Any] = {"TableName": table, "Limit": page_size, "ConsistentRead": True}
+    params: dict[str, Any] = {"TableName": table, "Limit": page_size, "ConsistentRead": True, **(filters or {})}
     if segment is not None:
         params.update(Segment=segment[0], TotalSegments=segment[1])
     if start is not None:
@@ -124,14 +141,33 @@ def scan_page(table: str, segment: tuple[int, int] | None, page_size: int, start
         raise EventStoreError(f"cannot scan {table}: {error}") from error
 
 
-def _segment_pages(client: Any, table: str, segment: tuple[int, int] | None, page_size: int) -> Iterator[list[Any]]:
+def _segment_pages(
+    client: Any, table: str, segment: tuple[int, int] | None, page_size: int, filters: Mapping[str, Any] | None
+) -> Iterator[list[Any]]:
     start_key: dict[str, Any] | None = None
     while True:
-        page = drive(scan_page(table, segment, page_size, start_key), client)
+        page = drive(scan_page(table, segment, page_size, start_key, filters), client)
         yield page.get("Items", [])
         start_key = page.get("LastEvaluatedKey")
         if not start_key:
             return
+
+
+def selection_filter(codec: EventItemCodec, selection: Selection) -> dict[str, Any] | None:
+    """A Scan filter keeping only the selection's aggregate types (the server then sends no other item).
+
+    Only aggregate types: a stream is then read whole or not at all, so no unread version leaves
+    a gap. None when the selection names no aggregate types (or over 100, DynamoDB's IN limit).
+    """
+    names = sorted(selection.aggregate_types or ())
+    if not names or len(names) > 100:
+        return None
+    values = {f":aggregateType{n}": {"S": name} for n, name in enumerate(names)}
+    return {
+        "FilterExpression": f"#aggregateType IN ({', '.join(values)})",
+        "ExpressionAttributeNames": {"#aggregateType": codec.aggregate_type_attribute},
+        "ExpressionAttributeValues": values,
+    }
 
 
 def events_of(items: list[Any], codec: EventItemCodec, decode: ItemReader[T]) -> list[T]:

@@ -22,7 +22,7 @@ from ._core import KnownVersions, StoreCore
 from ._flows import Flow, drive
 from ._model import EventItem, EventItemCodec, event_model
 from ._outbox import OutboxIndex, OutboxReader
-from ._scan import change_reader, event_reader, scan_events
+from ._scan import change_reader, event_reader, scan_events, selection_filter
 from ._streams import Subscription, make_streams_client, record_decoder, subscription_arguments
 from ._table import LazyTable
 
@@ -228,12 +228,17 @@ class DynamoDBEventStore:
         """Every stream's events as changes, in pages, from the same parallel Scan as `scan()`.
 
         A record outside ``reads`` is not decoded (an unread change); one that cannot be decoded
-        carries its error. See [`ChangeReader`][dynamo_es.projections.ChangeReader].
+        carries its error. A selection of aggregate types becomes a Scan filter: the other
+        streams' items are not even sent. See [`ChangeReader`][dynamo_es.projections.ChangeReader].
         """
         self._prepare()
         table = self.settings.events_table_name
-        read = change_reader(self._codec, ChangeDecoder(self.serializer, reads or Selection()))
-        return scan_events(self._client, table, self._codec, read, segments=segments, page_size=page_size)
+        selection = reads or Selection()
+        read = change_reader(self._codec, ChangeDecoder(self.serializer, selection))
+        filters = selection_filter(self._codec, selection)
+        return scan_events(
+            self._client, table, self._codec, read, segments=segments, page_size=page_size, filters=filters
+        )
 
     def read_changes(
         self,

@@ -161,7 +161,7 @@ class MultiStreamContract:
         """Tracking without a name, a 'Type:id' stream, a positive version or a short enough id raises first."""
         store, a = self.store(), stream()
         appends = [StreamAppend(*a, notes(1), 0)]
-        too_long = Tracking("r", "T:" + "x" * 1023, 1)  # DynamoDB's sort key limit: 1,024 bytes
+        too_long = Tracking("r", "T:" + "x" * 2047, 1)  # over the 2,048 bytes a stream id may have
         for tracking in [Tracking("", "T:x", 1), Tracking("r", "nocolon", 1), Tracking("r", "T:x", 0), too_long]:
             raised(InvalidStreamError, functools.partial(store.append_many, appends, tracking=tracking))
         assert store.stream_version(*a) == 0
