@@ -210,12 +210,11 @@ class AsyncDynamoDBEventStore(AsyncClientOwner):
         """
         await self._prepare()
         table, codec = self.settings.events_table_name, self._core.codec
-        selection = reads or Selection()
-        read = change_reader(codec, ChangeDecoder(self.serializer, selection))
+        decoder = ChangeDecoder(self.serializer, reads)
+        read, filters = change_reader(codec, decoder), selection_filter(codec, decoder.selection)
         pages = scan_events_async(
-            await self._client.get(), table, codec, read, segments=segments, page_size=page_size,
-            filters=selection_filter(codec, selection),
-        )  # fmt: skip
+            await self._client.get(), table, codec, read, segments=segments, page_size=page_size, filters=filters
+        )
         async with contextlib.aclosing(pages):
             async for page in pages:
                 yield page
@@ -233,7 +232,7 @@ class AsyncDynamoDBEventStore(AsyncClientOwner):
         if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
             return []
         await self._prepare()
-        decoder = ChangeDecoder(self.serializer, reads or Selection())
+        decoder = ChangeDecoder(self.serializer, reads)
         return await self._run(
             self._core.read_changes(aggregate_id, aggregate_type, (from_version, to_version), decoder)
         )

@@ -233,9 +233,8 @@ class DynamoDBEventStore:
         """
         self._prepare()
         table = self.settings.events_table_name
-        selection = reads or Selection()
-        read = change_reader(self._codec, ChangeDecoder(self.serializer, selection))
-        filters = selection_filter(self._codec, selection)
+        decoder = ChangeDecoder(self.serializer, reads)
+        read, filters = change_reader(self._codec, decoder), selection_filter(self._codec, decoder.selection)
         return scan_events(
             self._client, table, self._codec, read, segments=segments, page_size=page_size, filters=filters
         )
@@ -253,7 +252,7 @@ class DynamoDBEventStore:
         if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
             return []
         self._prepare()
-        decoder = ChangeDecoder(self.serializer, reads or Selection())
+        decoder = ChangeDecoder(self.serializer, reads)
         return self._run(self._core.read_changes(aggregate_id, aggregate_type, (from_version, to_version), decoder))
 
     def load(

@@ -145,7 +145,7 @@ def record_decoder(
     single-table design). A record outside ``selection`` becomes an unread change (its event
     data is not decoded); one that cannot be decoded, a change carrying its error.
     """
-    decoder = ChangeDecoder(serializer, selection or Selection())
+    decoder = ChangeDecoder(serializer, selection)
 
     def decode(record: Mapping[str, Any], shard_id: str | None) -> Change | None:
         stream_record = record["dynamodb"]

@@ -74,7 +74,7 @@ class InMemoryEventStore:
         Records outside ``reads`` arrive undecoded (``unread``); one that cannot be decoded
         arrives with its ``error`` instead of the event.
         """
-        decoder = ChangeDecoder(self.serializer, reads or Selection())
+        decoder = ChangeDecoder(self.serializer, reads)
         return MemorySubscription(self._log, decoder, position or StreamPosition(), start_at=start_at)
 
     def read_changes(
@@ -88,13 +88,13 @@ class InMemoryEventStore:
     ) -> list[Change]:
         """The stream's events as changes; see [`ChangeReader`][dynamo_es.projections.ChangeReader]."""
         records = self._records(aggregate_id, aggregate_type, from_version, to_version)
-        return [ChangeDecoder(self.serializer, reads or Selection()).stored(record) for record in records]
+        return [ChangeDecoder(self.serializer, reads).stored(record) for record in records]
 
     def scan_changes(
         self, *, reads: Selection | None = None, segments: int = 4, page_size: int = 1000
     ) -> Iterator[list[Change]]:
         """Every stream's events as changes, by pages; see [`ChangeReader`][dynamo_es.projections.ChangeReader]."""
-        decoder = ChangeDecoder(self.serializer, reads or Selection())
+        decoder = ChangeDecoder(self.serializer, reads)
         with self._lock:
             records = [record for stream in self._streams.values() for record in stream]
         for start in range(0, len(records), page_size):

@@ -86,6 +86,10 @@ def to_selection(value: Selection | Iterable[type[Any] | str] | None) -> Selecti
     return Selection(value)
 
 
+def _or_everything(selection: Selection | None) -> Selection:
+    return selection if selection is not None else Selection()
+
+
 def envelope(encoded: EncodedEvent) -> StoredEvent:
     """The envelope of a record whose event is not decoded: identity and type, ``event`` None.
 
@@ -130,11 +134,11 @@ class ChangeDecoder:
 
     Attributes:
         serializer: decodes the selected records' event data.
-        selection: what is read; records outside it become unread changes (nothing decoded).
+        selection: what is read (None: everything); records outside it become unread changes.
     """
 
     serializer: EventSerializer
-    selection: Selection = attrs.field(factory=Selection)
+    selection: Selection = attrs.field(factory=Selection, converter=_or_everything)
 
     def event(self, encoded: EncodedEvent) -> tuple[StoredEvent, bool, DynamoESError | None]:
         """``encoded`` as (stored event, unread, error): decoded if selected; its error if it does not decode."""

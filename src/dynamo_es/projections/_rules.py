@@ -163,8 +163,6 @@ def _call(p: ProjectionPorts, change: Change, tally: Tally) -> Steps[bool]:
         _skip_unread(change, tally)
         return True
     try:
-        if change.error is not None:
-            raise change.error
         applied = yield from apply_steps(p, change)
     except ConfigurationError:
         raise  # the projection is built wrong: no event can fix that
@@ -195,7 +193,10 @@ def apply_steps(p: ProjectionPorts, change: Change) -> Steps[bool]:
 
     Raises:
         ConfigurationError: a handler without ``effects`` returned something: it would be dropped.
+        DynamoESError: the change carries the error of a record that could not be decoded.
     """
+    if change.error is not None:
+        raise change.error
     if p.effects is None:
         returned = yield Use(p.handler, change)
         if returned is not None:
@@ -296,13 +297,10 @@ def _replay_stream(p: ProjectionPorts, stream_id: str, version: int, tally: Tall
         for change in (yield from read_stream(p, stream_id, version + 1)):
             event = change.event
             if is_unread(p, change):
-                tally.skipped += 1
-                tally.unread += 1
+                _skip_unread(change, tally)
                 applied = event.version
                 continue
             try:
-                if change.error is not None:
-                    raise change.error
                 yield from apply_steps(p, change)
             except ConfigurationError:
                 raise
