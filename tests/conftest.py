@@ -33,6 +33,8 @@ def shared_tables(dynamodb_local: DynamoDBLocal) -> dict[str, EventStoreSettings
     tables = {
         "events": dynamodb_local.settings(events_table_name="Events", checkpoints_table_name="Checkpoints"),
         "streams": dynamodb_local.settings(events_table_name="StreamEvents", checkpoints_table_name="Checkpoints"),
+        # another service's types and corrupt items: kept out of the tables that strict reads scan
+        "foreign": dynamodb_local.settings(events_table_name="SharedEvents", checkpoints_table_name="Checkpoints"),
     }
     for settings in tables.values():
         DynamoDBEventStore(settings).ensure_table()

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 
 import pytest
 
-from dynamo_es import Change, DynamoDBCheckpointStore, DynamoDBEventStore, Repository
+from dynamo_es import (
+    Change,
+    DynamoDBCheckpointStore,
+    DynamoDBEventStore,
+    EventStoreSettings,
+    InMemoryCheckpointStore,
+    Projection,
+    Repository,
+)
+from dynamo_es.aio import AsyncProjection
+from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
 from dynamo_es.projections import RebuildProgress
 
-from .conftest import MakeProjection, Wallet
+from .conftest import Deposited, MakeProjection, Wallet
 
 pytestmark = pytest.mark.ddblocal
 
@@ -66,5 +78,39 @@ class TestRebuild:
         store.connection.client.put_item(
             TableName=store.settings.events_table_name, Item={"pk": {"S": key}, "sk": {"N": "0"}, "name": {"S": "A"}}
         )
+        ours = store.append(f"w-{uuid.uuid4()}", "Wallet", [Deposited(1)], 0).raise_for_failure()
         streams = {event.stream_id for page in store.scan(segments=2, page_size=500) for event in page}
-        assert key not in streams and streams
+        assert key not in streams and ours.stream_id in streams
+
+
+class TestRebuildWithoutFollowing:
+    """A rebuild that does not follow the stream opens no subscription: a table without one is enough."""
+
+    @pytest.fixture
+    def settings(self, new_table: Callable[..., EventStoreSettings]) -> EventStoreSettings:
+        settings = new_table(enable_streams=False)
+        store = DynamoDBEventStore(settings)
+        store.ensure_table()
+        store.append("w-1", "Wallet", [Deposited(1), Deposited(2)], 0).raise_for_failure()
+        return settings
+
+    def test_the_sync_runner_reads_a_table_without_a_stream(self, settings: EventStoreSettings) -> None:
+        """rebuild(follow=False) applies the table's events; it does not need DynamoDB Streams."""
+        seen: list[int] = []
+        projection = Projection(
+            "no-stream", lambda c: seen.append(c.event.version), InMemoryCheckpointStore(), DynamoDBEventStore(settings)
+        )
+        assert projection.rebuild(follow=False).done and seen == [1, 2]
+
+    def test_the_async_runner_reads_a_table_without_a_stream(self, settings: EventStoreSettings) -> None:
+        """The async rebuild(follow=False) does the same."""
+        seen: list[int] = []
+
+        async def rebuild() -> bool:
+            async with AsyncDynamoDBEventStore(settings) as store:
+                projection = AsyncProjection(
+                    "no-stream", lambda c: seen.append(c.event.version), InMemoryCheckpointStore(), store
+                )
+                return (await projection.rebuild(follow=False)).done
+
+        assert asyncio.run(rebuild()) and seen == [1, 2]

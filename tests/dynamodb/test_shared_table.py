@@ -17,6 +17,7 @@ from dynamo_es import (
     DynamoDBEventStore,
     EventRegistry,
     EventSerializer,
+    EventStoreSettings,
     InMemoryCheckpointStore,
     Projection,
     Selection,
@@ -40,6 +41,12 @@ SHAPES = ["streams", "pipes", "kinesis", "kinesis-unwrapped"]
 @attrs.frozen
 class Scored:
     points: int
+
+
+@pytest.fixture
+def store(shared_tables: dict[str, EventStoreSettings]) -> DynamoDBEventStore:
+    """A store on a stream-enabled table of these tests' own (its foreign and corrupt items stay there)."""
+    return DynamoDBEventStore(attrs.evolve(shared_tables["foreign"], streams_poll_interval_ms=50))
 
 
 def foreign_store(store: DynamoDBEventStore) -> DynamoDBEventStore:

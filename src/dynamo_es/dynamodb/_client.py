@@ -12,6 +12,7 @@ connection pool, retries, error parsing and event hooks.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import botocore.session
@@ -73,6 +74,23 @@ def client_options(settings: EventStoreSettings) -> dict[str, Any]:
     }
 
 
+_SESSION_LOCK = threading.Lock()
+_SESSIONS: list[botocore.session.Session] = []
+
+
+def _shared_session() -> botocore.session.Session:
+    """One botocore session per process (call under `_SESSION_LOCK`: sessions are not thread-safe).
+
+    A session loads the service models and endpoint rules once (about 200 ms); every client of
+    the process shares them. Each client still gets the credentials of its own settings.
+    """
+    if not _SESSIONS:
+        session = botocore.session.get_session()
+        session.register_component("response_parser_factory", _WireParserFactory())
+        _SESSIONS.append(session)
+    return _SESSIONS[0]
+
+
 def make_client(settings: EventStoreSettings, service: str = "dynamodb") -> Any:
     """A botocore client of ``service`` ("dynamodb" or "dynamodbstreams") for ``settings``.
 
@@ -81,8 +99,7 @@ def make_client(settings: EventStoreSettings, service: str = "dynamodb") -> Any:
     parameter validation is off: every request is built from the model's codec, and DynamoDB
     validates it anyway (its errors are mapped like any other).
     """
-    session = botocore.session.get_session()
-    session.register_component("response_parser_factory", _WireParserFactory())
-    client = session.create_client(service, **client_options(settings))
+    with _SESSION_LOCK:
+        client = _shared_session().create_client(service, **client_options(settings))
     client._serializer = WireJSONSerializer()  # type: ignore[attr-defined]  # botocore has no public seam for it
     return client

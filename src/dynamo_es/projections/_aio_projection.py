@@ -230,22 +230,21 @@ class AsyncProjection:
         See [`Projection.rebuild`][dynamo_es.Projection.rebuild]: the same guarantees.
         """
         pages = self._scan(segments)
-        feed = await self._subscribe(None, "latest")
+        feed = await self._subscribe(None, "latest") if follow else None
         try:
-            await feed.start()  # before the table is read: every event is in the scan, or after this point
-            return await self._rebuild(
-                pages, feed, follow=follow, stop_when_idle=stop_when_idle, on_progress=on_progress
-            )
+            if feed is not None:
+                await feed.start()  # before the table is read: every event is in the scan, or after this point
+            return await self._rebuild(pages, feed, stop_when_idle=stop_when_idle, on_progress=on_progress)
         finally:
             self._stopped.clear()  # a stopped projection may run again
-            await _close(feed)
+            if feed is not None:
+                await _close(feed)
 
     async def _rebuild(
         self,
         pages: AsyncIterator[list[Change]],
-        feed: AsyncChangeFeed,
+        feed: AsyncChangeFeed | None,
         *,
-        follow: bool,
         stop_when_idle: bool,
         on_progress: Callable[[RebuildProgress], Any] | None,
     ) -> RebuildProgress:
@@ -262,7 +261,7 @@ class AsyncProjection:
                     return RebuildProgress(read, applied, time.monotonic() - began, unread=unread)
         finally:
             await aclose_now(pages)
-        if follow:
+        if feed is not None:
             applied += await self._follow(feed, stop_when_idle=stop_when_idle)
         progress = RebuildProgress(read, applied, time.monotonic() - began, done=True, unread=unread)
         if on_progress is not None:

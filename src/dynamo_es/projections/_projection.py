@@ -221,20 +221,22 @@ class Projection:
         if not isinstance(self.store, ScannableStore):
             raise TypeError(f"{type(self.store).__name__} cannot read all of its events")
         try:
-            feed = self._source().subscribe_to_changes(None, start_at="latest", **self._reads()).start()
-            return self._rebuild(
-                self.store, feed, segments, follow=follow, stop_when_idle=stop_when_idle, on_progress=on_progress
+            # Opened before the table is read, to follow: every event is in the scan or after this point.
+            feed = (
+                self._source().subscribe_to_changes(None, start_at="latest", **self._reads()).start()
+                if follow
+                else None
             )
+            return self._rebuild(self.store, feed, segments, stop_when_idle=stop_when_idle, on_progress=on_progress)
         finally:
             self._stopped.clear()
 
     def _rebuild(
         self,
         store: ScannableStore,
-        feed: ChangeFeed,
+        feed: ChangeFeed | None,
         segments: int,
         *,
-        follow: bool,
         stop_when_idle: bool,
         on_progress: Callable[[RebuildProgress], Any] | None,
     ) -> RebuildProgress:
@@ -248,7 +250,7 @@ class Projection:
                 on_progress(RebuildProgress(read, applied, time.monotonic() - began, unread=unread))
             if self._stopped.is_set():
                 return RebuildProgress(read, applied, time.monotonic() - began, unread=unread)
-        if follow:
+        if feed is not None:
             applied += self._follow(feed, stop_when_idle=stop_when_idle)
         progress = RebuildProgress(read, applied, time.monotonic() - began, done=True, unread=unread)
         if on_progress is not None:
