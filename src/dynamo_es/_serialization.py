@@ -27,6 +27,7 @@ from ._events import (
     event_type_of,
 )
 from ._gc import collection_paused
+from ._untyped import UntypedValueError, configure_untyped, describe, untyped_field
 from .exceptions import DynamoESError, SerializationError, UnknownEventTypeError
 
 __all__ = [
@@ -52,7 +53,9 @@ def configure_converter(converter: C) -> C:
     datetime as ISO 8601 (naive values are taken as UTC), UUID and Decimal as strings;
     enums, nested attrs classes, lists, dicts, optionals and fields declared as sets are
     cattrs' own behaviour. Values JSON cannot carry back unchanged are refused, never changed:
-    NaN and infinities, and sets in fields not declared as sets.
+    NaN and infinities, and in untyped positions (``Any``, ``object``, unannotated fields and
+    the metadata's ``extra``) anything but JSON's own None, bool, int, float, str, list and
+    dict with str keys: a ``bytes``, ``datetime``, ``tuple`` or ``set`` there needs its type declared.
     [`EventMetadata`][dynamo_es.EventMetadata] becomes the stored metadata document (``correlationId``,
     ``causationId`` and the ``extra`` keys beside them).
     """
@@ -62,18 +65,9 @@ def configure_converter(converter: C) -> C:
     converter.register_structure_hook(UUID, lambda value, _: UUID(str(value)))
     converter.register_unstructure_hook(Decimal, str)
     converter.register_structure_hook(Decimal, lambda value, _: _decimal(value))
-    for untyped in (set, frozenset):
-        converter.register_unstructure_hook(untyped, _untyped_set)
+    configure_untyped(converter)
     _configure_metadata(converter)
     return converter
-
-
-def _untyped_set(value: Any) -> Any:
-    """A set where no set type is declared (an ``Any`` field) would come back as a list: refuse it."""
-    raise TypeError(
-        f"a {type(value).__name__} in an untyped field has no JSON form that reads back as a set; "
-        "declare the field as set[...] or frozenset[...]"
-    )
 
 
 def _configure_metadata(converter: cattrs.Converter) -> None:
@@ -92,7 +86,7 @@ def _configure_metadata(converter: cattrs.Converter) -> None:
         clash = _RESERVED_METADATA_KEYS.intersection(metadata.extra)
         if clash:
             raise ValueError(f"metadata keys {sorted(clash)} are reserved")
-        return {**unstructure_known(metadata), **converter.unstructure(dict(metadata.extra))}
+        return {**unstructure_known(metadata), **converter.unstructure(dict(metadata.extra), dict[str, Any])}
 
     def structure(document: Any, _: Any) -> EventMetadata:
         if not isinstance(document, dict):
@@ -196,6 +190,15 @@ class EventSerializer:
         try:
             payload = _ENCODER.encode(self.converter.unstructure(new_event.event)).encode()
             metadata = self._metadata_json(new_event.metadata, schema_version)
+        except UntypedValueError as error:
+            field, path = untyped_field(self.converter, new_event.event)
+            where = describe(error, field, path) if field else describe(error, "metadata.extra")
+            raise SerializationError(
+                f"cannot serialize: {where}",
+                stream_id=stream_id,
+                version=version,
+                event_type=event_type,
+            ) from error
         except (TypeError, ValueError, RecursionError) as error:
             raise SerializationError(
                 f"cannot serialize: {error}",
