@@ -9,7 +9,7 @@ import pytest
 
 from dynamo_es import AggregateRoot, EventMetadata, applies, event
 from dynamo_es._events import StoredEvent
-from dynamo_es.exceptions import EventTypeError, InvalidStreamError, MissingHandlerError
+from dynamo_es.exceptions import AggregateClassError, EventTypeError, InvalidStreamError, MissingHandlerError
 
 
 @event(name="AggTestStarted")
@@ -189,3 +189,23 @@ class TestTypeNamesAndRouting:
         counter = Counter("c")
         counter.tick()
         assert repr(counter) == "<Counter 'c' v1, 1 uncommitted>"
+
+
+class TestInitialization:
+    def test_forgetting_super_init_names_the_fix(self) -> None:
+        """Without super().__init__(), the error says to call it (not AttributeError: '_uncommitted')."""
+
+        class Forgetful(AggregateRoot):
+            def __init__(self, aggregate_id: str) -> None:
+                self.count = 0
+
+            @applies(Ticked)
+            def _ticked(self, event: Ticked) -> None:
+                self.count += 1
+
+        forgetful = Forgetful("f-1")
+        for use in (lambda: forgetful.record(Ticked()), lambda: forgetful.version, lambda: forgetful.id):
+            with pytest.raises(
+                AggregateClassError, match=r"Forgetful\.__init__ must call super\(\)\.__init__\(aggregate_id\)"
+            ):
+                use()

@@ -10,7 +10,12 @@ import pytest
 
 from dynamo_es import ConcurrencyError, InMemoryEventStore
 from dynamo_es.aio import AsyncInMemoryEventStore, AsyncRepository, AsyncUnitOfWork
-from dynamo_es.exceptions import AggregateNotFoundError, ConfigurationError, TransactionTooLargeError
+from dynamo_es.exceptions import (
+    AggregateClassError,
+    AggregateNotFoundError,
+    ConfigurationError,
+    TransactionTooLargeError,
+)
 
 from .conftest import Account
 
@@ -94,3 +99,16 @@ class TestWrongStore:
         """Given a sync store, the async repository and unit of work say so when built, not at the first await."""
         with pytest.raises(ConfigurationError, match=r"InMemoryEventStore is not an async event store.*AsyncInMemory"):
             make(InMemoryEventStore())
+
+
+class TestAsyncGuardRails:
+    def test_an_aggregate_of_another_class_is_refused(self) -> None:
+        """AsyncRepository of one class refuses to save an aggregate of another, writing nothing."""
+
+        class Other(Account, aggregate_type="OtherAccount"):
+            pass
+
+        store = AsyncInMemoryEventStore()
+        with pytest.raises(AggregateClassError, match="OtherAccount:o-1"):
+            asyncio.run(AsyncRepository(Account, store).save(Other.open("o-1")))
+        assert asyncio.run(store.stream_version("o-1", "OtherAccount")) == 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import textwrap
+from typing import Any
+
 import attrs
 import pytest
 
@@ -36,6 +39,18 @@ class TestRegistration:
             owner: str
 
         assert event_type_of(Opened) == ("account.opened", 3)
+
+    @pytest.mark.parametrize("decorate", [attrs.define, attrs.mutable], ids=["define", "mutable"])
+    def test_a_mutable_class_is_refused(self, registry: EventRegistry, decorate: Any) -> None:
+        """Events are immutable history: a class that is not frozen is refused at @event, saying how to fix it."""
+        with pytest.raises(EventTypeError, match=r"Changed is not frozen.*@attrs\.frozen"):
+
+            @event(registry=registry)
+            @decorate
+            class Changed:
+                amount: int
+
+        assert registry.resolve("Changed") is None
 
     def test_two_classes_under_one_name_fail_at_definition(self, registry: EventRegistry) -> None:
         """Registering a second, different class under a taken name raises at once."""
@@ -116,10 +131,26 @@ class TestUpcasters:
             registry.upcast("E", {}, 1, 3)
 
     def test_two_upcasters_for_one_step_is_an_error(self, registry: EventRegistry) -> None:
-        """A step can have only one upcaster."""
+        """A step can have only one upcaster: another function for it is refused, naming both."""
         registry.add_upcaster("E", 1, dict)
-        with pytest.raises(EventTypeError, match="exists already"):
-            registry.add_upcaster("E", 1, dict)
+        with pytest.raises(EventTypeError, match=r"exists already \(builtins\.dict\); builtins\.list would be"):
+            registry.add_upcaster("E", 1, list)
+
+    def test_re_executing_the_module_that_registers_an_upcaster_is_harmless(self, registry: EventRegistry) -> None:
+        """A reload (importlib.reload, autoreload, a notebook cell run twice) re-registers the same upcaster."""
+        source = textwrap.dedent(
+            """
+            from dynamo_es import upcaster
+
+            @upcaster("E", from_version=1, registry=registry)
+            def add_note(data):
+                return {**data, "note": "v2"}
+            """
+        )
+        for _ in range(2):
+            namespace: dict[str, Any] = {"__name__": "domain.events", "registry": registry}
+            exec(compile(source, "domain/events.py", "exec"), namespace)  # noqa: S102  # a module run twice
+        assert registry.upcast("E", {}, 1, 2) == {"note": "v2"}
 
 
 class TestMetadata:

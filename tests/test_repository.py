@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 import pytest
@@ -19,11 +20,22 @@ from dynamo_es import (
     EventStoreSettings,
     InMemoryEventStore,
     Repository,
+    UnitOfWork,
     applies,
     event,
+    process_manager,
     upcaster,
 )
-from dynamo_es.exceptions import InvalidStreamError, SerializationError, UnknownEventTypeError
+from dynamo_es.aio import AsyncInMemoryEventStore
+from dynamo_es.exceptions import (
+    AggregateClassError,
+    ConfigurationError,
+    InvalidStreamError,
+    SerializationError,
+    UnknownEventTypeError,
+)
+
+from .conftest import Account
 
 
 @event(name="RepoTestOpened")
@@ -233,3 +245,36 @@ class TestStoredItems:
         aggregate_id = put_raw("RepoTestAdded", data, metadata=metadata)
         with pytest.raises(SerializationError, match=rf"Tally:{aggregate_id} version 1 \(RepoTestAdded\)"):
             Repository(Tally, DynamoDBEventStore(events_table)).get(aggregate_id)
+
+
+class TestGuardRails:
+    def test_an_aggregate_of_another_class_is_refused(self, memory_store: InMemoryEventStore) -> None:
+        """A Repository of Tally refuses to save (or snapshot) an Account: nothing is written under its stream."""
+        account = Account.open("acc-1")
+        tallies: Repository[Any] = Repository(Tally, memory_store)
+        with pytest.raises(AggregateClassError, match=r"a repository of Tally cannot save it .*TestAccount:acc-1"):
+            tallies.save(account)
+        with pytest.raises(AggregateClassError):
+            tallies.take_snapshot(account)
+        assert memory_store.stream_version("acc-1", "TestAccount") == 0
+
+    def test_a_subclass_under_another_aggregate_type_is_refused(self, memory_store: InMemoryEventStore) -> None:
+        """An instance of a subclass stored under its own aggregate type is another stream: refused too."""
+
+        class Special(Tally, aggregate_type="SpecialTally"):
+            pass
+
+        with pytest.raises(AggregateClassError, match="SpecialTally"):
+            Repository(Tally, memory_store).save(Special.open("t-1", "ada"))
+
+    def test_an_async_store_is_refused_when_built(self) -> None:
+        """Repository and UnitOfWork given an async store fail at once, naming the async classes to use."""
+        async_store: Any = AsyncInMemoryEventStore()
+        for build in (lambda: Repository(Tally, async_store), lambda: UnitOfWork(async_store)):
+            with pytest.raises(ConfigurationError, match="is an async event store; use AsyncRepository"):
+                build()
+
+    def test_a_process_manager_on_an_async_store_is_refused_when_built(self) -> None:
+        """process_manager() with an async store fails when built, not per event."""
+        with pytest.raises(ConfigurationError, match="async event store"):
+            process_manager("pm", lambda change, unit: None, AsyncInMemoryEventStore())  # type: ignore[arg-type]

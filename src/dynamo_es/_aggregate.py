@@ -10,7 +10,7 @@ import cattrs
 
 from ._events import EventMetadata, NewEvent, StoredEvent, event_type_of
 from ._store import make_stream_id
-from .exceptions import EventTypeError, InvalidStreamError, MissingHandlerError, SnapshotError
+from .exceptions import AggregateClassError, EventTypeError, InvalidStreamError, MissingHandlerError, SnapshotError
 
 __all__ = ["AggregateRoot", "applies"]
 
@@ -41,6 +41,30 @@ def applies(*event_classes: type[Any]) -> Callable[[F], F]:
     return mark
 
 
+class _SetBySuperInit:
+    """Stands for an attribute ``AggregateRoot.__init__`` sets: read before that, it names the fix.
+
+    A non-data descriptor: the instance's own attribute, once set, is found first (no cost).
+    """
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> Any:
+        if instance is None:
+            return self
+        cls = type(instance).__qualname__
+        raise AggregateClassError(
+            cls,
+            f"the aggregate has no {self.name}: {cls}.__init__ must call super().__init__(aggregate_id) "
+            "before it sets its own state",
+        )
+
+
+def _set_by_init() -> Any:
+    return _SetBySuperInit()
+
+
 class AggregateRoot:
     """Base class of event-sourced aggregates.
 
@@ -56,6 +80,9 @@ class AggregateRoot:
     snapshot_version: ClassVar[int] = 1
     """The schema version of this class's snapshot state; bump it when the state's shape changes."""
     _handlers: ClassVar[dict[type[Any], str]] = {}
+    _id: str = _set_by_init()
+    _version: int = _set_by_init()
+    _uncommitted: list[NewEvent] = _set_by_init()
 
     def __init_subclass__(cls, *, aggregate_type: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -71,7 +98,7 @@ class AggregateRoot:
         make_stream_id(self.aggregate_type, aggregate_id)  # InvalidStreamError for a bad id
         self._id = aggregate_id
         self._version = 0
-        self._uncommitted: list[NewEvent] = []
+        self._uncommitted = []
 
     @property
     def id(self) -> str:

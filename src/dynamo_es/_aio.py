@@ -5,27 +5,29 @@ Aggregates stay synchronous (they do no I/O); only stores, repositories and runn
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 from ._aggregate import AggregateRoot
 from ._events import EventMetadata, StoredEvent
-from ._repository import SNAPSHOT_ERRORS, capture, restore
+from ._repository import SNAPSHOT_ERRORS, capture, check_attempts, check_class, conflict_delay, restore
 from ._serialization import EventSerializer
 from ._snapshots import Snapshot, SnapshotStrategy
 from ._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version
 from ._unit import UnitMembers, mark_committed
-from .exceptions import AggregateNotFoundError, ConfigurationError
+from .exceptions import AggregateNotFoundError, ConcurrencyError, ConfigurationError
 
 __all__ = ["AsyncEventStore", "AsyncRepository", "AsyncSnapshotStore", "AsyncUnitOfWork"]
 
 log = logging.getLogger("dynamo_es")
 
 A = TypeVar("A", bound=AggregateRoot)
+R = TypeVar("R")
 
 
 @runtime_checkable
@@ -140,6 +142,7 @@ class AsyncRepository(Generic[A]):
             ConcurrencyError: another writer appended first; reload and retry the command.
             EventStoreError: the store failed (the aggregate keeps its uncommitted events).
         """
+        check_class(self.aggregate_class, aggregate)
         if not aggregate.uncommitted_events:
             return aggregate.version
         result = await self.store.append(
@@ -156,8 +159,36 @@ class AsyncRepository(Generic[A]):
             await self.take_snapshot(aggregate)
         return result.new_version
 
+    async def update(
+        self,
+        aggregate_id: str,
+        command: Callable[[A], Any],
+        *,
+        attempts: int = 3,
+        metadata: EventMetadata | None = None,
+    ) -> A:
+        """Load, run ``command(aggregate)`` (awaited if it returns an awaitable), save; on a conflict, again.
+
+        See [`Repository.update`][dynamo_es.Repository.update]: the same rules.
+        """
+        check_attempts(attempts)
+        attempt = 1
+        while True:
+            aggregate = await self.get(aggregate_id)
+            await _awaited(command(aggregate))
+            try:
+                await self.save(aggregate, metadata=metadata)
+            except ConcurrencyError:
+                if attempt >= attempts:
+                    raise
+            else:
+                return aggregate
+            await asyncio.sleep(conflict_delay(attempt, aggregate))
+            attempt += 1
+
     async def take_snapshot(self, aggregate: A) -> Snapshot | None:
         """Snapshot the aggregate's committed state now; None (and a warning) if that fails."""
+        check_class(self.aggregate_class, aggregate)
         if self.snapshots is None or aggregate.uncommitted_events:
             return None
         try:
@@ -182,22 +213,70 @@ class AsyncRepository(Generic[A]):
 
 @attrs.define
 class AsyncUnitOfWork(UnitMembers):
-    """[`UnitOfWork`][dynamo_es.UnitOfWork] for an async store: aggregates saved in one transaction."""
+    """[`UnitOfWork`][dynamo_es.UnitOfWork] for an async store: aggregates saved in one transaction.
+
+    With ``snapshots`` and a ``snapshot_strategy``, it loads from snapshots and takes them after
+    commits, as the sync unit does.
+    """
 
     store: AsyncEventStore = attrs.field(validator=lambda _, __, store: check_async_store(store))
+    snapshots: AsyncSnapshotStore | None = attrs.field(default=None, kw_only=True)
+    snapshot_strategy: SnapshotStrategy | None = attrs.field(default=None, kw_only=True)
     _aggregates: dict[str, AggregateRoot] = attrs.field(factory=dict, init=False, repr=False)
+
+    @classmethod
+    async def run(
+        cls,
+        store: AsyncEventStore,
+        work: Callable[[AsyncUnitOfWork], Awaitable[R]],
+        *,
+        attempts: int = 3,
+        metadata: EventMetadata | None = None,
+        snapshots: AsyncSnapshotStore | None = None,
+        snapshot_strategy: SnapshotStrategy | None = None,
+    ) -> R:
+        """Await ``work(unit)`` on a fresh unit and commit it; on a conflict, again.
+
+        See [`UnitOfWork.run`][dynamo_es.UnitOfWork.run]: the same rules.
+        """
+        check_attempts(attempts)
+        attempt = 1
+        while True:
+            unit = cls(store, snapshots=snapshots, snapshot_strategy=snapshot_strategy)
+            result = await work(unit)
+            try:
+                await unit.commit(metadata=metadata)
+            except ConcurrencyError:
+                if attempt >= attempts:
+                    raise
+            else:
+                return result
+            await asyncio.sleep(conflict_delay(attempt, unit))
+            attempt += 1
 
     async def get(self, aggregate_class: type[A], aggregate_id: str) -> A:
         """The aggregate, loaded once per unit (the same object on later calls)."""
         stream_id, known = self._member(aggregate_class, aggregate_id)
         if known is not None:
             return known
-        aggregate = await AsyncRepository(aggregate_class, self.store).get(aggregate_id)
+        aggregate = await self._repository(aggregate_class).get(aggregate_id)
         self._aggregates[stream_id] = aggregate
         return aggregate
+
+    def _repository(self, aggregate_class: type[A]) -> AsyncRepository[A]:
+        return AsyncRepository(aggregate_class, self.store, snapshots=self.snapshots)
 
     async def commit(self, *, metadata: EventMetadata | None = None, tracking: Tracking | None = None) -> CommitResult:
         """Save every pending aggregate in one transaction; see [`UnitOfWork.commit`][dynamo_es.UnitOfWork.commit]."""
         pending = self.pending
+        previous = [aggregate.committed_version for aggregate in pending]
         result = await self.store.append_many(self.appends(metadata=metadata), tracking=tracking)
-        return mark_committed(pending, result.raise_for_failure())
+        mark_committed(pending, result.raise_for_failure())
+        if not result.already_processed:
+            for aggregate in self.due_snapshots(pending, previous):
+                await self._repository(type(aggregate)).take_snapshot(aggregate)
+        return result
+
+
+async def _awaited(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value

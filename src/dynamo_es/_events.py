@@ -55,11 +55,16 @@ class EventRegistry:
         re-executed) replaces the entry; a different class under a taken name is an error.
 
         Raises:
-            EventTypeError: ``cls`` is not an attrs class, or the name/version is bad.
+            EventTypeError: ``cls`` is not a frozen attrs class, or the name/version is bad.
             DuplicateEventTypeError: another class already holds ``name``.
         """
         if not attrs.has(cls):
             raise EventTypeError(f"{cls.__qualname__} must be an attrs class (decorate it with @attrs.frozen)")
+        if not attrs.inspect(cls).is_frozen:
+            raise EventTypeError(
+                f"{cls.__qualname__} is not frozen: events are immutable history, and an event changed "
+                "after it was recorded would differ from what is stored; decorate it with @attrs.frozen"
+            )
         type_name = cls.__name__ if name is None else name
         if not type_name or ":" in type_name:
             raise EventTypeError(f"event type name {type_name!r} must be non-empty and contain no ':'")
@@ -80,10 +85,19 @@ class EventRegistry:
         return None if entry is None else (entry.cls, entry.schema_version)
 
     def add_upcaster(self, name: str, from_version: int, function: Upcaster) -> None:
-        """Register ``function`` to turn ``name``'s data at ``from_version`` into ``from_version + 1``."""
+        """Register ``function`` to turn ``name``'s data at ``from_version`` into ``from_version + 1``.
+
+        Registering the same function again (same module, name and line, as when a module is
+        re-executed by a reload or a notebook) replaces it; another function for the same step
+        is an error.
+        """
         with self._lock:
-            if (name, from_version) in self._upcasters:
-                raise EventTypeError(f"an upcaster for {name!r} from version {from_version} exists already")
+            existing = self._upcasters.get((name, from_version))
+            if existing is not None and _function_key(existing) != _function_key(function):
+                raise EventTypeError(
+                    f"an upcaster for {name!r} from version {from_version} exists already "
+                    f"({_qualified(existing)}); {_qualified(function)} would be a second one"
+                )
             self._upcasters[(name, from_version)] = function
 
     def upcast(self, name: str, data: dict[str, Any], from_version: int, to_version: int) -> dict[str, Any]:
@@ -100,8 +114,8 @@ default_registry = EventRegistry()
 """The registry that [`event()`][dynamo_es.event] and [`upcaster()`][dynamo_es.upcaster] use unless given another."""
 
 
-def _qualified(cls: type[Any]) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+def _qualified(named: Any) -> str:
+    return f"{named.__module__}.{named.__qualname__}"
 
 
 @overload
@@ -157,6 +171,12 @@ def event_type_of(obj_or_cls: object) -> tuple[str, int]:
     if name is None or _TYPE_ATTRIBUTE not in cls.__dict__:
         raise EventTypeError(f"{cls.__qualname__} is not a registered event; decorate it with @event")
     return name, getattr(cls, _VERSION_ATTRIBUTE)
+
+
+def _function_key(function: Any) -> tuple[str, int]:
+    """What identifies a function across re-executions of its module: its qualified name and first line."""
+    code = getattr(function, "__code__", None)
+    return _qualified(function), -1 if code is None else code.co_firstlineno
 
 
 def _utc_now() -> datetime:

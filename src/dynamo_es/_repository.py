@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+import time
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -10,12 +13,22 @@ import cattrs
 
 from ._aggregate import AggregateRoot
 from ._events import EventMetadata
+from ._retry import backoff_delay
 from ._serialization import EventSerializer
 from ._snapshots import Snapshot, SnapshotStore, SnapshotStrategy
-from ._store import EventStore, check_version
-from .exceptions import AggregateNotFoundError, DynamoESError
+from ._store import EventStore, check_version, make_stream_id
+from .exceptions import AggregateClassError, AggregateNotFoundError, ConcurrencyError, ConfigurationError, DynamoESError
 
-__all__ = ["SNAPSHOT_ERRORS", "Repository", "capture", "restore"]
+__all__ = [
+    "SNAPSHOT_ERRORS",
+    "Repository",
+    "capture",
+    "check_attempts",
+    "check_class",
+    "check_sync_store",
+    "conflict_delay",
+    "restore",
+]
 
 A = TypeVar("A", bound=AggregateRoot)
 
@@ -39,7 +52,7 @@ class Repository(Generic[A]):
     """
 
     aggregate_class: type[A]
-    store: EventStore
+    store: EventStore = attrs.field(validator=lambda _, __, store: check_sync_store(store))
     snapshots: SnapshotStore | None = attrs.field(default=None, kw_only=True)
     snapshot_strategy: SnapshotStrategy | None = attrs.field(default=None, kw_only=True)
 
@@ -80,6 +93,7 @@ class Repository(Generic[A]):
             ConcurrencyError: another writer appended first; reload and retry the command.
             EventStoreError: the store failed (the aggregate keeps its uncommitted events).
         """
+        check_class(self.aggregate_class, aggregate)
         if not aggregate.uncommitted_events:
             return aggregate.version
         previous = aggregate.committed_version
@@ -92,8 +106,42 @@ class Repository(Generic[A]):
             self.take_snapshot(aggregate)
         return result.new_version
 
+    def update(
+        self,
+        aggregate_id: str,
+        command: Callable[[A], Any],
+        *,
+        attempts: int = 3,
+        metadata: EventMetadata | None = None,
+    ) -> A:
+        """Load the aggregate, run ``command(aggregate)``, save; on a conflict, do it all again.
+
+        The usual answer to `ConcurrencyError`: another writer saved first, so the command runs
+        again on the fresh aggregate (its rules see the other writer's events), up to
+        ``attempts`` times in all, with a short jittered pause between. Returns the saved aggregate.
+
+        Raises:
+            ConcurrencyError: the last attempt conflicted too.
+            AggregateNotFoundError: the aggregate has no events (nothing to update).
+        """
+        check_attempts(attempts)
+        attempt = 1
+        while True:
+            aggregate = self.get(aggregate_id)
+            command(aggregate)
+            try:
+                self.save(aggregate, metadata=metadata)
+            except ConcurrencyError:
+                if attempt >= attempts:
+                    raise
+            else:
+                return aggregate
+            time.sleep(conflict_delay(attempt, aggregate))
+            attempt += 1
+
     def take_snapshot(self, aggregate: A) -> Snapshot | None:
         """Snapshot the aggregate's committed state now; None (and a warning) if that fails."""
+        check_class(self.aggregate_class, aggregate)
         if self.snapshots is None or aggregate.uncommitted_events:
             return None
         try:
@@ -113,6 +161,43 @@ class Repository(Generic[A]):
     def exists(self, aggregate_id: str) -> bool:
         """Whether the aggregate's stream holds any event."""
         return self.store.stream_version(aggregate_id, self.aggregate_class.aggregate_type) > 0
+
+
+def check_class(aggregate_class: type[AggregateRoot], aggregate: AggregateRoot) -> None:
+    """Refuse an aggregate that is not of the repository's class (it would be saved under another stream)."""
+    if isinstance(aggregate, aggregate_class) and aggregate.aggregate_type == aggregate_class.aggregate_type:
+        return
+    kind = type(aggregate).__qualname__
+    raise AggregateClassError(
+        kind,
+        f"a repository of {aggregate_class.__qualname__} cannot save it (its stream is "
+        f"{make_stream_id(aggregate.aggregate_type, aggregate.id)}); use a repository of {kind}",
+    )
+
+
+def check_sync_store(store: object) -> None:
+    """Refuse an async store where a sync one is needed (its results would be coroutines).
+
+    Raises:
+        ConfigurationError: ``store.load`` is a coroutine function.
+    """
+    if inspect.iscoroutinefunction(getattr(store, "load", None)):
+        raise ConfigurationError(
+            "store",
+            f"{type(store).__name__} is an async event store; use AsyncRepository / AsyncUnitOfWork "
+            "(dynamo_es.aio) with it, or a sync store (DynamoDBEventStore, InMemoryEventStore)",
+        )
+
+
+def check_attempts(attempts: int) -> None:
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        raise ConfigurationError("attempts", f"must be an integer >= 1, not {attempts!r}")
+
+
+def conflict_delay(attempt: int, what: object) -> float:
+    """The pause before running a conflicted command again (logged at INFO)."""
+    log.info("conflict on %r (attempt %d); running the command again", what, attempt)
+    return backoff_delay(attempt - 1, 0.01, 0.2)
 
 
 SNAPSHOT_ERRORS = (DynamoESError, TypeError, ValueError)

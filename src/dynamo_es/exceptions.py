@@ -14,6 +14,7 @@ DynamoESError
 ├── ConcurrencyError               another writer appended first (to one or several streams)
 ├── TransactionTooLargeError       a commit over DynamoDB's 100 items or 4 MB per transaction
 ├── AggregateNotFoundError         the aggregate's stream holds no event
+├── AggregateClassError            an aggregate class used wrongly (another repository's, no super().__init__())
 ├── ProjectionError                a projection's handler raised (the handler's error is the cause)
 ├── SnapshotError                  an aggregate's state cannot be captured or restored
 ├── EventStoreError                the store failed (cause kept in ``__cause__``)
@@ -40,6 +41,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 __all__ = [
+    "AggregateClassError",
     "AggregateNotFoundError",
     "ConcurrencyError",
     "ConfigurationError",
@@ -239,6 +241,19 @@ class AggregateNotFoundError(DynamoESError, LookupError):
         super().__init__(f"no {aggregate_type} with id {aggregate_id!r}")
         self.aggregate_type = aggregate_type
         self.aggregate_id = aggregate_id
+
+
+class AggregateClassError(DynamoESError, TypeError):
+    """An aggregate class used wrongly; ``aggregate_class`` names it, ``reason`` says what and the fix.
+
+    For example an aggregate of one class given to a repository of another, or an aggregate
+    whose ``__init__`` did not call ``super().__init__(aggregate_id)``.
+    """
+
+    def __init__(self, aggregate_class: str, reason: str) -> None:
+        super().__init__(f"{aggregate_class}: {reason}")
+        self.aggregate_class = aggregate_class
+        self.reason = reason
 
 
 class ProjectionError(DynamoESError):

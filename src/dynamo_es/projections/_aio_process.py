@@ -8,8 +8,9 @@ from typing import Any, Protocol
 
 import attrs
 
-from .._aio import AsyncEventStore, AsyncUnitOfWork
+from .._aio import AsyncEventStore, AsyncSnapshotStore, AsyncUnitOfWork, check_async_store
 from .._events import StoredEvent
+from .._snapshots import SnapshotStrategy
 from .._store import Tracking
 from ._aio_projection import AsyncCheckpointStore, AsyncProjection
 from ._changes import Change
@@ -56,6 +57,8 @@ def async_process_manager(
     max_attempts: int | None = 3,
     retry_delay: float = 0.2,
     reads: Selection | Iterable[type[Any] | str] | None = None,
+    snapshots: AsyncSnapshotStore | None = None,
+    snapshot_strategy: SnapshotStrategy | None = None,
 ) -> AsyncProjection:
     """[`process_manager`][dynamo_es.process_manager] for async stores.
 
@@ -64,12 +67,14 @@ def async_process_manager(
     [`AsyncUnitOfWork`][dynamo_es.aio.AsyncUnitOfWork] (``await unit.get(...)``); its events and the
     tracking record of the upstream event are committed in one transaction, so a redelivered
     event changes nothing and a conflict re-runs the policy on fresh aggregates. ``policy`` and
-    ``reads`` are as for the sync one (a function, or an object with ``@handles`` methods).
+    ``reads`` are as for the sync one (a function, or an object with ``@handles`` methods);
+    ``snapshots`` and ``snapshot_strategy`` go to each unit, as for the sync one.
     """
+    check_async_store(store)
     react_to, selection = policy_of(name, policy, reads)
 
     async def react(change: Change) -> AsyncUnitOfWork:
-        unit = AsyncUnitOfWork(store)
+        unit = AsyncUnitOfWork(store, snapshots=snapshots, snapshot_strategy=snapshot_strategy)
         reaction = react_to(change, unit)
         if inspect.isawaitable(reaction):
             await reaction

@@ -8,6 +8,8 @@ from typing import Any, Protocol
 import attrs
 
 from .._events import EventMetadata, StoredEvent
+from .._repository import check_sync_store
+from .._snapshots import SnapshotStore, SnapshotStrategy
 from .._store import EventStore, Tracking
 from .._unit import UnitOfWork
 from ._changes import Change
@@ -61,6 +63,8 @@ def process_manager(
     max_attempts: int | None = 3,
     retry_delay: float = 0.2,
     reads: Selection | Iterable[type[Any] | str] | None = None,
+    snapshots: SnapshotStore | None = None,
+    snapshot_strategy: SnapshotStrategy | None = None,
 ) -> Projection:
     """A [`Projection`][dynamo_es.Projection] running ``policy`` per event, committing what it changed exactly once.
 
@@ -77,11 +81,16 @@ def process_manager(
     ``policy`` is a function, reading what ``reads`` selects (everything by default), or an
     object whose [`@handles`][dynamo_es.handles] methods take ``(change, unit)`` per event class
     and so declare what it reads.
+
+    With ``snapshots``, each unit loads the aggregates from their latest snapshots, and with a
+    ``snapshot_strategy`` it takes new ones after its commit: the aggregates a process manager
+    changes on every event are the ones that most need them.
     """
+    check_sync_store(store)
     react_to, selection = policy_of(name, policy, reads)
 
     def react(change: Change) -> UnitOfWork:
-        unit = UnitOfWork(store)
+        unit = UnitOfWork(store, snapshots=snapshots, snapshot_strategy=snapshot_strategy)
         react_to(change, unit)
         return unit
 
