@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent / "bank_account"))
 
 from domain import BankAccount, MoneyDeposited, MoneyWithdrawn
 
-from dynamo_es import Change, ConcurrencyError, EventStoreSettings
+from dynamo_es import Change, EventStoreSettings
 from dynamo_es.aio import AsyncProjection, AsyncRepository, AsyncUnitOfWork
 from dynamo_es.dynamodb.aio import AsyncDynamoDBCheckpointStore, AsyncDynamoDBEventStore
 from dynamo_es.testing import configured_or_local
@@ -29,29 +29,26 @@ ACCOUNTS = [f"async-{n}" for n in range(5)]
 
 
 async def deposit(accounts: AsyncRepository[BankAccount], account_id: str, amount: Decimal) -> int:
-    """The command handler: load, decide, save; on a conflict, load again and retry. Returns the attempts."""
-    for attempt in range(1, 20):
-        account = await accounts.get(account_id)
+    """The command handler: update() loads, decides, saves, and runs it again after a conflict. Returns the runs."""
+    runs = 0
+
+    def command(account: BankAccount) -> None:
+        nonlocal runs
+        runs += 1
         account.deposit(amount)
-        try:
-            await accounts.save(account)
-        except ConcurrencyError:
-            continue
-        return attempt
-    raise RuntimeError(f"{account_id}: too much contention")
+
+    await accounts.update(account_id, command, attempts=20)
+    return runs
 
 
 async def transfer(store: AsyncDynamoDBEventStore, source: str, target: str, amount: Decimal) -> None:
-    """Both accounts change in one transaction; a conflict on either writes nothing, and we retry."""
-    while True:
-        unit = AsyncUnitOfWork(store)
+    """Both accounts change in one transaction; a conflict on either writes nothing, and run() goes again."""
+
+    async def work(unit: AsyncUnitOfWork) -> None:
         (await unit.get(BankAccount, source)).withdraw(amount)
         (await unit.get(BankAccount, target)).deposit(amount)
-        try:
-            await unit.commit()
-            return
-        except ConcurrencyError:
-            continue
+
+    await AsyncUnitOfWork.run(store, work, attempts=20)
 
 
 async def serve(store: AsyncDynamoDBEventStore) -> dict[str, str]:
