@@ -193,3 +193,4 @@ class TestPolish:
         assert run(["--endpoint-url", "https://dynamodb.invalid", "describe"]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "AWS_ACCESS_KEY_ID" in err and "provision" not in err
+        assert "DYNAMO_ES_ENDPOINT_URL" in err and "dynamo-es local" in err  # what a newcomer usually meant

@@ -177,6 +177,11 @@ class TestErrors:
             err = self.one_line(self.run_local("--port", str(port), environ=env()))
         assert f"port {port} is in use" in err
 
+    def test_a_port_held_by_another_dynamodb_local_is_one_line(self, dynamodb_local: _local.DynamoDBLocal) -> None:
+        """The port of a running DynamoDB Local (which answers there): exit 1, one line, no export line."""
+        err = self.one_line(self.run_local("--port", str(dynamodb_local.port), environ=env()))
+        assert f"port {dynamodb_local.port} is in use" in err
+
 
 class TestInstall:
     def test_install_fetches_into_the_user_cache_and_starts(self, tmp_path: Path) -> None:

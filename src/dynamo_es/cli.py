@@ -16,13 +16,13 @@ from importlib import metadata
 from typing import Any, TextIO
 
 import attrs
-from botocore.exceptions import NoCredentialsError
 
 from ._cli_ops import add_ops_commands, run_local, run_migrate, run_template
 from ._cli_project import add_project_commands, run_project_command
 from ._events import StoredEvent
 from ._serialization import RawEventSerializer
 from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
+from .dynamodb._errors import NO_CREDENTIALS, lacks_credentials
 from .exceptions import (
     ConfigurationError,
     DynamoDBLocalError,
@@ -257,29 +257,14 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"dynamo-es: {str(error).splitlines()[0]}", file=sys.stderr)
         return EXIT_ERROR
     except DynamoESError as error:
-        if _no_credentials(error):
-            print(_NO_CREDENTIALS, file=sys.stderr)
+        if lacks_credentials(error):
+            print(f"dynamo-es: {NO_CREDENTIALS}", file=sys.stderr)
         else:
             print(f"dynamo-es: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return EXIT_OK
-
-
-_NO_CREDENTIALS = (
-    "dynamo-es: no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), "
-    "or DYNAMO_ES_AWS_ACCESS_KEY_ID and DYNAMO_ES_AWS_SECRET_ACCESS_KEY"
-)
-
-
-def _no_credentials(error: BaseException | None) -> bool:
-    """Whether ``error`` comes from botocore finding no credentials (anywhere in its causes)."""
-    while error is not None:
-        if isinstance(error, NoCredentialsError):
-            return True
-        error = error.__cause__ or getattr(error, "cause", None)
-    return False
 
 
 def main() -> None:

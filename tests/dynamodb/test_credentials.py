@@ -9,6 +9,7 @@ import pytest
 
 from dynamo_es import DynamoDBEventStore, EventStoreSettings, event
 from dynamo_es.dynamodb._credentials import PLACEHOLDER_KEYS, credentials_for
+from dynamo_es.exceptions import EventStoreError
 from dynamo_es.testing import DynamoDBLocal
 
 AWS_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
@@ -56,3 +57,18 @@ class TestLocalEndpoints:
         store = DynamoDBEventStore(settings)
         store.append("a", "Note", [Noted(1)], 0).raise_for_failure()
         assert [e.event for e in store.load("a", "Note")] == [Noted(1)]
+
+
+class TestNoCredentials:
+    @pytest.mark.usefixtures("no_aws_credentials")
+    def test_no_endpoint_and_no_credentials_says_how_to_use_dynamodb_local(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Reads and writes against AWS without credentials say to set DYNAMO_ES_ENDPOINT_URL for local use."""
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup from a test
+        store = DynamoDBEventStore(EventStoreSettings(endpoint_url="https://dynamodb.invalid", region="us-east-1"))
+        for attempt in (lambda: store.load("a", "T"), lambda: store.append("a", "T", [Noted(1)], 0)):
+            with pytest.raises(
+                EventStoreError, match=r"no AWS credentials found\. For DynamoDB Local, set DYNAMO_ES_ENDPOINT_URL"
+            ):
+                attempt()

@@ -7,7 +7,7 @@ import enum
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
 from pynamodb.exceptions import PynamoDBException
 
-__all__ = ["BOUNDARY_ERRORS", "Failure", "cancellation_codes", "classify"]
+__all__ = ["BOUNDARY_ERRORS", "NO_CREDENTIALS", "Failure", "cancellation_codes", "classify", "lacks_credentials"]
 
 BOUNDARY_ERRORS = (PynamoDBException, BotoCoreError, ClientError)
 """Everything PynamoDB and botocore raise; the store turns them into dynamo-es errors."""
@@ -30,6 +30,22 @@ _CONTENTION = frozenset(
 _NOT_TRANSIENT = (ParamValidationError, NoCredentialsError)
 """botocore errors that no retry can cure."""
 
+NO_CREDENTIALS = (
+    "no AWS credentials found. For DynamoDB Local, set DYNAMO_ES_ENDPOINT_URL (`dynamo-es local` "
+    "starts one and prints the line to paste); for AWS, configure credentials (AWS_PROFILE, or "
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or DYNAMO_ES_AWS_ACCESS_KEY_ID and DYNAMO_ES_AWS_SECRET_ACCESS_KEY)"
+)
+"""What to do when botocore finds no credentials: a newcomer usually meant DynamoDB Local."""
+
+
+def lacks_credentials(error: BaseException | None) -> bool:
+    """Whether ``error`` comes from botocore finding no credentials (anywhere in its causes)."""
+    while error is not None:
+        if isinstance(error, NoCredentialsError):
+            return True
+        error = error.__cause__ or getattr(error, "cause", None)
+    return False
+
 
 class Failure(enum.Enum):
     """What a failed write means for the caller."""
@@ -47,6 +63,8 @@ class Failure(enum.Enum):
 def classify(error: BaseException) -> tuple[Failure, str]:
     """Tell what ``error`` (from PynamoDB or botocore) means, with a short reason."""
     cause = error.cause if isinstance(error, PynamoDBException) else error
+    if isinstance(cause, NoCredentialsError):
+        return Failure.FATAL, NO_CREDENTIALS
     if isinstance(cause, _NOT_TRANSIENT):
         return Failure.FATAL, f"{type(cause).__name__}: {cause}"
     if isinstance(cause, BotoCoreError):

@@ -12,7 +12,7 @@ from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
 from ..exceptions import EndpointUnreachableError, EventStoreError, TableNotFoundError, TableSchemaError
-from ._errors import BOUNDARY_ERRORS
+from ._errors import BOUNDARY_ERRORS, NO_CREDENTIALS, lacks_credentials
 
 __all__ = ["LazyTable", "ensure_table", "key_schema_of", "model_keys"]
 
@@ -48,7 +48,8 @@ def ensure_table(model: type[Model], *, create: bool, keys: KeySchema) -> dict[s
         if _unreachable(error):
             raise EndpointUnreachableError(model.Meta.host or f"AWS region {model.Meta.region}") from error
         action = "create or check" if create else "check"
-        raise EventStoreError(f"cannot {action} table {table_name!r}: {error}") from error
+        reason = NO_CREDENTIALS if lacks_credentials(error) else str(error)
+        raise EventStoreError(f"cannot {action} table {table_name!r}: {reason}") from error
     actual = key_schema_of(description)
     if actual != keys:
         raise TableSchemaError(table_name, _describe_keys(keys), _describe_keys(actual))

@@ -105,6 +105,16 @@ def _free_port() -> int:
         return port
 
 
+def _check_free(port: int) -> None:
+    """Refuse a port another socket holds (connections lingering in TIME_WAIT do not count, as for Java)."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise DynamoDBLocalError(f"port {port} is in use: choose another (--port)") from None
+
+
 @attrs.define
 class DynamoDBLocal:
     """A DynamoDB Local server in memory on a free loopback port; a context manager.
@@ -151,7 +161,10 @@ class DynamoDBLocal:
         if java is None:
             raise DynamoDBLocalError(_NO_JAVA)
         folder = self.folder or find_dynamodb_local()
-        self.port = self.port or _free_port()
+        if self.port is None:
+            self.port = _free_port()
+        else:
+            _check_free(self.port)  # another server there would answer for us, then ours would exit
         self._log = tempfile.NamedTemporaryFile(prefix="dynamodb-local-", suffix=".log")  # noqa: SIM115
         storage = ["-inMemory"] if self.data_dir is None else ["-dbPath", str(self._data_folder())]
         command = [
