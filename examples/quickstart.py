@@ -6,6 +6,8 @@ DYNAMO_ES_ENDPOINT_URL points at a DynamoDB already running.
 
 from __future__ import annotations
 
+import uuid
+
 import attrs
 
 from dynamo_es import DynamoDBEventStore, event
@@ -31,15 +33,16 @@ def main() -> None:
         store.ensure_table()  # creates the table (on-demand, stream on) if it is missing
         print(f"table {settings.events_table_name!r} is ready")
 
-        result = store.append("acc-1", "Account", [Deposited(100), Withdrawn(30)], expected_version=0)
+        account_id = f"acc-{uuid.uuid4().hex[:8]}"  # a new account each run: the demo runs again on kept data
+        result = store.append(account_id, "Account", [Deposited(100), Withdrawn(30)], expected_version=0)
         print(f"appended: now at version {result.new_version}")
 
-        for stored in store.load("acc-1", "Account"):
+        for stored in store.load(account_id, "Account"):
             print(f"  v{stored.version} {stored.event_type:<10} {stored.event}  at {stored.timestamp:%H:%M:%S}")
 
         # Two writers both read version 2; the first to append wins.
-        first = store.append("acc-1", "Account", [Deposited(5)], expected_version=2)
-        second = store.append("acc-1", "Account", [Withdrawn(50)], expected_version=2)
+        first = store.append(account_id, "Account", [Deposited(5)], expected_version=2)
+        second = store.append(account_id, "Account", [Withdrawn(50)], expected_version=2)
         print(f"writer 1: success={first.success}, version {first.new_version}")
         print(
             f"writer 2: success={second.success}, conflict={second.conflict}: "
@@ -47,7 +50,7 @@ def main() -> None:
         )
         balance = sum(
             e.event.amount if isinstance(e.event, Deposited) else -e.event.amount
-            for e in store.load("acc-1", "Account")
+            for e in store.load(account_id, "Account")
         )
         print(f"balance after replay: {balance}")
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import attrs
 import pytest
 
 from dynamo_es import EventStoreSettings
+from dynamo_es.testing import DynamoDBLocal
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,3 +104,24 @@ def test_the_operations_page_lists_exactly_what_template_iam_grants() -> None:
                     else names[table] + ("/stream/*" if suffix == "stream" else suffix)
                 )
                 assert expected in resource, (role, statement.sid, expected)
+
+
+def test_the_readme_quick_start_runs_again_on_kept_data(dynamodb_local: DynamoDBLocal) -> None:
+    """The README's quick start, run twice against the same table (a persistent DynamoDB Local), passes both times."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Quick start\n\n```python\n(.*?)```", readme, re.DOTALL)
+    assert block is not None
+    settings = dynamodb_local.settings()
+    env = {
+        **os.environ,
+        "DYNAMO_ES_ENDPOINT_URL": dynamodb_local.endpoint_url,
+        "DYNAMO_ES_AWS_ACCESS_KEY_ID": str(settings.aws_access_key_id),
+        "DYNAMO_ES_AWS_SECRET_ACCESS_KEY": str(settings.aws_secret_access_key),
+        "DYNAMO_ES_EVENTS_TABLE_NAME": f"readme-{uuid.uuid4().hex[:8]}",
+    }
+    for _ in range(2):
+        completed = subprocess.run(  # noqa: S603  # the README's own code, as a user runs it
+            [sys.executable, "-c", block.group(1)], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert "1 Deposited Deposited(amount=100)" in completed.stdout

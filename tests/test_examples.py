@@ -97,6 +97,12 @@ def test_example_runs_on_dynamodb_local(script: Path, dynamodb_local: DynamoDBLo
 
 
 class TestQuickstart:
+    def test_it_runs_again_on_kept_data(self, dynamodb_local: DynamoDBLocal) -> None:
+        """Run twice against the same table (as on `dynamo-es local --data-dir`): both runs succeed."""
+        env = env_for(dynamodb_local)
+        for _ in range(2):
+            assert "balance after replay: 75" in run(EXAMPLES / "quickstart.py", env)
+
     def test_demo_starts_its_own_dynamodb_and_shows_a_conflict(self) -> None:
         """`make demo` (no endpoint configured) starts DynamoDB Local, appends, loads, conflicts."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("DYNAMO_ES_") or k.endswith("LOCAL_DIR")}
