@@ -52,6 +52,23 @@ class TestCommands:
         assert fields["stream"] == "NEW_AND_OLD_IMAGES" and json.loads(fields["indexes"]) == ["outbox"]
         assert fields["billing"] == "PAY_PER_REQUEST" and "itemCountEstimate" in fields
 
+    def test_describe_all_reports_the_three_tables(self, cli_env: EventStoreSettings) -> None:
+        """Describe --all describes the events, checkpoints and snapshots tables, a block each."""
+        assert cli("create-table", "--all")[0] == 0
+        code, output = cli("describe", "--all")
+        blocks = [dict(line.split(None, 1) for line in block.splitlines()) for block in output.split("\n\n")]
+        names = [cli_env.events_table_name, cli_env.checkpoints_table_name, cli_env.snapshots_table_name]
+        assert code == 0 and [block["table"] for block in blocks] == names
+        assert all(block["status"] == "ACTIVE" for block in blocks)
+
+    def test_describe_all_with_a_missing_table_exits_4(
+        self, cli_env: EventStoreSettings, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Describe --all when only the events table exists: exit 4 naming the missing checkpoints table."""
+        DynamoDBEventStore(cli_env).ensure_table()
+        assert cli("describe", "--all")[0] == 4
+        assert cli_env.checkpoints_table_name in capsys.readouterr().err
+
     def test_events_as_json_lines_with_a_version_range(self, cli_env: EventStoreSettings) -> None:
         """Events TYPE ID prints one JSON document per event; --from/--to bound them."""
         aggregate_id = seed(cli_env, 4)
@@ -153,6 +170,31 @@ class TestPolish:
         DynamoDBEventStore(cli_env).ensure_table()
         code, output = cli("describe", "--table", cli_env.events_table_name)
         assert code == 0 and cli_env.events_table_name in output
+
+    @pytest.mark.parametrize(
+        ("argv", "message"),
+        [
+            (["local", "--table", "T"], "unrecognized arguments: --table T"),
+            (["--table", "T", "local"], "--table does not apply to local"),
+            (
+                ["--endpoint-url", "http://127.0.0.1:1", "template", "terraform"],
+                "--endpoint-url does not apply to template",
+            ),
+            (["template", "terraform", "--region", "eu-west-1"], "unrecognized arguments: --region"),
+        ],
+    )
+    def test_global_options_are_refused_where_they_do_nothing(
+        self, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Local takes none of --table/--endpoint-url/--region, template only --table: others exit 2."""
+        with pytest.raises(SystemExit) as caught:
+            run(argv)
+        assert caught.value.code == 2 and message in capsys.readouterr().err
+
+    def test_template_takes_the_table_name(self) -> None:
+        """`template ... --table X` names the events table X in the output."""
+        code, output = cli("template", "cloudformation", "--table", "Ledger")
+        assert code == 0 and '"TableName": "Ledger"' in output
 
     @pytest.mark.parametrize(
         "argv",

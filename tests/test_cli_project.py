@@ -7,9 +7,11 @@ import io
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from dynamo_es import DynamoDBCheckpointStore, DynamoDBEventStore
 from dynamo_es.cli import run
 
 MODULE = """
@@ -93,3 +95,101 @@ class TestProjectCommands:
         with pytest.raises(SystemExit):
             run(["project", "parked", f"{target}:not_a_projection"])
         assert "is a int, not a Projection" in capsys.readouterr().err
+
+
+DYNAMODB_MODULE = """
+import attrs
+from dynamo_es import DynamoDBCheckpointStore, DynamoDBEventStore, EventStoreSettings, Projection, event
+
+@event(name="cli-project.Rang-{suffix}")
+@attrs.frozen
+class Rang:
+    n: int
+
+applied = []
+
+def build(name="bells", only=""):
+    settings = EventStoreSettings.from_env()
+    store = DynamoDBEventStore(settings)
+    apply = lambda change: applied.append((name, change.event.stream_id, change.event.version))
+    return Projection(name, apply, DynamoDBCheckpointStore(settings), store, reads=[Rang] if not only else [only])
+
+def fixed():
+    settings = EventStoreSettings.from_env().__class__(events_table_name="SomewhereElse")
+    return Projection("fixed", print, DynamoDBCheckpointStore(settings), DynamoDBEventStore(settings))
+"""
+
+
+@pytest.mark.ddblocal
+class TestGlobalOptions:
+    """--table, --endpoint-url and --region reach the projection's settings (before or after the command)."""
+
+    @pytest.fixture
+    def bells(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dynamodb_local: Any) -> tuple[str, list[str]]:
+        """A module whose factory builds a DynamoDB projection from the environment, with DYNAMO_ES_* unset."""
+        for variable in ("ENDPOINT_URL", "EVENTS_TABLE_NAME", "REGION"):
+            monkeypatch.delenv(f"DYNAMO_ES_{variable}", raising=False)
+        suffix = uuid.uuid4().hex[:8]
+        monkeypatch.setenv("DYNAMO_ES_CHECKPOINTS_TABLE_NAME", f"bells-{suffix}-cp")  # this test's own positions
+        (tmp_path / f"bells_{suffix}.py").write_text(DYNAMODB_MODULE.format(suffix=suffix))
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        table = f"bells-{suffix}"
+        store = DynamoDBEventStore(
+            dynamodb_local.settings(events_table_name=table, checkpoints_table_name=f"{table}-cp")
+        )
+        store.ensure_table()
+        DynamoDBCheckpointStore(store.settings).ensure_table()
+        module = importlib.import_module(f"bells_{suffix}")
+        for n in range(3):
+            store.append(f"b-{n}", "Bell", [module.Rang(n)], 0).raise_for_failure()
+        return f"bells_{suffix}", ["--table", table, "--endpoint-url", dynamodb_local.endpoint_url]
+
+    def test_rebuild_with_the_options_after_the_command(self, bells: tuple[str, list[str]]) -> None:
+        """No DYNAMO_ES_* set: the options after `project rebuild` locate the table; 3 events applied."""
+        module, options = bells
+        code, (summary,) = cli("project", "rebuild", f"{module}:build", *options)
+        assert code == 0 and (summary["projection"], summary["applied"]) == ("bells", 3)
+
+    def test_options_before_the_command_and_parked(self, bells: tuple[str, list[str]]) -> None:
+        """The same options before `project` work for `parked` too (nothing parked: no lines)."""
+        module, options = bells
+        assert cli(*options, "project", "parked", f"{module}:build") == (0, [])
+
+    def test_a_new_name_rebuilds_everything_again(self, bells: tuple[str, list[str]]) -> None:
+        """--name rebuilds into a new read model: all 3 events again, under the new name's checkpoints."""
+        module, options = bells
+        assert cli("project", "rebuild", f"{module}:build", *options)[1][0]["applied"] == 3
+        assert cli("project", "rebuild", f"{module}:build", *options)[1][0]["applied"] == 0  # caught up already
+        code, (summary,) = cli("project", "rebuild", f"{module}:build", "--name", "bells-v2", *options)
+        assert code == 0 and (summary["projection"], summary["applied"]) == ("bells-v2", 3)
+
+    def test_arguments_for_the_factory(self, bells: tuple[str, list[str]]) -> None:
+        """--arg KEY=VALUE goes to the factory: a projection that reads another type applies nothing."""
+        module, options = bells
+        code, (summary,) = cli("project", "rebuild", f"{module}:build", "--arg", "only=Other", *options)
+        assert code == 0 and (summary["read"], summary["applied"]) == (3, 0)
+
+    def test_a_store_that_ignores_the_options_is_refused(
+        self, bells: tuple[str, list[str]], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A projection whose settings are fixed in code would not use --table: exit 2, saying how to fix it."""
+        module, options = bells
+        with pytest.raises(SystemExit) as caught:
+            run(["project", "parked", f"{module}:fixed", *options])
+        err = capsys.readouterr().err
+        assert caught.value.code == 2 and "uses 'SomewhereElse'" in err and "from_env()" in err
+
+    @pytest.mark.parametrize("argument", ["--arg=nokey", "--arg=1x=2"])
+    def test_a_malformed_factory_argument(self, bells: tuple[str, list[str]], argument: str) -> None:
+        """--arg without KEY=VALUE is a usage error."""
+        with pytest.raises(SystemExit) as caught:
+            run(["project", "parked", f"{bells[0]}:build", argument])
+        assert caught.value.code == 2
+
+
+def test_the_rebuild_help_says_when_it_exits(capsys: pytest.CaptureFixture[str]) -> None:
+    """`project --help` says rebuild follows the stream until caught up, then exits."""
+    with pytest.raises(SystemExit):
+        run(["project", "--help"])
+    assert "then the stream until caught up; exit" in " ".join(capsys.readouterr().out.split())

@@ -1,39 +1,71 @@
-"""``dynamo-es project``: rebuild a projection from the table, list and replay its parked streams."""
+"""``dynamo-es project``: rebuild a projection from the table, list and replay its parked streams.
+
+The target is ``MODULE:NAME`` of a `Projection`, or of a function that returns one. The global
+options (``--table``, ``--endpoint-url``, ``--region``) are set as their ``DYNAMO_ES_*``
+variables while the module is imported and the function called, so settings built with
+``EventStoreSettings.from_env()`` see them; a projection whose store uses other settings is refused.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any, TextIO
+
+import attrs
 
 from .projections import Projection, RebuildProgress
 
 __all__ = ["add_project_commands", "run_project_command"]
 
+_VARIABLES = {
+    "table": ("DYNAMO_ES_EVENTS_TABLE_NAME", "events_table_name"),
+    "endpoint_url": ("DYNAMO_ES_ENDPOINT_URL", "endpoint_url"),
+    "region": ("DYNAMO_ES_REGION", "region"),
+}
+_TARGET_HELP = "MODULE:NAME of a Projection, or of a function returning one (e.g. handler:build_projection)"
 
-def add_project_commands(commands: Any) -> None:
-    """Add ``project rebuild|parked|replay`` to the CLI's sub-commands."""
+
+def add_project_commands(commands: Any, after: argparse.ArgumentParser) -> None:
+    """Add ``project rebuild|parked|replay`` to the CLI's sub-commands (``after``: the global options)."""
     project = commands.add_parser("project", help="rebuild a projection, list or replay its parked streams")
     actions = project.add_subparsers(dest="action", required=True, metavar="ACTION")
-    target_help = "MODULE:NAME of a Projection, or of a function returning one (e.g. handler:projection)"
-    rebuild = actions.add_parser("rebuild", help="read every event from the table, then follow the stream")
-    rebuild.add_argument("target", metavar="TARGET", help=target_help)
+    rebuild = actions.add_parser(
+        "rebuild", parents=[after], help="read every event from the table, then the stream until caught up; exit"
+    )
+    _target(rebuild)
+    rebuild.add_argument("--name", metavar="NAME", help="rebuild under this projection name (a new read model)")
     rebuild.add_argument("--segments", type=int, default=4, metavar="N", help="parallel Scan segments (threads)")
-    rebuild.add_argument("--no-follow", action="store_true", help="stop after the table; do not follow the stream")
-    parked = actions.add_parser("parked", help="list parked streams, one JSON line each")
-    parked.add_argument("target", metavar="TARGET", help=target_help)
-    replay = actions.add_parser("replay", help="unpark and apply parked streams (all, or the ones named)")
-    replay.add_argument("target", metavar="TARGET", help=target_help)
+    rebuild.add_argument("--no-follow", action="store_true", help="read the table only, not the stream after it")
+    _target(actions.add_parser("parked", parents=[after], help="list parked streams, one JSON line each"))
+    replay = actions.add_parser(
+        "replay", parents=[after], help="unpark and apply parked streams (all, or the ones named)"
+    )
+    _target(replay)
     replay.add_argument("stream_ids", nargs="*", metavar="STREAM_ID", help="e.g. BankAccount:acc-1")
 
 
-def run_project_command(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> None:
-    """Carry out ``dynamo-es project ...``."""
-    projection = load_projection(args.target, parser)
+def _target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
+    parser.add_argument(
+        "--arg", dest="factory_args", action="append", default=[], metavar="KEY=VALUE",
+        help="a keyword argument (a string) for the function TARGET names; repeatable",
+    )  # fmt: skip
+
+
+def run_project_command(args: argparse.Namespace, parser: argparse.ArgumentParser, out: TextIO) -> int:
+    """Carry out ``dynamo-es project ...``; the exit code."""
+    with _global_settings_in_env(args):
+        projection = load_projection(args.target, parser, _factory_args(args.factory_args, parser))
+    _check_settings(projection, args, parser)
     if args.action == "rebuild":
+        if args.name:
+            projection = attrs.evolve(projection, name=args.name)
         report = projection.rebuild(segments=args.segments, follow=not args.no_follow, on_progress=_progress_bar)
         print(file=sys.stderr)
         print(_line(_summary(projection, report)), file=out)
@@ -44,10 +76,52 @@ def run_project_command(args: argparse.Namespace, parser: argparse.ArgumentParse
     else:
         outcome = projection.replay_parked(args.stream_ids or None)
         print(_line({"applied": outcome.applied, "parkedAgain": list(outcome.parked)}), file=out)
+    return 0
 
 
-def load_projection(target: str, parser: argparse.ArgumentParser) -> Projection:
-    """The Projection named by ``MODULE:NAME`` (the current directory is importable)."""
+@contextlib.contextmanager
+def _global_settings_in_env(args: argparse.Namespace) -> Iterator[None]:
+    """The given global options as ``DYNAMO_ES_*`` variables, for the block (then as they were)."""
+    given = {variable: getattr(args, name) for name, (variable, _) in _VARIABLES.items() if getattr(args, name, None)}
+    saved = {variable: os.environ.get(variable) for variable in given}
+    os.environ.update(given)
+    try:
+        yield
+    finally:
+        for variable, value in saved.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
+
+
+def _check_settings(projection: Projection, args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Refuse a projection whose store ignores the global options given (they would mean nothing)."""
+    settings = getattr(projection.store, "settings", None)
+    for name, (variable, attribute) in _VARIABLES.items():
+        wanted = getattr(args, name, None)
+        if wanted and settings is not None and getattr(settings, attribute) != wanted:
+            flag = "--" + name.replace("_", "-")
+            parser.error(
+                f"{flag} {wanted}: the projection's store uses {getattr(settings, attribute)!r}; "
+                f"build its settings with EventStoreSettings.from_env() (which reads {variable}) so the option applies"
+            )
+
+
+def _factory_args(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, str]:
+    arguments: dict[str, str] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key.isidentifier():
+            parser.error(f"--arg takes KEY=VALUE, not {pair!r}")
+        arguments[key] = value
+    return arguments
+
+
+def load_projection(
+    target: str, parser: argparse.ArgumentParser, arguments: dict[str, str] | None = None
+) -> Projection:
+    """The Projection named by ``MODULE:NAME`` (the current directory is importable), built with ``arguments``."""
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
         parser.error(f"TARGET must be MODULE:NAME, not {target!r}")
@@ -58,10 +132,23 @@ def load_projection(target: str, parser: argparse.ArgumentParser) -> Projection:
         found = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
         parser.error(f"cannot load {target!r}: {error}")
-    projection = found() if callable(found) and not isinstance(found, Projection) else found
+    if isinstance(found, Projection):
+        if arguments:
+            parser.error(f"{target!r} is a Projection, not a function: --arg does not apply")
+        return found
+    projection = _called(found, target, arguments or {}, parser) if callable(found) else found
     if not isinstance(projection, Projection):
         parser.error(f"{target!r} is a {type(projection).__name__}, not a Projection")
     return projection
+
+
+def _called(factory: Any, target: str, arguments: dict[str, str], parser: argparse.ArgumentParser) -> Any:
+    try:
+        return factory(**arguments)
+    except TypeError as error:
+        if not arguments:
+            raise
+        parser.error(f"cannot call {target!r} with {sorted(arguments)}: {error}")
 
 
 def _progress_bar(progress: RebuildProgress) -> None:

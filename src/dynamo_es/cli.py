@@ -47,13 +47,33 @@ def _version() -> str:
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NO_TABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 
-def _global_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
-    """The options every command takes, before or after its name."""
-    parser.add_argument("--table", default=default, help="events table name (DYNAMO_ES_EVENTS_TABLE_NAME)")
-    parser.add_argument(
-        "--endpoint-url", default=default, help="DynamoDB endpoint, e.g. http://127.0.0.1:8000 (DYNAMO_ES_ENDPOINT_URL)"
-    )
-    parser.add_argument("--region", default=default, help="AWS region (DYNAMO_ES_REGION)")
+GLOBAL_OPTIONS = {"table": "--table", "endpoint_url": "--endpoint-url", "region": "--region"}
+"""The options that set where the tables are: before or after the command, for the commands they apply to."""
+_APPLIES_TO = {"local": (), "template": ("table",)}
+"""Commands that take fewer of them (every other command takes all three)."""
+
+
+def options_of(command: str) -> tuple[str, ...]:
+    """The global options that mean something for ``command``."""
+    return _APPLIES_TO.get(command, tuple(GLOBAL_OPTIONS))
+
+
+def _global_options(parser: argparse.ArgumentParser, *, default: Any, only: tuple[str, ...]) -> None:
+    """The options every command takes (those in ``only``), before or after its name."""
+    helps = {
+        "table": "events table name (DYNAMO_ES_EVENTS_TABLE_NAME)",
+        "endpoint_url": "DynamoDB endpoint, e.g. http://127.0.0.1:8000 (DYNAMO_ES_ENDPOINT_URL)",
+        "region": "AWS region (DYNAMO_ES_REGION)",
+    }
+    for name in only:
+        parser.add_argument(GLOBAL_OPTIONS[name], dest=name, default=default, help=helps[name])
+
+
+def after_options(command: str) -> argparse.ArgumentParser:
+    """A parent parser with the global options ``command`` takes, for use after its name."""
+    after = argparse.ArgumentParser(add_help=False)
+    _global_options(after, default=argparse.SUPPRESS, only=options_of(command))  # after the command, they count
+    return after
 
 
 def _non_negative(text: str) -> int:
@@ -66,16 +86,15 @@ def _non_negative(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dynamo-es", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"dynamo-es {_version()}")
-    _global_options(parser, default=None)
-    after = argparse.ArgumentParser(add_help=False)
-    _global_options(after, default=argparse.SUPPRESS)  # given after the command, they still count
+    _global_options(parser, default=None, only=tuple(GLOBAL_OPTIONS))
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     original_add = commands.add_parser
-    commands.add_parser = lambda name, **kw: original_add(name, parents=[after], **kw)  # type: ignore[method-assign]
+    commands.add_parser = lambda name, **kw: original_add(name, parents=[after_options(name)], **kw)  # type: ignore[method-assign]
 
     create = commands.add_parser("create-table", help="create the events table (and with --all the others)")
     create.add_argument("--all", action="store_true", help="also the checkpoints and snapshots tables")
-    commands.add_parser("describe", help="table status, keys, billing, stream, indexes, item count estimate")
+    describe = commands.add_parser("describe", help="table status, keys, billing, stream, indexes, item count estimate")
+    describe.add_argument("--all", action="store_true", help="also the checkpoints and snapshots tables")
 
     events = commands.add_parser("events", help="print one stream's events")
     events.add_argument("aggregate_type", metavar="TYPE")
@@ -91,17 +110,24 @@ def _parser() -> argparse.ArgumentParser:
 
     outbox = commands.add_parser("outbox", help="count and list undispatched events")
     outbox.add_argument("--limit", type=_non_negative, default=20, metavar="N", help="list at most N (0: count only)")
-    add_project_commands(commands)
+    add_project_commands(commands, after_options("project"))
     add_ops_commands(commands)
     return parser
+
+
+def _check_scope(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Refuse a global option given before a command it does not apply to (it would do nothing)."""
+    for name, flag in GLOBAL_OPTIONS.items():
+        if name not in options_of(args.command) and getattr(args, name, None) is not None:
+            parser.error(f"{flag} does not apply to {args.command}")
 
 
 def _settings(args: argparse.Namespace) -> EventStoreSettings:
     settings = EventStoreSettings.from_env()
     overrides: dict[str, Any] = {
-        "events_table_name": args.table,
-        "endpoint_url": args.endpoint_url,
-        "region": args.region,
+        "events_table_name": getattr(args, "table", None),
+        "endpoint_url": getattr(args, "endpoint_url", None),
+        "region": getattr(args, "region", None),
         "create_table_if_not_exists": args.command == "create-table",
     }
     return attrs.evolve(settings, **{k: v for k, v in overrides.items() if v is not None})
@@ -144,8 +170,17 @@ def _created_or_found(kind: Any, settings: EventStoreSettings) -> str:
     return f"table {description['TableName']} {verb}, {description['TableStatus']}"
 
 
-def _describe(store: DynamoDBEventStore, out: TextIO) -> None:
-    table = store.ensure_table()
+def _describe(store: DynamoDBEventStore, args: argparse.Namespace, out: TextIO) -> None:
+    tables = [store.ensure_table()]
+    if args.all:
+        tables += [kind(store.settings).ensure_table() for kind in (DynamoDBCheckpointStore, DynamoDBSnapshotStore)]
+    for index, table in enumerate(tables):
+        if index:
+            print(file=out)
+        _describe_table(table, out)
+
+
+def _describe_table(table: dict[str, Any], out: TextIO) -> None:
     stream = table.get("StreamSpecification", {})
     summary = {
         "table": table["TableName"],
@@ -216,6 +251,7 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     out = out or sys.stdout
+    _check_scope(args, parser)
     if args.command == "events" and args.to_version is not None and args.to_version < args.from_version:
         parser.error(f"--to {args.to_version} is before --from {args.from_version}")
     try:
@@ -229,13 +265,13 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.command == "migrate":
             run_migrate(settings, out)
             return EXIT_OK
-        store = DynamoDBEventStore(settings, serializer=RawEventSerializer())
         if args.command == "project":
-            run_project_command(args, parser, out)
-        elif args.command == "create-table":
+            return run_project_command(args, parser, out)
+        store = DynamoDBEventStore(settings, serializer=RawEventSerializer())
+        if args.command == "create-table":
             _create_table(store, args, out)
         elif args.command == "describe":
-            _describe(store, out)
+            _describe(store, args, out)
         elif args.command == "events":
             _events(store, args, out)
         elif args.command == "tail":
