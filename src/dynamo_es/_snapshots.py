@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["EveryNEvents", "Snapshot", "SnapshotStore", "SnapshotStrategy"]
+__all__ = ["AsyncSnapshotStore", "EveryNEvents", "Snapshot", "SnapshotStore", "SnapshotStrategy"]
 
 
 def _utc_now() -> datetime:
@@ -61,3 +61,18 @@ class EveryNEvents:
     def should_snapshot(self, previous_version: int, new_version: int) -> bool:
         """True when ``new_version // n`` passed ``previous_version // n``."""
         return new_version // self.n > previous_version // self.n
+
+
+@runtime_checkable
+class AsyncSnapshotStore(Protocol):
+    """[`SnapshotStore`][dynamo_es.SnapshotStore] with awaitable methods."""
+
+    async def load_latest(
+        self, aggregate_type: str, aggregate_id: str, *, max_version: int | None = None
+    ) -> Snapshot | None:
+        """The newest snapshot at or below ``max_version``, or None."""
+        ...
+
+    async def save(self, snapshot: Snapshot) -> None:
+        """Store ``snapshot``."""
+        ...

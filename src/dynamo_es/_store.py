@@ -24,6 +24,7 @@ __all__ = [
     "MAX_TRANSACTION_BYTES",
     "MAX_TRANSACTION_ITEMS",
     "AppendResult",
+    "AsyncEventStore",
     "CommitResult",
     "EncodedAppend",
     "EventStore",
@@ -375,3 +376,36 @@ def check_transaction_size(
             max_bytes=MAX_TRANSACTION_BYTES,
             streams=streams or tuple(append.stream_id for append in appends),
         )
+
+
+@runtime_checkable
+class AsyncEventStore(Protocol):
+    """[`EventStore`][dynamo_es.EventStore] with awaitable methods: the same semantics, non-blocking."""
+
+    serializer: EventSerializer
+
+    async def append(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        events: Sequence[Any],
+        expected_version: int,
+        *,
+        metadata: EventMetadata | None = None,
+    ) -> AppendResult:
+        """Append events after ``expected_version`` (0 for a new stream)."""
+        ...
+
+    async def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
+        """Append to several streams in one transaction: all or nothing."""
+        ...
+
+    async def load(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        """The stream's events from ``from_version`` to ``to_version`` (inclusive), in order."""
+        ...
+
+    async def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
+        """The version of the stream's last event; 0 when it has none."""
+        ...

@@ -4,8 +4,12 @@ The DynamoDB store is [`dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore`][dynamo_
 (the ``async`` extra); aggregates stay synchronous.
 """
 
-from ._aio import AsyncEventStore, AsyncRepository, AsyncSnapshotStore, AsyncUnitOfWork
-from ._aio_outbox import AsyncOutboxDispatcher, AsyncOutboxStore
+from ._outbox import AsyncOutboxStore
+from ._snapshots import AsyncSnapshotStore
+from ._store import AsyncEventStore
+from .app._async.outbox import AsyncOutboxDispatcher
+from .app._async.repository import AsyncRepository
+from .app._async.unit import AsyncUnitOfWork
 from .memory._aio import AsyncInMemoryEventStore
 from .projections._aio_process import AsyncPolicy, AsyncTrackingStore, AsyncUnitCommits, async_process_manager
 from .projections._aio_projection import AsyncChangeFeed, AsyncCheckpointStore, AsyncProjection

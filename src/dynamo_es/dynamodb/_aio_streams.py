@@ -7,7 +7,7 @@ from types import TracebackType
 
 import attrs
 
-from .._aio_stop import AsyncStop
+from ..app._backends.asyncio import AsyncStop
 from ..projections._changes import Change
 from ._aio_client import LazyAsyncClient
 from ._flows import drive_async
@@ -64,7 +64,7 @@ class AsyncSubscription(StreamReader):
     @property
     def stopped(self) -> bool:
         """Whether `stop()` was called."""
-        return self._stopped.is_set
+        return self._stopped.is_set()
 
     async def poll(self) -> list[Change]:
         """Read each readable shard once and return the decoded changes (position not moved)."""

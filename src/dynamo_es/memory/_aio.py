@@ -8,10 +8,10 @@ from typing import Any
 
 import attrs
 
-from .._aio_stop import AsyncStop
 from .._events import EventMetadata, StoredEvent
 from .._serialization import EventSerializer
 from .._store import AppendResult, CommitResult, StreamAppend, Tracking
+from ..app._backends.asyncio import AsyncStop
 from ..projections._changes import Change, StreamPosition
 from ..projections._reading import Selection
 from ..projections._source import StartAt
@@ -46,7 +46,7 @@ class AsyncMemorySubscription:
     @property
     def stopped(self) -> bool:
         """Whether `stop()` was called."""
-        return self._stopped.is_set
+        return self._stopped.is_set()
 
     async def start(self) -> AsyncMemorySubscription:
         """Fix where reading begins."""

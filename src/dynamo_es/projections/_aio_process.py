@@ -8,10 +8,11 @@ from typing import Any, Protocol
 
 import attrs
 
-from .._aio import AsyncEventStore, AsyncSnapshotStore, AsyncUnitOfWork, check_async_store
 from .._events import StoredEvent
-from .._snapshots import SnapshotStrategy
-from .._store import Tracking
+from .._snapshots import AsyncSnapshotStore, SnapshotStrategy
+from .._store import AsyncEventStore, Tracking
+from ..app._async.unit import AsyncUnitOfWork
+from ..app._checks import check_async_store
 from ._aio_projection import AsyncCheckpointStore, AsyncProjection
 from ._changes import Change
 from ._checkpoints import CheckpointStore

@@ -9,9 +9,9 @@ from typing import Any, Protocol
 
 import attrs
 
-from .._aio import AsyncEventStore, aclose_now
-from .._aio_stop import AsyncStop
 from .._steps import run_steps_async
+from .._store import AsyncEventStore
+from ..app._backends.asyncio import AsyncStop, aclose_now
 from ..exceptions import ConfigurationError
 from ._batch import BatchOutcome, RebuildProgress
 from ._changes import Change, ChangeKind, StreamPosition
@@ -123,7 +123,7 @@ class AsyncProjection:
 
     @property
     def _stopping(self) -> bool:
-        return self._stopped.is_set
+        return self._stopped.is_set()
 
     async def _pause(self, seconds: float) -> None:
         await self._stopped.wait(seconds)
@@ -169,7 +169,7 @@ class AsyncProjection:
 
     async def _follow(self, feed: AsyncChangeFeed, *, stop_when_idle: bool) -> int:
         self._feed = feed
-        if self._stopped.is_set:  # stop() came while the subscription was being opened
+        if self._stopped.is_set():  # stop() came while the subscription was being opened
             feed.stop()
         total, lost = 0, feed.records_lost
         batches = feed.batches(stop_when_idle=stop_when_idle)
@@ -257,7 +257,7 @@ class AsyncProjection:
                 if on_progress is not None:
                     progress = RebuildProgress(read, applied, time.monotonic() - began, unread=unread)
                     await _awaited(on_progress(progress))
-                if self._stopped.is_set:
+                if self._stopped.is_set():
                     return RebuildProgress(read, applied, time.monotonic() - began, unread=unread)
         finally:
             await aclose_now(pages)

@@ -8,10 +8,10 @@ from typing import Any, Protocol
 import attrs
 
 from .._events import EventMetadata, StoredEvent
-from .._repository import check_sync_store
 from .._snapshots import SnapshotStore, SnapshotStrategy
 from .._store import EventStore, Tracking
-from .._unit import UnitOfWork
+from ..app._checks import check_sync_store
+from ..app._sync.unit import UnitOfWork
 from ._changes import Change
 from ._checkpoints import CheckpointStore
 from ._handlers import handler_of

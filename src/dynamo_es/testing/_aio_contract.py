@@ -14,11 +14,10 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
-from .._aio import AsyncEventStore, AsyncSnapshotStore
 from .._events import EventMetadata, StoredEvent
 from .._serialization import EventSerializer
-from .._snapshots import Snapshot
-from .._store import AppendResult, CommitResult, EventStore, StreamAppend, Tracking
+from .._snapshots import AsyncSnapshotStore, Snapshot
+from .._store import AppendResult, AsyncEventStore, CommitResult, EventStore, StreamAppend, Tracking
 from ._contract import EventStoreContract
 
 __all__ = ["AsyncEventStoreContract", "Blocking", "BlockingSnapshotStore", "BlockingStore", "LoopThread"]

@@ -1,47 +1,41 @@
-"""Repository: load aggregates by replaying their stream, save what they recorded."""
+# Generated from dynamo_es/app/_async/repository.py by scripts/unasync.py: edit that file and run `make unasync`.
+"""The repository: load aggregates by replaying their stream (from a snapshot), save what they recorded."""
 
 from __future__ import annotations
 
-import inspect
-import logging
 import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import attrs
-import cattrs
 
-from ._aggregate import AggregateRoot
-from ._events import EventMetadata
-from ._retry import backoff_delay
-from ._serialization import EventSerializer
-from ._snapshots import Snapshot, SnapshotStore, SnapshotStrategy
-from ._store import EventStore, check_version, make_stream_id
-from .exceptions import AggregateClassError, AggregateNotFoundError, ConcurrencyError, ConfigurationError, DynamoESError
+from ..._aggregate import AggregateRoot
+from ..._events import EventMetadata
+from ..._snapshots import Snapshot, SnapshotStore, SnapshotStrategy
+from ..._store import EventStore, check_version
+from ...exceptions import AggregateNotFoundError, ConcurrencyError
+from .._backends.sync import awaited
+from .._checks import (
+    SNAPSHOT_ERRORS,
+    capture,
+    check_attempts,
+    check_class,
+    check_sync_store,
+    conflict_delay,
+    log,
+    restore,
+)
 
-__all__ = [
-    "SNAPSHOT_ERRORS",
-    "Repository",
-    "capture",
-    "check_attempts",
-    "check_class",
-    "check_sync_store",
-    "conflict_delay",
-    "restore",
-]
+__all__ = ["Repository"]
 
 A = TypeVar("A", bound=AggregateRoot)
-
-log = logging.getLogger("dynamo_es")
-
-_RESTORE_ERRORS = (DynamoESError, cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError)
 
 
 @attrs.define
 class Repository(Generic[A]):
     """Loads and saves aggregates of one class through any [`EventStore`][dynamo_es.EventStore].
 
-    ``Repository(BankAccount, store).get("acc-1")`` is typed as ``BankAccount``.
+    ``Repository(BankAccount, store).get("acc-1")`` gives a ``BankAccount``.
 
     Attributes:
         aggregate_class: the aggregate class; it must accept ``cls(aggregate_id)``.
@@ -70,9 +64,8 @@ class Repository(Generic[A]):
         aggregate_type = self.aggregate_class.aggregate_type
         aggregate = self._from_snapshot(aggregate_id, version)
         if aggregate is not None:
-            aggregate.replay(
-                self.store.load(aggregate_id, aggregate_type, from_version=aggregate.version + 1, to_version=version)
-            )
+            after = aggregate.version + 1
+            aggregate.replay(self.store.load(aggregate_id, aggregate_type, from_version=after, to_version=version))
             return aggregate
         events = self.store.load(aggregate_id, aggregate_type, to_version=version)
         if not events:
@@ -90,6 +83,7 @@ class Repository(Generic[A]):
         afterwards when the strategy says so; a failed snapshot is logged, never raised.
 
         Raises:
+            AggregateClassError: ``aggregate`` is not of this repository's class.
             ConcurrencyError: another writer appended first; reload and retry the command.
             EventStoreError: the store failed (the aggregate keeps its uncommitted events).
         """
@@ -118,7 +112,8 @@ class Repository(Generic[A]):
 
         The usual answer to `ConcurrencyError`: another writer saved first, so the command runs
         again on the fresh aggregate (its rules see the other writer's events), up to
-        ``attempts`` times in all, with a short jittered pause between. Returns the saved aggregate.
+        ``attempts`` times in all, with a short jittered pause between. Returns the saved
+        aggregate. The async repository awaits a command that returns an awaitable.
 
         Raises:
             ConcurrencyError: the last attempt conflicted too.
@@ -128,7 +123,7 @@ class Repository(Generic[A]):
         attempt = 1
         while True:
             aggregate = self.get(aggregate_id)
-            command(aggregate)
+            awaited(command(aggregate))
             try:
                 self.save(aggregate, metadata=metadata)
             except ConcurrencyError:
@@ -155,84 +150,10 @@ class Repository(Generic[A]):
     def _from_snapshot(self, aggregate_id: str, version: int | None) -> A | None:
         if self.snapshots is None:
             return None
-        snapshot = self.snapshots.load_latest(self.aggregate_class.aggregate_type, aggregate_id, max_version=version)
-        return restore(self.aggregate_class, aggregate_id, snapshot, self.store.serializer)
+        cls = self.aggregate_class
+        snapshot = self.snapshots.load_latest(cls.aggregate_type, aggregate_id, max_version=version)
+        return restore(cls, aggregate_id, snapshot, self.store.serializer)
 
     def exists(self, aggregate_id: str) -> bool:
         """Whether the aggregate's stream holds any event."""
         return self.store.stream_version(aggregate_id, self.aggregate_class.aggregate_type) > 0
-
-
-def check_class(aggregate_class: type[AggregateRoot], aggregate: AggregateRoot) -> None:
-    """Refuse an aggregate that is not of the repository's class (it would be saved under another stream)."""
-    if isinstance(aggregate, aggregate_class) and aggregate.aggregate_type == aggregate_class.aggregate_type:
-        return
-    kind = type(aggregate).__qualname__
-    raise AggregateClassError(
-        kind,
-        f"a repository of {aggregate_class.__qualname__} cannot save it (its stream is "
-        f"{make_stream_id(aggregate.aggregate_type, aggregate.id)}); use a repository of {kind}",
-    )
-
-
-def check_sync_store(store: object) -> None:
-    """Refuse an async store where a sync one is needed (its results would be coroutines).
-
-    Raises:
-        ConfigurationError: ``store.load`` is a coroutine function.
-    """
-    if inspect.iscoroutinefunction(getattr(store, "load", None)):
-        raise ConfigurationError(
-            "store",
-            f"{type(store).__name__} is an async event store; use AsyncRepository / AsyncUnitOfWork "
-            "(dynamo_es.aio) with it, or a sync store (DynamoDBEventStore, InMemoryEventStore)",
-        )
-
-
-def check_attempts(attempts: int) -> None:
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-        raise ConfigurationError("attempts", f"must be an integer >= 1, not {attempts!r}")
-
-
-def conflict_delay(attempt: int, what: object) -> float:
-    """The pause before running a conflicted command again (logged at INFO)."""
-    log.info("conflict on %r (attempt %d); running the command again", what, attempt)
-    return backoff_delay(attempt - 1, 0.01, 0.2)
-
-
-SNAPSHOT_ERRORS = (DynamoESError, TypeError, ValueError)
-"""What a failed snapshot may raise: it is logged, never raised to the caller."""
-
-
-def capture(aggregate: AggregateRoot, serializer: EventSerializer) -> Snapshot:
-    """A snapshot of ``aggregate``'s committed state, serialized."""
-    state = serializer.dumps(aggregate.snapshot_state(serializer.converter))
-    return Snapshot(
-        aggregate_type=aggregate.aggregate_type,
-        aggregate_id=aggregate.id,
-        version=aggregate.version,
-        schema_version=aggregate.snapshot_version,
-        state=state,
-    )
-
-
-def restore(cls: type[A], aggregate_id: str, snapshot: Snapshot | None, serializer: EventSerializer) -> A | None:
-    """The aggregate restored from ``snapshot``; None (logged) for another schema or an unreadable state."""
-    if snapshot is None:
-        return None
-    if snapshot.schema_version != cls.snapshot_version:
-        log.info(
-            "ignoring snapshot of %s:%s v%d: schema %d, class has %d",
-            cls.aggregate_type, aggregate_id, snapshot.version, snapshot.schema_version, cls.snapshot_version,
-        )  # fmt: skip
-        return None
-    aggregate = cls(aggregate_id)
-    try:
-        state = serializer.loads(snapshot.state, dict[str, Any])
-        aggregate.restore_snapshot(state, snapshot.version, serializer.converter)
-    except _RESTORE_ERRORS as error:
-        log.warning(
-            "ignoring unreadable snapshot of %s:%s v%d: %s", cls.aggregate_type, aggregate_id, snapshot.version, error
-        )
-        return None
-    return aggregate

@@ -1,78 +1,27 @@
-"""UnitOfWork: change several aggregates and save them in one transaction, all or nothing."""
+# Generated from dynamo_es/app/_async/unit.py by scripts/unasync.py: edit that file and run `make unasync`.
+"""The unit of work: change several aggregates and save them in one transaction, all or nothing."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Self, TypeVar
+from typing import TypeVar
 
 import attrs
 
-from ._aggregate import AggregateRoot
-from ._events import EventMetadata
-from ._repository import Repository, check_attempts, check_sync_store, conflict_delay
-from ._snapshots import SnapshotStore, SnapshotStrategy
-from ._store import CommitResult, EventStore, StreamAppend, Tracking, make_stream_id
-from .exceptions import ConcurrencyError, InvalidStreamError
+from ..._aggregate import AggregateRoot
+from ..._events import EventMetadata
+from ..._snapshots import SnapshotStore, SnapshotStrategy
+from ..._store import CommitResult, EventStore, Tracking
+from ...exceptions import ConcurrencyError
+from .._checks import check_attempts, check_sync_store, conflict_delay
+from .._members import UnitMembers, mark_committed
+from .repository import Repository
 
-__all__ = ["UnitMembers", "UnitOfWork", "mark_committed"]
+__all__ = ["UnitOfWork"]
 
 A = TypeVar("A", bound=AggregateRoot)
 R = TypeVar("R")
-
-
-class UnitMembers:
-    """What both units of work hold: their aggregates by stream, and what a commit appends."""
-
-    _aggregates: dict[str, AggregateRoot]
-    snapshot_strategy: SnapshotStrategy | None
-
-    def _member(self, aggregate_class: type[A], aggregate_id: str) -> tuple[str, A | None]:
-        """The stream id, and the aggregate already in the unit for it (None if there is none)."""
-        stream_id = make_stream_id(aggregate_class.aggregate_type, aggregate_id)
-        known = self._aggregates.get(stream_id)
-        if known is None or isinstance(known, aggregate_class):
-            return stream_id, known
-        raise InvalidStreamError(f"{stream_id} is already in this unit of work as a {type(known).__name__}")
-
-    def add(self, *aggregates: AggregateRoot) -> Self:
-        """Include aggregates created (or loaded) elsewhere; returns the unit.
-
-        Raises:
-            InvalidStreamError: another object of the same stream is already in the unit.
-        """
-        for aggregate in aggregates:
-            stream_id = make_stream_id(aggregate.aggregate_type, aggregate.id)
-            if self._aggregates.setdefault(stream_id, aggregate) is not aggregate:
-                raise InvalidStreamError(f"{stream_id} is already in this unit of work as another object")
-        return self
-
-    @property
-    def pending(self) -> list[AggregateRoot]:
-        """The aggregates with uncommitted events, in the order they joined the unit."""
-        return [aggregate for aggregate in self._aggregates.values() if aggregate.uncommitted_events]
-
-    def appends(self, *, metadata: EventMetadata | None = None) -> list[StreamAppend]:
-        """What a commit appends: each pending aggregate's events after its committed version."""
-        return [
-            StreamAppend(a.id, a.aggregate_type, a.uncommitted_events, a.committed_version, metadata=metadata)
-            for a in self.pending
-        ]
-
-    def due_snapshots(self, pending: list[AggregateRoot], previous: list[int]) -> list[AggregateRoot]:
-        """Which of the committed ``pending`` (once at the ``previous`` versions) the strategy snapshots now."""
-        strategy = self.snapshot_strategy
-        if strategy is None:
-            return []
-        return [a for a, before in zip(pending, previous, strict=True) if strategy.should_snapshot(before, a.version)]
-
-
-def mark_committed(pending: list[AggregateRoot], result: CommitResult) -> CommitResult:
-    """Mark ``pending`` committed unless the commit was a redelivery (nothing written); return ``result``."""
-    if not result.already_processed:
-        for aggregate in pending:
-            aggregate.mark_committed()
-    return result
 
 
 @attrs.define

@@ -1,0 +1,1 @@
+"""The hand-written source of the application layer; ``../_sync/`` is generated from it."""

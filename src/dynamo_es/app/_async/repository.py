@@ -1,0 +1,160 @@
+"""The repository: load aggregates by replaying their stream (from a snapshot), save what they recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from ..._aggregate import AggregateRoot
+from ..._events import EventMetadata
+from ..._snapshots import AsyncSnapshotStore, Snapshot, SnapshotStrategy
+from ..._store import AsyncEventStore, check_version
+from ...exceptions import AggregateNotFoundError, ConcurrencyError
+from .._backends.asyncio import awaited
+from .._checks import (
+    SNAPSHOT_ERRORS,
+    capture,
+    check_async_store,
+    check_attempts,
+    check_class,
+    conflict_delay,
+    log,
+    restore,
+)
+
+__all__ = ["AsyncRepository"]
+
+A = TypeVar("A", bound=AggregateRoot)
+
+
+@attrs.define
+class AsyncRepository(Generic[A]):
+    """Loads and saves aggregates of one class through any [`AsyncEventStore`][dynamo_es.aio.AsyncEventStore].
+
+    ``AsyncRepository(BankAccount, store).get("acc-1")`` gives a ``BankAccount``.
+
+    Attributes:
+        aggregate_class: the aggregate class; it must accept ``cls(aggregate_id)``.
+        store: where the events live.
+        snapshots: where snapshots live; with it, `get()` starts from the latest usable
+            snapshot and replays only the events after it.
+        snapshot_strategy: when `save()` takes a snapshot (e.g. ``EveryNEvents(100)``).
+    """
+
+    aggregate_class: type[A]
+    store: AsyncEventStore = attrs.field(validator=lambda _, __, store: check_async_store(store))
+    snapshots: AsyncSnapshotStore | None = attrs.field(default=None, kw_only=True)
+    snapshot_strategy: SnapshotStrategy | None = attrs.field(default=None, kw_only=True)
+
+    async def get(self, aggregate_id: str, *, version: int | None = None) -> A:
+        """The aggregate rebuilt from its events; with ``version``, as it was at that version.
+
+        With ``version`` past the end of the stream, the aggregate is at its latest version
+        (check ``aggregate.version``).
+
+        Raises:
+            AggregateNotFoundError: the stream has no event (up to ``version``).
+        """
+        if version is not None:
+            check_version("version", version, minimum=1)
+        aggregate_type = self.aggregate_class.aggregate_type
+        aggregate = await self._from_snapshot(aggregate_id, version)
+        if aggregate is not None:
+            after = aggregate.version + 1
+            aggregate.replay(
+                await self.store.load(aggregate_id, aggregate_type, from_version=after, to_version=version)
+            )
+            return aggregate
+        events = await self.store.load(aggregate_id, aggregate_type, to_version=version)
+        if not events:
+            raise AggregateNotFoundError(aggregate_type, aggregate_id)
+        aggregate = self.aggregate_class(aggregate_id)
+        aggregate.replay(events)
+        return aggregate
+
+    async def save(self, aggregate: A, *, metadata: EventMetadata | None = None) -> int:
+        """Append the aggregate's uncommitted events; return its new version.
+
+        The expected version is the one it was loaded (or last saved) at. Events go in the
+        store's transactions of up to 100; with nothing uncommitted this is a no-op.
+        ``metadata`` (correlation id, say) is laid over every event's own. A snapshot is taken
+        afterwards when the strategy says so; a failed snapshot is logged, never raised.
+
+        Raises:
+            AggregateClassError: ``aggregate`` is not of this repository's class.
+            ConcurrencyError: another writer appended first; reload and retry the command.
+            EventStoreError: the store failed (the aggregate keeps its uncommitted events).
+        """
+        check_class(self.aggregate_class, aggregate)
+        if not aggregate.uncommitted_events:
+            return aggregate.version
+        previous = aggregate.committed_version
+        result = await self.store.append(
+            aggregate.id, aggregate.aggregate_type, aggregate.uncommitted_events, previous, metadata=metadata
+        )
+        result.raise_for_failure()
+        aggregate.mark_committed()
+        if self.snapshot_strategy is not None and self.snapshot_strategy.should_snapshot(previous, result.new_version):
+            await self.take_snapshot(aggregate)
+        return result.new_version
+
+    async def update(
+        self,
+        aggregate_id: str,
+        command: Callable[[A], Any],
+        *,
+        attempts: int = 3,
+        metadata: EventMetadata | None = None,
+    ) -> A:
+        """Load the aggregate, run ``command(aggregate)``, save; on a conflict, do it all again.
+
+        The usual answer to `ConcurrencyError`: another writer saved first, so the command runs
+        again on the fresh aggregate (its rules see the other writer's events), up to
+        ``attempts`` times in all, with a short jittered pause between. Returns the saved
+        aggregate. The async repository awaits a command that returns an awaitable.
+
+        Raises:
+            ConcurrencyError: the last attempt conflicted too.
+            AggregateNotFoundError: the aggregate has no events (nothing to update).
+        """
+        check_attempts(attempts)
+        attempt = 1
+        while True:
+            aggregate = await self.get(aggregate_id)
+            await awaited(command(aggregate))
+            try:
+                await self.save(aggregate, metadata=metadata)
+            except ConcurrencyError:
+                if attempt >= attempts:
+                    raise
+            else:
+                return aggregate
+            await asyncio.sleep(conflict_delay(attempt, aggregate))
+            attempt += 1
+
+    async def take_snapshot(self, aggregate: A) -> Snapshot | None:
+        """Snapshot the aggregate's committed state now; None (and a warning) if that fails."""
+        check_class(self.aggregate_class, aggregate)
+        if self.snapshots is None or aggregate.uncommitted_events:
+            return None
+        try:
+            snapshot = capture(aggregate, self.store.serializer)
+            await self.snapshots.save(snapshot)
+        except SNAPSHOT_ERRORS as error:
+            log.warning("no snapshot of %r: %s", aggregate, error)
+            return None
+        return snapshot
+
+    async def _from_snapshot(self, aggregate_id: str, version: int | None) -> A | None:
+        if self.snapshots is None:
+            return None
+        cls = self.aggregate_class
+        snapshot = await self.snapshots.load_latest(cls.aggregate_type, aggregate_id, max_version=version)
+        return restore(cls, aggregate_id, snapshot, self.store.serializer)
+
+    async def exists(self, aggregate_id: str) -> bool:
+        """Whether the aggregate's stream holds any event."""
+        return await self.store.stream_version(aggregate_id, self.aggregate_class.aggregate_type) > 0

@@ -1,0 +1,1 @@
+"""What the sync and the async runners do differently, behind the same names in ``sync`` and ``asyncio``."""

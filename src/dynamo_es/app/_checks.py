@@ -1,0 +1,122 @@
+"""What repositories and units of work check and share, sync and async: snapshots, classes, stores, attempts."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any, TypeVar
+
+import cattrs
+
+from .._aggregate import AggregateRoot
+from .._retry import backoff_delay
+from .._serialization import EventSerializer
+from .._snapshots import Snapshot
+from .._store import make_stream_id
+from ..exceptions import AggregateClassError, ConfigurationError, DynamoESError
+
+__all__ = [
+    "SNAPSHOT_ERRORS",
+    "capture",
+    "check_async_store",
+    "check_attempts",
+    "check_class",
+    "check_sync_store",
+    "conflict_delay",
+    "restore",
+]
+
+A = TypeVar("A", bound=AggregateRoot)
+
+log = logging.getLogger("dynamo_es")
+
+_RESTORE_ERRORS = (DynamoESError, cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError)
+
+
+def check_class(aggregate_class: type[AggregateRoot], aggregate: AggregateRoot) -> None:
+    """Refuse an aggregate that is not of the repository's class (it would be saved under another stream)."""
+    if isinstance(aggregate, aggregate_class) and aggregate.aggregate_type == aggregate_class.aggregate_type:
+        return
+    kind = type(aggregate).__qualname__
+    raise AggregateClassError(
+        kind,
+        f"a repository of {aggregate_class.__qualname__} cannot save it (its stream is "
+        f"{make_stream_id(aggregate.aggregate_type, aggregate.id)}); use a repository of {kind}",
+    )
+
+
+def check_sync_store(store: object) -> None:
+    """Refuse an async store where a sync one is needed (its results would be coroutines).
+
+    Raises:
+        ConfigurationError: ``store.load`` is a coroutine function.
+    """
+    if inspect.iscoroutinefunction(getattr(store, "load", None)):
+        raise ConfigurationError(
+            "store",
+            f"{type(store).__name__} is an async event store; use AsyncRepository / AsyncUnitOfWork "
+            "(dynamo_es.aio) with it, or a sync store (DynamoDBEventStore, InMemoryEventStore)",
+        )
+
+
+def check_attempts(attempts: int) -> None:
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        raise ConfigurationError("attempts", f"must be an integer >= 1, not {attempts!r}")
+
+
+def conflict_delay(attempt: int, what: object) -> float:
+    """The pause before running a conflicted command again (logged at INFO)."""
+    log.info("conflict on %r (attempt %d); running the command again", what, attempt)
+    return backoff_delay(attempt - 1, 0.01, 0.2)
+
+
+SNAPSHOT_ERRORS = (DynamoESError, TypeError, ValueError)
+"""What a failed snapshot may raise: it is logged, never raised to the caller."""
+
+
+def capture(aggregate: AggregateRoot, serializer: EventSerializer) -> Snapshot:
+    """A snapshot of ``aggregate``'s committed state, serialized."""
+    state = serializer.dumps(aggregate.snapshot_state(serializer.converter))
+    return Snapshot(
+        aggregate_type=aggregate.aggregate_type,
+        aggregate_id=aggregate.id,
+        version=aggregate.version,
+        schema_version=aggregate.snapshot_version,
+        state=state,
+    )
+
+
+def restore(cls: type[A], aggregate_id: str, snapshot: Snapshot | None, serializer: EventSerializer) -> A | None:
+    """The aggregate restored from ``snapshot``; None (logged) for another schema or an unreadable state."""
+    if snapshot is None:
+        return None
+    if snapshot.schema_version != cls.snapshot_version:
+        log.info(
+            "ignoring snapshot of %s:%s v%d: schema %d, class has %d",
+            cls.aggregate_type, aggregate_id, snapshot.version, snapshot.schema_version, cls.snapshot_version,
+        )  # fmt: skip
+        return None
+    aggregate = cls(aggregate_id)
+    try:
+        state = serializer.loads(snapshot.state, dict[str, Any])
+        aggregate.restore_snapshot(state, snapshot.version, serializer.converter)
+    except _RESTORE_ERRORS as error:
+        log.warning(
+            "ignoring unreadable snapshot of %s:%s v%d: %s", cls.aggregate_type, aggregate_id, snapshot.version, error
+        )
+        return None
+    return aggregate
+
+
+def check_async_store(store: object) -> None:
+    """Refuse a sync store where an async one is needed, naming both (awaiting its results would fail later).
+
+    Raises:
+        ConfigurationError: ``store.load`` is not a coroutine function.
+    """
+    if not inspect.iscoroutinefunction(getattr(store, "load", None)):
+        raise ConfigurationError(
+            "store",
+            f"{type(store).__name__} is not an async event store; use AsyncDynamoDBEventStore "
+            "(dynamo_es.dynamodb.aio) or AsyncInMemoryEventStore (dynamo_es.aio)",
+        )
