@@ -45,7 +45,7 @@ RULES: list[tuple[str, str]] = [
     (r"\._async\b", "._sync"),
     (r"\baclose_now\b", "close_now"),
     (r"\brun_steps_async\b", "run_steps"),
-    (r"\bcheck_async_store\b", "check_sync_store"),
+    (r"\bcheck_async_(\w+)", r"check_sync_\1"),
     (r"\basync_(\w+)", r"\1"),
     (r"\bAsync([A-Z]\w*)", r"\1"),
 ]

@@ -67,7 +67,8 @@ class TestCommands:
         """Describe --all when only the events table exists: exit 4 naming the missing checkpoints table."""
         DynamoDBEventStore(cli_env).ensure_table()
         assert cli("describe", "--all")[0] == 4
-        assert cli_env.checkpoints_table_name in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert cli_env.checkpoints_table_name in err and "run: dynamo-es create-table --all" in err
 
     def test_events_as_json_lines_with_a_version_range(self, cli_env: EventStoreSettings) -> None:
         """Events TYPE ID prints one JSON document per event; --from/--to bound them."""
@@ -181,6 +182,8 @@ class TestPolish:
                 "--endpoint-url does not apply to template",
             ),
             (["template", "terraform", "--region", "eu-west-1"], "unrecognized arguments: --region"),
+            (["local", "--port", "99999"], "a port is 1 to 65535, not 99999"),
+            (["local", "--port", "0"], "a port is 1 to 65535, not 0"),
         ],
     )
     def test_global_options_are_refused_where_they_do_nothing(

@@ -39,6 +39,10 @@ def projection():
     return Projection("ticks", apply, checkpoints, store, max_attempts=1)
 
 not_a_projection = 42
+
+def async_projection():
+    from dynamo_es.aio import AsyncInMemoryEventStore, AsyncProjection
+    return AsyncProjection("a", apply, checkpoints, AsyncInMemoryEventStore())
 """
 
 
@@ -96,6 +100,12 @@ class TestProjectCommands:
             run(["project", "parked", f"{target}:not_a_projection"])
         assert "is a int, not a Projection" in capsys.readouterr().err
 
+    def test_an_async_projection_gets_a_hint(self, target: str, capsys: pytest.CaptureFixture[str]) -> None:
+        """An AsyncProjection target exits 2 saying the command runs sync projections."""
+        with pytest.raises(SystemExit):
+            run(["project", "parked", f"{target}:async_projection"])
+        assert "the command runs sync projections" in capsys.readouterr().err
+
 
 DYNAMODB_MODULE = """
 import attrs
@@ -113,6 +123,14 @@ def build(name="bells", only=""):
     store = DynamoDBEventStore(settings)
     apply = lambda change: applied.append((name, change.event.stream_id, change.event.version))
     return Projection(name, apply, DynamoDBCheckpointStore(settings), store, reads=[Rang] if not only else [only])
+
+def broken(tenant):
+    raise TypeError("the factory's own bug")
+
+def fixed_checkpoints():
+    settings = EventStoreSettings.from_env()
+    elsewhere = settings.__class__(endpoint_url="http://127.0.0.1:9", events_table_name=settings.events_table_name)
+    return Projection("fixed", print, DynamoDBCheckpointStore(elsewhere), DynamoDBEventStore(settings))
 
 def fixed():
     settings = EventStoreSettings.from_env().__class__(events_table_name="SomewhereElse")
@@ -179,6 +197,44 @@ class TestGlobalOptions:
             run(["project", "parked", f"{module}:fixed", *options])
         err = capsys.readouterr().err
         assert caught.value.code == 2 and "uses 'SomewhereElse'" in err and "from_env()" in err
+
+    def test_a_checkpoint_store_that_ignores_the_options_is_refused(
+        self, bells: tuple[str, list[str]], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The checkpoint store's endpoint is checked too: a fixed one is refused naming DynamoDBCheckpointStore."""
+        module, options = bells
+        with pytest.raises(SystemExit):
+            run(["project", "parked", f"{module}:fixed_checkpoints", *options])
+        assert "DynamoDBCheckpointStore uses 'http://127.0.0.1:9'" in capsys.readouterr().err
+
+    def test_replay_takes_stream_ids_after_the_options(self, bells: tuple[str, list[str]]) -> None:
+        """`project replay T --table X --name N S:1 S:2`: the ids after the options are the streams to replay."""
+        module, options = bells
+        code, (replayed,) = cli(
+            "project", "replay", f"{module}:build", *options, "--name", "fresh", "Bell:b-0", "Bell:b-1"
+        )
+        assert (code, replayed) == (0, {"applied": 0, "parkedAgain": []})
+
+    def test_the_rebuild_summary_counts_parked_streams(self, bells: tuple[str, list[str]]) -> None:
+        """The summary says how many streams are parked (0 here), and --name works on parked too."""
+        module, options = bells
+        assert cli("project", "rebuild", f"{module}:build", *options)[1][0]["parked"] == 0
+        assert cli("project", "parked", f"{module}:build", "--name", "other", *options) == (0, [])
+
+    def test_an_error_inside_the_factory_is_its_own(self, bells: tuple[str, list[str]]) -> None:
+        """A TypeError the factory raises is not reported as a usage error: the user sees their bug."""
+        module, options = bells
+        with pytest.raises(TypeError, match="the factory's own bug"):
+            run(["project", "parked", f"{module}:broken", "--arg", "tenant=a", *options])
+
+    def test_arguments_the_factory_does_not_take_are_a_usage_error(
+        self, bells: tuple[str, list[str]], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--arg with a keyword the factory lacks exits 2, naming it."""
+        module, options = bells
+        with pytest.raises(SystemExit) as caught:
+            run(["project", "parked", f"{module}:build", "--arg", "colour=red", *options])
+        assert caught.value.code == 2 and "colour" in capsys.readouterr().err
 
     @pytest.mark.parametrize("argument", ["--arg=nokey", "--arg=1x=2"])
     def test_a_malformed_factory_argument(self, bells: tuple[str, list[str]], argument: str) -> None:

@@ -174,3 +174,39 @@ class TestAsync:
 
         assert asyncio.run(scenario()) == "moved" and rival.runs == 2
         assert [Repository(Account, sync).get(i).balance for i in (source, target)] == [105, 15]
+
+
+class TestMismatchedCallbacks:
+    def test_a_sync_runner_refuses_an_async_command(self, memory_store: InMemoryEventStore) -> None:
+        """update()/run() given an async function raise ConfigurationError instead of dropping it unawaited."""
+        account_id = opened(memory_store)
+
+        async def deposit(account: Account) -> None:
+            account.credit(1)
+
+        async def work(unit: UnitOfWork) -> None:
+            unit.get(Account, account_id).credit(1)
+
+        with pytest.raises(ConfigurationError, match="an async function was given to a sync runner"):
+            Repository(Account, memory_store).update(account_id, deposit)
+        with pytest.raises(ConfigurationError, match="an async function was given to a sync runner"):
+            UnitOfWork.run(memory_store, work)  # type: ignore[arg-type]
+        assert memory_store.stream_version(account_id, "TestAccount") == 2
+
+    def test_the_async_unit_runs_a_plain_function_too(self, memory_store: InMemoryEventStore) -> None:
+        """AsyncUnitOfWork.run(store, plain_function) works like AsyncRepository.update does."""
+        account_id = opened(memory_store)
+        store = AsyncInMemoryEventStore(memory_store)
+
+        async def scenario() -> str:
+            source = await AsyncRepository(Account, store).get(account_id)
+
+            def work(unit: AsyncUnitOfWork) -> str:
+                unit.add(source)
+                source.credit(3)
+                return "plain"
+
+            return await AsyncUnitOfWork.run(store, work)  # type: ignore[arg-type]
+
+        assert asyncio.run(scenario()) == "plain"
+        assert Repository(Account, memory_store).get(account_id).balance == 13

@@ -137,7 +137,7 @@ class TestUpcasters:
             registry.add_upcaster("E", 1, list)
 
     def test_re_executing_the_module_that_registers_an_upcaster_is_harmless(self, registry: EventRegistry) -> None:
-        """A reload (importlib.reload, autoreload, a notebook cell run twice) re-registers the same upcaster."""
+        """A reload (importlib.reload, autoreload, a notebook cell run again, edited or not) replaces the upcaster."""
         source = textwrap.dedent(
             """
             from dynamo_es import upcaster
@@ -147,10 +147,13 @@ class TestUpcasters:
                 return {**data, "note": "v2"}
             """
         )
-        for _ in range(2):
+        edited = source.replace("from dynamo_es", "# a comment moves the function down\nfrom dynamo_es").replace(
+            '"v2"', '"v2, edited"'
+        )
+        for text in (source, source, edited):
             namespace: dict[str, Any] = {"__name__": "domain.events", "registry": registry}
-            exec(compile(source, "domain/events.py", "exec"), namespace)  # noqa: S102  # a module run twice
-        assert registry.upcast("E", {}, 1, 2) == {"note": "v2"}
+            exec(compile(text, "domain/events.py", "exec"), namespace)  # noqa: S102  # a module run again
+        assert registry.upcast("E", {}, 1, 2) == {"note": "v2, edited"}  # the edited function replaced it
 
 
 class TestMetadata:

@@ -18,7 +18,11 @@ from dynamo_es import (
     EventMetadata,
     EventStore,
     EventStoreSettings,
+    EveryNEvents,
+    InMemoryCheckpointStore,
     InMemoryEventStore,
+    OutboxDispatcher,
+    Projection,
     Repository,
     UnitOfWork,
     applies,
@@ -26,7 +30,7 @@ from dynamo_es import (
     process_manager,
     upcaster,
 )
-from dynamo_es.aio import AsyncInMemoryEventStore
+from dynamo_es.aio import AsyncInMemoryEventStore, AsyncOutboxDispatcher, AsyncRepository, AsyncUnitOfWork
 from dynamo_es.exceptions import (
     AggregateClassError,
     ConfigurationError,
@@ -278,3 +282,29 @@ class TestGuardRails:
         """process_manager() with an async store fails when built, not per event."""
         with pytest.raises(ConfigurationError, match="async event store"):
             process_manager("pm", lambda change, unit: None, AsyncInMemoryEventStore())  # type: ignore[arg-type]
+
+
+class TestOptionsThatWouldDoNothing:
+    def test_a_snapshot_strategy_without_a_snapshot_store_is_refused(self, memory_store: InMemoryEventStore) -> None:
+        """A strategy without snapshots= would never snapshot: repositories, units and process managers refuse it."""
+        strategy = EveryNEvents(10)
+        builds = [
+            lambda: Repository(Tally, memory_store, snapshot_strategy=strategy),
+            lambda: UnitOfWork(memory_store, snapshot_strategy=strategy),
+            lambda: AsyncRepository(Tally, AsyncInMemoryEventStore(), snapshot_strategy=strategy),
+            lambda: AsyncUnitOfWork(AsyncInMemoryEventStore(), snapshot_strategy=strategy),
+            lambda: process_manager("pm", lambda change, unit: None, memory_store, snapshot_strategy=strategy),
+        ]
+        for build in builds:
+            with pytest.raises(ConfigurationError, match="needs snapshots="):
+                build()
+
+    def test_runners_refuse_a_store_of_the_other_kind(self, memory_store: InMemoryEventStore) -> None:
+        """Projection or OutboxDispatcher on an async store, AsyncOutboxDispatcher on a sync one: refused when built."""
+        async_store: Any = AsyncInMemoryEventStore()
+        with pytest.raises(ConfigurationError, match="is an async event store"):
+            Projection("p", print, InMemoryCheckpointStore(), async_store)
+        with pytest.raises(ConfigurationError, match="use AsyncOutboxDispatcher"):
+            OutboxDispatcher(async_store, print)
+        with pytest.raises(ConfigurationError, match="use OutboxDispatcher"):
+            AsyncOutboxDispatcher(memory_store, print)  # type: ignore[arg-type]

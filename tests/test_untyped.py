@@ -49,6 +49,14 @@ class Outer:
     inner: Inner
 
 
+@event_class(name="untyped.Containers", registry=registry)
+@attrs.frozen
+class Containers:
+    items: list[Inner] = attrs.field(factory=list)
+    by_key: dict[str, Inner] = attrs.field(factory=dict)
+    counts: dict[str, int] = attrs.field(factory=dict)
+
+
 SCALARS = (
     st.none()
     | st.booleans()
@@ -138,7 +146,7 @@ class TestTheProperty:
         if error is None:
             assert same(store.load(aggregate_id, "Untyped")[0].metadata.extra["user"], value)
         else:
-            assert "metadata.extra" in str(error) or "JSON cannot carry" in str(error), str(error)
+            assert "metadata extra holds" in str(error) or "JSON cannot carry" in str(error), str(error)
             assert store.load(aggregate_id, "Untyped") == []
 
 
@@ -166,6 +174,44 @@ class TestTheMessage:
         """A refused value inside a nested attrs class names ``inner.payload``."""
         with pytest.raises(SerializationError, match=r"field 'inner\.payload' holds a value of type bytes"):
             memory().append("a", "Untyped", [Outer(Inner(b"x"))], 0)
+
+    @pytest.mark.parametrize(
+        ("containers", "where"),
+        [
+            (Containers(items=[Inner(2), Inner(b"x")]), "field 'items[1].payload' holds a value of type bytes"),
+            (Containers(by_key={"a": Inner(1), "b": Inner(Decimal(1))}), "field \"by_key['b'].payload\" holds"),
+            (
+                Containers(items=[Inner([1, {"k": (1,)}])]),
+                "field 'items[0].payload' holds a value of type tuple at [1]['k']",
+            ),
+        ],
+    )
+    def test_a_class_inside_a_container_is_named_by_its_index(self, containers: Containers, where: str) -> None:
+        """Inside list[Inner] or dict[str, Inner], the error names the element and its field, and `payload: ...`."""
+        with pytest.raises(SerializationError) as caught:
+            memory().append("a", "Untyped", [containers], 0)
+        assert where in str(caught.value) and "`payload: " in str(caught.value), str(caught.value)
+
+    def test_a_non_str_key_where_str_keys_are_declared_is_refused(self) -> None:
+        """dict[str, int] given an int key would read back a str key: refused, saying the keys are declared str."""
+        with pytest.raises(
+            SerializationError, match="field 'counts' holds a dict key of type int where its keys are declared str"
+        ):
+            memory().append("a", "Untyped", [Containers(counts={1: 2})], 0)
+
+    @pytest.mark.parametrize(
+        ("extra", "message"),
+        [
+            ({1: "x"}, "metadata extra holds a dict key of type int"),
+            ({"ok": [1, {"a": b"x"}]}, "metadata extra holds a value of type bytes at ['ok'][1]['a']"),
+        ],
+    )
+    def test_metadata_extra_is_refused_with_its_path_and_no_type_to_declare(self, extra: Any, message: str) -> None:
+        """Metadata extra takes JSON values only: an int key or bytes deep inside is refused with the full path."""
+        new = NewEvent(Anything(1), metadata=EventMetadata(extra=extra))
+        with pytest.raises(SerializationError) as caught:
+            memory().append("a", "Untyped", [new], 0)
+        assert message in str(caught.value) and "Declare" not in str(caught.value), str(caught.value)
 
     def test_declared_types_still_round_trip(self) -> None:
         """Declaring the type is the fix: the same values in typed fields come back exactly."""

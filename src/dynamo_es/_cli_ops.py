@@ -23,7 +23,7 @@ DEFAULT_PORT = 8000
 def add_ops_commands(commands: Any) -> None:
     """Add ``local``, ``template`` and ``migrate`` to the CLI's sub-commands."""
     local = commands.add_parser("local", help="run DynamoDB Local in the foreground for development")
-    local.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N", help=f"port (default {DEFAULT_PORT})")
+    local.add_argument("--port", type=_port, default=DEFAULT_PORT, metavar="N", help=f"port (default {DEFAULT_PORT})")
     storage = local.add_mutually_exclusive_group()
     storage.add_argument("--in-memory", action="store_true", help="keep the data in memory (the default)")
     storage.add_argument("--data-dir", type=Path, metavar="DIR", help="keep the data in DIR across restarts")
@@ -34,6 +34,13 @@ def add_ops_commands(commands: Any) -> None:
     template.add_argument("--iam", action="store_true", help="add least-privilege IAM policies (app, projection)")
 
     commands.add_parser("migrate", help="bring a table made by an older version up to date (idempotent)")
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, not {value}")
+    return value
 
 
 def run_local(args: argparse.Namespace, out: TextIO) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import inspect
 import json
 import os
 import sys
@@ -39,7 +40,6 @@ def add_project_commands(commands: Any, after: argparse.ArgumentParser) -> None:
         "rebuild", parents=[after], help="read every event from the table, then the stream until caught up; exit"
     )
     _target(rebuild)
-    rebuild.add_argument("--name", metavar="NAME", help="rebuild under this projection name (a new read model)")
     rebuild.add_argument("--segments", type=int, default=4, metavar="N", help="parallel Scan segments (threads)")
     rebuild.add_argument("--no-follow", action="store_true", help="read the table only, not the stream after it")
     _target(actions.add_parser("parked", parents=[after], help="list parked streams, one JSON line each"))
@@ -53,6 +53,9 @@ def add_project_commands(commands: Any, after: argparse.ArgumentParser) -> None:
 def _target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
     parser.add_argument(
+        "--name", metavar="NAME", help="the projection under this name (e.g. a read model rebuilt anew)"
+    )
+    parser.add_argument(
         "--arg", dest="factory_args", action="append", default=[], metavar="KEY=VALUE",
         help="a keyword argument (a string) for the function TARGET names; repeatable",
     )  # fmt: skip
@@ -63,9 +66,9 @@ def run_project_command(args: argparse.Namespace, parser: argparse.ArgumentParse
     with _global_settings_in_env(args):
         projection = load_projection(args.target, parser, _factory_args(args.factory_args, parser))
     _check_settings(projection, args, parser)
+    if args.name:
+        projection = attrs.evolve(projection, name=args.name)
     if args.action == "rebuild":
-        if args.name:
-            projection = attrs.evolve(projection, name=args.name)
         report = projection.rebuild(segments=args.segments, follow=not args.no_follow, on_progress=_progress_bar)
         print(file=sys.stderr)
         print(_line(_summary(projection, report)), file=out)
@@ -96,16 +99,18 @@ def _global_settings_in_env(args: argparse.Namespace) -> Iterator[None]:
 
 
 def _check_settings(projection: Projection, args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Refuse a projection whose store ignores the global options given (they would mean nothing)."""
-    settings = getattr(projection.store, "settings", None)
-    for name, (variable, attribute) in _VARIABLES.items():
-        wanted = getattr(args, name, None)
-        if wanted and settings is not None and getattr(settings, attribute) != wanted:
-            flag = "--" + name.replace("_", "-")
-            parser.error(
-                f"{flag} {wanted}: the projection's store uses {getattr(settings, attribute)!r}; "
-                f"build its settings with EventStoreSettings.from_env() (which reads {variable}) so the option applies"
-            )
+    """Refuse a projection whose stores ignore the global options given (they would mean nothing)."""
+    for store, names in ((projection.store, tuple(_VARIABLES)), (projection.checkpoints, ("endpoint_url", "region"))):
+        settings = getattr(store, "settings", None)
+        for name in names:
+            variable, attribute = _VARIABLES[name]
+            wanted = getattr(args, name, None)
+            if wanted and settings is not None and getattr(settings, attribute) != wanted:
+                parser.error(
+                    f"--{name.replace('_', '-')} {wanted}: the projection's {type(store).__name__} uses "
+                    f"{getattr(settings, attribute)!r}; build its settings with EventStoreSettings.from_env() "
+                    f"(which reads {variable}) so the option applies"
+                )
 
 
 def _factory_args(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -138,17 +143,24 @@ def load_projection(
         return found
     projection = _called(found, target, arguments or {}, parser) if callable(found) else found
     if not isinstance(projection, Projection):
-        parser.error(f"{target!r} is a {type(projection).__name__}, not a Projection")
+        hint = (
+            " (the command runs sync projections: build one on the sync store)"
+            if "Async" in type(projection).__name__
+            else ""
+        )
+        parser.error(f"{target!r} is a {type(projection).__name__}, not a Projection{hint}")
     return projection
 
 
 def _called(factory: Any, target: str, arguments: dict[str, str], parser: argparse.ArgumentParser) -> Any:
+    """``factory(**arguments)``; arguments it does not take are a usage error, its own errors its own."""
     try:
-        return factory(**arguments)
+        inspect.signature(factory).bind(**arguments)
     except TypeError as error:
-        if not arguments:
-            raise
-        parser.error(f"cannot call {target!r} with {sorted(arguments)}: {error}")
+        parser.error(f"cannot call {target!r} with {sorted(arguments) or 'no arguments'}: {error}")
+    except ValueError:  # no signature to check (a builtin): let the call say
+        pass
+    return factory(**arguments)
 
 
 def _progress_bar(progress: RebuildProgress) -> None:
@@ -164,6 +176,7 @@ def _summary(projection: Projection, report: RebuildProgress) -> dict[str, Any]:
         "applied": report.applied,
         "seconds": round(report.seconds, 3),
         "eventsPerSecond": round(report.events_per_second),
+        "parked": len(projection.parked()),
     }
 
 

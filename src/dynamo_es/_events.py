@@ -87,13 +87,13 @@ class EventRegistry:
     def add_upcaster(self, name: str, from_version: int, function: Upcaster) -> None:
         """Register ``function`` to turn ``name``'s data at ``from_version`` into ``from_version + 1``.
 
-        Registering the same function again (same module, name and line, as when a module is
-        re-executed by a reload or a notebook) replaces it; another function for the same step
-        is an error.
+        Registering a function of the same module and qualified name again (a module
+        re-executed by a reload or a notebook, edited or not) replaces it; a function of another
+        name for the same step is an error.
         """
         with self._lock:
             existing = self._upcasters.get((name, from_version))
-            if existing is not None and _function_key(existing) != _function_key(function):
+            if existing is not None and _qualified(existing) != _qualified(function):
                 raise EventTypeError(
                     f"an upcaster for {name!r} from version {from_version} exists already "
                     f"({_qualified(existing)}); {_qualified(function)} would be a second one"
@@ -171,12 +171,6 @@ def event_type_of(obj_or_cls: object) -> tuple[str, int]:
     if name is None or _TYPE_ATTRIBUTE not in cls.__dict__:
         raise EventTypeError(f"{cls.__qualname__} is not a registered event; decorate it with @event")
     return name, getattr(cls, _VERSION_ATTRIBUTE)
-
-
-def _function_key(function: Any) -> tuple[str, int]:
-    """What identifies a function across re-executions of its module: its qualified name and first line."""
-    code = getattr(function, "__code__", None)
-    return _qualified(function), -1 if code is None else code.co_firstlineno
 
 
 def _utc_now() -> datetime:

@@ -27,7 +27,7 @@ from ._events import (
     event_type_of,
 )
 from ._gc import collection_paused
-from ._untyped import UntypedValueError, configure_untyped, describe, untyped_field
+from ._untyped import UntypedValueError, configure_untyped, describe, json_native, untyped_field
 from .exceptions import DynamoESError, SerializationError, UnknownEventTypeError
 
 __all__ = [
@@ -86,7 +86,7 @@ def _configure_metadata(converter: cattrs.Converter) -> None:
         clash = _RESERVED_METADATA_KEYS.intersection(metadata.extra)
         if clash:
             raise ValueError(f"metadata keys {sorted(clash)} are reserved")
-        return {**unstructure_known(metadata), **converter.unstructure(dict(metadata.extra), dict[str, Any])}
+        return {**unstructure_known(metadata), **json_native(dict(metadata.extra))}
 
     def structure(document: Any, _: Any) -> EventMetadata:
         if not isinstance(document, dict):

@@ -9,12 +9,13 @@ history: such a value is refused at append, with the field and the fix, never ch
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_unstructure_fn, mapping_unstructure_factory, override
 
 __all__ = ["UntypedValueError", "configure_untyped", "json_native"]
 
@@ -25,11 +26,12 @@ _SCALARS = frozenset({str, int, bool, type(None)})
 class UntypedValueError(TypeError):
     """A value with no exact JSON form in an untyped position; ``path`` locates it within the field."""
 
-    def __init__(self, value: Any, path: str, *, key: bool = False) -> None:
+    def __init__(self, value: Any, path: str, *, key: bool = False, declared: bool = False) -> None:
         super().__init__(type(value).__name__, path)
         self.value = value
         self.path = path
         self.key = key
+        self.declared = declared
 
     def __str__(self) -> str:
         return describe(self, "")
@@ -43,6 +45,17 @@ def describe(error: UntypedValueError, field: str, path: str | None = None) -> s
     kind = type(error.value).__name__
     if isinstance(error.value, float):
         return f"{where} holds {error.value}{inside}, which JSON cannot carry (no NaN or infinity)"
+    if error.declared:
+        return (
+            f"{where} holds a dict key of type {kind}{inside} where its keys are declared str: it would be read "
+            f"back as a str. Use str keys, or declare the key type (for example `dict[{kind}, ...]`)"
+        )
+    if field == "metadata.extra":
+        what = f"a dict key of type {kind}" if error.key else f"a value of type {kind}"
+        return (
+            f"metadata extra holds {what}{inside}: it takes only JSON's own values (None, bool, "
+            "int, float, str, list, dict with str keys); convert it first (for example a datetime to ISO text)"
+        )
     what = f"a dict key of type {kind}" if error.key else f"a value of type {kind}"
     example = f"{field.rpartition('.')[2] or 'value'}: {_example(error, kind, path)}"
     return (
@@ -89,7 +102,37 @@ def configure_untyped(converter: C) -> C:
     converter.register_unstructure_hook_func(_is_untyped, json_native)
     converter.register_structure_hook_func(_is_untyped, lambda value, _: value)  # `object` as `Any`
     converter.register_unstructure_hook_factory(_has_unannotated_fields, _unannotated_fields_checked(converter))
+    converter.register_unstructure_hook_factory(_is_str_keyed(converter), _str_keys_checked(converter))
     return converter
+
+
+def _is_str_keyed(converter: cattrs.Converter) -> Callable[[Any], bool]:
+    """Mapping types declared with ``str`` keys (``dict[str, X]``, ``Mapping[str, X]``)."""
+
+    def check(kind: Any) -> bool:
+        origin, arguments = typing.get_origin(kind), typing.get_args(kind)
+        return bool(arguments) and arguments[0] is str and origin in (dict, Mapping, MutableMapping)
+
+    return check
+
+
+def _str_keys_checked(converter: cattrs.Converter) -> Callable[[Any], Any]:
+    """A dict declared with str keys refuses other keys: JSON would read them back as str."""
+
+    def factory(kind: Any) -> Any:
+        # cattrs' own factory, not gen_unstructure_mapping: that one registers its result as the direct
+        # hook of ``kind``, which would take this check's place from then on
+        unstructure = mapping_unstructure_factory(kind, converter)
+
+        def checked(mapping: Any) -> Any:
+            for key in mapping:
+                if type(key) is not str:
+                    raise UntypedValueError(key, "", key=True, declared=True)
+            return unstructure(mapping)
+
+        return checked
+
+    return factory
 
 
 def _has_unannotated_fields(cls: Any) -> bool:
@@ -109,21 +152,44 @@ def _unannotated_fields_checked(converter: cattrs.Converter) -> Callable[[Any], 
     return factory
 
 
-def untyped_field(converter: cattrs.Converter, value: Any, prefix: str = "") -> tuple[str, str]:
-    """Where in attrs instance ``value`` an untyped value is refused: the dotted field, the path within it.
+def untyped_field(converter: cattrs.Converter, value: Any) -> tuple[str, str]:
+    """Where in event ``value`` an untyped value is refused: the field (``items[1].blob``), the path within it.
 
     ``("", "")`` when no field of ``value`` is refused.
     """
-    if not attrs.has(type(value)):
-        return "", ""
-    for field in attrs.fields(type(value)):
-        name, item = f"{prefix}{field.name}", getattr(value, field.name)
-        nested = untyped_field(converter, item, f"{name}.")
-        if nested[0]:
-            return nested
-        if _refused(converter, item, Any if field.type is None else field.type):
-            return name, _path_within(item)
-    return "", ""
+    return locate(converter, value, type(value), "") or ("", "")
+
+
+def locate(converter: cattrs.Converter, value: Any, declared: Any, name: str) -> tuple[str, str] | None:
+    """The refused untyped value inside ``value`` (declared as ``declared``, at ``name``), None if there is none.
+
+    Typed attrs instances and typed containers are searched through (their fields, their
+    elements), so the answer names the innermost field; an untyped position is the answer itself.
+    """
+    if not _refused(converter, value, declared):
+        return None
+    if attrs.has(type(value)) and not _is_untyped(declared):
+        for field in attrs.fields(attrs.resolve_types(type(value))):  # string annotations become types
+            kind = Any if field.type is None else field.type
+            found = locate(converter, getattr(value, field.name), kind, f"{name}.{field.name}" if name else field.name)
+            if found:
+                return found
+    element = _element_type(declared)
+    if element is not None and isinstance(value, list | tuple | dict):
+        for key, entry in value.items() if isinstance(value, dict) else enumerate(value):
+            found = locate(converter, entry, element, f"{name}[{key!r}]")
+            if found:
+                return found
+    return name, _path_within(value)
+
+
+def _element_type(declared: Any) -> Any:
+    """The declared type of a typed container's elements (values of a mapping), or None."""
+    arguments = [argument for argument in typing.get_args(declared) if argument is not Ellipsis]
+    if not arguments or not isinstance(typing.get_origin(declared), type):
+        return None
+    element = arguments[-1]
+    return None if _is_untyped(element) else element
 
 
 def _refused(converter: cattrs.Converter, item: Any, declared: Any) -> bool:
@@ -141,6 +207,8 @@ def _path_within(item: Any) -> str:
     """The path to the refused value inside ``item``, a declared container of untyped values or one itself."""
     entries = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list | tuple) else ()
     for key, entry in entries:
+        if type(key) is not str and isinstance(item, dict):
+            return ""
         try:
             json_native(entry, f"[{key!r}]")
         except UntypedValueError as error:

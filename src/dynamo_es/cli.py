@@ -249,7 +249,11 @@ def _outbox(store: DynamoDBEventStore, args: argparse.Namespace, out: TextIO) ->
 def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line ``argv``; return the exit code."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras and args.command == "project" and args.action == "replay" and not any(e.startswith("-") for e in extras):
+        args.stream_ids = [*args.stream_ids, *extras]  # stream ids after the options
+    elif extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
     out = out or sys.stdout
     _check_scope(args, parser)
     if args.command == "events" and args.to_version is not None and args.to_version < args.from_version:
@@ -287,7 +291,8 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         )
         return EXIT_UNREACHABLE
     except TableNotFoundError as error:
-        print(f"dynamo-es: table {error.table_name!r} does not exist (run: dynamo-es create-table)", file=sys.stderr)
+        create = "dynamo-es create-table --all" if getattr(args, "all", False) else "dynamo-es create-table"
+        print(f"dynamo-es: table {error.table_name!r} does not exist (run: {create})", file=sys.stderr)
         return EXIT_NO_TABLE
     except DynamoDBLocalError as error:
         print(f"dynamo-es: {str(error).splitlines()[0]}", file=sys.stderr)

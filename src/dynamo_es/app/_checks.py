@@ -18,9 +18,12 @@ from ..exceptions import AggregateClassError, ConfigurationError, DynamoESError
 __all__ = [
     "SNAPSHOT_ERRORS",
     "capture",
+    "check_async_outbox",
     "check_async_store",
     "check_attempts",
     "check_class",
+    "check_snapshot_options",
+    "check_sync_outbox",
     "check_sync_store",
     "conflict_delay",
     "restore",
@@ -119,4 +122,30 @@ def check_async_store(store: object) -> None:
             "store",
             f"{type(store).__name__} is not an async event store; use AsyncDynamoDBEventStore "
             "(dynamo_es.dynamodb.aio) or AsyncInMemoryEventStore (dynamo_es.aio)",
+        )
+
+
+def check_snapshot_options(snapshots: object | None, strategy: object | None) -> None:
+    """Refuse a snapshot strategy without a snapshot store: it would never take a snapshot.
+
+    Raises:
+        ConfigurationError: ``strategy`` is given and ``snapshots`` is not.
+    """
+    if strategy is not None and snapshots is None:
+        raise ConfigurationError("snapshot_strategy", "needs snapshots= (a snapshot store) to take snapshots into")
+
+
+def check_sync_outbox(store: object) -> None:
+    """Refuse an async store for a sync outbox dispatcher (its pages would be async generators)."""
+    if inspect.iscoroutinefunction(getattr(store, "mark_dispatched", None)):
+        raise ConfigurationError(
+            "store", f"{type(store).__name__} is an async store; use AsyncOutboxDispatcher (dynamo_es.aio) with it"
+        )
+
+
+def check_async_outbox(store: object) -> None:
+    """Refuse a sync store for an async outbox dispatcher."""
+    if not inspect.iscoroutinefunction(getattr(store, "mark_dispatched", None)):
+        raise ConfigurationError(
+            "store", f"{type(store).__name__} is not an async store; use OutboxDispatcher (dynamo_es) with it"
         )

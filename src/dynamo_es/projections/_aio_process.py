@@ -12,7 +12,7 @@ from .._events import StoredEvent
 from .._snapshots import AsyncSnapshotStore, SnapshotStrategy
 from .._store import AsyncEventStore, Tracking
 from ..app._async.unit import AsyncUnitOfWork
-from ..app._checks import check_async_store
+from ..app._checks import check_async_store, check_snapshot_options
 from ._aio_projection import AsyncCheckpointStore, AsyncProjection
 from ._changes import Change
 from ._checkpoints import CheckpointStore
@@ -72,6 +72,7 @@ def async_process_manager(
     ``snapshots`` and ``snapshot_strategy`` go to each unit, as for the sync one.
     """
     check_async_store(store)
+    check_snapshot_options(snapshots, snapshot_strategy)
     react_to, selection = policy_of(name, policy, reads)
 
     async def react(change: Change) -> AsyncUnitOfWork:

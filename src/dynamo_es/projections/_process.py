@@ -10,7 +10,7 @@ import attrs
 from .._events import EventMetadata, StoredEvent
 from .._snapshots import SnapshotStore, SnapshotStrategy
 from .._store import EventStore, Tracking
-from ..app._checks import check_sync_store
+from ..app._checks import check_snapshot_options, check_sync_store
 from ..app._sync.unit import UnitOfWork
 from ._changes import Change
 from ._checkpoints import CheckpointStore
@@ -87,6 +87,7 @@ def process_manager(
     changes on every event are the ones that most need them.
     """
     check_sync_store(store)
+    check_snapshot_options(snapshots, snapshot_strategy)
     react_to, selection = policy_of(name, policy, reads)
 
     def react(change: Change) -> UnitOfWork:

@@ -13,6 +13,7 @@ import attrs
 from .._events import StoredEvent
 from .._steps import run_steps
 from .._store import EventStore
+from ..app._checks import check_sync_store
 from ..exceptions import ConfigurationError
 from ._batch import BatchOutcome, RebuildProgress
 from ._changes import Change, ChangeKind
@@ -84,7 +85,7 @@ class Projection:
     name: str
     handler: Any
     checkpoints: CheckpointStore
-    store: EventStore
+    store: EventStore = attrs.field(validator=lambda _, __, store: check_sync_store(store))
     kinds: frozenset[ChangeKind] = attrs.field(default=frozenset({ChangeKind.INSERT}), kw_only=True)
     history: History = attrs.field(default="replay", kw_only=True)
     max_attempts: int | None = attrs.field(default=3, kw_only=True)

@@ -12,6 +12,7 @@ from ..._events import StoredEvent
 from ..._outbox import AsyncOutboxStore, DispatchReport, PassTally, add_reports, dispatch_steps
 from ..._steps import run_steps_async
 from .._backends.asyncio import AsyncStop, aclose_now
+from .._checks import check_async_outbox
 
 __all__ = ["AsyncOutboxDispatcher"]
 
@@ -43,7 +44,7 @@ class AsyncOutboxDispatcher:
         owner: this dispatcher's identity in its claims (default: random).
     """
 
-    store: AsyncOutboxStore
+    store: AsyncOutboxStore = attrs.field(validator=lambda _, __, store: check_async_outbox(store))
     publish: Callable[[StoredEvent], Any]
     max_attempts: int = attrs.field(default=3, kw_only=True)
     base_delay: float = attrs.field(default=0.05, kw_only=True)

@@ -20,6 +20,7 @@ from .._checks import (
     check_async_store,
     check_attempts,
     check_class,
+    check_snapshot_options,
     conflict_delay,
     log,
     restore,
@@ -48,6 +49,9 @@ class AsyncRepository(Generic[A]):
     store: AsyncEventStore = attrs.field(validator=lambda _, __, store: check_async_store(store))
     snapshots: AsyncSnapshotStore | None = attrs.field(default=None, kw_only=True)
     snapshot_strategy: SnapshotStrategy | None = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        check_snapshot_options(self.snapshots, self.snapshot_strategy)
 
     async def get(self, aggregate_id: str, *, version: int | None = None) -> A:
         """The aggregate rebuilt from its events; with ``version``, as it was at that version.

@@ -13,7 +13,8 @@ from ..._events import EventMetadata
 from ..._snapshots import AsyncSnapshotStore, SnapshotStrategy
 from ..._store import AsyncEventStore, CommitResult, Tracking
 from ...exceptions import ConcurrencyError
-from .._checks import check_async_store, check_attempts, conflict_delay
+from .._backends.asyncio import awaited
+from .._checks import check_async_store, check_attempts, check_snapshot_options, conflict_delay
 from .._members import UnitMembers, mark_committed
 from .repository import AsyncRepository
 
@@ -51,6 +52,9 @@ class AsyncUnitOfWork(UnitMembers):
     snapshot_strategy: SnapshotStrategy | None = attrs.field(default=None, kw_only=True)
     _aggregates: dict[str, AggregateRoot] = attrs.field(factory=dict, init=False, repr=False)
 
+    def __attrs_post_init__(self) -> None:
+        check_snapshot_options(self.snapshots, self.snapshot_strategy)
+
     @classmethod
     async def run(
         cls,
@@ -64,6 +68,7 @@ class AsyncUnitOfWork(UnitMembers):
     ) -> R:
         """Run ``work(unit)`` on a fresh unit and commit it; on a conflict, do it all again.
 
+        The async unit awaits ``work`` when it returns an awaitable (a plain function works too).
         Each attempt loads fresh aggregates, so the work's rules see the other writer's events;
         up to ``attempts`` in all, with a short jittered pause between. Returns what ``work`` returned.
 
@@ -74,7 +79,7 @@ class AsyncUnitOfWork(UnitMembers):
         attempt = 1
         while True:
             unit = cls(store, snapshots=snapshots, snapshot_strategy=snapshot_strategy)
-            result = await work(unit)
+            result: R = await awaited(work(unit))
             try:
                 await unit.commit(metadata=metadata)
             except ConcurrencyError:

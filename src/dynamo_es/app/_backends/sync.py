@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import TypeVar
 
 import attrs
+
+from ...exceptions import ConfigurationError
 
 __all__ = ["Stop", "awaited", "close_now"]
 
@@ -43,5 +46,18 @@ def close_now(iterator: object) -> None:
 
 
 def awaited(value: T) -> T:
-    """``value`` itself: a sync caller's callbacks return plain values."""
+    """``value`` itself: a sync runner's callbacks return plain values.
+
+    Raises:
+        ConfigurationError: ``value`` is awaitable (an ``async def`` callback), which a sync runner
+            would drop unawaited.
+    """
+    if inspect.isawaitable(value):
+        close = getattr(value, "close", None)
+        if close is not None:
+            close()  # no "never awaited" warning: the error says it all
+        raise ConfigurationError(
+            "command",
+            "an async function was given to a sync runner; use the async one (dynamo_es.aio) or a plain function",
+        )
     return value

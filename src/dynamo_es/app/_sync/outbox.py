@@ -13,6 +13,7 @@ from ..._events import StoredEvent
 from ..._outbox import DispatchReport, OutboxStore, PassTally, add_reports, dispatch_steps
 from ..._steps import run_steps
 from .._backends.sync import Stop, close_now
+from .._checks import check_sync_outbox
 
 __all__ = ["OutboxDispatcher"]
 
@@ -44,7 +45,7 @@ class OutboxDispatcher:
         owner: this dispatcher's identity in its claims (default: random).
     """
 
-    store: OutboxStore
+    store: OutboxStore = attrs.field(validator=lambda _, __, store: check_sync_outbox(store))
     publish: Callable[[StoredEvent], Any]
     max_attempts: int = attrs.field(default=3, kw_only=True)
     base_delay: float = attrs.field(default=0.05, kw_only=True)

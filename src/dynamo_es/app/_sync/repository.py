@@ -20,6 +20,7 @@ from .._checks import (
     capture,
     check_attempts,
     check_class,
+    check_snapshot_options,
     check_sync_store,
     conflict_delay,
     log,
@@ -49,6 +50,9 @@ class Repository(Generic[A]):
     store: EventStore = attrs.field(validator=lambda _, __, store: check_sync_store(store))
     snapshots: SnapshotStore | None = attrs.field(default=None, kw_only=True)
     snapshot_strategy: SnapshotStrategy | None = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        check_snapshot_options(self.snapshots, self.snapshot_strategy)
 
     def get(self, aggregate_id: str, *, version: int | None = None) -> A:
         """The aggregate rebuilt from its events; with ``version``, as it was at that version.

@@ -14,7 +14,8 @@ from ..._events import EventMetadata
 from ..._snapshots import SnapshotStore, SnapshotStrategy
 from ..._store import CommitResult, EventStore, Tracking
 from ...exceptions import ConcurrencyError
-from .._checks import check_attempts, check_sync_store, conflict_delay
+from .._backends.sync import awaited
+from .._checks import check_attempts, check_snapshot_options, check_sync_store, conflict_delay
 from .._members import UnitMembers, mark_committed
 from .repository import Repository
 
@@ -52,6 +53,9 @@ class UnitOfWork(UnitMembers):
     snapshot_strategy: SnapshotStrategy | None = attrs.field(default=None, kw_only=True)
     _aggregates: dict[str, AggregateRoot] = attrs.field(factory=dict, init=False, repr=False)
 
+    def __attrs_post_init__(self) -> None:
+        check_snapshot_options(self.snapshots, self.snapshot_strategy)
+
     @classmethod
     def run(
         cls,
@@ -65,6 +69,7 @@ class UnitOfWork(UnitMembers):
     ) -> R:
         """Run ``work(unit)`` on a fresh unit and commit it; on a conflict, do it all again.
 
+        The async unit awaits ``work`` when it returns an awaitable (a plain function works too).
         Each attempt loads fresh aggregates, so the work's rules see the other writer's events;
         up to ``attempts`` in all, with a short jittered pause between. Returns what ``work`` returned.
 
@@ -75,7 +80,7 @@ class UnitOfWork(UnitMembers):
         attempt = 1
         while True:
             unit = cls(store, snapshots=snapshots, snapshot_strategy=snapshot_strategy)
-            result = work(unit)
+            result: R = awaited(work(unit))
             try:
                 unit.commit(metadata=metadata)
             except ConcurrencyError:
