@@ -71,7 +71,7 @@ class TestLayout:
     def test_the_core_is_not_empty(self) -> None:
         """The core check runs on the modules it should (a renamed package would empty it)."""
         core = {module_name(p) for p in modules() if is_core(p)}
-        assert {"dynamo_es._store", "dynamo_es.app._sync.repository", "dynamo_es.projections._projection"} <= core
+        assert {"dynamo_es._store", "dynamo_es.app._sync.repository", "dynamo_es.projections._sync.projection"} <= core
 
     @pytest.mark.parametrize(("adapter", "other"), [ADAPTERS, ADAPTERS[::-1]])
     def test_adapters_do_not_import_each_other(self, adapter: str, other: str) -> None:

@@ -25,8 +25,8 @@ from .._serialization import EventSerializer
 from ..exceptions import LambdaPayloadError, ProjectionError
 from ..projections._batch import BatchOutcome
 from ..projections._changes import Change
-from ..projections._projection import Projection
 from ..projections._reading import Selection
+from ..projections._sync.projection import Projection
 from ..settings import EventStoreSettings
 from ._model import EventItemCodec, event_model
 from ._streams import record_decoder

@@ -2,12 +2,13 @@
 
 from ._batch import BatchOutcome, RebuildProgress
 from ._changes import Change, ChangeKind, StreamPosition
-from ._checkpoints import CheckpointStore, StreamProgress
+from ._checkpoints import CheckpointStore, EffectSink, StreamProgress
 from ._handlers import handles
 from ._process import Policy, TrackingStore, UnitCommits, process_manager
-from ._projection import EffectSink, History, Projection
 from ._reading import ChangeDecoder, Selection
+from ._rules import History
 from ._source import ChangeFeed, ChangeReader, ChangeSource, ScannableStore, StartAt, TrimmedPolicy
+from ._sync.projection import Projection
 
 __all__ = [
     "BatchOutcome",

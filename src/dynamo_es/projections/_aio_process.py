@@ -13,9 +13,9 @@ from .._snapshots import AsyncSnapshotStore, SnapshotStrategy
 from .._store import AsyncEventStore, Tracking
 from ..app._async.unit import AsyncUnitOfWork
 from ..app._checks import check_async_store, check_snapshot_options
-from ._aio_projection import AsyncCheckpointStore, AsyncProjection
+from ._async.projection import AsyncProjection
 from ._changes import Change
-from ._checkpoints import CheckpointStore
+from ._checkpoints import AsyncCheckpointStore, CheckpointStore
 from ._process import caused_by, policy_of
 from ._reading import Selection
 from ._rules import History

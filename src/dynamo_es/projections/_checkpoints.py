@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from .._events import StoredEvent
 from ._changes import SHARD_END, StreamPosition
 
-__all__ = ["CheckpointStore", "StreamProgress", "later_position"]
+__all__ = [
+    "AsyncCheckpointStore",
+    "AsyncEffectSink",
+    "CheckpointStore",
+    "EffectSink",
+    "EitherCheckpointStore",
+    "EitherEffectSink",
+    "StreamProgress",
+    "later_position",
+]
 
 
 @attrs.frozen
@@ -68,6 +78,66 @@ class CheckpointStore(Protocol):
     def unpark(self, name: str, stream_id: str) -> None:
         """Let ``stream_id`` be applied again (after a fix); its failure count restarts."""
         ...
+
+
+class AsyncCheckpointStore(Protocol):
+    """[`CheckpointStore`][dynamo_es.CheckpointStore] with awaitable methods."""
+
+    async def load_position(self, name: str) -> StreamPosition | None:
+        """The saved stream position, or None."""
+        ...
+
+    async def save_position(self, name: str, position: StreamPosition) -> None:
+        """Save the position (never moving a shard backwards)."""
+        ...
+
+    async def load_progress(self, name: str, stream_ids: Iterable[str]) -> dict[str, StreamProgress]:
+        """The progress with each of ``stream_ids`` that has any."""
+        ...
+
+    async def save_versions(self, name: str, versions: Mapping[str, int]) -> None:
+        """Record the last version applied per stream (never moving one backwards)."""
+        ...
+
+    async def record_failure(
+        self, name: str, stream_id: str, version: int, error: str, *, park_after: int | None
+    ) -> int:
+        """Count a failure of ``version``; the count (0 when it was applied meanwhile)."""
+        ...
+
+    async def parked(self, name: str) -> dict[str, StreamProgress]:
+        """The parked streams."""
+        ...
+
+    async def unpark(self, name: str, stream_id: str) -> None:
+        """Let a parked stream be applied again."""
+        ...
+
+
+@runtime_checkable
+class EffectSink(Protocol):
+    """Applies what a handler returned together with the record that its event was applied: atomically."""
+
+    def commit_effects(self, name: str, event: StoredEvent, effects: Any) -> bool:
+        """Apply ``effects`` and record ``event``'s version as applied by ``name``, in one transaction.
+
+        Returns False, applying nothing, when that version (or a later one) is recorded already.
+        """
+        ...
+
+
+class AsyncEffectSink(Protocol):
+    """[`EffectSink`][dynamo_es.projections.EffectSink] with an awaitable ``commit_effects``."""
+
+    async def commit_effects(self, name: str, event: StoredEvent, effects: Any) -> bool:
+        """Apply ``effects`` and record ``event``'s version as applied, in one transaction; False if recorded."""
+        ...
+
+
+EitherCheckpointStore = CheckpointStore | AsyncCheckpointStore
+"""What an async projection takes as checkpoints: either kind (an in-memory store is sync)."""
+EitherEffectSink = EffectSink | AsyncEffectSink
+"""What an async projection takes as effects: either kind."""
 
 
 def later_position(stored: StreamPosition | None, new: StreamPosition) -> StreamPosition:

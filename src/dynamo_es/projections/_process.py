@@ -15,8 +15,9 @@ from ..app._sync.unit import UnitOfWork
 from ._changes import Change
 from ._checkpoints import CheckpointStore
 from ._handlers import handler_of
-from ._projection import History, Projection
 from ._reading import Selection, to_selection
+from ._rules import History
+from ._sync.projection import Projection
 
 __all__ = ["Policy", "TrackingStore", "UnitCommits", "caused_by", "process_manager"]
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Literal, Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from .._events import StoredEvent
 from ._changes import Change, StreamPosition
 from ._reading import Selection
 
-__all__ = ["ChangeFeed", "ChangeReader", "ChangeSource", "ScannableStore", "StartAt", "TrimmedPolicy"]
+__all__ = [
+    "AsyncChangeFeed",
+    "ChangeFeed",
+    "ChangeReader",
+    "ChangeSource",
+    "ScannableStore",
+    "StartAt",
+    "TrimmedPolicy",
+]
 
 StartAt = Literal["trim_horizon", "latest"]
 """Where a subscription without a position starts: the oldest record kept, or now."""
@@ -96,4 +104,28 @@ class ChangeReader(Protocol):
         self, *, reads: Selection | None = None, segments: int = 4, page_size: int = 1000
     ) -> Iterator[list[Change]]:
         """Every stream's events as stored changes, in pages."""
+        ...
+
+
+class AsyncChangeFeed(Protocol):
+    """An async subscription: batches of changes, in order per aggregate, until stopped."""
+
+    records_lost: int
+    position: StreamPosition
+
+    async def start(self) -> Any:
+        """Fix where reading begins."""
+        ...
+
+    def batches(self, *, stop_when_idle: bool = False) -> AsyncIterator[list[Change]]:
+        """The changes, one list per read."""
+        ...
+
+    def stop(self) -> None:
+        """End iteration after the batch in hand."""
+        ...
+
+    @property
+    def stopped(self) -> bool:
+        """Whether `stop()` was called."""
         ...

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
-__all__ = ["AsyncStop", "aclose_now", "awaited"]
+__all__ = ["AsyncStop", "aclose_now", "awaited", "call"]
 
 
 @attrs.define
@@ -55,3 +56,8 @@ async def aclose_now(iterator: object) -> None:
 async def awaited(value: Any) -> Any:
     """``value`` awaited when it is awaitable (an async callback), as it is otherwise."""
     return await value if inspect.isawaitable(value) else value
+
+
+async def call(function: Callable[..., Any], /, *args: Any) -> None:
+    """Call a port that may be sync or async, for its effect (awaited when it returns an awaitable)."""
+    await awaited(function(*args))

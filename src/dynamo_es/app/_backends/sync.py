@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import inspect
 import threading
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 
 from ...exceptions import ConfigurationError
 
-__all__ = ["Stop", "awaited", "close_now"]
+__all__ = ["Stop", "awaited", "call", "close_now"]
 
 T = TypeVar("T")
 
@@ -61,3 +62,8 @@ def awaited(value: T) -> T:
             "an async function was given to a sync runner; use the async one (dynamo_es.aio) or a plain function",
         )
     return value
+
+
+def call(function: Callable[..., Any], /, *args: Any) -> None:
+    """Call a port for its effect (one that returns an awaitable is refused, as by `awaited`)."""
+    awaited(function(*args))
