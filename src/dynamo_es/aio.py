@@ -11,9 +11,9 @@ from .app._async.outbox import AsyncOutboxDispatcher
 from .app._async.repository import AsyncRepository
 from .app._async.unit import AsyncUnitOfWork
 from .memory._aio import AsyncInMemoryEventStore
-from .projections._aio_process import AsyncPolicy, AsyncTrackingStore, AsyncUnitCommits, async_process_manager
+from .projections._async.process import AsyncPolicy, AsyncUnitCommits, async_process_manager
 from .projections._async.projection import AsyncProjection
-from .projections._checkpoints import AsyncCheckpointStore
+from .projections._checkpoints import AsyncCheckpointStore, AsyncTrackingStore
 from .projections._source import AsyncChangeFeed
 
 __all__ = [

@@ -2,12 +2,12 @@
 
 from ._batch import BatchOutcome, RebuildProgress
 from ._changes import Change, ChangeKind, StreamPosition
-from ._checkpoints import CheckpointStore, EffectSink, StreamProgress
+from ._checkpoints import CheckpointStore, EffectSink, StreamProgress, TrackingStore
 from ._handlers import handles
-from ._process import Policy, TrackingStore, UnitCommits, process_manager
 from ._reading import ChangeDecoder, Selection
 from ._rules import History
 from ._source import ChangeFeed, ChangeReader, ChangeSource, ScannableStore, StartAt, TrimmedPolicy
+from ._sync.process import Policy, UnitCommits, process_manager
 from ._sync.projection import Projection
 
 __all__ = [

@@ -8,16 +8,19 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from .._events import StoredEvent
+from .._store import AsyncEventStore, EventStore
 from ._changes import SHARD_END, StreamPosition
 
 __all__ = [
     "AsyncCheckpointStore",
     "AsyncEffectSink",
+    "AsyncTrackingStore",
     "CheckpointStore",
     "EffectSink",
     "EitherCheckpointStore",
     "EitherEffectSink",
     "StreamProgress",
+    "TrackingStore",
     "later_position",
 ]
 
@@ -155,3 +158,21 @@ def sequence_key(sequence: str) -> tuple[int, str]:
     if sequence == SHARD_END:
         return (1 << 30, "")
     return (len(sequence.lstrip("0")), sequence.lstrip("0"))
+
+
+class TrackingStore(EventStore, Protocol):
+    """An event store that records [`Tracking`][dynamo_es.Tracking] with its commits, readable as checkpoints."""
+
+    @property
+    def tracking(self) -> CheckpointStore:
+        """The checkpoint store that sees the tracking records (a process manager's checkpoints)."""
+        ...
+
+
+class AsyncTrackingStore(AsyncEventStore, Protocol):
+    """An async event store that records tracking with its commits, readable as checkpoints."""
+
+    @property
+    def tracking(self) -> EitherCheckpointStore:
+        """The checkpoint store that sees the tracking records."""
+        ...

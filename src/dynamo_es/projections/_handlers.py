@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import attrs
 
-from .._events import event_type_of
+from .._events import EventMetadata, StoredEvent, event_type_of
 from ..exceptions import ConfigurationError, EventTypeError
 from ._changes import Change
-from ._reading import Selection
+from ._reading import Selection, to_selection
 
-__all__ = ["Dispatch", "handler_of", "handles"]
+__all__ = ["Dispatch", "caused_by", "handler_of", "handles", "policy_of"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _HANDLES = "__dynamo_es_handles__"
@@ -106,3 +106,15 @@ def handler_of(handler: Any, reads: Selection | None, *, owner: str) -> tuple[Ca
         )
     dispatch = Dispatch(handler, methods)
     return dispatch, dispatch.selection
+
+
+def caused_by(event: StoredEvent) -> EventMetadata:
+    """Metadata of what a process manager saves in reaction to ``event``: its cause, and its correlation id."""
+    return EventMetadata(correlation_id=event.metadata.correlation_id or event.event_id, causation_id=event.event_id)
+
+
+def policy_of(
+    name: str, policy: Any, reads: Selection | Iterable[type[Any] | str] | None
+) -> tuple[Callable[..., Any], Selection]:
+    """The callable a process manager runs per change and what it reads (from ``reads`` or ``@handles``)."""
+    return handler_of(policy, None if reads is None else to_selection(reads), owner=f"process manager {name!r}")
