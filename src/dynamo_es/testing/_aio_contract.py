@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 import threading
+import time
+import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
+
+import botocore.client
 
 from .._events import EventMetadata, StoredEvent
 from .._serialization import EventSerializer
@@ -20,28 +25,105 @@ from .._snapshots import AsyncSnapshotStore, Snapshot
 from .._store import AppendResult, AsyncEventStore, CommitResult, EventStore, StreamAppend, Tracking
 from ._contract import EventStoreContract
 
-__all__ = ["AsyncEventStoreContract", "Blocking", "BlockingSnapshotStore", "BlockingStore", "LoopThread"]
+__all__ = [
+    "AsyncEventStoreContract",
+    "Blocking",
+    "BlockingCallError",
+    "BlockingSnapshotStore",
+    "BlockingStore",
+    "LoopThread",
+]
 
 T = TypeVar("T")
 
 
-class LoopThread:
-    """An event loop running in a daemon thread; ``run(coroutine)`` waits for its result."""
+class BlockingCallError(AssertionError):
+    """A blocking call (socket I/O on a blocking socket, ``time.sleep``, a sync botocore client) ran on the loop."""
 
-    def __init__(self) -> None:
+
+_SOCKET_CALLS = ("connect", "connect_ex", "send", "sendall", "recv", "recv_into")
+_watched: dict[int, list[str]] = {}
+"""Loop threads watched for blocking calls, and what each saw."""
+_originals: dict[tuple[Any, str], Any] = {}
+
+
+def _note(what: str) -> None:
+    seen = _watched.get(threading.get_ident())
+    if seen is not None:
+        where = "".join(traceback.format_stack(limit=6)[:-2])
+        seen.append(f"{what}, called from\n{where}")
+
+
+def _watching(owner: Any, name: str, blocks: Callable[..., bool]) -> None:
+    original = getattr(owner, name)
+    _originals[(owner, name)] = original
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() in _watched and blocks(*args):
+            _note(f"{getattr(owner, '__name__', owner)}.{name}")
+        return original(*args, **kwargs)
+
+    setattr(owner, name, watched)
+
+
+def _install_watch() -> None:
+    """Wrap the blocking calls (once): each notes itself when it runs on a watched loop thread."""
+    if _originals:
+        return
+    _watching(time, "sleep", lambda *_: True)
+    for name in _SOCKET_CALLS:  # asyncio's own sockets are non-blocking (timeout 0.0): allowed
+        _watching(socket.socket, name, lambda sock, *_: sock.gettimeout() != 0.0)
+    _watching(botocore.client.BaseClient, "_make_api_call", lambda *_: True)  # aiobotocore overrides it
+
+
+def _remove_watch() -> None:
+    for (owner, name), original in _originals.items():
+        setattr(owner, name, original)
+    _originals.clear()
+
+
+class LoopThread:
+    """An event loop running in a daemon thread; ``run(coroutine)`` waits for its result.
+
+    With ``watch_blocking``, every blocking call made on the loop's thread (socket I/O on a
+    blocking socket, ``time.sleep``, a call of a sync botocore client) is noted, and `stop()`
+    raises `BlockingCallError` naming each: the loop must only ever wait by awaiting.
+    """
+
+    def __init__(self, *, watch_blocking: bool = False) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="dynamo-es-contract-loop", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="dynamo-es-contract-loop", daemon=True)
+        self._watch = watch_blocking
+        self._ready = threading.Event()
+        if watch_blocking:
+            _install_watch()
         self._thread.start()
+        self._ready.wait()
+
+    def _serve(self) -> None:
+        if self._watch:
+            _watched[threading.get_ident()] = []
+        self._ready.set()
+        self.loop.run_forever()
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run ``coroutine`` on the loop and return (or raise) what it does."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def stop(self) -> None:
-        """Stop the loop and its thread."""
+        """Stop the loop and its thread.
+
+        Raises:
+            BlockingCallError: with ``watch_blocking``, a blocking call ran on the loop.
+        """
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join()
         self.loop.close()
+        seen = _watched.pop(self._thread.ident or 0, [])
+        if self._watch and not _watched:
+            _remove_watch()
+        if seen:
+            raise BlockingCallError(f"{len(seen)} blocking call(s) on the event loop:\n" + "\n".join(seen))
 
 
 class BlockingStore:
@@ -150,7 +232,9 @@ class AsyncEventStoreContract(EventStoreContract):
     """The event store contract for an [`AsyncEventStore`][dynamo_es.aio.AsyncEventStore].
 
     Subclass it as ``TestYourAsyncStore`` and implement ``create_async_store(serializer)``;
-    stores with a ``close()`` coroutine are closed after each test.
+    stores with a ``close()`` coroutine are closed after each test. A test fails when any
+    blocking call (socket I/O on a blocking socket, ``time.sleep``, a sync botocore client) ran
+    on the event loop's thread (`BlockingCallError`).
     """
 
     _runner: LoopThread | None = None
@@ -163,7 +247,7 @@ class AsyncEventStoreContract(EventStoreContract):
     def create_store(self, serializer: EventSerializer) -> EventStore:
         """The async store behind a blocking facade (one loop per test)."""
         if self._runner is None:
-            self._runner, self._stores = LoopThread(), []
+            self._runner, self._stores = LoopThread(watch_blocking=True), []
         store = self.create_async_store(serializer)
         assert self._stores is not None
         self._stores.append(store)
