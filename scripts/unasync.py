@@ -4,7 +4,7 @@ The model is httpcore's ``scripts/unasync.py``: the async modules are the only o
 hand; this script rewrites their tokens (``async def`` -> ``def``, ``await x`` -> ``x``,
 ``AsyncRepository`` -> ``Repository``, ...) into the sibling ``_sync/`` package. What truly
 differs between the two (a thread-safe stop or an asyncio one, closing an iterator, sleeping)
-lives in the hand-written ``_backends`` modules, imported under the same names.
+lives in the hand-written ``core.backends`` modules, imported under the same names.
 
 Usage:
     python scripts/unasync.py           # write the _sync/ modules
@@ -39,7 +39,7 @@ RULES: list[tuple[str, str]] = [
     (r"\bStopAsyncIteration\b", "StopIteration"),
     (r"\basyncio\.sleep\b", "time.sleep"),
     (r"^import asyncio$", "import time"),
-    (r"\b_backends\.asyncio\b", "_backends.sync"),
+    (r"\bbackends\.asyncio\b", "backends.sync"),
     (r"\bdynamo_es\.aio\.", "dynamo_es."),
     (r"\bdynamo_es\.dynamodb\.aio\.", "dynamo_es.dynamodb."),
     (r"\._async\b", "._sync"),

@@ -13,7 +13,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "dynamo_es"
 ADAPTERS = ("dynamo_es.memory", "dynamo_es.dynamodb")
-OUTSIDE_CORE = (*ADAPTERS, "dynamo_es.testing", "dynamo_es.cli", "dynamo_es._cli_project", "dynamo_es._cli_ops")
+OUTSIDE_CORE = (*ADAPTERS, "dynamo_es.testing", "dynamo_es.cli")
 DRIVERS = ("pynamodb", "botocore", "boto3", "aiobotocore")
 FRONT_DOORS = ("dynamo_es", "dynamo_es.aio")
 """Modules that only re-export names, core and adapters alike."""
@@ -71,7 +71,11 @@ class TestLayout:
     def test_the_core_is_not_empty(self) -> None:
         """The core check runs on the modules it should (a renamed package would empty it)."""
         core = {module_name(p) for p in modules() if is_core(p)}
-        assert {"dynamo_es._store", "dynamo_es.app._sync.repository", "dynamo_es.projections._sync.projection"} <= core
+        assert {
+            "dynamo_es.ports.store",
+            "dynamo_es.app._sync.repository",
+            "dynamo_es.projections._sync.projection",
+        } <= core
 
     @pytest.mark.parametrize(("adapter", "other"), [ADAPTERS, ADAPTERS[::-1]])
     def test_adapters_do_not_import_each_other(self, adapter: str, other: str) -> None:
@@ -156,3 +160,66 @@ class TestOneSource:
         assert script.unasync_line("    [`AsyncRepository`][dynamo_es.aio.AsyncRepository]") == (
             "    [`Repository`][dynamo_es.Repository]"
         )
+
+
+LAYERS = (
+    ("dynamo_es.exceptions", 0),
+    ("dynamo_es.settings", 0),
+    ("dynamo_es.domain", 1),
+    ("dynamo_es.core", 2),
+    ("dynamo_es.ports", 3),
+    ("dynamo_es.app", 4),
+    ("dynamo_es.projections", 5),
+    ("dynamo_es.memory", 6),
+    ("dynamo_es.dynamodb", 6),
+    ("dynamo_es.testing", 7),
+    ("dynamo_es.cli", 8),
+)
+"""Each package and the layer it sits in: a module imports only from its own layer or the ones below."""
+
+
+def layer_of(name: str) -> int:
+    for prefix, layer in LAYERS:
+        if starts(name, (prefix,)):
+            return layer
+    return len(LAYERS)  # the front doors re-export from anywhere
+
+
+def packages() -> list[Path]:
+    return sorted({path.parent for path in modules()})
+
+
+class TestLayers:
+    @pytest.mark.parametrize("path", modules(), ids=module_name)
+    def test_imports_run_down_the_layers(self, path: Path) -> None:
+        """Domain < core < ports < app < projections < memory, dynamodb < testing < cli: nothing imports upwards."""
+        name = module_name(path)
+        upward = [
+            target
+            for target, _ in imports_of(path)
+            if target.startswith("dynamo_es") and layer_of(target) > layer_of(name)
+        ]
+        assert upward == [], f"{name} (layer {layer_of(name)}) imports {upward}"
+
+    def test_every_package_is_in_a_layer(self) -> None:
+        """A new package gets a layer (else the direction test would not see it)."""
+        unplaced = [module_name(path / "__init__.py") for path in packages() if path.parent == PACKAGE]
+        assert [name for name in unplaced if layer_of(name) == len(LAYERS)] == []
+
+    @pytest.mark.parametrize("path", packages(), ids=lambda path: str(path.relative_to(SRC)))
+    def test_no_package_has_more_than_15_modules(self, path: Path) -> None:
+        """A package of more than 15 modules is split by role."""
+        assert len(list(path.glob("*.py"))) <= 15
+
+    @pytest.mark.parametrize("path", [p for p in modules() if starts(module_name(p), ADAPTERS)], ids=module_name)
+    def test_adapters_import_only_public_modules_of_other_packages(self, path: Path) -> None:
+        """An adapter imports ports, core and domain by their public modules, never another package's private one."""
+        own = ".".join(module_name(path).split(".")[:2])
+        private = [
+            target
+            for target, _ in imports_of(path)
+            if target.startswith("dynamo_es")
+            and not starts(target, (own,))
+            and any(part.startswith("_") for part in target.split(".")[1:])
+        ]
+        assert private == []

@@ -84,7 +84,7 @@ def permission_rows(section: str) -> dict[str, tuple[set[str], str]]:
 
 def test_the_operations_page_lists_exactly_what_template_iam_grants() -> None:
     """Each IAM table row of docs/operations.md matches a statement of `template --iam`, and none is missing."""
-    from dynamo_es.dynamodb._templates import iam_statements
+    from dynamo_es.dynamodb.schema.templates import iam_statements
 
     page = (ROOT / "docs" / "operations.md").read_text()
     application, projection = page.split("The **projection** policy")

@@ -5,18 +5,18 @@ The everyday names live here. Errors are in [`dynamo_es.exceptions`][dynamo_es.e
 the read side `dynamo_es.projections`.
 """
 
-from ._aggregate import AggregateRoot, applies
-from ._events import EventMetadata, EventRegistry, NewEvent, StoredEvent, event, event_type_of, upcaster
-from ._outbox import DispatchReport, OutboxStore
-from ._serialization import EncodedEvent, EventSerializer, RawEventSerializer, configure_converter, make_converter
-from ._snapshots import EveryNEvents, Snapshot, SnapshotStore, SnapshotStrategy
-from ._store import AppendResult, CommitResult, EventStore, StreamAppend, Tracking
 from .app._sync.outbox import OutboxDispatcher
 from .app._sync.repository import Repository
 from .app._sync.unit import UnitOfWork
+from .core.serialization import EncodedEvent, EventSerializer, RawEventSerializer, configure_converter, make_converter
+from .domain.aggregate import AggregateRoot, applies
+from .domain.events import EventMetadata, EventRegistry, NewEvent, StoredEvent, event, event_type_of, upcaster
 from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
 from .exceptions import AggregateNotFoundError, ConcurrencyError, DynamoESError, EventStoreError
 from .memory import InMemoryCheckpointStore, InMemoryEventStore, InMemorySnapshotStore
+from .ports.outbox import DispatchReport, OutboxStore
+from .ports.snapshots import EveryNEvents, Snapshot, SnapshotStore, SnapshotStrategy
+from .ports.store import AppendResult, CommitResult, EventStore, StreamAppend, Tracking
 from .projections import (
     Change,
     ChangeKind,

@@ -4,17 +4,17 @@ The DynamoDB store is [`dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore`][dynamo_
 (the ``async`` extra); aggregates stay synchronous.
 """
 
-from ._outbox import AsyncOutboxStore
-from ._snapshots import AsyncSnapshotStore
-from ._store import AsyncEventStore
 from .app._async.outbox import AsyncOutboxDispatcher
 from .app._async.repository import AsyncRepository
 from .app._async.unit import AsyncUnitOfWork
 from .memory._aio import AsyncInMemoryEventStore
+from .ports.checkpoints import AsyncCheckpointStore, AsyncTrackingStore
+from .ports.outbox import AsyncOutboxStore
+from .ports.snapshots import AsyncSnapshotStore
+from .ports.source import AsyncChangeFeed
+from .ports.store import AsyncEventStore
 from .projections._async.process import AsyncPolicy, AsyncUnitCommits, async_process_manager
 from .projections._async.projection import AsyncProjection
-from .projections._checkpoints import AsyncCheckpointStore, AsyncTrackingStore
-from .projections._source import AsyncChangeFeed
 
 __all__ = [
     "AsyncChangeFeed",

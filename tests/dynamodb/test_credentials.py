@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 from dynamo_es import DynamoDBEventStore, EventStoreSettings, event
-from dynamo_es.dynamodb._credentials import PLACEHOLDER_KEYS, credentials_for
+from dynamo_es.dynamodb.wire.credentials import PLACEHOLDER_KEYS, credentials_for
 from dynamo_es.exceptions import EventStoreError
 from dynamo_es.testing import DynamoDBLocal
 

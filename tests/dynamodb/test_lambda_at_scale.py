@@ -31,7 +31,7 @@ from dynamo_es import (
 )
 from dynamo_es.dynamodb import lambda_handler, read_lambda_event
 from dynamo_es.exceptions import SubscriptionError
-from dynamo_es.projections._checkpoints import sequence_key
+from dynamo_es.ports.checkpoints import sequence_key
 
 from .conftest import Deposited, Wallet, capture_records, kinesis_record, lambda_record
 

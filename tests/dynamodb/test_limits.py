@@ -7,8 +7,8 @@ import json
 import pytest
 
 from dynamo_es import EncodedEvent
-from dynamo_es._store import encoded_size
-from dynamo_es.dynamodb._limits import json_length, plan_transactions
+from dynamo_es.dynamodb.schema.limits import json_length, plan_transactions
+from dynamo_es.ports.store import encoded_size
 
 
 @pytest.mark.parametrize(

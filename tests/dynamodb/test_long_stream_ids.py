@@ -18,7 +18,7 @@ from dynamo_es import (
     process_manager,
 )
 from dynamo_es.dynamodb import PutItem, lambda_handler
-from dynamo_es.dynamodb._checkpoint_flows import HASHED_PREFIX, stream_key
+from dynamo_es.dynamodb.flows.checkpoints import HASHED_PREFIX, stream_key
 from dynamo_es.testing import lambda_payload
 
 from ..conftest import Account

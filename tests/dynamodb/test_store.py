@@ -11,7 +11,7 @@ from botocore.exceptions import ReadTimeoutError
 
 from dynamo_es import DynamoDBEventStore, EventStoreError, EventStoreSettings, NewEvent, event
 from dynamo_es.dynamodb import EventItemCodec
-from dynamo_es.dynamodb._limits import MAX_TRANSACTION_BYTES
+from dynamo_es.dynamodb.schema.limits import MAX_TRANSACTION_BYTES
 from dynamo_es.exceptions import EventTooLargeError, TransientStoreError
 
 pytestmark = pytest.mark.ddblocal

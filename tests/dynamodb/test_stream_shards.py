@@ -8,10 +8,10 @@ import pytest
 from botocore.stub import Stubber
 
 from dynamo_es import EventSerializer, EventStoreSettings, NewEvent, StreamPosition
+from dynamo_es.core.changes import SHARD_END
 from dynamo_es.dynamodb import EventItemCodec, Subscription, event_model
-from dynamo_es.dynamodb._flows import Sleep
 from dynamo_es.dynamodb._streams import make_streams_client, record_decoder
-from dynamo_es.projections._changes import SHARD_END
+from dynamo_es.dynamodb.flows.base import Sleep
 
 from .conftest import Deposited
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from dynamo_es.dynamodb._client import make_client
+from dynamo_es.dynamodb.wire.client import make_client
 from dynamo_es.testing import DynamoDBLocal
 from dynamo_es.testing._aio_contract import BlockingCallError, LoopThread
 

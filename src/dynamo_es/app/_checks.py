@@ -8,12 +8,12 @@ from typing import Any, TypeVar
 
 import cattrs
 
-from .._aggregate import AggregateRoot
-from .._retry import backoff_delay
-from .._serialization import EventSerializer
-from .._snapshots import Snapshot
-from .._store import make_stream_id
+from ..core.retry import backoff_delay
+from ..core.serialization import EventSerializer
+from ..domain.aggregate import AggregateRoot
 from ..exceptions import AggregateClassError, ConfigurationError, DynamoESError
+from ..ports.snapshots import Snapshot
+from ..ports.store import make_stream_id
 
 __all__ = [
     "SNAPSHOT_ERRORS",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Self, TypeVar
 
-from .._aggregate import AggregateRoot
-from .._events import EventMetadata
-from .._snapshots import SnapshotStrategy
-from .._store import CommitResult, StreamAppend, make_stream_id
+from ..domain.aggregate import AggregateRoot
+from ..domain.events import EventMetadata
 from ..exceptions import InvalidStreamError
+from ..ports.snapshots import SnapshotStrategy
+from ..ports.store import CommitResult, StreamAppend, make_stream_id
 
 __all__ = ["UnitMembers", "mark_committed"]
 

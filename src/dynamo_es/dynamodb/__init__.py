@@ -2,12 +2,12 @@
 
 from ._checkpoints import DynamoDBCheckpointStore
 from ._lambda import LambdaBatch, changes_from_lambda_event, lambda_handler, partial_batch_response, read_lambda_event
-from ._model import EventItem, EventItemCodec, event_model, table_meta
-from ._read_models import ConditionCheck, DeleteItem, PutItem, ReadModelWrite, UpdateItem
 from ._snapshots import DynamoDBSnapshotStore
 from ._store import DynamoDBEventStore
 from ._streams import Subscription
-from ._table import ensure_table
+from .flows.read_models import ConditionCheck, DeleteItem, PutItem, ReadModelWrite, UpdateItem
+from .schema.model import EventItem, EventItemCodec, event_model, table_meta
+from .schema.table import ensure_table
 
 __all__ = [
     "ConditionCheck",

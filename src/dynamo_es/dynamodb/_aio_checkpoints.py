@@ -8,14 +8,14 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .._events import StoredEvent
-from ..projections._changes import StreamPosition
-from ..projections._checkpoints import StreamProgress
+from ..core.changes import StreamPosition
+from ..domain.events import StoredEvent
+from ..ports.checkpoints import StreamProgress
 from ..settings import EventStoreSettings
-from ._aio_client import AsyncClientOwner, LazyAsyncClient
-from ._checkpoint_flows import CheckpointFlows, checkpoint_model
 from ._checkpoints import DynamoDBCheckpointStore
-from ._flows import Flow, drive_async
+from .flows.base import Flow, drive_async
+from .flows.checkpoints import CheckpointFlows, checkpoint_model
+from .wire.aio_client import AsyncClientOwner, LazyAsyncClient
 
 __all__ = ["AsyncDynamoDBCheckpointStore"]
 

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, TypeVar
 
-from ._flows import drive_async
-from ._model import EventItemCodec
 from ._scan import ItemReader, events_of, scan_page
+from .flows.base import drive_async
+from .schema.model import EventItemCodec
 
 __all__ = ["scan_events_async"]
 

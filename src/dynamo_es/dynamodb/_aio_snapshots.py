@@ -7,12 +7,12 @@ from typing import Any
 
 import attrs
 
-from .._snapshots import Snapshot
-from .._store import make_stream_id
+from ..ports.snapshots import Snapshot
+from ..ports.store import make_stream_id
 from ..settings import EventStoreSettings
-from ._aio_client import AsyncClientOwner, LazyAsyncClient
-from ._flows import drive_async
 from ._snapshots import DynamoDBSnapshotStore, check_snapshot, load_latest_flow, save_flow
+from .flows.base import drive_async
+from .wire.aio_client import AsyncClientOwner, LazyAsyncClient
 
 __all__ = ["AsyncDynamoDBSnapshotStore"]
 

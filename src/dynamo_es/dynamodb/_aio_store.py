@@ -9,25 +9,25 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .._events import EventMetadata, StoredEvent
-from .._serialization import EventSerializer
-from .._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
-from ..projections._changes import Change, StreamPosition
-from ..projections._reading import ChangeDecoder, Selection
-from ..projections._source import StartAt, TrimmedPolicy
+from ..core.changes import Change, StreamPosition
+from ..core.reading import ChangeDecoder, Selection
+from ..core.serialization import EventSerializer
+from ..domain.events import EventMetadata, StoredEvent
+from ..ports.source import StartAt, TrimmedPolicy
+from ..ports.store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
 from ..settings import EventStoreSettings
 from ._aio_checkpoints import AsyncDynamoDBCheckpointStore
-from ._aio_client import AsyncClientOwner, LazyAsyncClient
 from ._aio_scan import scan_events_async
 from ._aio_streams import AsyncSubscription
 from ._checkpoints import DynamoDBCheckpointStore, checkpoint_model
-from ._core import StoreCore
-from ._flows import Flow, drive_async
-from ._model import EventItem, EventItemCodec, event_model
-from ._outbox import OutboxIndex, OutboxReader
 from ._scan import change_reader, event_reader, selection_filter
 from ._streams import record_decoder, subscription_arguments
-from ._table import LazyTable
+from .flows.base import Flow, drive_async
+from .flows.outbox import OutboxIndex, OutboxReader
+from .flows.store import StoreCore
+from .schema.model import EventItem, EventItemCodec, event_model
+from .schema.table import LazyTable
+from .wire.aio_client import AsyncClientOwner, LazyAsyncClient
 
 __all__ = ["AsyncDynamoDBEventStore"]
 

@@ -7,11 +7,11 @@ from types import TracebackType
 
 import attrs
 
-from ..app._backends.asyncio import AsyncStop
-from ..projections._changes import Change
-from ._aio_client import LazyAsyncClient
-from ._flows import drive_async
-from ._stream_reader import StreamReader
+from ..core.backends.asyncio import AsyncStop
+from ..core.changes import Change
+from .flows.base import drive_async
+from .flows.stream_reader import StreamReader
+from .wire.aio_client import LazyAsyncClient
 
 __all__ = ["AsyncSubscription"]
 

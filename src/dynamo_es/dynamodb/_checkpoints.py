@@ -7,15 +7,15 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .._events import StoredEvent
-from .._store import Tracking
-from ..projections._changes import StreamPosition
-from ..projections._checkpoints import StreamProgress
+from ..core.changes import StreamPosition
+from ..domain.events import StoredEvent
+from ..ports.checkpoints import StreamProgress
+from ..ports.store import Tracking
 from ..settings import EventStoreSettings
-from ._checkpoint_flows import CheckpointFlows, CheckpointItem, checkpoint_model
-from ._client import make_client
-from ._flows import Flow, drive
-from ._table import LazyTable
+from .flows.base import Flow, drive
+from .flows.checkpoints import CheckpointFlows, CheckpointItem, checkpoint_model
+from .schema.table import LazyTable
+from .wire.client import make_client
 
 __all__ = ["CheckpointItem", "DynamoDBCheckpointStore", "checkpoint_model"]
 

@@ -21,15 +21,14 @@ from typing import Any, Literal
 
 import attrs
 
-from .._serialization import EventSerializer
+from ..core.changes import Change
+from ..core.reading import Selection
+from ..core.serialization import EventSerializer
 from ..exceptions import LambdaPayloadError, ProjectionError
-from ..projections._batch import BatchOutcome
-from ..projections._changes import Change
-from ..projections._reading import Selection
-from ..projections._sync.projection import Projection
+from ..projections import BatchOutcome, Projection
 from ..settings import EventStoreSettings
-from ._model import EventItemCodec, event_model
 from ._streams import record_decoder
+from .schema.model import EventItemCodec, event_model
 
 __all__ = [
     "LambdaBatch",

@@ -7,14 +7,14 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from .._events import StoredEvent
-from .._serialization import EventSerializer
+from ..core.changes import Change
+from ..core.reading import ChangeDecoder, Selection
+from ..core.serialization import EventSerializer
+from ..domain.events import StoredEvent
 from ..exceptions import CorruptItemError, EventStoreError
-from ..projections._changes import Change
-from ..projections._reading import ChangeDecoder, Selection
-from ._errors import BOUNDARY_ERRORS
-from ._flows import Call, Flow, drive
-from ._model import EventItemCodec
+from .flows.base import Call, Flow, drive
+from .flows.errors import BOUNDARY_ERRORS
+from .schema.model import EventItemCodec
 
 __all__ = ["ItemReader", "change_reader", "event_reader", "events_of", "scan_events", "scan_page"]
 

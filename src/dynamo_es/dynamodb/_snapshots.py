@@ -10,17 +10,17 @@ import cattrs
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from .._serialization import default_converter
-from .._snapshots import Snapshot
-from .._store import check_version, make_stream_id
+from ..core.serialization import default_converter
 from ..exceptions import EventStoreError, SnapshotError
+from ..ports.snapshots import Snapshot
+from ..ports.store import check_version, make_stream_id
 from ..settings import EventStoreSettings
-from ._client import make_client
-from ._errors import BOUNDARY_ERRORS
-from ._flows import Call, Flow, drive
-from ._limits import MAX_ITEM_BYTES
-from ._model import table_meta
-from ._table import LazyTable
+from .flows.base import Call, Flow, drive
+from .flows.errors import BOUNDARY_ERRORS
+from .schema.limits import MAX_ITEM_BYTES
+from .schema.model import table_meta
+from .schema.table import LazyTable
+from .wire.client import make_client
 
 __all__ = ["DynamoDBSnapshotStore", "SnapshotItem", "check_snapshot", "load_latest_flow", "save_flow"]
 

@@ -9,22 +9,22 @@ from typing import Any, TypeVar
 import attrs
 from pynamodb.connection import Connection, TableConnection
 
-from .._events import EventMetadata, StoredEvent
-from .._serialization import EventSerializer
-from .._store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
-from ..projections._changes import Change, StreamPosition
-from ..projections._reading import ChangeDecoder, Selection
-from ..projections._source import StartAt, TrimmedPolicy
+from ..core.changes import Change, StreamPosition
+from ..core.reading import ChangeDecoder, Selection
+from ..core.serialization import EventSerializer
+from ..domain.events import EventMetadata, StoredEvent
+from ..ports.source import StartAt, TrimmedPolicy
+from ..ports.store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
 from ..settings import EventStoreSettings
 from ._checkpoints import DynamoDBCheckpointStore, checkpoint_model
-from ._client import make_client
-from ._core import KnownVersions, StoreCore
-from ._flows import Flow, drive
-from ._model import EventItem, EventItemCodec, event_model
-from ._outbox import OutboxIndex, OutboxReader
 from ._scan import change_reader, event_reader, scan_events, selection_filter
 from ._streams import Subscription, make_streams_client, record_decoder, subscription_arguments
-from ._table import LazyTable
+from .flows.base import Flow, drive
+from .flows.outbox import OutboxIndex, OutboxReader
+from .flows.store import KnownVersions, StoreCore
+from .schema.model import EventItem, EventItemCodec, event_model
+from .schema.table import LazyTable
+from .wire.client import make_client
 
 __all__ = ["DynamoDBEventStore", "KnownVersions"]
 

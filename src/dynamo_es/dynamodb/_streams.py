@@ -10,16 +10,16 @@ from typing import Any
 
 import attrs
 
-from .._serialization import EventSerializer
+from ..core.changes import Change, ChangeKind, StreamPosition
+from ..core.reading import ChangeDecoder, Selection
+from ..core.serialization import EventSerializer
 from ..exceptions import CorruptItemError, SubscriptionError
-from ..projections._changes import Change, ChangeKind, StreamPosition
-from ..projections._reading import ChangeDecoder, Selection
-from ..projections._source import StartAt, TrimmedPolicy
+from ..ports.source import StartAt, TrimmedPolicy
 from ..settings import EventStoreSettings
-from ._client import make_client
-from ._flows import drive
-from ._model import EventItemCodec
-from ._stream_reader import RecordDecoder, StreamReader
+from .flows.base import drive
+from .flows.stream_reader import RecordDecoder, StreamReader
+from .schema.model import EventItemCodec
+from .wire.client import make_client
 
 __all__ = ["RecordDecoder", "Subscription", "make_streams_client", "record_decoder", "subscription_arguments"]
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import attrs
 
-from .._events import EventMetadata, StoredEvent
-from .._serialization import EventSerializer
-from .._store import AppendResult, CommitResult, StreamAppend, Tracking
-from ..app._backends.asyncio import AsyncStop
-from ..projections._changes import Change, StreamPosition
-from ..projections._reading import Selection
-from ..projections._source import StartAt
+from ..core.backends.asyncio import AsyncStop
+from ..core.changes import Change, StreamPosition
+from ..core.reading import Selection
+from ..core.serialization import EventSerializer
+from ..domain.events import EventMetadata, StoredEvent
+from ..ports.source import StartAt
+from ..ports.store import AppendResult, CommitResult, StreamAppend, Tracking
 from ._checkpoints import InMemoryCheckpointStore
 from ._store import InMemoryEventStore
 from ._subscription import MemorySubscription

@@ -8,9 +8,9 @@ from typing import TypeVar
 
 import attrs
 
-from .._store import Tracking
-from ..projections._changes import StreamPosition
-from ..projections._checkpoints import StreamProgress, later_position
+from ..core.changes import StreamPosition
+from ..ports.checkpoints import StreamProgress, later_position
+from ..ports.store import Tracking
 
 __all__ = ["InMemoryCheckpointStore"]
 

@@ -6,8 +6,8 @@ import threading
 
 import attrs
 
-from .._snapshots import Snapshot
-from .._store import check_version
+from ..ports.snapshots import Snapshot
+from ..ports.store import check_version
 
 __all__ = ["InMemorySnapshotStore"]
 

@@ -9,9 +9,13 @@ from typing import Any
 
 import attrs
 
-from .._events import EventMetadata, StoredEvent
-from .._serialization import EncodedEvent, EventSerializer
-from .._store import (
+from ..core.changes import Change, ChangeKind, StreamPosition
+from ..core.reading import ChangeDecoder, Selection
+from ..core.serialization import EncodedEvent, EventSerializer
+from ..domain.events import EventMetadata, StoredEvent
+from ..exceptions import Conflict
+from ..ports.source import StartAt
+from ..ports.store import (
     AppendResult,
     CommitResult,
     EncodedAppend,
@@ -26,10 +30,6 @@ from .._store import (
     encoded_size,
     make_stream_id,
 )
-from ..exceptions import Conflict
-from ..projections._changes import Change, ChangeKind, StreamPosition
-from ..projections._reading import ChangeDecoder, Selection
-from ..projections._source import StartAt
 from ._checkpoints import InMemoryCheckpointStore
 from ._subscription import ChangeLog, MemorySubscription
 

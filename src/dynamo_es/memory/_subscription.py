@@ -8,10 +8,10 @@ from datetime import datetime
 
 import attrs
 
-from .._serialization import EncodedEvent
-from ..projections._changes import Change, ChangeKind, StreamPosition
-from ..projections._reading import ChangeDecoder
-from ..projections._source import StartAt
+from ..core.changes import Change, ChangeKind, StreamPosition
+from ..core.reading import ChangeDecoder
+from ..core.serialization import EncodedEvent
+from ..ports.source import StartAt
 
 __all__ = ["MEMORY_SHARD", "ChangeLog", "MemorySubscription"]
 

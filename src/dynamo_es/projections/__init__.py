@@ -1,12 +1,12 @@
 """Read models: changes, positions, the checkpoint protocol and the projection runner (store-agnostic)."""
 
+from ..core.changes import Change, ChangeKind, StreamPosition
+from ..core.reading import ChangeDecoder, Selection
+from ..ports.checkpoints import CheckpointStore, EffectSink, StreamProgress, TrackingStore
+from ..ports.source import ChangeFeed, ChangeReader, ChangeSource, ScannableStore, StartAt, TrimmedPolicy
 from ._batch import BatchOutcome, RebuildProgress
-from ._changes import Change, ChangeKind, StreamPosition
-from ._checkpoints import CheckpointStore, EffectSink, StreamProgress, TrackingStore
 from ._handlers import handles
-from ._reading import ChangeDecoder, Selection
 from ._rules import History
-from ._source import ChangeFeed, ChangeReader, ChangeSource, ScannableStore, StartAt, TrimmedPolicy
 from ._sync.process import Policy, UnitCommits, process_manager
 from ._sync.projection import Projection
 

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 import attrs
 
+from ..core.changes import Change, ChangeKind
 from ..exceptions import ProjectionError
-from ._changes import Change, ChangeKind
 
 __all__ = ["BatchOutcome", "RebuildProgress", "Tally", "group_changes"]
 

@@ -7,10 +7,10 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .._events import EventMetadata, StoredEvent, event_type_of
+from ..core.changes import Change
+from ..core.reading import Selection, to_selection
+from ..domain.events import EventMetadata, StoredEvent, event_type_of
 from ..exceptions import ConfigurationError, EventTypeError
-from ._changes import Change
-from ._reading import Selection, to_selection
 
 __all__ = ["Dispatch", "caused_by", "handler_of", "handles", "policy_of"]
 

@@ -13,13 +13,13 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
-from .._retry import backoff_delay
-from .._steps import Steps, Use
+from ..core.changes import Change, ChangeKind
+from ..core.reading import Selection
+from ..core.retry import backoff_delay
+from ..core.steps import Steps, Use
 from ..exceptions import ConcurrencyError, ConfigurationError, ProjectionError, UnknownEventTypeError
+from ..ports.checkpoints import StreamProgress, sequence_key
 from ._batch import BatchOutcome, Tally, group_changes
-from ._changes import Change, ChangeKind
-from ._checkpoints import StreamProgress, sequence_key
-from ._reading import Selection
 
 __all__ = ["History", "ProjectionPorts", "handle_steps", "replay_parked_steps", "settle_steps"]
 

@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 
 import botocore.client
 
-from .._events import EventMetadata, StoredEvent
-from .._serialization import EventSerializer
-from .._snapshots import AsyncSnapshotStore, Snapshot
-from .._store import AppendResult, AsyncEventStore, CommitResult, EventStore, StreamAppend, Tracking
+from ..core.serialization import EventSerializer
+from ..domain.events import EventMetadata, StoredEvent
+from ..ports.snapshots import AsyncSnapshotStore, Snapshot
+from ..ports.store import AppendResult, AsyncEventStore, CommitResult, EventStore, StreamAppend, Tracking
 from ._contract import EventStoreContract
 
 __all__ = [

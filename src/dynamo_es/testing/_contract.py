@@ -15,10 +15,10 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from .._events import EventMetadata, NewEvent
-from .._serialization import EventSerializer
-from .._store import AppendResult, EventStore
+from ..core.serialization import EventSerializer
+from ..domain.events import EventMetadata, NewEvent
 from ..exceptions import EventTooLargeError, InvalidStreamError
+from ..ports.store import AppendResult, EventStore
 from ._contract_commits import MultiStreamContract
 from ._contract_events import Noted, contract_registry, notes, stream
 

@@ -6,9 +6,9 @@ import functools
 import threading
 import uuid
 
-from .._events import NewEvent
-from .._store import CommitResult, EventStore, StreamAppend, Tracking
+from ..domain.events import NewEvent
 from ..exceptions import ConcurrencyError, Conflict, InvalidStreamError, TransactionTooLargeError
+from ..ports.store import CommitResult, EventStore, StreamAppend, Tracking
 from ._contract_events import Noted, notes, raised, stream
 
 __all__ = ["MultiStreamContract"]

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .._events import EventRegistry, event
+from ..domain.events import EventRegistry, event
 
 __all__ = ["Noted", "contract_registry", "notes", "raised", "stream"]
 

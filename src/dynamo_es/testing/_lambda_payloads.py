@@ -11,10 +11,10 @@ from typing import Any, Literal
 
 import attrs
 
-from .._events import NewEvent, StoredEvent
-from .._serialization import EventSerializer
+from ..core.serialization import EventSerializer
+from ..domain.events import NewEvent, StoredEvent
 from ..dynamodb._lambda import PayloadShape
-from ..dynamodb._model import EventItemCodec, event_model
+from ..dynamodb.schema.model import EventItemCodec, event_model
 from ..settings import EventStoreSettings
 
 __all__ = ["lambda_payload"]

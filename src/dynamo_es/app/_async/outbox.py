@@ -8,10 +8,10 @@ from typing import Any
 
 import attrs
 
-from ..._events import StoredEvent
-from ..._outbox import AsyncOutboxStore, DispatchReport, PassTally, add_reports, dispatch_steps
-from ..._steps import run_steps_async
-from .._backends.asyncio import AsyncStop, aclose_now
+from ...core.backends.asyncio import AsyncStop, aclose_now
+from ...core.steps import run_steps_async
+from ...domain.events import StoredEvent
+from ...ports.outbox import AsyncOutboxStore, DispatchReport, PassTally, add_reports, dispatch_steps
 from .._checks import check_async_outbox
 
 __all__ = ["AsyncOutboxDispatcher"]

@@ -8,12 +8,12 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ..._aggregate import AggregateRoot
-from ..._events import EventMetadata
-from ..._snapshots import AsyncSnapshotStore, Snapshot, SnapshotStrategy
-from ..._store import AsyncEventStore, check_version
+from ...core.backends.asyncio import awaited
+from ...domain.aggregate import AggregateRoot
+from ...domain.events import EventMetadata
 from ...exceptions import AggregateNotFoundError, ConcurrencyError
-from .._backends.asyncio import awaited
+from ...ports.snapshots import AsyncSnapshotStore, Snapshot, SnapshotStrategy
+from ...ports.store import AsyncEventStore, check_version
 from .._checks import (
     SNAPSHOT_ERRORS,
     capture,

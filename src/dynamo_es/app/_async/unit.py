@@ -8,12 +8,12 @@ from typing import TypeVar
 
 import attrs
 
-from ..._aggregate import AggregateRoot
-from ..._events import EventMetadata
-from ..._snapshots import AsyncSnapshotStore, SnapshotStrategy
-from ..._store import AsyncEventStore, CommitResult, Tracking
+from ...core.backends.asyncio import awaited
+from ...domain.aggregate import AggregateRoot
+from ...domain.events import EventMetadata
 from ...exceptions import ConcurrencyError
-from .._backends.asyncio import awaited
+from ...ports.snapshots import AsyncSnapshotStore, SnapshotStrategy
+from ...ports.store import AsyncEventStore, CommitResult, Tracking
 from .._checks import check_async_store, check_attempts, check_snapshot_options, conflict_delay
 from .._members import UnitMembers, mark_committed
 from .repository import AsyncRepository

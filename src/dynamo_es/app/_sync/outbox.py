@@ -10,10 +10,10 @@ from typing import Any
 
 import attrs
 
-from ..._events import StoredEvent
-from ..._outbox import DispatchReport, OutboxStore, PassTally, add_reports, dispatch_steps
-from ..._steps import run_steps
-from .._backends.sync import Stop, close_now
+from ...core.backends.sync import Stop, close_now
+from ...core.steps import run_steps
+from ...domain.events import StoredEvent
+from ...ports.outbox import DispatchReport, OutboxStore, PassTally, add_reports, dispatch_steps
 from .._checks import check_sync_outbox
 
 __all__ = ["OutboxDispatcher"]

@@ -10,12 +10,12 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ..._aggregate import AggregateRoot
-from ..._events import EventMetadata
-from ..._snapshots import Snapshot, SnapshotStore, SnapshotStrategy
-from ..._store import EventStore, check_version
+from ...core.backends.sync import awaited
+from ...domain.aggregate import AggregateRoot
+from ...domain.events import EventMetadata
 from ...exceptions import AggregateNotFoundError, ConcurrencyError
-from .._backends.sync import awaited
+from ...ports.snapshots import Snapshot, SnapshotStore, SnapshotStrategy
+from ...ports.store import EventStore, check_version
 from .._checks import (
     SNAPSHOT_ERRORS,
     capture,

@@ -10,12 +10,12 @@ from typing import TypeVar
 
 import attrs
 
-from ..._aggregate import AggregateRoot
-from ..._events import EventMetadata
-from ..._snapshots import SnapshotStore, SnapshotStrategy
-from ..._store import CommitResult, EventStore, Tracking
+from ...core.backends.sync import awaited
+from ...domain.aggregate import AggregateRoot
+from ...domain.events import EventMetadata
 from ...exceptions import ConcurrencyError
-from .._backends.sync import awaited
+from ...ports.snapshots import SnapshotStore, SnapshotStrategy
+from ...ports.store import CommitResult, EventStore, Tracking
 from .._checks import check_attempts, check_snapshot_options, check_sync_store, conflict_delay
 from .._members import UnitMembers, mark_committed
 from .repository import Repository

@@ -7,16 +7,16 @@ from typing import Any
 
 import attrs
 
-from ..._events import StoredEvent
-from ..._snapshots import AsyncSnapshotStore, SnapshotStrategy
-from ..._store import AsyncEventStore, Tracking
 from ...app._async.unit import AsyncUnitOfWork
-from ...app._backends.asyncio import awaited
 from ...app._checks import check_async_store, check_snapshot_options
-from .._changes import Change
-from .._checkpoints import AsyncTrackingStore
+from ...core.backends.asyncio import awaited
+from ...core.changes import Change
+from ...core.reading import Selection
+from ...domain.events import StoredEvent
+from ...ports.checkpoints import AsyncTrackingStore
+from ...ports.snapshots import AsyncSnapshotStore, SnapshotStrategy
+from ...ports.store import AsyncEventStore, Tracking
 from .._handlers import caused_by, policy_of
-from .._reading import Selection
 from .._rules import History
 from .projection import AsyncProjection
 

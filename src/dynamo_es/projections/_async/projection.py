@@ -8,18 +8,18 @@ from typing import Any
 
 import attrs
 
-from ..._steps import run_steps_async
-from ..._store import AsyncEventStore
-from ...app._backends.asyncio import AsyncStop, aclose_now, awaited, call
 from ...app._checks import check_async_store
+from ...core.backends.asyncio import AsyncStop, aclose_now, awaited, call
+from ...core.changes import Change, ChangeKind, StreamPosition
+from ...core.reading import Selection, to_selection
+from ...core.steps import run_steps_async
 from ...exceptions import ConfigurationError
+from ...ports.checkpoints import EitherCheckpointStore, EitherEffectSink, StreamProgress
+from ...ports.source import AsyncChangeFeed, StartAt
+from ...ports.store import AsyncEventStore
 from .._batch import BatchOutcome, RebuildProgress
-from .._changes import Change, ChangeKind, StreamPosition
-from .._checkpoints import EitherCheckpointStore, EitherEffectSink, StreamProgress
 from .._handlers import handler_of
-from .._reading import Selection, to_selection
 from .._rules import History, handle_steps, log, replay_parked_steps, settle_steps
-from .._source import AsyncChangeFeed, StartAt
 
 __all__ = ["AsyncProjection"]
 

@@ -9,16 +9,16 @@ from typing import Any
 
 import attrs
 
-from ..._events import StoredEvent
-from ..._snapshots import SnapshotStore, SnapshotStrategy
-from ..._store import EventStore, Tracking
-from ...app._backends.sync import awaited
 from ...app._checks import check_snapshot_options, check_sync_store
 from ...app._sync.unit import UnitOfWork
-from .._changes import Change
-from .._checkpoints import TrackingStore
+from ...core.backends.sync import awaited
+from ...core.changes import Change
+from ...core.reading import Selection
+from ...domain.events import StoredEvent
+from ...ports.checkpoints import TrackingStore
+from ...ports.snapshots import SnapshotStore, SnapshotStrategy
+from ...ports.store import EventStore, Tracking
 from .._handlers import caused_by, policy_of
-from .._reading import Selection
 from .._rules import History
 from .projection import Projection
 

@@ -10,18 +10,18 @@ from typing import Any
 
 import attrs
 
-from ..._steps import run_steps
-from ..._store import EventStore
-from ...app._backends.sync import Stop, awaited, call, close_now
 from ...app._checks import check_sync_store
+from ...core.backends.sync import Stop, awaited, call, close_now
+from ...core.changes import Change, ChangeKind, StreamPosition
+from ...core.reading import Selection, to_selection
+from ...core.steps import run_steps
 from ...exceptions import ConfigurationError
+from ...ports.checkpoints import CheckpointStore, EffectSink, StreamProgress
+from ...ports.source import ChangeFeed, StartAt
+from ...ports.store import EventStore
 from .._batch import BatchOutcome, RebuildProgress
-from .._changes import Change, ChangeKind, StreamPosition
-from .._checkpoints import CheckpointStore, EffectSink, StreamProgress
 from .._handlers import handler_of
-from .._reading import Selection, to_selection
 from .._rules import History, handle_steps, log, replay_parked_steps, settle_steps
-from .._source import ChangeFeed, StartAt
 
 __all__ = ["Projection"]
 

@@ -1,0 +1,1 @@
+"""The domain layer: events, their registry and upcasters, and aggregates. It imports no persistence."""

@@ -1,0 +1,105 @@
+"""botocore clients with a lean path: requests and pages of items go as DynamoDB's wire format.
+
+botocore walks every request and response against the service's shape definitions, which for
+a 100-item transaction or a page of 1,000 items costs more than the round trip to DynamoDB
+Local. The store builds its requests in wire format already (from the model's codec), and its
+decoder reads items in wire format, so for the operations named in `WIRE_INPUTS` and
+`WIRE_OUTPUTS` these clients send the parameters as JSON and return the JSON body itself.
+Everything else is botocore's own: credentials, region and endpoint resolution, signing, the
+connection pool, retries, error parsing and event hooks.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import botocore.session
+from botocore.config import Config
+from botocore.parsers import JSONParser, ResponseParser, ResponseParserFactory
+from botocore.serialize import JSONSerializer
+
+from ...settings import EventStoreSettings
+from .credentials import credentials_for
+
+__all__ = ["WIRE_INPUTS", "WIRE_OUTPUTS", "WireJSONSerializer", "client_options", "make_client"]
+
+WIRE_OUTPUTS = frozenset({"QueryOutput", "ScanOutput", "GetRecordsOutput"})
+"""Output shapes returned as the raw JSON body."""
+WIRE_INPUTS = frozenset({"TransactWriteItemsInput", "PutItemInput", "QueryInput", "ScanInput", "GetRecordsInput"})
+"""Input shapes sent as the parameters are (they hold only JSON types: no blobs, no timestamps)."""
+
+
+class WireJSONSerializer(JSONSerializer):
+    """botocore's JSON protocol serializer, except that `WIRE_INPUTS` are sent as given."""
+
+    def _serialize(self, serialized: Any, value: Any, shape: Any, key: Any = None) -> None:
+        if key is None and shape.name in WIRE_INPUTS:
+            serialized.update(value)
+            return
+        super()._serialize(serialized, value, shape, key)  # type: ignore[misc]  # not in botocore-stubs
+
+
+class _WireJSONParser(JSONParser):
+    """botocore's JSON protocol parser, except that `WIRE_OUTPUTS` keep the wire format."""
+
+    def _do_parse(self, response: dict[str, Any], shape: Any) -> dict[str, Any]:
+        if shape is None or shape.name not in WIRE_OUTPUTS:
+            parsed: dict[str, Any] = super()._do_parse(response, shape)  # type: ignore[misc]  # not in botocore-stubs
+            return parsed
+        body = response["body"]
+        document: dict[str, Any] = json.loads(body) if body else {}
+        self._inject_response_metadata(document, response["headers"])  # type: ignore[attr-defined]  # idem
+        return document
+
+
+class _WireParserFactory(ResponseParserFactory):
+    def create_parser(self, protocol_name: str) -> ResponseParser:
+        if protocol_name == "json":
+            return _WireJSONParser(**self._defaults)  # type: ignore[attr-defined]  # idem
+        parser: ResponseParser = super().create_parser(protocol_name)
+        return parser
+
+
+def client_options(settings: EventStoreSettings) -> dict[str, Any]:
+    """``create_client`` options for ``settings``: region, endpoint, credentials, retries, no validation."""
+    access_key, secret = credentials_for(settings)
+    return {
+        "region_name": settings.region,
+        "endpoint_url": settings.endpoint_url,
+        "aws_access_key_id": access_key,
+        "aws_secret_access_key": secret,
+        "config": Config(retries={"mode": "standard", "max_attempts": 3}, parameter_validation=False),
+    }
+
+
+_SESSION_LOCK = threading.Lock()
+_SESSIONS: list[botocore.session.Session] = []
+
+
+def _shared_session() -> botocore.session.Session:
+    """One botocore session per process (call under `_SESSION_LOCK`: sessions are not thread-safe).
+
+    A session loads the service models and endpoint rules once (about 200 ms); every client of
+    the process shares them. Each client still gets the credentials of its own settings.
+    """
+    if not _SESSIONS:
+        session = botocore.session.get_session()
+        session.register_component("response_parser_factory", _WireParserFactory())
+        _SESSIONS.append(session)
+    return _SESSIONS[0]
+
+
+def make_client(settings: EventStoreSettings, service: str = "dynamodb") -> Any:
+    """A botocore client of ``service`` ("dynamodb" or "dynamodbstreams") for ``settings``.
+
+    botocore retries throttling and connection errors itself (standard mode, three attempts);
+    the store's own retries and idempotency tokens sit above that. botocore's client-side
+    parameter validation is off: every request is built from the model's codec, and DynamoDB
+    validates it anyway (its errors are mapped like any other).
+    """
+    with _SESSION_LOCK:
+        client = _shared_session().create_client(service, **client_options(settings))
+    client._serializer = WireJSONSerializer()  # type: ignore[attr-defined]  # botocore has no public seam for it
+    return client
