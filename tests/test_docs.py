@@ -125,3 +125,29 @@ def test_the_readme_quick_start_runs_again_on_kept_data(dynamodb_local: DynamoDB
         )
         assert completed.returncode == 0, completed.stderr
         assert "1 Deposited Deposited(amount=100)" in completed.stdout
+
+
+def listed_modules(page: str) -> set[str]:
+    """The module paths a page's ``src/dynamo_es/`` tree names (two spaces of indent per level)."""
+    block = page.split("```text\nsrc/dynamo_es/\n", 1)[1].split("```", 1)[0]
+    found, folders = set(), []
+    for line in block.splitlines():
+        depth = (len(line) - len(line.lstrip())) // 2 - 1
+        name = line.split()[0]
+        folders = folders[:depth]
+        if name.endswith("/"):
+            folders.append(name.rstrip("/"))
+        else:
+            found.add("/".join([*folders, name]))
+    return found
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    """docs/architecture.md has a line for every module of the package (and none that is gone)."""
+    package = ROOT / "src" / "dynamo_es"
+    actual = {
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.name != "__init__.py" or path.parent == package
+    }
+    assert listed_modules((ROOT / "docs" / "architecture.md").read_text()) == actual
