@@ -223,3 +223,21 @@ class TestLayers:
             and any(part.startswith("_") for part in target.split(".")[1:])
         ]
         assert private == []
+
+
+SYNC_ADAPTERS = ("DynamoDBEventStore", "DynamoDBCheckpointStore", "DynamoDBSnapshotStore", "InMemoryEventStore")
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in modules() if p.name.startswith("_aio") and starts(module_name(p), ADAPTERS)], ids=module_name
+)
+def test_no_async_adapter_builds_a_sync_one(path: Path) -> None:
+    """An async store builds no sync store inside it (whose client and table checks would block the loop)."""
+    tree = ast.parse(path.read_text())
+    built = [
+        node.func.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SYNC_ADAPTERS
+    ]
+    allowed = {"InMemoryEventStore"} if module_name(path) == "dynamo_es.memory._aio" else set()  # it wraps one
+    assert set(built) <= allowed, f"{module_name(path)} builds {built}"

@@ -12,9 +12,9 @@ from ..core.changes import StreamPosition
 from ..domain.events import StoredEvent
 from ..ports.checkpoints import StreamProgress
 from ..settings import EventStoreSettings
-from ._checkpoints import DynamoDBCheckpointStore
 from .flows.base import Flow, drive_async
-from .flows.checkpoints import CheckpointFlows, checkpoint_model
+from .flows.checkpoints import CheckpointFlows, CheckpointItem, checkpoint_model
+from .schema.table import LazyTable
 from .wire.aio_client import AsyncClientOwner, LazyAsyncClient
 
 __all__ = ["AsyncDynamoDBCheckpointStore"]
@@ -32,19 +32,20 @@ class AsyncDynamoDBCheckpointStore(AsyncClientOwner):
     """
 
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
-    _sync: DynamoDBCheckpointStore = attrs.field(init=False, repr=False)
+    _table: LazyTable[CheckpointItem] = attrs.field(init=False, repr=False)
     _flows: CheckpointFlows = attrs.field(init=False, repr=False)
     _client: LazyAsyncClient = attrs.field(init=False, repr=False)
     _checked: bool = attrs.field(default=False, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        self._sync = DynamoDBCheckpointStore(self.settings)
-        self._flows = CheckpointFlows(self.settings, checkpoint_model(self.settings))
+        model = checkpoint_model(self.settings)
+        self._table = LazyTable(model, self.settings.create_table_if_not_exists)
+        self._flows = CheckpointFlows(self.settings, model)
         self._client = LazyAsyncClient(self.settings)
 
     async def ensure_table(self) -> dict[str, Any]:
         """Check the checkpoints table (creating it if missing and allowed), in a thread."""
-        description: dict[str, Any] = await asyncio.to_thread(self._sync.ensure_table)
+        description: dict[str, Any] = await asyncio.to_thread(self._table.ensure)
         self._checked = True
         return description
 

@@ -10,8 +10,9 @@ import attrs
 from ..ports.snapshots import Snapshot
 from ..ports.store import make_stream_id
 from ..settings import EventStoreSettings
-from ._snapshots import DynamoDBSnapshotStore, check_snapshot, load_latest_flow, save_flow
+from ._snapshots import SnapshotItem, check_snapshot, load_latest_flow, save_flow, snapshot_model
 from .flows.base import drive_async
+from .schema.table import LazyTable
 from .wire.aio_client import AsyncClientOwner, LazyAsyncClient
 
 __all__ = ["AsyncDynamoDBSnapshotStore"]
@@ -26,17 +27,17 @@ class AsyncDynamoDBSnapshotStore(AsyncClientOwner):
     """
 
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
-    _sync: DynamoDBSnapshotStore = attrs.field(init=False, repr=False)
+    _table: LazyTable[SnapshotItem] = attrs.field(init=False, repr=False)
     _client: LazyAsyncClient = attrs.field(init=False, repr=False)
     _checked: bool = attrs.field(default=False, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        self._sync = DynamoDBSnapshotStore(self.settings)
+        self._table = LazyTable(snapshot_model(self.settings), self.settings.create_table_if_not_exists)
         self._client = LazyAsyncClient(self.settings)
 
     async def ensure_table(self) -> dict[str, Any]:
         """Check the snapshots table (creating it if missing and allowed), in a thread."""
-        description: dict[str, Any] = await asyncio.to_thread(self._sync.ensure_table)
+        description: dict[str, Any] = await asyncio.to_thread(self._table.ensure)
         self._checked = True
         return description
 

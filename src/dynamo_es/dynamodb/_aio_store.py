@@ -19,10 +19,10 @@ from ..settings import EventStoreSettings
 from ._aio_checkpoints import AsyncDynamoDBCheckpointStore
 from ._aio_scan import scan_events_async
 from ._aio_streams import AsyncSubscription
-from ._checkpoints import DynamoDBCheckpointStore, checkpoint_model
 from ._scan import change_reader, event_reader, selection_filter
 from ._streams import record_decoder, subscription_arguments
 from .flows.base import Flow, drive_async
+from .flows.checkpoints import CheckpointFlows, CheckpointItem, checkpoint_model
 from .flows.outbox import OutboxIndex, OutboxReader
 from .flows.store import StoreCore
 from .schema.model import EventItem, EventItemCodec, event_model
@@ -57,7 +57,7 @@ class AsyncDynamoDBEventStore(AsyncClientOwner):
     _model: type[EventItem] = attrs.field(init=False, repr=False)
     _checked: LazyTable[EventItem] = attrs.field(init=False, repr=False)
     _core: StoreCore = attrs.field(init=False, repr=False)
-    _tracking: DynamoDBCheckpointStore = attrs.field(init=False, repr=False)
+    _tracking_table: LazyTable[CheckpointItem] = attrs.field(init=False, repr=False)
     _client: LazyAsyncClient = attrs.field(init=False, repr=False)
     _outbox: OutboxIndex = attrs.field(init=False, repr=False)
     _ready: set[str] = attrs.field(factory=set, init=False, repr=False)
@@ -67,11 +67,13 @@ class AsyncDynamoDBEventStore(AsyncClientOwner):
     def __attrs_post_init__(self) -> None:
         self._model = event_model(self.settings)
         self._checked = LazyTable(self._model, self.settings.create_table_if_not_exists)
-        self._tracking = DynamoDBCheckpointStore(self.settings)
+        tracking = checkpoint_model(self.settings)
+        self._tracking_table = LazyTable(tracking, self.settings.create_table_if_not_exists)
         codec = EventItemCodec(self._model)
-        attribute = checkpoint_model(self.settings).version.attr_name
+        # the I/O-free update only: the checkpoints table is checked by _prepare(tracking=True), in a thread
+        tracking_update = CheckpointFlows(self.settings, tracking).tracking_update
         self._core = StoreCore(
-            self.settings, self.serializer, codec, self._tracking.tracking_update, attribute, self.page_items
+            self.settings, self.serializer, codec, tracking_update, tracking.version.attr_name, self.page_items
         )
         self._client = LazyAsyncClient(self.settings)
         self._outbox = OutboxIndex(self.settings.events_table_name, codec)
@@ -108,7 +110,7 @@ class AsyncDynamoDBEventStore(AsyncClientOwner):
             if "events" not in self._ready:
                 await self.ensure_table()
             if tracking and "tracking" not in self._ready:
-                await asyncio.to_thread(self._tracking.ensure_table)
+                await asyncio.to_thread(self._tracking_table.ensure)
                 self._ready.add("tracking")
 
     async def _run(self, flow: Flow[T]) -> T:
