@@ -10,13 +10,13 @@ import attrs
 from botocore.exceptions import BotoCoreError
 from pynamodb.exceptions import PynamoDBException
 
-from ...core.retry import backoff_delay
 from ...core.serialization import EncodedEvent
 from ...exceptions import EventStoreError, OutcomeUnknownError, TransientStoreError
 from ...ports.store import AppendResult
 from ...settings import EventStoreSettings
-from .base import Call, Flow, Sleep
-from .errors import BOUNDARY_ERRORS, Failure, classify
+from .base import Call, Flow
+from .errors import Failure
+from .retries import GaveUp, send
 
 __all__ = ["Attempt", "SlotReader", "unanswered"]
 
@@ -81,20 +81,10 @@ class Attempt:
 
     def run(self, call: Call, batch: Sequence[EncodedEvent]) -> Flow[AppendResult | None]:
         """Send ``call``, retrying transient failures; None on success, else the result to return."""
-        settings = self.store.settings
-        retries = 0
-        while True:
-            try:
-                yield call
-                return None
-            except BOUNDARY_ERRORS as error:
-                kind, reason = classify(error)
-                if kind is not Failure.TRANSIENT or retries >= settings.max_transient_retries:
-                    return (yield from self._after_failure(kind, reason, error, batch, attempts=retries + 1))
-            delay = backoff_delay(retries, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
-            retries += 1
-            log.info("%s: %s, retry %d in %.3fs", self.stream_id, reason, retries, delay)
-            yield Sleep(delay)
+        sent = yield from send(call, self.store.settings, self.stream_id)
+        if isinstance(sent, GaveUp):
+            return (yield from self._after_failure(sent.kind, sent.reason, sent.error, batch, attempts=sent.attempts))
+        return None
 
     def _after_failure(
         self,

@@ -22,7 +22,6 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from ...core.changes import SHARD_END, StreamPosition
-from ...core.retry import backoff_delay
 from ...core.serialization import default_converter
 from ...domain.events import StoredEvent
 from ...exceptions import CorruptItemError, EventStoreError, TransientStoreError, WriteConditionError
@@ -30,9 +29,10 @@ from ...ports.checkpoints import StreamProgress
 from ...ports.store import Tracking, check_tracking, check_transaction_size
 from ...settings import EventStoreSettings
 from ..schema.model import table_meta
-from .base import Call, Flow, Sleep
+from .base import Call, Flow
 from .errors import BOUNDARY_ERRORS, Failure, cancellation_codes, classify
 from .read_models import read_model_writes, transact_items
+from .retries import GaveUp, send
 
 __all__ = ["HASHED_PREFIX", "POSITION_PREFIX", "CheckpointFlows", "CheckpointItem", "checkpoint_model", "stream_key"]
 
@@ -235,20 +235,10 @@ class CheckpointFlows:
         check_transaction_size([], len(items), len(json.dumps(items)), streams=(event.stream_id,))
         token = str(uuid.uuid5(_TOKEN_NAMESPACE, json.dumps(items, sort_keys=True)))
         call = Call("transact_write_items", {"TransactItems": items, "ClientRequestToken": token})
-        retries = 0
-        while True:
-            try:
-                yield call
-                return True
-            except BOUNDARY_ERRORS as error:
-                if classify(error)[0] is not Failure.TRANSIENT or retries >= self.settings.max_transient_retries:
-                    return _effects_failed(tracking, error, attempts=retries + 1)
-            yield Sleep(
-                backoff_delay(
-                    retries, self.settings.retry_base_delay_ms / 1000, self.settings.retry_max_delay_ms / 1000
-                )
-            )
-            retries += 1
+        sent = yield from send(call, self.settings, f"read-model commit of {name} {event.stream_id}")
+        if isinstance(sent, GaveUp):
+            return _effects_failed(tracking, sent.error, attempts=sent.attempts)
+        return True
 
     # -- requests ---------------------------------------------------------------------------
 

@@ -14,15 +14,15 @@ from typing import Any, Protocol
 import attrs
 
 from ...core.gc import collection_paused
-from ...core.retry import backoff_delay
 from ...exceptions import Conflict, EventStoreError, OutcomeUnknownError, TransientStoreError
 from ...ports.store import CommitResult, EncodedAppend, Tracking, committed
 from ...settings import EventStoreSettings
 from ..schema.model import EventItemCodec
 from . import requests
 from .attempt import unanswered
-from .base import Call, Flow, Sleep
-from .errors import BOUNDARY_ERRORS, Failure, cancellation_codes, classify
+from .base import Call, Flow
+from .errors import Failure, cancellation_codes
+from .retries import GaveUp, send
 
 __all__ = ["CommitPlan", "CommitRun", "plan_commit"]
 
@@ -103,20 +103,10 @@ class CommitRun:
 
     def run(self, call: Call, owners: tuple[str, ...]) -> Flow[CommitResult]:
         """Send the transaction, retrying transient failures with the same token."""
-        settings = self.reader.settings
-        retries = 0
-        while True:
-            try:
-                yield call
-                return self.committed()
-            except BOUNDARY_ERRORS as error:
-                kind, reason = classify(error)
-                if kind is not Failure.TRANSIENT or retries >= settings.max_transient_retries:
-                    return (yield from self._after_failure(kind, reason, error, owners, attempts=retries + 1))
-            delay = backoff_delay(retries, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
-            retries += 1
-            log.info("commit of %s: %s, retry %d in %.3fs", self._names(), reason, retries, delay)
-            yield Sleep(delay)
+        sent = yield from send(call, self.reader.settings, f"commit of {self._names()}")
+        if isinstance(sent, GaveUp):
+            return (yield from self._after_failure(sent.kind, sent.reason, sent.error, owners, attempts=sent.attempts))
+        return self.committed()
 
     def committed(self) -> CommitResult:
         """Every append written."""

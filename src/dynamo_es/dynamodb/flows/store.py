@@ -16,7 +16,6 @@ import attrs
 from ...core.changes import Change
 from ...core.gc import collection_paused
 from ...core.reading import ChangeDecoder
-from ...core.retry import backoff_delay
 from ...core.serialization import EncodedEvent, EventSerializer
 from ...domain.events import EventMetadata, StoredEvent
 from ...exceptions import EventStoreError, TransientStoreError
@@ -47,7 +46,8 @@ from . import requests
 from .attempt import Attempt
 from .base import Call, Flow, Sleep
 from .commit import CommitRun, plan_commit
-from .errors import BOUNDARY_ERRORS, Failure, classify
+from .errors import BOUNDARY_ERRORS, Failure
+from .retries import GaveUp, send
 
 __all__ = ["KnownVersions", "StoreCore"]
 
@@ -306,21 +306,11 @@ class StoreCore:
 
     def read(self, stream_id: str, params: dict[str, Any]) -> Flow[dict[str, Any]]:
         """One Query page, transient failures retried with the same backoff as writes."""
-        settings = self.settings
-        retry = 0
-        while True:
-            try:
-                page: dict[str, Any] = yield Call("query", params)
-            except BOUNDARY_ERRORS as error:
-                kind, reason = classify(error)
-                if kind is not Failure.TRANSIENT or retry >= settings.max_transient_retries:
-                    raise _read_error(stream_id, reason, retry + 1, kind) from error
-            else:
-                return page
-            delay = backoff_delay(retry, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
-            retry += 1
-            log.info("%s: read failed (%s), retry %d in %.3fs", stream_id, reason, retry, delay)
-            yield Sleep(delay)
+        page = yield from send(Call("query", params), self.settings, f"{stream_id}: read")
+        if isinstance(page, GaveUp):
+            raise _read_error(stream_id, page.reason, page.attempts, page.kind) from page.error
+        response: dict[str, Any] = page
+        return response
 
     def _raw_pages(
         self, stream_id: str, versions: tuple[int, int | None], *, limit: int | None, forward: bool
