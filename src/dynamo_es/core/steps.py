@@ -1,13 +1,16 @@
-"""Runner logic written once for sync and async ports: generators that yield the calls they need.
+"""One step vocabulary for all I/O-free logic, and its one pair of drivers (sync and async).
 
-A projection's batch, or an outbox dispatcher's decision about one event, is a generator
-that yields `Use(port.method, *args)` wherever it needs a store, a checkpoint store, a
-handler or a pause, and receives the result (or has the error thrown in). `run_steps()`
-calls each port directly; `run_steps_async()` awaits what the port returns when it is
-awaitable (an async store, an async handler) and calls plain functions as they are. So the
-sync and the async runners share every rule -- ordering, gap filling, parking, claims,
-retries -- and differ only in their ports. The DynamoDB stores do the same one level lower
-(`dynamodb._flows`), with DynamoDB requests as the steps.
+Runner logic (a projection's batch, an outbox dispatcher's decision about one event) and store
+algorithms (an append, a commit, a load) are generators that yield the steps they need:
+
+- `Use(port.method, *args)`: call a port (a store, a checkpoint store, a handler, a pause);
+- `Call(operation, params)`: send one request on the driver's client (``client.query(**params)``);
+- `Sleep(seconds)`: wait before a retry; ``Sleep(0)`` lets an event loop run other tasks.
+
+Each receives the result, or has the error thrown in where it was yielded. `run_steps()` drives
+them with sync ports and a botocore client; `run_steps_async()` awaits what returns an awaitable
+and sleeps without blocking. So the sync and the async code share every rule -- ordering, gap
+filling, parking, claims, retries, planning, decoding -- and differ only in how a step runs.
 
 Steps that save their progress when an error passes through do it in ``except BaseException``
 after letting ``GeneratorExit`` pass, not in a ``finally``: a generator being closed may not yield.
@@ -15,11 +18,15 @@ after letting ``GeneratorExit`` pass, not in a ``finally``: a generator being cl
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
-__all__ = ["Steps", "Use", "run_steps", "run_steps_async"]
+import attrs
+
+__all__ = ["Call", "Sleep", "Step", "Steps", "Use", "run_steps", "run_steps_async"]
 
 T = TypeVar("T")
 
@@ -38,17 +45,33 @@ class Use:
         return f"Use({getattr(self.call, '__qualname__', self.call)!r})"
 
 
-Steps = Generator[Use, Any, T]
-"""Runner logic: yields port calls, receives their results, returns its own."""
+@attrs.frozen
+class Call:
+    """One request on the driver's client: the method's name (``"query"``) and its parameters."""
+
+    operation: str
+    params: dict[str, Any]
 
 
-def run_steps(steps: Steps[T]) -> T:
-    """Run ``steps`` with sync ports; a port's error is raised inside ``steps`` where it called."""
+@attrs.frozen
+class Sleep:
+    """A pause before a retry; ``Sleep(0)`` lets an event loop run other tasks during long decoding."""
+
+    seconds: float
+
+
+Step = Use | Call | Sleep
+Steps = Generator[Step, Any, T]
+"""I/O-free logic: yields steps, receives their results, returns its own."""
+
+
+def run_steps(steps: Steps[T], client: Any = None) -> T:
+    """Run ``steps`` with sync ports (and ``client`` for its `Call` steps); an error is raised where it occurred."""
     try:
         step = next(steps)
         while True:
             try:
-                result = step.call(*step.args, **step.kwargs)
+                result = _run(step, client)
             except GeneratorExit:
                 steps.close()
                 raise
@@ -61,15 +84,23 @@ def run_steps(steps: Steps[T]) -> T:
         return value
 
 
-async def run_steps_async(steps: Steps[T]) -> T:
-    """Run ``steps`` with ports that may be async (awaited) or sync (called as they are)."""
+def _run(step: Step, client: Any) -> Any:
+    if isinstance(step, Call):
+        return getattr(client, step.operation)(**step.params)
+    if isinstance(step, Sleep):
+        if step.seconds:  # Sleep(0) is a pause for an event loop; a thread needs none
+            time.sleep(step.seconds)
+        return None
+    return step.call(*step.args, **step.kwargs)
+
+
+async def run_steps_async(steps: Steps[T], client: Any = None) -> T:
+    """Run ``steps`` with ports that may be async (awaited) or sync, and ``client`` an aiobotocore client."""
     try:
         step = next(steps)
         while True:
             try:
-                result = step.call(*step.args, **step.kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
+                result = await _run_async(step, client)
             except GeneratorExit:  # this coroutine is being closed: no step may run any more
                 steps.close()
                 raise
@@ -80,3 +111,13 @@ async def run_steps_async(steps: Steps[T]) -> T:
     except StopIteration as done:
         value: T = done.value
         return value
+
+
+async def _run_async(step: Step, client: Any) -> Any:
+    if isinstance(step, Call):
+        return await getattr(client, step.operation)(**step.params)
+    if isinstance(step, Sleep):
+        await asyncio.sleep(step.seconds)
+        return None
+    result = step.call(*step.args, **step.kwargs)
+    return await result if inspect.isawaitable(result) else result
