@@ -26,6 +26,7 @@ RULES: list[tuple[str, str]] = [
     (r"\basync def\b", "def"),
     (r"\basync for\b", "for"),
     (r"\basync with\b", "with"),
+    (r"\bawait asyncio\.to_thread\(([\w.]+)\)", r"\1()"),
     (r"\bawait ", ""),
     (r"\b__aenter__\b", "__enter__"),
     (r"\b__aexit__\b", "__exit__"),
@@ -45,6 +46,9 @@ RULES: list[tuple[str, str]] = [
     (r"\._async\b", "._sync"),
     (r"\baclose_now\b", "close_now"),
     (r"\brun_steps_async\b", "run_steps"),
+    (r"\bdrive_async\b", "drive"),
+    (r"\bLazyAsyncClient\b", "LazyClient"),
+    (r"\.aio_client\b", ".client"),
     (r"\bcheck_async_(\w+)", r"check_sync_\1"),
     (r"\bEither(CheckpointStore|EffectSink)\b", r"\1"),
     (r"\basync_(\w+)", r"\1"),
@@ -84,7 +88,7 @@ def unasync_text(text: str, source: str) -> str:
 
 def _formatted(text: str, source: str) -> str:
     name = source.replace("/_async/", "/_sync/")
-    for command in (["check", "--fix", "--exit-zero", "--select", "I", "--quiet"], ["format"]):
+    for command in (["check", "--fix", "--exit-zero", "--select", "I,F401", "--quiet"], ["format"]):
         text = subprocess.run(  # noqa: S603  # ruff, this interpreter's
             [sys.executable, "-m", "ruff", *command, "--stdin-filename", name, "-"],
             input=text, capture_output=True, text=True, check=True,

@@ -6,9 +6,9 @@ if importlib.util.find_spec("aiobotocore") is None:  # pragma: no cover (the dev
     raise ImportError('dynamo_es.dynamodb.aio needs aiobotocore: pip install "dynamo-es[async]"')
 
 from ._aio_checkpoints import AsyncDynamoDBCheckpointStore
-from ._aio_snapshots import AsyncDynamoDBSnapshotStore
 from ._aio_store import AsyncDynamoDBEventStore
 from ._aio_streams import AsyncSubscription
+from ._async.snapshots import AsyncDynamoDBSnapshotStore
 
 __all__ = [
     "AsyncDynamoDBCheckpointStore",

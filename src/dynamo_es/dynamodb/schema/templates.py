@@ -15,8 +15,8 @@ from pynamodb.models import Model
 
 from ...settings import EventStoreSettings
 from .._checkpoints import checkpoint_model
-from .._snapshots import snapshot_model
 from .model import event_model
+from .snapshots import snapshot_model
 
 __all__ = ["Statement", "TableSpec", "cloudformation", "iam_statements", "table_specs", "terraform"]
 

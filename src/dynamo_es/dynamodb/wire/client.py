@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
+import attrs
 import botocore.session
 from botocore.config import Config
 from botocore.parsers import JSONParser, ResponseParser, ResponseParserFactory
@@ -23,7 +25,15 @@ from botocore.serialize import JSONSerializer
 from ...settings import EventStoreSettings
 from .credentials import credentials_for
 
-__all__ = ["WIRE_INPUTS", "WIRE_OUTPUTS", "WireJSONSerializer", "client_options", "make_client"]
+__all__ = [
+    "WIRE_INPUTS",
+    "WIRE_OUTPUTS",
+    "ClientOwner",
+    "LazyClient",
+    "WireJSONSerializer",
+    "client_options",
+    "make_client",
+]
 
 WIRE_OUTPUTS = frozenset({"QueryOutput", "ScanOutput", "GetRecordsOutput"})
 """Output shapes returned as the raw JSON body."""
@@ -103,3 +113,46 @@ def make_client(settings: EventStoreSettings, service: str = "dynamodb") -> Any:
         client = _shared_session().create_client(service, **client_options(settings))
     client._serializer = WireJSONSerializer()  # type: ignore[attr-defined]  # botocore has no public seam for it
     return client
+
+
+@attrs.define
+class LazyClient:
+    """A botocore client made on first use, once; `close()` closes it (the next use makes a new one)."""
+
+    settings: EventStoreSettings
+    service: str = "dynamodb"
+    _client: Any = attrs.field(default=None, init=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+
+    def get(self) -> Any:
+        """The client."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = make_client(self.settings, self.service)
+        return self._client
+
+    def close(self) -> None:
+        """Close the client (its connection pool)."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+class ClientOwner:
+    """The context manager and ``close()`` of a store whose client is ``self._client``."""
+
+    __slots__ = ()
+    _client: LazyClient
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the client (its connection pool); the store reopens it when used again."""
+        self._client.close()
