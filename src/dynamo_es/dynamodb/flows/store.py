@@ -8,7 +8,7 @@ the stores only drive them on their client.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -84,8 +84,8 @@ class StoreCore:
     settings: EventStoreSettings
     serializer: EventSerializer
     codec: EventItemCodec
-    tracking_update: Any
-    """``tracking_update(tracking)``: the checkpoint table's Update that records it."""
+    tracking_update: Callable[[Tracking], dict[str, Any]]
+    """``tracking_update(tracking)``: the checkpoint table's Update that records it (no I/O)."""
     tracking_attribute: str
     """The checkpoint item's attribute holding the version."""
     page_items: int | None = None
