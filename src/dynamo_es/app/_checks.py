@@ -48,20 +48,6 @@ def check_class(aggregate_class: type[AggregateRoot], aggregate: AggregateRoot) 
     )
 
 
-def check_sync_store(store: object) -> None:
-    """Refuse an async store where a sync one is needed (its results would be coroutines).
-
-    Raises:
-        ConfigurationError: ``store.load`` is a coroutine function.
-    """
-    if inspect.iscoroutinefunction(getattr(store, "load", None)):
-        raise ConfigurationError(
-            "store",
-            f"{type(store).__name__} is an async event store; use AsyncRepository / AsyncUnitOfWork "
-            "(dynamo_es.aio) with it, or a sync store (DynamoDBEventStore, InMemoryEventStore)",
-        )
-
-
 def check_attempts(attempts: int) -> None:
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise ConfigurationError("attempts", f"must be an integer >= 1, not {attempts!r}")
@@ -111,20 +97,6 @@ def restore(cls: type[A], aggregate_id: str, snapshot: Snapshot | None, serializ
     return aggregate
 
 
-def check_async_store(store: object) -> None:
-    """Refuse a sync store where an async one is needed, naming both (awaiting its results would fail later).
-
-    Raises:
-        ConfigurationError: ``store.load`` is not a coroutine function.
-    """
-    if not inspect.iscoroutinefunction(getattr(store, "load", None)):
-        raise ConfigurationError(
-            "store",
-            f"{type(store).__name__} is not an async event store; use AsyncDynamoDBEventStore "
-            "(dynamo_es.dynamodb.aio) or AsyncInMemoryEventStore (dynamo_es.aio)",
-        )
-
-
 def check_snapshot_options(snapshots: object | None, strategy: object | None) -> None:
     """Refuse a snapshot strategy without a snapshot store: it would never take a snapshot.
 
@@ -135,17 +107,42 @@ def check_snapshot_options(snapshots: object | None, strategy: object | None) ->
         raise ConfigurationError("snapshot_strategy", "needs snapshots= (a snapshot store) to take snapshots into")
 
 
+def _check_kind(store: object, method: str, *, want_async: bool, fix: str) -> None:
+    """Refuse a store of the other kind: ``store.<method>`` is a coroutine function exactly when async."""
+    if inspect.iscoroutinefunction(getattr(store, method, None)) != want_async:
+        kind = "not an async" if want_async else "an async"
+        raise ConfigurationError("store", f"{type(store).__name__} is {kind} {fix}")
+
+
+def check_sync_store(store: object) -> None:
+    """Refuse an async event store where a sync one is needed (its results would be coroutines)."""
+    _check_kind(
+        store,
+        "load",
+        want_async=False,
+        fix="event store; use AsyncRepository / AsyncUnitOfWork (dynamo_es.aio) with it, "
+        "or a sync store (DynamoDBEventStore, InMemoryEventStore)",
+    )
+
+
+def check_async_store(store: object) -> None:
+    """Refuse a sync event store where an async one is needed (awaiting its results would fail later)."""
+    _check_kind(
+        store,
+        "load",
+        want_async=True,
+        fix="event store; use AsyncDynamoDBEventStore (dynamo_es.dynamodb.aio) "
+        "or AsyncInMemoryEventStore (dynamo_es.aio)",
+    )
+
+
 def check_sync_outbox(store: object) -> None:
     """Refuse an async store for a sync outbox dispatcher (its pages would be async generators)."""
-    if inspect.iscoroutinefunction(getattr(store, "mark_dispatched", None)):
-        raise ConfigurationError(
-            "store", f"{type(store).__name__} is an async store; use AsyncOutboxDispatcher (dynamo_es.aio) with it"
-        )
+    _check_kind(
+        store, "mark_dispatched", want_async=False, fix="store; use AsyncOutboxDispatcher (dynamo_es.aio) with it"
+    )
 
 
 def check_async_outbox(store: object) -> None:
     """Refuse a sync store for an async outbox dispatcher."""
-    if not inspect.iscoroutinefunction(getattr(store, "mark_dispatched", None)):
-        raise ConfigurationError(
-            "store", f"{type(store).__name__} is not an async store; use OutboxDispatcher (dynamo_es) with it"
-        )
+    _check_kind(store, "mark_dispatched", want_async=True, fix="store; use OutboxDispatcher (dynamo_es) with it")

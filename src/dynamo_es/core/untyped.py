@@ -102,18 +102,14 @@ def configure_untyped(converter: C) -> C:
     converter.register_unstructure_hook_func(_is_untyped, json_native)
     converter.register_structure_hook_func(_is_untyped, lambda value, _: value)  # `object` as `Any`
     converter.register_unstructure_hook_factory(_has_unannotated_fields, _unannotated_fields_checked(converter))
-    converter.register_unstructure_hook_factory(_is_str_keyed(converter), _str_keys_checked(converter))
+    converter.register_unstructure_hook_factory(_is_str_keyed, _str_keys_checked(converter))
     return converter
 
 
-def _is_str_keyed(converter: cattrs.Converter) -> Callable[[Any], bool]:
-    """Mapping types declared with ``str`` keys (``dict[str, X]``, ``Mapping[str, X]``)."""
-
-    def check(kind: Any) -> bool:
-        origin, arguments = typing.get_origin(kind), typing.get_args(kind)
-        return bool(arguments) and arguments[0] is str and origin in (dict, Mapping, MutableMapping)
-
-    return check
+def _is_str_keyed(kind: Any) -> bool:
+    """Whether ``kind`` is a mapping type declared with ``str`` keys (``dict[str, X]``, ``Mapping[str, X]``)."""
+    origin, arguments = typing.get_origin(kind), typing.get_args(kind)
+    return bool(arguments) and arguments[0] is str and origin in (dict, Mapping, MutableMapping)
 
 
 def _str_keys_checked(converter: cattrs.Converter) -> Callable[[Any], Any]:
@@ -207,8 +203,6 @@ def _path_within(item: Any) -> str:
     """The path to the refused value inside ``item``, a declared container of untyped values or one itself."""
     entries = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list | tuple) else ()
     for key, entry in entries:
-        if type(key) is not str and isinstance(item, dict):
-            return ""
         try:
             json_native(entry, f"[{key!r}]")
         except UntypedValueError as error:

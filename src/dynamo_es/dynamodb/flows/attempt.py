@@ -81,7 +81,7 @@ class Attempt:
 
     def run(self, call: Call, batch: Sequence[EncodedEvent]) -> Flow[AppendResult | None]:
         """Send ``call``, retrying transient failures; None on success, else the result to return."""
-        sent = yield from send(call, self.store.settings, self.stream_id)
+        sent = yield from send(call, self.store.settings, lambda: self.stream_id)
         if isinstance(sent, GaveUp):
             return (yield from self._after_failure(sent.kind, sent.reason, sent.error, batch, attempts=sent.attempts))
         return None

@@ -235,7 +235,7 @@ class CheckpointFlows:
         check_transaction_size([], len(items), len(json.dumps(items)), streams=(event.stream_id,))
         token = str(uuid.uuid5(_TOKEN_NAMESPACE, json.dumps(items, sort_keys=True)))
         call = Call("transact_write_items", {"TransactItems": items, "ClientRequestToken": token})
-        sent = yield from send(call, self.settings, f"read-model commit of {name} {event.stream_id}")
+        sent = yield from send(call, self.settings, lambda: f"read-model commit of {name} {event.stream_id}")
         if isinstance(sent, GaveUp):
             return _effects_failed(tracking, sent.error, attempts=sent.attempts)
         return True

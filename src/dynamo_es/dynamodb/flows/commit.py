@@ -103,7 +103,7 @@ class CommitRun:
 
     def run(self, call: Call, owners: tuple[str, ...]) -> Flow[CommitResult]:
         """Send the transaction, retrying transient failures with the same token."""
-        sent = yield from send(call, self.reader.settings, f"commit of {self._names()}")
+        sent = yield from send(call, self.reader.settings, lambda: f"commit of {self._names()}")
         if isinstance(sent, GaveUp):
             return (yield from self._after_failure(sent.kind, sent.reason, sent.error, owners, attempts=sent.attempts))
         return self.committed()

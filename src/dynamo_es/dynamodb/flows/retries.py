@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -27,11 +28,11 @@ class GaveUp:
     attempts: int
 
 
-def send(call: Call, settings: EventStoreSettings, what: str) -> Flow[Any]:
+def send(call: Call, settings: EventStoreSettings, what: Callable[[], str]) -> Flow[Any]:
     """Send ``call``; after a transient failure wait and send it again (the same request, the same token).
 
-    Returns the response, or a `GaveUp` saying why and after how many attempts. ``what`` names
-    the request in the INFO line logged before each retry.
+    Returns the response, or a `GaveUp` saying why and after how many attempts. ``what()`` names
+    the request in the INFO line logged before each retry (called only then: sends are hot).
     """
     retries = 0
     while True:
@@ -43,5 +44,5 @@ def send(call: Call, settings: EventStoreSettings, what: str) -> Flow[Any]:
                 return GaveUp(kind, reason, error, retries + 1)
         delay = backoff_delay(retries, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
         retries += 1
-        log.info("%s: %s, retry %d in %.3fs", what, reason, retries, delay)
+        log.info("%s: %s, retry %d in %.3fs", what(), reason, retries, delay)
         yield Sleep(delay)

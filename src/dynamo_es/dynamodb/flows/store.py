@@ -306,7 +306,7 @@ class StoreCore:
 
     def read(self, stream_id: str, params: dict[str, Any]) -> Flow[dict[str, Any]]:
         """One Query page, transient failures retried with the same backoff as writes."""
-        page = yield from send(Call("query", params), self.settings, f"{stream_id}: read")
+        page = yield from send(Call("query", params), self.settings, lambda: f"{stream_id}: read")
         if isinstance(page, GaveUp):
             raise _read_error(stream_id, page.reason, page.attempts, page.kind) from page.error
         response: dict[str, Any] = page
