@@ -151,6 +151,22 @@ class TestOneSource:
         target.write_text(target.read_text().replace("return aggregate", "return  aggregate", 1))
         assert script.stale(tree) == [target]
 
+    def test_a_method_added_to_the_sync_memory_store_is_generated_into_the_async_one(self, tmp_path: Path) -> None:
+        """The async in-memory store is a generated facade: a new sync method makes it stale, then appears awaited."""
+        script = unasync_script()
+        tree = tmp_path / "dynamo_es"
+        shutil.copytree(PACKAGE / "memory", tree / "memory")
+        store = tree / "memory" / "_store.py"
+        method = (
+            "    def forget_stream(self, aggregate_id: str, *, hard: bool = False) -> int:\n"
+            '        """Forget a stream."""\n        return 0\n\n'
+        )
+        store.write_text(store.read_text().replace("    def stream_version(", method + "    def stream_version(", 1))
+        assert script.stale(tree) == [tree / "memory" / "_aio_store.py"]
+        text = script.facade_text(script.FACADES[0], tree)
+        assert "async def forget_stream(self, aggregate_id: str, *, hard: bool = False) -> int:" in text
+        assert "return self.sync.forget_stream(aggregate_id, hard=hard)" in text
+
     def test_the_rewrite_rules(self) -> None:
         """Tokens become their sync twins; an Awaitable return type becomes the plain one."""
         script = unasync_script()
@@ -228,9 +244,14 @@ class TestLayers:
 SYNC_ADAPTERS = ("DynamoDBEventStore", "DynamoDBCheckpointStore", "DynamoDBSnapshotStore", "InMemoryEventStore")
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in modules() if p.name.startswith("_aio") and starts(module_name(p), ADAPTERS)], ids=module_name
-)
+ASYNC_ADAPTER_MODULES = [
+    p
+    for p in modules()
+    if (p.name.startswith("_aio") or p.parent.name == "_async") and starts(module_name(p), ADAPTERS)
+]
+
+
+@pytest.mark.parametrize("path", ASYNC_ADAPTER_MODULES, ids=module_name)
 def test_no_async_adapter_builds_a_sync_one(path: Path) -> None:
     """An async store builds no sync store inside it (whose client and table checks would block the loop)."""
     tree = ast.parse(path.read_text())

@@ -7,7 +7,7 @@ The DynamoDB store is [`dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore`][dynamo_
 from .app._async.outbox import AsyncOutboxDispatcher
 from .app._async.repository import AsyncRepository
 from .app._async.unit import AsyncUnitOfWork
-from .memory._aio import AsyncInMemoryEventStore
+from .memory._aio_store import AsyncInMemoryEventStore
 from .ports.checkpoints import AsyncCheckpointStore, AsyncTrackingStore
 from .ports.outbox import AsyncOutboxStore
 from .ports.snapshots import AsyncSnapshotStore

@@ -7,7 +7,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import pytest
@@ -29,7 +29,7 @@ from dynamo_es import (
 )
 from dynamo_es.dynamodb.aio import AsyncDynamoDBSnapshotStore
 from dynamo_es.exceptions import SnapshotError
-from dynamo_es.testing._aio_contract import BlockingSnapshotStore, LoopThread
+from dynamo_es.testing._aio_contract import Blocking, LoopThread
 
 
 @attrs.frozen
@@ -151,7 +151,7 @@ def snapshot_store(request: pytest.FixtureRequest) -> Iterator[SnapshotStore]:
         yield DynamoDBSnapshotStore(settings)
         return
     runner, store = LoopThread(), AsyncDynamoDBSnapshotStore(settings)
-    yield BlockingSnapshotStore(store, runner)
+    yield cast(SnapshotStore, Blocking(store, runner))
     runner.run(store.close())
     runner.stop()
 

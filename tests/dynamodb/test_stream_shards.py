@@ -10,8 +10,9 @@ from botocore.stub import Stubber
 from dynamo_es import EventSerializer, EventStoreSettings, NewEvent, StreamPosition
 from dynamo_es.core.changes import SHARD_END
 from dynamo_es.dynamodb import EventItemCodec, Subscription, event_model
-from dynamo_es.dynamodb._streams import make_streams_client, record_decoder
 from dynamo_es.dynamodb.flows.base import Sleep
+from dynamo_es.dynamodb.flows.records import record_decoder
+from dynamo_es.dynamodb.wire.client import LazyClient
 
 from .conftest import Deposited
 
@@ -90,12 +91,13 @@ def records_call(stubber: Stubber, iterator: str, records: list[dict[str, Any]],
 
 
 @pytest.fixture
-def client() -> Any:
+def client() -> LazyClient:
+    """A subscription's lazy streams client; ``client.get()`` is the botocore client to stub."""
     settings = EventStoreSettings(endpoint_url="http://127.0.0.1:9", aws_access_key_id="x", aws_secret_access_key="x")
-    return make_streams_client(settings)
+    return LazyClient(settings, "dynamodbstreams")
 
 
-def subscription(client: Any, position: StreamPosition | None = None, **options: Any) -> Subscription:
+def subscription(client: LazyClient, position: StreamPosition | None = None, **options: Any) -> Subscription:
     return Subscription(
         client,
         ARN,
@@ -106,9 +108,9 @@ def subscription(client: Any, position: StreamPosition | None = None, **options:
 
 
 class TestShardLineage:
-    def test_parent_is_read_to_its_end_before_children_and_new_shards_are_found(self, client: Any) -> None:
+    def test_parent_is_read_to_its_end_before_children_and_new_shards_are_found(self, client: LazyClient) -> None:
         """Paged DescribeStream, parent before child, and a shard that appears later is read."""
-        with Stubber(client) as stubber:
+        with Stubber(client.get()) as stubber:
             stubber.add_response("describe_stream", describe(shard("parent", end="200"), last="parent"))
             stubber.add_response("describe_stream", describe(shard("child", parent="parent")))
             iterator_call(stubber, "parent", "TRIM_HORIZON", "p1")
@@ -130,9 +132,9 @@ class TestShardLineage:
         assert [c.sequence_number for c in second] == [seq(200), seq(300)]
         assert [(c.shard_id, c.sequence_number) for c in third] == [(sid("new"), seq(400))]
 
-    def test_a_saved_shard_that_expired_counts_as_records_lost(self, client: Any) -> None:
+    def test_a_saved_shard_that_expired_counts_as_records_lost(self, client: LazyClient) -> None:
         """Resuming after a shard the stream no longer lists (older than 24 h): the loss is reported, not hidden."""
-        with Stubber(client) as stubber:
+        with Stubber(client.get()) as stubber:
             stubber.add_response("describe_stream", describe(shard("new")))
             iterator_call(stubber, "new", "TRIM_HORIZON", "n1")
             records_call(stubber, "n1", [record(5)], "n2")
@@ -141,9 +143,9 @@ class TestShardLineage:
             stubber.assert_no_pending_responses()
         assert reader.records_lost == 1
 
-    def test_a_shard_read_to_its_end_is_marked_and_never_counts_as_lost(self, client: Any) -> None:
+    def test_a_shard_read_to_its_end_is_marked_and_never_counts_as_lost(self, client: LazyClient) -> None:
         """A drained shard is marked in the position; once it expires, resuming loses nothing."""
-        with Stubber(client) as stubber:
+        with Stubber(client.get()) as stubber:
             stubber.add_response("describe_stream", describe(shard("old", end="9")))
             iterator_call(stubber, "old", "TRIM_HORIZON", "o1")
             records_call(stubber, "o1", [record(9)], None)
@@ -151,15 +153,15 @@ class TestShardLineage:
             reader = subscription(client).start()
             reader.poll()
         assert reader.position.shards[sid("old")] == SHARD_END
-        with Stubber(client) as stubber:
+        with Stubber(client.get()) as stubber:
             stubber.add_response("describe_stream", describe(shard("new")))
             resumed = subscription(client, reader.position).start()
             stubber.assert_no_pending_responses()
         assert resumed.records_lost == 0
 
-    def test_child_waits_while_parent_is_open(self, client: Any) -> None:
+    def test_child_waits_while_parent_is_open(self, client: LazyClient) -> None:
         """A child shard is not read while its parent still has records to give."""
-        with Stubber(client) as stubber:
+        with Stubber(client.get()) as stubber:
             stubber.add_response("describe_stream", describe(shard("parent"), shard("child", parent="parent")))
             iterator_call(stubber, "parent", "TRIM_HORIZON", "p1")
             records_call(stubber, "p1", [record(1)], "p2")
@@ -169,9 +171,11 @@ class TestShardLineage:
             assert reader.poll() == []
             stubber.assert_no_pending_responses()
 
-    def test_resume_uses_after_sequence_number_and_reads_unknown_shards_from_the_start(self, client: Any) -> None:
+    def test_resume_uses_after_sequence_number_and_reads_unknown_shards_from_the_start(
+        self, client: LazyClient
+    ) -> None:
         """A position resumes its shards after their sequence numbers; other shards from TRIM_HORIZON."""
-        with Stubber(client) as stubber:
+        with Stubber(client.get()) as stubber:
             stubber.add_response("describe_stream", describe(shard("known"), shard("other")))
             iterator_call(stubber, "known", "AFTER_SEQUENCE_NUMBER", "k1", sequence="150")
             records_call(stubber, "k1", [record(160)], "k2")
@@ -183,9 +187,9 @@ class TestShardLineage:
             stubber.assert_no_pending_responses()
         assert reader.position == position  # poll() alone delivers nothing
 
-    def test_start_at_latest_skips_closed_shards(self, client: Any) -> None:
+    def test_start_at_latest_skips_closed_shards(self, client: LazyClient) -> None:
         """Without a position, "latest" opens open shards at LATEST and ignores closed ones."""
-        with Stubber(client) as stubber:
+        with Stubber(client.get()) as stubber:
             stubber.add_response("describe_stream", describe(shard("old", end="9"), shard("open", parent="old")))
             iterator_call(stubber, "open", "LATEST", "l1")
             records_call(stubber, "l1", [record(10)], "l2")
@@ -193,9 +197,9 @@ class TestShardLineage:
             assert [c.shard_id for c in reader.poll()] == [sid("open")]
             stubber.assert_no_pending_responses()
 
-    def test_batches_advance_the_position(self, client: Any) -> None:
+    def test_batches_advance_the_position(self, client: LazyClient) -> None:
         """The position moves past every change handed out by batches()."""
-        with Stubber(client) as stubber:
+        with Stubber(client.get()) as stubber:
             stubber.add_response("describe_stream", describe(shard("s")))
             iterator_call(stubber, "s", "TRIM_HORIZON", "i1")
             records_call(stubber, "i1", [record(5), record(7, 2)], "i2")
@@ -208,9 +212,9 @@ class TestShardLineage:
 class TestAPollCutShort:
     """An async poll cancelled midway (``asyncio.timeout`` around it) is a poll whose flow is abandoned."""
 
-    def test_changes_read_by_an_abandoned_poll_are_returned_by_the_next(self, client: Any) -> None:
+    def test_changes_read_by_an_abandoned_poll_are_returned_by_the_next(self, client: LazyClient) -> None:
         """Abandoned while decoding one shard after reading another: the next poll returns both, none twice."""
-        with Stubber(client) as stubber:
+        with Stubber(client.get()) as stubber:
             stubber.add_response("describe_stream", describe(shard("a"), shard("b")))
             iterator_call(stubber, "a", "TRIM_HORIZON", "a1")
             records_call(stubber, "a1", [record(1)], "a2")
@@ -222,7 +226,7 @@ class TestAPollCutShort:
             flow = reader._poll_flow()
             step = next(flow)
             while not isinstance(step, Sleep):  # up to the first pause in decoding shard b (300 records)
-                step = flow.send(getattr(client, step.operation)(**step.params))
+                step = flow.send(getattr(client.get(), step.operation)(**step.params))
             flow.close()  # what cancelling the awaiting task does to the flow
             again = reader.poll()
             stubber.assert_no_pending_responses()

@@ -27,7 +27,7 @@ from ..core.serialization import EventSerializer
 from ..exceptions import LambdaPayloadError, ProjectionError
 from ..projections import BatchOutcome, Projection
 from ..settings import EventStoreSettings
-from ._streams import record_decoder
+from .flows.records import record_decoder
 from .schema.model import EventItemCodec, event_model
 
 __all__ = [

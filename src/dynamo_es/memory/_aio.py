@@ -1,10 +1,9 @@
-"""AsyncInMemoryEventStore: the in-memory store behind the async protocol (it does no I/O to await)."""
+"""The async in-memory store's hand-written part: its subscription, and what is not a plain delegation."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator
 
 import attrs
 
@@ -12,14 +11,12 @@ from ..core.backends.asyncio import AsyncStop
 from ..core.changes import Change, StreamPosition
 from ..core.reading import Selection
 from ..core.serialization import EventSerializer
-from ..domain.events import EventMetadata, StoredEvent
 from ..ports.source import StartAt
-from ..ports.store import AppendResult, CommitResult, StreamAppend, Tracking
 from ._checkpoints import InMemoryCheckpointStore
 from ._store import InMemoryEventStore
 from ._subscription import MemorySubscription
 
-__all__ = ["AsyncInMemoryEventStore", "AsyncMemorySubscription"]
+__all__ = ["AsyncMemoryShell", "AsyncMemorySubscription"]
 
 
 @attrs.define
@@ -79,8 +76,10 @@ class AsyncMemorySubscription:
                 yield change
 
 
+# What is not a plain delegation; AsyncInMemoryEventStore (memory/_aio_store.py) adds every other
+# public method of the sync store, generated from it by scripts/unasync.py.
 @attrs.define
-class AsyncInMemoryEventStore:
+class AsyncMemoryShell:
     """An [`AsyncEventStore`][dynamo_es.aio.AsyncEventStore] over an in-memory store.
 
     For unit tests of async code: the same semantics. Every call yields to the event loop once
@@ -100,59 +99,6 @@ class AsyncInMemoryEventStore:
         """The serializer of the store underneath."""
         return self.sync.serializer
 
-    async def append(
-        self,
-        aggregate_id: str,
-        aggregate_type: str,
-        events: Sequence[Any],
-        expected_version: int,
-        *,
-        metadata: EventMetadata | None = None,
-    ) -> AppendResult:
-        """Append events after ``expected_version``."""
-        await asyncio.sleep(0)
-        return self.sync.append(aggregate_id, aggregate_type, events, expected_version, metadata=metadata)
-
-    async def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
-        """Append to several streams at once, all or nothing."""
-        await asyncio.sleep(0)
-        return self.sync.append_many(appends, tracking=tracking)
-
-    async def load(
-        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
-    ) -> list[StoredEvent]:
-        """The stream's events from ``from_version`` to ``to_version``."""
-        await asyncio.sleep(0)
-        return self.sync.load(aggregate_id, aggregate_type, from_version=from_version, to_version=to_version)
-
-    async def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
-        """The version of the stream's last event; 0 when it has none."""
-        await asyncio.sleep(0)
-        return self.sync.stream_version(aggregate_id, aggregate_type)
-
-    async def undispatched(self, *, page_size: int = 100) -> AsyncIterator[StoredEvent]:
-        """Events not yet marked dispatched, oldest first."""
-        for stored in self.sync.undispatched(page_size=page_size):
-            await asyncio.sleep(0)
-            yield stored
-
-    async def count_undispatched(self) -> int:
-        """How many events are waiting in the outbox."""
-        await asyncio.sleep(0)
-        return self.sync.count_undispatched()
-
-    async def claim(
-        self, aggregate_id: str, aggregate_type: str, version: int, *, owner: str, lease_seconds: float
-    ) -> bool:
-        """Claim an undispatched event for one dispatcher, with the DynamoDB store's rules."""
-        await asyncio.sleep(0)
-        return self.sync.claim(aggregate_id, aggregate_type, version, owner=owner, lease_seconds=lease_seconds)
-
-    async def mark_dispatched(self, aggregate_id: str, aggregate_type: str, version: int) -> bool:
-        """Mark one event dispatched; False when it already was."""
-        await asyncio.sleep(0)
-        return self.sync.mark_dispatched(aggregate_id, aggregate_type, version)
-
     async def subscribe_to_changes(
         self,
         position: StreamPosition | None = None,
@@ -162,32 +108,3 @@ class AsyncInMemoryEventStore:
     ) -> AsyncMemorySubscription:
         """An async subscription to this store's appends (and outbox marks); ``reads`` as for the sync store."""
         return AsyncMemorySubscription(self.sync.subscribe_to_changes(position, start_at=start_at, reads=reads))
-
-    async def read_changes(
-        self,
-        aggregate_id: str,
-        aggregate_type: str,
-        *,
-        from_version: int = 1,
-        to_version: int | None = None,
-        reads: Selection | None = None,
-    ) -> list[Change]:
-        """The stream's events as changes; see [`ChangeReader`][dynamo_es.projections.ChangeReader]."""
-        await asyncio.sleep(0)
-        return self.sync.read_changes(
-            aggregate_id, aggregate_type, from_version=from_version, to_version=to_version, reads=reads
-        )
-
-    async def scan_changes(
-        self, *, reads: Selection | None = None, segments: int = 4, page_size: int = 1000
-    ) -> AsyncIterator[list[Change]]:
-        """Every stream's events as changes, a page at a time."""
-        for page in self.sync.scan_changes(reads=reads, segments=segments, page_size=page_size):
-            await asyncio.sleep(0)
-            yield page
-
-    async def scan(self, *, segments: int = 4, page_size: int = 1000) -> AsyncIterator[list[StoredEvent]]:
-        """Every stream's events, a page at a time."""
-        for page in self.sync.scan(segments=segments, page_size=page_size):
-            await asyncio.sleep(0)
-            yield page

@@ -1,15 +1,21 @@
-"""The asyncio backend: a stop flag whose waits end at once, closing an async iterator, awaiting."""
+"""The asyncio backend: a stop flag whose waits end at once, closing an async iterator, awaiting, tasks."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import Any, TypeVar
 
 import attrs
 
-__all__ = ["AsyncStop", "aclose_now", "awaited", "call"]
+__all__ = ["PAGE_ITEMS", "AsyncStop", "aclose_now", "awaited", "call", "merged"]
+
+T = TypeVar("T")
+PAGE_ITEMS: int | None = 1000
+"""Items per Query page of an async load: each page is parsed on the event loop, so it stays short."""
+_DONE = object()
 
 
 @attrs.define
@@ -61,3 +67,47 @@ async def awaited(value: Any) -> Any:
 async def call(function: Callable[..., Any], /, *args: Any) -> None:
     """Call a port that may be sync or async, for its effect (awaited when it returns an awaitable)."""
     await awaited(function(*args))
+
+
+async def merged(sources: Sequence[Callable[[], AsyncGenerator[T, None]]]) -> AsyncGenerator[T, None]:
+    """The items of every source, as they arrive: each source is read by a task of its own.
+
+    One source is read in the caller's task. An error in a source is raised here, once its
+    earlier items are out; closing the result cancels every task.
+    """
+    if len(sources) == 1:
+        async with contextlib.aclosing(sources[0]()) as only:
+            async for item in only:
+                yield item
+        return
+    items: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * len(sources))
+    readers = [asyncio.create_task(_pump(source, items)) for source in sources]
+    try:
+        finished = 0
+        while finished < len(sources):
+            item = await items.get()
+            if item is _DONE:
+                finished += 1
+            elif isinstance(item, _Failure):
+                raise item.error
+            else:
+                yield item
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+
+
+@attrs.frozen
+class _Failure:
+    error: BaseException
+
+
+async def _pump(source: Callable[[], AsyncGenerator[Any, None]], items: asyncio.Queue[Any]) -> None:
+    try:
+        async with contextlib.aclosing(source()) as pages:
+            async for item in pages:
+                await items.put(item)
+    except Exception as error:  # noqa: BLE001  # handed to the reader, which raises it
+        await items.put(_Failure(error))
+    await items.put(_DONE)

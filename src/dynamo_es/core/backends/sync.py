@@ -1,17 +1,22 @@
-"""The sync backend: a thread-safe stop flag, closing an iterator, a value as it is."""
+"""The sync backend: a thread-safe stop flag, closing an iterator, a value as it is, threads."""
 
 from __future__ import annotations
 
 import inspect
+import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, TypeVar
 
 import attrs
 
 from ...exceptions import ConfigurationError
 
-__all__ = ["Stop", "awaited", "call", "close_now"]
+__all__ = ["PAGE_ITEMS", "Stop", "awaited", "call", "close_now", "merged"]
+
+PAGE_ITEMS: int | None = None
+"""Items per Query page of a sync load: None, DynamoDB's own 1 MB pages (fewest requests)."""
+_DONE = object()
 
 T = TypeVar("T")
 
@@ -67,3 +72,56 @@ def awaited(value: T) -> T:
 def call(function: Callable[..., Any], /, *args: Any) -> None:
     """Call a port for its effect (one that returns an awaitable is refused, as by `awaited`)."""
     awaited(function(*args))
+
+
+def merged(sources: Sequence[Callable[[], Iterator[T]]]) -> Generator[T, None, None]:
+    """The items of every source, as they arrive: each source is read by a thread of its own.
+
+    One source is read in the caller's thread. An error in a source is raised here, once its
+    earlier items are out; closing the result stops every thread at its next item.
+    """
+    if len(sources) == 1:
+        yield from sources[0]()
+        return
+    items: queue.Queue[Any] = queue.Queue(maxsize=2 * len(sources))
+    stop = threading.Event()
+    for source in sources:
+        threading.Thread(target=_pump, args=(source, items, stop), daemon=True).start()
+    try:
+        finished = 0
+        while finished < len(sources):
+            item = items.get()
+            if item is _DONE:
+                finished += 1
+            elif isinstance(item, _Failure):
+                raise item.error
+            else:
+                yield item
+    finally:
+        stop.set()
+
+
+@attrs.frozen
+class _Failure:
+    error: BaseException
+
+
+def _pump(source: Callable[[], Iterator[Any]], items: queue.Queue[Any], stop: threading.Event) -> None:
+    try:
+        for item in source():
+            if not _put(items, item, stop):
+                return
+    except Exception as error:  # noqa: BLE001  # handed to the reader, which raises it
+        _put(items, _Failure(error), stop)
+    _put(items, _DONE, stop)
+
+
+def _put(items: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Hand ``item`` to the reader; False once the reader has gone (no thread blocks on a full queue)."""
+    while not stop.is_set():
+        try:
+            items.put(item, timeout=0.1)
+        except queue.Full:
+            continue
+        return True
+    return False

@@ -33,7 +33,6 @@ from ...ports.store import (
     make_stream_id,
 )
 from ...settings import EventStoreSettings
-from .._scan import change_reader
 from ..schema.limits import (
     MAX_ITEM_BYTES,
     MAX_TRANSACTION_BYTES,
@@ -48,6 +47,7 @@ from .base import Call, Flow, Sleep
 from .commit import CommitRun, plan_commit
 from .errors import BOUNDARY_ERRORS, Failure
 from .retries import GaveUp, send
+from .scan import change_reader
 
 __all__ = ["KnownVersions", "StoreCore"]
 

@@ -1,7 +1,7 @@
 """Reading a DynamoDB stream shard by shard, parents first: the rules as flows, for both subscriptions.
 
 `StreamReader` holds a subscription's state (shards, iterators, position, backoff) and its
-requests as flows (`dynamodb._flows`): `Subscription` drives them on botocore,
+requests as flows: `Subscription` drives them on botocore,
 `AsyncSubscription` on aiobotocore, so the two read a stream by exactly the same rules.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,6 +24,8 @@ from .errors import BOUNDARY_ERRORS
 __all__ = ["RecordDecoder", "StreamReader"]
 
 log = logging.getLogger("dynamo_es.streams")
+
+C = TypeVar("C")
 
 RecordDecoder = Callable[[Mapping[str, Any], "str | None"], "Change | None"]
 """Turns one stream record into a Change, or None when its item is not an event."""
@@ -54,10 +56,13 @@ def _code(error: BaseException) -> str:
 
 
 @attrs.define
-class StreamReader:
-    """A subscription's state and its reads as flows; see [`Subscription`][dynamo_es.dynamodb.Subscription]."""
+class StreamReader(Generic[C]):
+    """A subscription's state and its reads as flows; see [`Subscription`][dynamo_es.dynamodb.Subscription].
 
-    client: Any
+    ``client`` is what the subscription drives the flows on: a lazy ``dynamodbstreams`` client.
+    """
+
+    client: C
     stream_arn: str
     decode: RecordDecoder
     position: StreamPosition = attrs.field(factory=StreamPosition)

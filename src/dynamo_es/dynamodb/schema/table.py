@@ -87,6 +87,11 @@ class LazyTable(Generic[M]):
         self._ready = True
         return description
 
+    @property
+    def checked(self) -> bool:
+        """Whether the table was checked already (so `ready()` does no I/O)."""
+        return self._ready
+
     def ready(self) -> type[M]:
         """The model, after the table was checked once."""
         if not self._ready:

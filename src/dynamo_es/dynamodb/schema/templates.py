@@ -14,7 +14,7 @@ import attrs
 from pynamodb.models import Model
 
 from ...settings import EventStoreSettings
-from .._checkpoints import checkpoint_model
+from ..flows.checkpoints import checkpoint_model
 from .model import event_model
 from .snapshots import snapshot_model
 

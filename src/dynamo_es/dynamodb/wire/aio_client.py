@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory
@@ -20,7 +20,13 @@ from ...exceptions import EventStoreError
 from ...settings import EventStoreSettings
 from .client import WIRE_OUTPUTS, WireJSONSerializer, client_options
 
-__all__ = ["AsyncClientOwner", "LazyAsyncClient", "open_async_client"]
+__all__ = [
+    "AsyncClientOwner",
+    "AsyncEventClientOwner",
+    "AsyncStreamClientOwner",
+    "LazyAsyncClient",
+    "open_async_client",
+]
 
 
 class _AioWireJSONParser(AioJSONParser):  # type: ignore[misc]  # aiobotocore is untyped
@@ -108,3 +114,41 @@ class AsyncClientOwner:
     async def close(self) -> None:
         """Close the client (its connection pool); the store reopens it when used again."""
         await self._client.close()
+
+
+class AsyncEventClientOwner(AsyncClientOwner):
+    """`AsyncClientOwner` for the event store (the sync one also lends its client and its PynamoDB connection)."""
+
+    __slots__ = ()
+
+
+class AsyncStreamClientOwner:
+    """The async context manager and ``close()`` of a subscription whose client is ``self.client``.
+
+    Entering starts the subscription; a failed start closes the client (no ``__aexit__`` follows
+    a failed ``__aenter__``).
+    """
+
+    __slots__ = ()
+    client: LazyAsyncClient
+
+    if TYPE_CHECKING:
+
+        async def start(self) -> Self:
+            """Start the subscription (the subscription's own)."""
+
+    async def __aenter__(self) -> Self:
+        try:
+            return await self.start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the streams client."""
+        await self.client.close()

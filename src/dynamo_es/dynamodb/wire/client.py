@@ -11,17 +11,22 @@ connection pool, retries, error parsing and event hooks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
+from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import attrs
 import botocore.session
 from botocore.config import Config
 from botocore.parsers import JSONParser, ResponseParser, ResponseParserFactory
 from botocore.serialize import JSONSerializer
+from pynamodb.connection import Connection
+from pynamodb.models import Model
 
+from ...core.changes import Change, StreamPosition
 from ...settings import EventStoreSettings
 from .credentials import credentials_for
 
@@ -29,7 +34,9 @@ __all__ = [
     "WIRE_INPUTS",
     "WIRE_OUTPUTS",
     "ClientOwner",
+    "EventClientOwner",
     "LazyClient",
+    "StreamClientOwner",
     "WireJSONSerializer",
     "client_options",
     "make_client",
@@ -132,6 +139,12 @@ class LazyClient:
                     self._client = make_client(self.settings, self.service)
         return self._client
 
+    def __getattr__(self, name: str) -> Any:
+        """The client's own operations and attributes (``lazy.get_records(...)``), as botocore's."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.get(), name)
+
     def close(self) -> None:
         """Close the client (its connection pool)."""
         client, self._client = self._client, None
@@ -156,3 +169,88 @@ class ClientOwner:
     def close(self) -> None:
         """Close the client (its connection pool); the store reopens it when used again."""
         self._client.close()
+
+
+class EventClientOwner(ClientOwner):
+    """`ClientOwner` for the sync event store, which also lends its botocore client and PynamoDB connection."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        _model: type[Model]
+
+    @property
+    def client(self) -> Any:
+        """The botocore client the store's appends and reads go through; not a general-purpose client.
+
+        For Query, Scan, GetRecords, PutItem and TransactWriteItems it sends the parameters as
+        given (JSON types only: no bytes) and returns DynamoDB's JSON as sent (binary values stay
+        base64 text); every other operation behaves as botocore's. Use ``connection.client`` or
+        your own client for anything else.
+        """
+        return self._client.get()
+
+    @property
+    def connection(self) -> Connection:
+        """The PynamoDB connection of the store's model (its ``client`` is botocore's own)."""
+        connection: Connection = self._model._get_connection().connection
+        return connection
+
+
+class _Polled(Protocol):
+    """What `StreamClientOwner.read_changes` uses of the subscription."""
+
+    position: StreamPosition
+    _idle: bool
+
+    @property
+    def stopped(self) -> bool: ...
+    def start(self) -> object: ...
+    def poll(self) -> list[Change]: ...
+    def _delay(self) -> float: ...
+
+
+class StreamClientOwner:
+    """The context manager and ``close()`` of a subscription whose client is ``self.client``, and `read_changes`.
+
+    Entering starts the subscription; a failed start closes the client.
+    """
+
+    __slots__ = ()
+    client: LazyClient
+
+    if TYPE_CHECKING:
+
+        def start(self) -> Self:
+            """Start the subscription (the subscription's own)."""
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the streams client."""
+        self.client.close()
+
+    async def read_changes(self: _Polled, *, stop_when_idle: bool = False) -> AsyncIterator[Change]:
+        """The changes as an async iterator; reads run in a worker thread (`AsyncSubscription` needs none)."""
+        await asyncio.to_thread(self.start)
+        while not self.stopped:
+            batch = await asyncio.to_thread(self.poll)
+            for change in batch:
+                self.position = self.position.after(change)
+                yield change
+                if self.stopped:
+                    return
+            if not batch:
+                if stop_when_idle and self._idle:
+                    return
+                await asyncio.sleep(self._delay())

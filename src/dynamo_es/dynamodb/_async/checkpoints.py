@@ -1,4 +1,4 @@
-"""AsyncDynamoDBCheckpointStore: the checkpoint store's flows, awaited on aiobotocore."""
+"""The checkpoint store: projection checkpoints in a DynamoDB table of their own."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ..core.changes import StreamPosition
-from ..domain.events import StoredEvent
-from ..ports.checkpoints import StreamProgress
-from ..settings import EventStoreSettings
-from .flows.base import Flow, drive_async
-from .flows.checkpoints import CheckpointFlows, CheckpointItem, checkpoint_model
-from .schema.table import LazyTable
-from .wire.aio_client import AsyncClientOwner, LazyAsyncClient
+from ...core.changes import StreamPosition
+from ...domain.events import StoredEvent
+from ...ports.checkpoints import StreamProgress
+from ...ports.store import Tracking
+from ...settings import EventStoreSettings
+from ..flows.base import Flow, drive_async
+from ..flows.checkpoints import CheckpointFlows, CheckpointItem, checkpoint_model
+from ..schema.table import LazyTable
+from ..wire.aio_client import AsyncClientOwner, LazyAsyncClient
 
 __all__ = ["AsyncDynamoDBCheckpointStore"]
 
@@ -24,11 +25,14 @@ T = TypeVar("T")
 
 @attrs.define
 class AsyncDynamoDBCheckpointStore(AsyncClientOwner):
-    """[`DynamoDBCheckpointStore`][dynamo_es.DynamoDBCheckpointStore] with awaitable methods, over aiobotocore.
+    """An [`AsyncCheckpointStore`][dynamo_es.aio.AsyncCheckpointStore] in a DynamoDB table (``checkpoints_table_name``).
 
-    The same conditional writes (positions and versions never move back), failure counting,
-    parking and exactly-once read-model commits: both stores drive one set of flows. An async
-    context manager (or call ``close()``); the one-time table check runs in a thread.
+    The table (``name`` S hash key, ``key`` S range key, no stream) is created on first use
+    like the events table (the async store checks it once, in a thread). Every write is a
+    conditional update, so concurrent workers of one projection never move a shard's position
+    or a stream's version back. It is also an [effect sink][dynamo_es.projections.EffectSink]:
+    handlers' read-model writes commit with the checkpoint (`commit_effects`). A context
+    manager (or call ``close()``).
     """
 
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
@@ -44,7 +48,7 @@ class AsyncDynamoDBCheckpointStore(AsyncClientOwner):
         self._client = LazyAsyncClient(self.settings)
 
     async def ensure_table(self) -> dict[str, Any]:
-        """Check the checkpoints table (creating it if missing and allowed), in a thread."""
+        """Check the checkpoints table, creating it if missing and allowed (in a thread, for the async store)."""
         description: dict[str, Any] = await asyncio.to_thread(self._table.ensure)
         self._checked = True
         return description
@@ -70,6 +74,14 @@ class AsyncDynamoDBCheckpointStore(AsyncClientOwner):
         """Record the last applied version per stream, where it is newer; clears failures."""
         await self._run(self._flows.save_versions(name, versions))
 
+    def tracking_update(self, tracking: Tracking) -> dict[str, Any]:
+        """A transaction's Update that records ``tracking`` if it is newer (as `save_versions()` would).
+
+        Its condition fails when the version is recorded already: the commit is a redelivery.
+        It does no I/O: the store whose commit carries it checks the checkpoints table first.
+        """
+        return self._flows.tracking_update(tracking)
+
     async def record_failure(
         self, name: str, stream_id: str, version: int, error: str, *, park_after: int | None
     ) -> int:
@@ -77,7 +89,20 @@ class AsyncDynamoDBCheckpointStore(AsyncClientOwner):
         return await self._run(self._flows.record_failure(name, stream_id, version, error, park_after=park_after))
 
     async def commit_effects(self, name: str, event: StoredEvent, effects: Any) -> bool:
-        """Apply read-model writes and record ``event``'s version in one transaction; False for a redelivery."""
+        """Apply a handler's read-model writes and record ``event``'s version, in one transaction.
+
+        ``effects`` is None, one `ReadModelWrite` (`PutItem`, `UpdateItem`, ...) or a list of
+        them (at most 99). Returns False, writing nothing, when the version is recorded already (a
+        redelivery).
+
+        Raises:
+            WriteConditionError: a write's own condition did not hold (nothing was written).
+            TransactionTooLargeError: more than 99 writes, or over 4 MB.
+            InvalidStreamError: two writes to one item (DynamoDB allows one action per item), or a
+                stream id too long to be a checkpoint key.
+            TransientStoreError, EventStoreError: DynamoDB failed (nothing was written, or the
+                redelivery finds the version recorded).
+        """
         return await self._run(self._flows.commit_effects(name, event, effects))
 
     async def parked(self, name: str) -> dict[str, StreamProgress]:

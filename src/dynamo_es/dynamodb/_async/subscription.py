@@ -1,60 +1,40 @@
-"""AsyncSubscription: the events table's DynamoDB stream, read on aiobotocore by the sync subscription's rules."""
+"""The subscription: the events table's DynamoDB stream, read shard by shard, parents first."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from types import TracebackType
 
 import attrs
 
-from ..core.backends.asyncio import AsyncStop
-from ..core.changes import Change
-from .flows.base import drive_async
-from .flows.stream_reader import StreamReader
-from .wire.aio_client import LazyAsyncClient
+from ...core.backends.asyncio import AsyncStop
+from ...core.changes import Change
+from ..flows.base import drive_async
+from ..flows.stream_reader import StreamReader
+from ..wire.aio_client import AsyncStreamClientOwner, LazyAsyncClient
 
 __all__ = ["AsyncSubscription"]
 
 
 @attrs.define
-class AsyncSubscription(StreamReader):
-    """[`Subscription`][dynamo_es.dynamodb.Subscription] for asyncio: the same shards, order, backoff and position.
+class AsyncSubscription(StreamReader[LazyAsyncClient], AsyncStreamClientOwner):
+    """Changes of the events table, from its DynamoDB stream, in order per aggregate.
 
     ``async for change in subscription`` (or ``async for batch in subscription.batches()``);
-    `stop()` from the event loop ends either after the change in hand and cuts an idle wait
-    short. Every request is awaited on aiobotocore; long batches are decoded in slices, with
-    the loop free in between. Made by
-    [`AsyncDynamoDBEventStore.subscribe_to_changes`][dynamo_es.dynamodb.aio.AsyncDynamoDBEventStore.subscribe_to_changes];
-    an async context manager (or call `close()`), like the stores.
+    `stop()` ends either after the change in hand and cuts an idle wait short. Every shard is
+    found and re-listed as the stream reshards; a parent shard is read to its end before its
+    children, so the changes of one aggregate arrive in version order. An expired shard
+    iterator is renewed from the last sequence number. Empty reads wait ``poll_interval``
+    seconds; throttling backs off exponentially up to 30 s.
 
-    ``client`` is a `LazyAsyncClient` of the ``dynamodbstreams`` service.
+    Made by the store's ``subscribe_to_changes()``; a context manager (or call `close()`), like
+    the stores. ``client`` is a lazy client of the ``dynamodbstreams`` service.
     """
 
     _stopped: AsyncStop = attrs.field(factory=AsyncStop, init=False, repr=False)
 
-    async def __aenter__(self) -> AsyncSubscription:
-        try:
-            return await self.start()
-        except BaseException:
-            await self.close()  # no __aexit__ follows a failed __aenter__
-            raise
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the streams client."""
-        await self._lazy_client().close()
-
-    def _lazy_client(self) -> LazyAsyncClient:
-        client: LazyAsyncClient = self.client
-        return client
-
     async def start(self) -> AsyncSubscription:
         """List the shards and place an iterator at the start of each readable one."""
-        await drive_async(self._start_flow(), await self._lazy_client().get())
+        await drive_async(self._start_flow(), await self.client.get())
         return self
 
     def stop(self) -> None:
@@ -68,7 +48,7 @@ class AsyncSubscription(StreamReader):
 
     async def poll(self) -> list[Change]:
         """Read each readable shard once and return the decoded changes (position not moved)."""
-        return await drive_async(self._poll_flow(), await self._lazy_client().get())
+        return await drive_async(self._poll_flow(), await self.client.get())
 
     async def __aiter__(self) -> AsyncIterator[Change]:
         async for batch in self._batches(stop_when_idle=False):

@@ -1,112 +1,25 @@
-"""DynamoDB Streams: read the events table's stream shard by shard, parents first, and decode its records."""
+"""Stream records to changes (GetRecords and Lambda shapes alike), and a subscription's arguments."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
-from ..core.changes import Change, ChangeKind, StreamPosition
-from ..core.reading import ChangeDecoder, Selection
-from ..core.serialization import EventSerializer
-from ..exceptions import CorruptItemError, SubscriptionError
-from ..ports.source import StartAt, TrimmedPolicy
-from ..settings import EventStoreSettings
-from .flows.base import drive
-from .flows.stream_reader import RecordDecoder, StreamReader
-from .schema.model import EventItemCodec
-from .wire.client import make_client
+from ...core.changes import Change, ChangeKind, StreamPosition
+from ...core.reading import ChangeDecoder, Selection
+from ...core.serialization import EventSerializer
+from ...exceptions import CorruptItemError, SubscriptionError
+from ...ports.source import StartAt, TrimmedPolicy
+from ...settings import EventStoreSettings
+from ..schema.model import EventItemCodec
+from .stream_reader import RecordDecoder
 
-__all__ = ["RecordDecoder", "Subscription", "make_streams_client", "record_decoder", "subscription_arguments"]
+__all__ = ["record_decoder", "subscription_arguments"]
 
 _TTL_PRINCIPAL = "dynamodb.amazonaws.com"
-
-
-def make_streams_client(settings: EventStoreSettings) -> Any:
-    """A botocore ``dynamodbstreams`` client for ``settings``; GetRecords pages stay in wire format."""
-    return make_client(settings, "dynamodbstreams")
-
-
-@attrs.define
-class Subscription(StreamReader):
-    """Changes of the events table, from its DynamoDB stream, in order per aggregate.
-
-    Iterate it (``for change in subscription``) or ``async for change in
-    subscription.read_changes()``; `stop()` (from any thread) ends either cleanly.
-    Every shard is found and re-listed as the stream reshards; a parent shard is read to its
-    end before its children, so the changes of one aggregate arrive in version order. An
-    expired shard iterator is renewed from the last sequence number. Empty reads wait
-    ``poll_interval`` seconds; throttling backs off exponentially up to 30 s.
-
-    Made by ``DynamoDBEventStore.subscribe_to_changes()``; its async counterpart is
-    [`AsyncSubscription`][dynamo_es.dynamodb.aio.AsyncSubscription], which reads by the same rules.
-    """
-
-    _stopped: threading.Event = attrs.field(factory=threading.Event, init=False, repr=False)
-
-    def start(self) -> Subscription:
-        """List the shards and place an iterator at the start of each readable one."""
-        drive(self._start_flow(), self.client)
-        return self
-
-    def stop(self) -> None:
-        """End iteration after the change being delivered; safe from another thread."""
-        self._stopped.set()
-
-    @property
-    def stopped(self) -> bool:
-        """Whether `stop()` was called."""
-        return self._stopped.is_set()
-
-    # -- delivery ------------------------------------------------------------------------
-
-    def __iter__(self) -> Iterator[Change]:
-        for batch in self._batches(stop_when_idle=False):
-            for change in batch:
-                self.position = self.position.after(change)
-                yield change
-                if self.stopped:
-                    return
-
-    def batches(self, *, stop_when_idle: bool = False) -> Iterator[list[Change]]:
-        """The changes, one list per read; with ``stop_when_idle``, end once caught up."""
-        for batch in self._batches(stop_when_idle=stop_when_idle):
-            self.position = self.position.after_all(batch)
-            yield batch
-
-    async def read_changes(self, *, stop_when_idle: bool = False) -> AsyncIterator[Change]:
-        """The changes as an async iterator; reads run in a worker thread (`AsyncSubscription` needs none)."""
-        self.start()
-        while not self.stopped:
-            batch = await asyncio.to_thread(self.poll)
-            for change in batch:
-                self.position = self.position.after(change)
-                yield change
-                if self.stopped:
-                    return
-            if not batch:
-                if stop_when_idle and self._idle:
-                    return
-                await asyncio.sleep(self._delay())
-
-    def _batches(self, *, stop_when_idle: bool) -> Iterator[list[Change]]:
-        self.start()
-        while not self.stopped:
-            batch = self.poll()
-            if batch:
-                yield batch
-                continue
-            if stop_when_idle and self._idle:
-                return
-            self._stopped.wait(self._delay())
-
-    def poll(self) -> list[Change]:
-        """Read each readable shard once and return the decoded changes (position not moved)."""
-        return drive(self._poll_flow(), self.client)
 
 
 def subscription_arguments(
