@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -15,6 +15,7 @@ from ..domain.events import StoredEvent
 __all__ = [
     "AsyncOutboxStore",
     "DispatchReport",
+    "DispatcherPorts",
     "OutboxStore",
     "PassTally",
     "add_reports",
@@ -103,7 +104,31 @@ def add_reports(total: DispatchReport, report: DispatchReport) -> DispatchReport
     return DispatchReport(*(a + b for a, b in zip(attrs.astuple(total), attrs.astuple(report), strict=True)))
 
 
-def dispatch_steps(dispatcher: Any, stored: StoredEvent, tally: PassTally) -> Steps[None]:
+class DispatcherPorts(Protocol):
+    """What the dispatch rules use of a dispatcher (sync or async): its store, settings and callbacks."""
+
+    @property
+    def store(self) -> OutboxStore | AsyncOutboxStore:
+        """The store whose outbox is dispatched."""
+        ...
+
+    @property
+    def publish(self) -> Callable[[StoredEvent], Any]:
+        """Publishes one event (raising means "not published"); may return an awaitable."""
+        ...
+
+    owner: str
+    lease_seconds: float
+    max_attempts: int
+    base_delay: float
+    max_delay: float
+
+    def _pause(self, seconds: float) -> Any:
+        """Wait ``seconds`` (less once stopped); may be a coroutine function."""
+        ...
+
+
+def dispatch_steps(dispatcher: DispatcherPorts, stored: StoredEvent, tally: PassTally) -> Steps[None]:
     """Claim, publish and mark one event, by the rules of `OutboxDispatcher` (sync or async ports)."""
     if stored.stream_id in tally.blocked:
         tally.deferred += 1
@@ -124,7 +149,7 @@ def dispatch_steps(dispatcher: Any, stored: StoredEvent, tally: PassTally) -> St
     yield Use(store.claim, *key, owner=dispatcher.owner, lease_seconds=0)
 
 
-def _publish_steps(dispatcher: Any, stored: StoredEvent) -> Steps[bool]:
+def _publish_steps(dispatcher: DispatcherPorts, stored: StoredEvent) -> Steps[bool]:
     attempts = dispatcher.max_attempts
     for attempt in range(1, attempts + 1):
         try:

@@ -18,7 +18,8 @@ from ..core.reading import Selection
 from ..core.retry import backoff_delay
 from ..core.steps import Steps, Use
 from ..exceptions import ConcurrencyError, ConfigurationError, ProjectionError, UnknownEventTypeError
-from ..ports.checkpoints import StreamProgress, sequence_key
+from ..ports.checkpoints import EitherCheckpointStore, EitherEffectSink, StreamProgress, sequence_key
+from ..ports.store import AsyncEventStore, EventStore
 from ._batch import BatchOutcome, Tally, group_changes
 
 __all__ = ["History", "ProjectionPorts", "handle_steps", "replay_parked_steps", "settle_steps"]
@@ -39,14 +40,26 @@ class ProjectionPorts(Protocol):
 
     name: str
     handler: Callable[[Change], Any]
-    checkpoints: Any
-    store: Any
     kinds: frozenset[ChangeKind]
     history: History
     max_attempts: int | None
     retry_delay: float
-    effects: Any
     selection: Selection
+
+    @property
+    def checkpoints(self) -> EitherCheckpointStore:
+        """Where positions, versions and failures are saved."""
+        ...
+
+    @property
+    def store(self) -> EventStore | AsyncEventStore:
+        """The event store gaps are filled from."""
+        ...
+
+    @property
+    def effects(self) -> EitherEffectSink | None:
+        """Where a handler's returned effects commit with its checkpoint, if anywhere."""
+        ...
 
     @property
     def _stopping(self) -> bool:
