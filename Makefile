@@ -31,9 +31,14 @@ lint: setup
 	$(BIN)/ruff format --check
 	$(BIN)/mypy
 
+# Each pytest-xdist worker starts its own DynamoDB Local (the session fixture), so workers share
+# no table. Most of the suite waits on DynamoDB Local or on injected faults, so three workers
+# keep two cores busy.
+WORKERS ?= 3
+
 test: lint
-	$(BIN)/python -m coverage run -m pytest
-	$(BIN)/python -m coverage report
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope -m "not timing" --cov --cov-report=
+	$(BIN)/python -m pytest -m timing --cov --cov-append --cov-report=term-missing:skip-covered
 
 unasync: setup
 	$(BIN)/python scripts/unasync.py

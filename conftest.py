@@ -13,6 +13,8 @@ from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 
 from dynamo_es.testing import DynamoDBLocal
 
+pytest_plugins = ["dynamo_es.testing.pytest_plugin"]  # the entry point is off in addopts (see pyproject.toml)
+
 
 def _set_env(values: dict[str, str]) -> dict[str, str | None]:
     saved = {name: os.environ.get(name) for name in values}

@@ -105,6 +105,7 @@ class EventStoreSettings:
     max_transient_retries: int = attrs.field(default=6, validator=_int_between(0, 50))
     retry_base_delay_ms: int = attrs.field(default=25, validator=_int_between(0))
     retry_max_delay_ms: int = attrs.field(default=2000, validator=_int_between(0))
+    client_max_attempts: int = attrs.field(default=4, validator=_int_between(1, 10))
 
     def __attrs_post_init__(self) -> None:
         if self.partition_key_attribute == self.sort_key_attribute:

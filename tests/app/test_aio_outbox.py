@@ -11,6 +11,8 @@ import itertools
 import time
 import uuid
 
+import pytest
+
 from dynamo_es import StoredEvent
 from dynamo_es.aio import AsyncInMemoryEventStore, AsyncOutboxDispatcher
 
@@ -67,6 +69,7 @@ class TestAsyncOutboxDispatcher:
 
         assert asyncio.run(scenario()) < 1
 
+    @pytest.mark.timing
     def test_a_slow_publisher_does_not_hold_other_tasks(self) -> None:
         """While an async publish waits, other tasks on the loop run; every event is still published, in order."""
         ticks: list[float] = []

@@ -92,6 +92,13 @@ async def landed(store: AsyncDynamoDBEventStore, stream: str, *, within: float =
     return version
 
 
+async def held(proxy: FaultProxy, operation: str, *, within: float = 10.0) -> None:
+    """Return once the proxy has received ``operation`` (and holds it), polled: a busy machine sends it later."""
+    deadline = asyncio.get_running_loop().time() + within
+    while (operation, "delay") not in proxy.seen and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.005)
+
+
 class TestCancellation:
     @pytest.fixture
     def slow(
@@ -117,7 +124,7 @@ class TestCancellation:
                 await store.ensure_table()
                 proxy.inject("TransactWriteItems", "delay", seconds=0.4)
                 task = asyncio.create_task(store.append(stream, "Note", envelopes, 0))
-                await asyncio.sleep(0.1)
+                await held(proxy, "TransactWriteItems")  # on the wire: the proxy holds it
                 task.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await task
@@ -156,6 +163,7 @@ class TestCancellation:
 
 
 class TestEventLoop:
+    @pytest.mark.timing
     def test_a_10000_event_load_never_blocks_the_loop_for_a_round_trip(
         self, new_table: Callable[..., EventStoreSettings]
     ) -> None:

@@ -75,6 +75,7 @@ class TestAsyncSubscription:
 
         assert asyncio.run(scenario()) < 1
 
+    @pytest.mark.timing
     def test_the_loop_runs_other_tasks_while_the_stream_is_read(
         self, streams_table: EventStoreSettings, make_wallets: Callable[..., list[str]]
     ) -> None:

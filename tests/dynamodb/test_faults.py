@@ -48,9 +48,12 @@ def proxy(dynamodb_local: DynamoDBLocal) -> Iterator[FaultProxy]:
         yield running
 
 
-@pytest.fixture
-def settings(dynamodb_local: DynamoDBLocal, proxy: FaultProxy) -> EventStoreSettings:
-    """A table of its own, reached through the proxy; fast retries."""
+def fault_settings(dynamodb_local: DynamoDBLocal, proxy: FaultProxy) -> EventStoreSettings:
+    """A table of its own, reached through the proxy; fast retries, all of them the store's own.
+
+    botocore's own attempts (standard mode, up to 20 s of backoff) would only slow the lost
+    responses down: the store's retries and read-backs are what these tests show.
+    """
     suffix = uuid.uuid4().hex[:8]
     return dynamodb_local.settings(
         endpoint_url=proxy.endpoint_url,
@@ -58,7 +61,14 @@ def settings(dynamodb_local: DynamoDBLocal, proxy: FaultProxy) -> EventStoreSett
         checkpoints_table_name=f"faults-cp-{suffix}",
         retry_base_delay_ms=1,
         max_transient_retries=3,
+        client_max_attempts=1,
     )
+
+
+@pytest.fixture
+def settings(dynamodb_local: DynamoDBLocal, proxy: FaultProxy) -> EventStoreSettings:
+    """See `fault_settings`."""
+    return fault_settings(dynamodb_local, proxy)
 
 
 @pytest.fixture
@@ -124,6 +134,11 @@ class TestReads:
 
 
 class TestOutboxAndCheckpoints:
+    @pytest.fixture
+    def settings(self, dynamodb_local: DynamoDBLocal, proxy: FaultProxy) -> EventStoreSettings:
+        """As the module's, with botocore's own attempts: they are what retries a lost claim, mark or checkpoint."""
+        return attrs.evolve(fault_settings(dynamodb_local, proxy), client_max_attempts=4)
+
     def test_the_outbox_survives_lost_claims_and_marks(self, store: DynamoDBEventStore, proxy: FaultProxy) -> None:
         """Lost claim and mark responses: every event is published, none is left undispatched."""
         store.append("f", "Note", [Noted(n) for n in range(3)], 0).raise_for_failure()

@@ -250,6 +250,7 @@ class TestCrashes:
                     checkpoints_table_name=settings.checkpoints_table_name,
                     retry_base_delay_ms=1,
                     max_transient_retries=1,
+                    client_max_attempts=1,  # the store's retries only: botocore's back off for seconds
                 ),
             )
 

@@ -80,14 +80,16 @@ class _WireParserFactory(ResponseParserFactory):
 
 
 def client_options(settings: EventStoreSettings) -> dict[str, Any]:
-    """``create_client`` options for ``settings``: region, endpoint, credentials, retries, no validation."""
+    """``create_client`` options for ``settings``: region, endpoint, credentials, botocore's attempts, no validation."""
     access_key, secret = credentials_for(settings)
     return {
         "region_name": settings.region,
         "endpoint_url": settings.endpoint_url,
         "aws_access_key_id": access_key,
         "aws_secret_access_key": secret,
-        "config": Config(retries={"mode": "standard", "max_attempts": 3}, parameter_validation=False),
+        "config": Config(
+            retries={"mode": "standard", "total_max_attempts": settings.client_max_attempts}, parameter_validation=False
+        ),
     }
 
 
@@ -111,8 +113,9 @@ def _shared_session() -> botocore.session.Session:
 def make_client(settings: EventStoreSettings, service: str = "dynamodb") -> Any:
     """A botocore client of ``service`` ("dynamodb" or "dynamodbstreams") for ``settings``.
 
-    botocore retries throttling and connection errors itself (standard mode, three attempts);
-    the store's own retries and idempotency tokens sit above that. botocore's client-side
+    botocore retries throttling and connection errors itself (standard mode,
+    ``client_max_attempts`` in all: four by default); the store's own retries and idempotency
+    tokens sit above that. botocore's client-side
     parameter validation is off: every request is built from the model's codec, and DynamoDB
     validates it anyway (its errors are mapped like any other).
     """
