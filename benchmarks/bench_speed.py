@@ -7,7 +7,7 @@ botocore client (full response parsing) sending the same items or reading the sa
 - a 1,000-event append vs the same 10 transactions;
 - Repository.get of a 10,000-event aggregate, decoded and replayed, vs client.query of the same
   pages with nothing decoded;
-- client-side time per event (total minus time inside HTTP send) for 100 vs 1,000-event appends
+- client-side time per event (this process's CPU time) for 100 vs 1,000-event appends
   and 10,000 vs 50,000-event loads: scaling must be linear;
 - the in-memory store: replay of 10,000 events, events/s.
 
@@ -26,7 +26,6 @@ from typing import Any
 
 import attrs
 import botocore.session
-from botocore.httpsession import URLLib3Session
 
 from dynamo_es import (
     AggregateRoot,
@@ -58,28 +57,6 @@ class Account(AggregateRoot):
     @applies(Deposited)
     def _deposited(self, event: Deposited) -> None:
         self.balance += event.amount
-
-
-@attrs.define
-class HttpClock:
-    """Time spent inside botocore's HTTP send (the body read included), for every client."""
-
-    seconds: float = 0.0
-
-    def install(self) -> None:
-        original = URLLib3Session.send
-
-        def send(session: URLLib3Session, request: Any) -> Any:
-            start = time.perf_counter()
-            response = original(session, request)
-            _ = response.content  # read the body inside the clock
-            self.seconds += time.perf_counter() - start
-            return response
-
-        URLLib3Session.send = send  # type: ignore[method-assign]
-
-
-CLOCK = HttpClock()
 
 
 def plain_client(settings: EventStoreSettings) -> Any:
@@ -115,12 +92,16 @@ def raw_items(store: DynamoDBEventStore, stream: str, first: int, count: int) ->
 
 
 def timed(function: Callable[[], Any]) -> tuple[float, float]:
-    """(total, client-side) milliseconds of ``function``."""
-    http_before = CLOCK.seconds
+    """(total, client-side) milliseconds of ``function``: client-side is this process's CPU time.
+
+    CPU time, not wall time minus time in HTTP: a load reads its version ranges on several
+    threads at once, and DynamoDB Local's own work is another process's.
+    """
+    cpu_before = time.process_time()
     start = time.perf_counter()
     function()
     total = time.perf_counter() - start
-    return total * 1000, (total - (CLOCK.seconds - http_before)) * 1000
+    return total * 1000, (time.process_time() - cpu_before) * 1000
 
 
 def report(name: str, ours: list[float], baseline: list[float], goal: str) -> None:
@@ -143,7 +124,7 @@ def bench_save(store: DynamoDBEventStore, client: Any, rounds: int) -> None:
         client.transact_write_items(TransactItems=raw_items(store, stream, 1, 1))
         items = raw_items(store, stream, 2, 100)
         raw.append(timed(lambda items=items: client.transact_write_items(TransactItems=items))[0])
-    report("Repository.save of 100 onto an existing stream", ours, raw, "goal <= 1.05x")
+    report("Repository.save of 100 onto an existing stream", ours, raw, "goal <= 0.90x")
 
 
 def bench_append(store: DynamoDBEventStore, client: Any, rounds: int, size: int) -> tuple[float, float]:
@@ -156,7 +137,7 @@ def bench_append(store: DynamoDBEventStore, client: Any, rounds: int, size: int)
         stream = f"Account:raw-{uuid.uuid4()}"
         batches = [raw_items(store, stream, first, 100) for first in range(1, size + 1, 100)]
         raw.append(timed(lambda batches=batches: [client.transact_write_items(TransactItems=b) for b in batches])[0])
-    report(f"append of {size:,} events", ours, raw, "goal <= 1.05x")
+    report(f"append of {size:,} events", ours, raw, "goal <= 0.90x")
     return statistics.median(client_side), size
 
 
@@ -190,7 +171,7 @@ def bench_load(store: DynamoDBEventStore, client: Any, rounds: int, size: int) -
         ours.append(total)
         client_side.append(local)
     assert accounts.get(account_id).balance == size
-    report(f"Repository.get of {size:,} events (decode+replay)", ours, raw, "goal <= 0.75x")
+    report(f"Repository.get of {size:,} events (decode+replay)", ours, raw, "goal <= 0.55x")
     return statistics.median(client_side), size
 
 
@@ -206,14 +187,13 @@ def bench_memory(rounds: int) -> None:
     rates = (
         f"first load {10_000 / statistics.median(first):,.0f}, later loads {10_000 / statistics.median(repeat):,.0f}"
     )
-    print(f"{'in-memory replay of 10,000 events':<46} events/s: {rates}  (goal >= 200,000)")
+    print(f"{'in-memory replay of 10,000 events':<46} events/s: {rates}  (goal >= 400,000)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
-    CLOCK.install()
     with DynamoDBLocal() as local:
         store = DynamoDBEventStore(local.settings(events_table_name="SpeedEvents"))
         store.ensure_table()
@@ -231,7 +211,7 @@ def main() -> None:
             ("load", load_small, load_large),
         ):
             print(
-                f"client-side time per event, {name}: {small / n_small * 1000:6.1f} us at {n_small:,}, "
+                f"client CPU per event, {name}: {small / n_small * 1000:6.1f} us at {n_small:,}, "
                 f"{large / n_large * 1000:6.1f} us at {n_large:,} (ratio {large / n_large / (small / n_small):4.2f})"
             )
         bench_memory(args.rounds)

@@ -200,3 +200,51 @@ class TestCorruptData:
         """An event value JSON cannot hold raises SerializationError at encode time."""
         with pytest.raises(SerializationError, match="Acc:1 version 7"):
             encode(serializer, attrs.evolve(sample(), counts={"x": object()}))  # type: ignore[dict-item]
+
+
+class TestDecodeAll:
+    def test_a_batch_decodes_as_one_by_one(self, serializer: EventSerializer) -> None:
+        """Mixed types, metadata, timestamps and an upcast: decode_all gives what decode() gives, in order."""
+        records = [
+            encode(serializer, sample(), correlation_id="c1"),
+            encode(serializer, PriceSet(Decimal("2.5"), "USD"), correlation_id="c1"),
+            attrs.evolve(encode(serializer, sample()), timestamp="2021-06-01T10:00:00"),
+            EncodedEvent(
+                stream_id="Acc:1",
+                aggregate_id="1",
+                aggregate_type="Acc",
+                version=8,
+                event_id="old",
+                event_type="Renamed",
+                timestamp="2020-01-01T00:00:00+00:00",
+                event_data=base64.b64encode(b'{"price":"5"}').decode(),
+                metadata='{"schemaVersion":1}',
+            ),
+            encode(serializer, PriceSet(Decimal(1), "EUR"), correlation_id="c2"),
+        ]
+        assert serializer.decode_all(records) == [serializer.decode(record) for record in records]
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"event_data": "***not base64***"},
+            {"event_data": base64.b64encode(b"{not json").decode()},
+            {"event_data": base64.b64encode(b'{"tags": []}').decode()},
+            {"event_data": base64.b64encode(b'{"tags": []} {}').decode()},
+            {"metadata": "{broken"},
+            {"timestamp": "yesterday"},
+            {"event_type": "Vanished"},
+        ],
+        ids=["base64", "json", "missing-fields", "extra-data", "metadata-json", "timestamp", "unknown-type"],
+    )
+    def test_a_corrupt_record_in_a_batch_raises_what_decode_raises(
+        self, serializer: EventSerializer, changes: dict[str, str]
+    ) -> None:
+        """After good records, a corrupt one raises decode()'s own error, naming that event."""
+        good = encode(serializer, sample())
+        bad = attrs.evolve(encode(serializer, sample()), **changes)
+        with pytest.raises(SerializationError) as alone:
+            serializer.decode(bad)
+        with pytest.raises(SerializationError) as batch:
+            serializer.decode_all([good, bad])
+        assert type(batch.value) is type(alone.value) and str(batch.value) == str(alone.value)

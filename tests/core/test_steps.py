@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from dynamo_es.core.steps import Steps, Use, run_steps, run_steps_async
+from dynamo_es.core.steps import Concurrently, Sleep, Steps, Use, run_steps, run_steps_async
 
 
 class Ledger:
@@ -75,3 +76,75 @@ class TestRunners:
 
         asyncio.run(scenario())
         assert ledger.calls == ["saved"]
+
+
+def waiting(ledger: Ledger, name: str, seconds: float, *, fail: bool = False) -> Steps[str]:
+    """Sleeps ``seconds`` (a port call), records ``name`` as it ends, and returns it (or raises)."""
+    yield Sleep(seconds)
+    yield Use(ledger.note, name)
+    if fail:
+        raise ValueError(name)
+    return name
+
+
+class TestConcurrently:
+    def test_the_sync_runner_runs_them_at_once_and_returns_results_in_order(self) -> None:
+        """Three 0.2 s waits take about 0.2 s, not 0.6; the results keep the order given, whoever ends first."""
+        ledger = Ledger()
+
+        def steps() -> Steps[list[str]]:
+            return (
+                yield Concurrently(
+                    [waiting(ledger, "slow", 0.2), waiting(ledger, "quick", 0.01), waiting(ledger, "mid", 0.1)]
+                )
+            )
+
+        began = time.perf_counter()
+        assert run_steps(steps()) == ["slow", "quick", "mid"]
+        assert time.perf_counter() - began < 0.5
+        assert ledger.calls.index("quick") < ledger.calls.index("slow")
+
+    def test_the_async_runner_runs_them_as_tasks(self) -> None:
+        """The same on the loop: concurrent tasks, results in order."""
+        ledger = Ledger()
+
+        def steps() -> Steps[list[str]]:
+            return (yield Concurrently([waiting(ledger, "slow", 0.2), waiting(ledger, "quick", 0.01)]))
+
+        began = time.perf_counter()
+        assert asyncio.run(run_steps_async(steps())) == ["slow", "quick"]
+        assert time.perf_counter() - began < 0.35
+
+    def test_an_error_is_raised_once_every_one_has_ended_in_a_thread(self) -> None:
+        """The sync runner waits for the others before raising the first error: nothing is left running."""
+        ledger = Ledger()
+
+        def steps() -> Steps[list[str]]:
+            return (yield Concurrently([waiting(ledger, "bad", 0.0, fail=True), waiting(ledger, "late", 0.2)]))
+
+        with pytest.raises(ValueError, match="bad"):
+            run_steps(steps())
+        assert ledger.calls == ["bad", "late"]
+
+    def test_an_async_error_cancels_the_others(self) -> None:
+        """On the loop an error cancels the other tasks (they never finish), then is raised."""
+        ledger = Ledger()
+
+        def steps() -> Steps[list[str]]:
+            return (yield Concurrently([waiting(ledger, "bad", 0.0, fail=True), waiting(ledger, "late", 0.2)]))
+
+        async def scenario() -> None:
+            with pytest.raises(ValueError, match="bad"):
+                await run_steps_async(steps())
+            await asyncio.sleep(0.3)
+
+        asyncio.run(scenario())
+        assert ledger.calls == ["bad"]
+
+    def test_none_is_an_empty_list(self) -> None:
+        """No generators, no threads: the result is []."""
+
+        def steps() -> Steps[list[str]]:
+            return (yield Concurrently([]))
+
+        assert run_steps(steps()) == []

@@ -307,3 +307,44 @@ class TestBoundary:
         assert [e.version for e in loaded] == list(range(1, 61))
         assert len(queries.calls) >= 3
         assert all(call["ConsistentRead"] for call in queries.calls)
+
+
+def queried_ranges(store: DynamoDBEventStore) -> list[tuple[int, int | None, bool]]:
+    """Records each Query's version range (from its key condition values) and whether it was a resumed page."""
+    seen: list[tuple[int, int | None, bool]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        values = params["ExpressionAttributeValues"]
+        high = int(values[":last"]["N"]) if ":last" in values else None
+        seen.append((int(values[":first"]["N"]), high, "ExclusiveStartKey" in params))
+
+    store.client.meta.events.register("provide-client-params.dynamodb.Query", record)
+    return seen
+
+
+class TestLoads:
+    def test_a_long_stream_is_read_as_version_ranges_at_once(self, dynamodb_store: DynamoDBEventStore) -> None:
+        """After the first page, the rest is read as disjoint ranges, concurrently; every event once, in order."""
+        store = attrs.evolve(dynamodb_store, page_items=40)
+        store.append("long", "Note", notes(250), 0).raise_for_failure()
+        seen = queried_ranges(store)
+        loaded = store.load("long", "Note")
+        assert [e.version for e in loaded] == list(range(1, 251))
+        assert [e.event.text for e in loaded] == [f"{n:05d}" for n in range(250)]
+        ranges = [(low, high) for low, high, resumed in seen if not resumed and high is not None and low > 1]
+        assert (41, 80) in ranges and max(high for _, high in ranges) == 250  # ranges, not pages in a row
+
+    def test_a_short_stream_is_one_query(self, dynamodb_store: DynamoDBEventStore) -> None:
+        """A stream within one page costs one request, as before: no range planning, no last-version read."""
+        dynamodb_store.append("short", "Note", notes(5), 0).raise_for_failure()
+        seen = queried_ranges(dynamodb_store)
+        assert len(dynamodb_store.load("short", "Note")) == 5
+        assert len(seen) == 1
+
+    def test_a_version_window_ends_where_asked(self, dynamodb_store: DynamoDBEventStore) -> None:
+        """to_version bounds the ranges too."""
+        store = attrs.evolve(dynamodb_store, page_items=30)
+        store.append("window", "Note", notes(200), 0).raise_for_failure()
+        assert [e.version for e in store.load("window", "Note", from_version=20, to_version=155)] == list(
+            range(20, 156)
+        )

@@ -5,7 +5,9 @@ algorithms (an append, a commit, a load) are generators that yield the steps the
 
 - `Use(port.method, *args)`: call a port (a store, a checkpoint store, a handler, a pause);
 - `Call(operation, params)`: send one request on the driver's client (``client.query(**params)``);
-- `Sleep(seconds)`: wait before a retry; ``Sleep(0)`` lets an event loop run other tasks.
+- `Sleep(seconds)`: wait before a retry; ``Sleep(0)`` lets an event loop run other tasks;
+- `Concurrently(steps, ...)`: run several of these generators at once (threads for the sync
+  driver, tasks for the async one) and receive their results, in order.
 
 Each receives the result, or has the error thrown in where it was yielded. `run_steps()` drives
 them with sync ports and a botocore client; `run_steps_async()` awaits what returns an awaitable
@@ -19,14 +21,16 @@ after letting ``GeneratorExit`` pass, not in a ``finally``: a generator being cl
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
+import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 import attrs
 
-__all__ = ["Call", "Sleep", "Step", "Steps", "Use", "run_steps", "run_steps_async"]
+__all__ = ["Call", "Concurrently", "Sleep", "Step", "Steps", "Use", "run_steps", "run_steps_async"]
 
 T = TypeVar("T")
 
@@ -60,9 +64,39 @@ class Sleep:
     seconds: float
 
 
-Step = Use | Call | Sleep
+class Concurrently:
+    """Several step generators run at once; the result is the list of their results, in order.
+
+    The first error (in order) is raised once every one has ended: none is left running.
+    """
+
+    __slots__ = ("steps",)
+
+    def __init__(self, steps: Sequence[Steps[Any]]) -> None:
+        self.steps = tuple(steps)
+
+    def __repr__(self) -> str:
+        return f"Concurrently({len(self.steps)})"
+
+
+Step = Use | Call | Sleep | Concurrently
 Steps = Generator[Step, Any, T]
 """I/O-free logic: yields steps, receives their results, returns its own."""
+
+MAX_CONCURRENCY = 8
+"""Threads the sync driver runs `Concurrently` steps on (one shared pool, made on first use)."""
+MAX_ASYNC_CONCURRENCY = 3
+"""Tasks the async driver runs at once for one `Concurrently` step: responses that arrive together
+are parsed one after the other on the loop, so fewer at once keeps its pauses short."""
+_POOL: list[concurrent.futures.ThreadPoolExecutor] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(concurrent.futures.ThreadPoolExecutor(MAX_CONCURRENCY, thread_name_prefix="dynamo-es"))
+        return _POOL[0]
 
 
 def run_steps(steps: Steps[T], client: Any = None) -> T:
@@ -87,6 +121,8 @@ def run_steps(steps: Steps[T], client: Any = None) -> T:
 def _run(step: Step, client: Any) -> Any:
     if isinstance(step, Call):
         return getattr(client, step.operation)(**step.params)
+    if isinstance(step, Concurrently):
+        return _run_concurrently(step.steps, client)
     if isinstance(step, Sleep):
         if step.seconds:  # Sleep(0) is a pause for an event loop; a thread needs none
             time.sleep(step.seconds)
@@ -113,9 +149,40 @@ async def run_steps_async(steps: Steps[T], client: Any = None) -> T:
         return value
 
 
+def _run_concurrently(steps: tuple[Steps[Any], ...], client: Any) -> list[Any]:
+    """Each generator on a thread of the shared pool (the first in this one); results in order."""
+    if not steps:
+        return []
+    futures = [_pool().submit(run_steps, each, client) for each in steps[1:]]
+    try:
+        first = run_steps(steps[0], client)
+    finally:
+        concurrent.futures.wait(futures)
+    return [first, *(future.result() for future in futures)]
+
+
+async def _run_concurrently_async(steps: tuple[Steps[Any], ...], client: Any) -> list[Any]:
+    """Each generator as a task; on an error (or a cancellation) the others are cancelled, then it is raised."""
+    limit = asyncio.Semaphore(MAX_ASYNC_CONCURRENCY)
+
+    async def run(each: Steps[Any]) -> Any:
+        async with limit:
+            return await run_steps_async(each, client)
+
+    tasks = [asyncio.ensure_future(run(each)) for each in steps]
+    try:
+        return [await task for task in tasks]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def _run_async(step: Step, client: Any) -> Any:
     if isinstance(step, Call):
         return await getattr(client, step.operation)(**step.params)
+    if isinstance(step, Concurrently):
+        return await _run_concurrently_async(step.steps, client)
     if isinstance(step, Sleep):
         await asyncio.sleep(step.seconds)
         return None

@@ -10,7 +10,8 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ...core.backends.sync import awaited
+from ...core.backends.sync import awaited, replay
+from ...core.gc import collection_paused
 from ...domain.aggregate import AggregateRoot
 from ...domain.events import EventMetadata
 from ...exceptions import AggregateNotFoundError, ConcurrencyError
@@ -66,17 +67,21 @@ class Repository(Generic[A]):
         """
         if version is not None:
             check_version("version", version, minimum=1)
+        with collection_paused():  # a load's thousands of objects are freed before the collector would walk them
+            return self._get(aggregate_id, version)
+
+    def _get(self, aggregate_id: str, version: int | None) -> A:
         aggregate_type = self.aggregate_class.aggregate_type
         aggregate = self._from_snapshot(aggregate_id, version)
         if aggregate is not None:
             after = aggregate.version + 1
-            aggregate.replay(self.store.load(aggregate_id, aggregate_type, from_version=after, to_version=version))
+            replay(aggregate, self.store.load(aggregate_id, aggregate_type, from_version=after, to_version=version))
             return aggregate
         events = self.store.load(aggregate_id, aggregate_type, to_version=version)
         if not events:
             raise AggregateNotFoundError(aggregate_type, aggregate_id)
         aggregate = self.aggregate_class(aggregate_id)
-        aggregate.replay(events)
+        replay(aggregate, events)
         return aggregate
 
     def save(self, aggregate: A, *, metadata: EventMetadata | None = None) -> int:

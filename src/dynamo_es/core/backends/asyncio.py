@@ -10,12 +10,17 @@ from typing import Any, TypeVar
 
 import attrs
 
-__all__ = ["PAGE_ITEMS", "AsyncStop", "aclose_now", "awaited", "call", "merged"]
+from ...domain.aggregate import AggregateRoot
+from ...domain.events import StoredEvent
+
+__all__ = ["PAGE_ITEMS", "AsyncStop", "aclose_now", "awaited", "call", "merged", "replay"]
 
 T = TypeVar("T")
-PAGE_ITEMS: int | None = 1000
+PAGE_ITEMS: int | None = 250
 """Items per Query page of an async load: each page is parsed on the event loop, so it stays short."""
 _DONE = object()
+_REPLAY_SLICE = 500
+"""Events applied between two pauses of an async replay."""
 
 
 @attrs.define
@@ -111,3 +116,11 @@ async def _pump(source: Callable[[], AsyncGenerator[Any, None]], items: asyncio.
     except Exception as error:  # noqa: BLE001  # handed to the reader, which raises it
         await items.put(_Failure(error))
     await items.put(_DONE)
+
+
+async def replay(aggregate: AggregateRoot, events: Sequence[StoredEvent]) -> None:
+    """``aggregate.replay(events)`` in slices, the loop free in between (a long stream holds it for tens of ms)."""
+    for start in range(0, len(events), _REPLAY_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        aggregate.replay(events[start : start + _REPLAY_SLICE])

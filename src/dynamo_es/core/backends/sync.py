@@ -10,9 +10,11 @@ from typing import Any, TypeVar
 
 import attrs
 
+from ...domain.aggregate import AggregateRoot
+from ...domain.events import StoredEvent
 from ...exceptions import ConfigurationError
 
-__all__ = ["PAGE_ITEMS", "Stop", "awaited", "call", "close_now", "merged"]
+__all__ = ["PAGE_ITEMS", "Stop", "awaited", "call", "close_now", "merged", "replay"]
 
 PAGE_ITEMS: int | None = None
 """Items per Query page of a sync load: None, DynamoDB's own 1 MB pages (fewest requests)."""
@@ -125,3 +127,8 @@ def _put(items: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
             continue
         return True
     return False
+
+
+def replay(aggregate: AggregateRoot, events: Sequence[StoredEvent]) -> None:
+    """``aggregate.replay(events)``, at once."""
+    aggregate.replay(events)

@@ -56,7 +56,7 @@ class DynamoDBEventStore(EventClientOwner):
         serializer: the event codec (default: the global registry, [`make_converter()`][dynamo_es.make_converter]).
         page_items: items per Query page of a load; None for DynamoDB's 1 MB pages (the sync
             store's default). The async store parses each page on the event loop, so its
-            default is 1,000: smaller pages mean shorter pauses of other tasks (and more requests).
+            default is 250: smaller pages mean shorter pauses of other tasks (and more requests).
     """
 
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)

@@ -8,7 +8,7 @@ from typing import Any
 from ...core.serialization import EncodedEvent
 from ..schema.model import EventItemCodec
 
-__all__ = ["check_exists", "put_event", "query_page", "request_token", "transaction"]
+__all__ = ["check_exists", "put_event", "query_page", "request_token", "transaction", "version_ranges"]
 
 _TOKEN_NAMESPACE = uuid.UUID("6f1c3a52-6d0e-4a57-9d4b-2f5f3f0c9e11")
 
@@ -76,3 +76,12 @@ def query_page(
     if start_key is not None:
         params["ExclusiveStartKey"] = start_key
     return params
+
+
+def version_ranges(first: int, last: int, *, size: int, most: int) -> list[tuple[int, int]]:
+    """``first`` to ``last`` as consecutive inclusive ranges of ``size`` versions, at most ``most`` of them."""
+    count = last - first + 1
+    if count <= 0:
+        return []
+    size = max(size, 1, -(-count // most))
+    return [(start, min(start + size - 1, last)) for start in range(first, last + 1, size)]

@@ -17,6 +17,7 @@ from ...core.changes import Change
 from ...core.gc import collection_paused
 from ...core.reading import ChangeDecoder
 from ...core.serialization import EncodedEvent, EventSerializer
+from ...core.steps import MAX_CONCURRENCY, Concurrently
 from ...domain.events import EventMetadata, StoredEvent
 from ...exceptions import EventStoreError, TransientStoreError
 from ...ports.store import (
@@ -248,13 +249,14 @@ class StoreCore:
             check_version("to_version", to_version)
             if to_version < from_version:
                 return []
-        records = yield from self.query(stream_id, (from_version, to_version))
-        events: list[StoredEvent] = []
-        for start in range(0, len(records), _CHUNK):
-            if start:
-                yield _PAUSE
-            events.extend(self.serializer.decode_all(records[start : start + _CHUNK]))
-        return events
+        with collection_paused():  # the whole load, its requests included: what it allocates has no cycles
+            records = yield from self.query(stream_id, (from_version, to_version))
+            events: list[StoredEvent] = []
+            for start in range(0, len(records), _CHUNK):
+                if start:
+                    yield _PAUSE
+                events.extend(self.serializer.decode_all(records[start : start + _CHUNK]))
+            return events
 
     def read_changes(
         self, aggregate_id: str, aggregate_type: str, versions: tuple[int, int | None], decoder: ChangeDecoder
@@ -281,28 +283,71 @@ class StoreCore:
     def query(
         self, stream_id: str, versions: tuple[int, int | None], *, limit: int | None = None, forward: bool = True
     ) -> Flow[list[EncodedEvent]]:
-        """The stream's events in ``versions``, decoded from the wire format, page by page to the end."""
-        decode = self.codec.decode
+        """The stream's events in ``versions``, decoded from the wire format, to the end.
+
+        The first page is read alone. When more follow, a whole-stream read takes the rest as
+        version ranges at once (`Concurrently`): a Query's pages come one after the other, but
+        disjoint ranges of the sort key need not. The stream is read up to its last version
+        when the ranges were planned; what is appended meanwhile is not (it is a later load's).
+        """
+        records, start_key = yield from self._pages(stream_id, versions, limit=limit, forward=forward, first=True)
+        if start_key and limit is None and forward:
+            records += yield from self._rest(stream_id, versions, records[-1].version, len(records))
+        elif start_key:
+            more, _ = yield from self._pages(stream_id, versions, limit=limit, forward=forward, start_key=start_key)
+            records += more
+        if records:
+            self.known.saw(stream_id, max(records[0].version, records[-1].version))
+        return records
+
+    def _rest(
+        self, stream_id: str, versions: tuple[int, int | None], after: int, page: int
+    ) -> Flow[list[EncodedEvent]]:
+        """Versions after ``after`` (up to the stream's last), as ranges of about a ``page`` each, read at once."""
+        last = yield from self.last_version(stream_id)
+        end = last if versions[1] is None else min(versions[1], last)
+        ranges = requests.version_ranges(after + 1, end, size=page, most=MAX_CONCURRENCY)
+        parts = yield Concurrently([self._range(stream_id, each) for each in ranges])
+        return [record for part in parts for record in part]
+
+    def _range(self, stream_id: str, versions: tuple[int, int]) -> Flow[list[EncodedEvent]]:
+        records, _ = yield from self._pages(stream_id, versions, limit=None, forward=True)
+        return records
+
+    def _pages(
+        self,
+        stream_id: str,
+        versions: tuple[int, int | None],
+        *,
+        limit: int | None,
+        forward: bool,
+        start_key: dict[str, Any] | None = None,
+        first: bool = False,
+    ) -> Flow[tuple[list[EncodedEvent], dict[str, Any] | None]]:
+        """Pages from ``start_key`` to the end, or to ``limit`` events (the first page only, with ``first``)."""
         records: list[EncodedEvent] = []
-        start_key: dict[str, Any] | None = None
         while True:
             page_limit = limit if limit is not None else self.page_items
             params = requests.query_page(
                 self.table, self.codec, stream_id, versions, limit=page_limit, forward=forward, start_key=start_key
             )
             page = yield from self.read(stream_id, params)
-            items = page.get("Items", [])
-            for start in range(0, len(items), _CHUNK):
-                if start:
-                    yield _PAUSE
-                with collection_paused():
-                    records.extend(decode(item) for item in items[start : start + _CHUNK])
+            yield from self._decode_page(page.get("Items", []), records)
             start_key = page.get("LastEvaluatedKey")
-            if not start_key or (limit is not None and len(records) >= limit):
-                break
-        if records:
-            self.known.saw(stream_id, max(records[0].version, records[-1].version))
-        return records
+            if first or not start_key or (limit is not None and len(records) >= limit):
+                return records, start_key
+
+    def _decode_page(self, items: list[Any], records: list[EncodedEvent]) -> Flow[None]:
+        """The page's items into ``records``, a slice at a time; an event loop runs others before each slice.
+
+        Before the first one too: the response was just parsed, and the ranges of a load arrive
+        together, so each slice (and each parse) is a step of its own.
+        """
+        decode = self.codec.decode
+        for start in range(0, len(items), _CHUNK):
+            yield _PAUSE
+            with collection_paused():
+                records.extend(decode(item) for item in items[start : start + _CHUNK])
 
     def read(self, stream_id: str, params: dict[str, Any]) -> Flow[dict[str, Any]]:
         """One Query page, transient failures retried with the same backoff as writes."""

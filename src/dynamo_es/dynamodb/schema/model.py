@@ -12,6 +12,7 @@ from pynamodb.attributes import Attribute, BooleanAttribute, NumberAttribute, Un
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from ...core.decoding import positional_builder
 from ...core.serialization import EncodedEvent
 from ...exceptions import CorruptItemError
 from ...settings import EventStoreSettings
@@ -131,6 +132,9 @@ class _Field:
     default: Any
 
 
+_build_encoded = positional_builder(EncodedEvent)
+
+
 def _fields(model: type[EventItem]) -> tuple[_Field, ...]:
     fields = []
     names = set(attrs.fields_dict(EncodedEvent))
@@ -159,7 +163,7 @@ class EventItemCodec:
 
     model: type[EventItem]
     _fields: tuple[_Field, ...] = attrs.field(init=False, repr=False)
-    _plan: tuple[tuple[str, str, str, Any], ...] = attrs.field(init=False, repr=False)
+    _plan: tuple[tuple[str, str, Any], ...] = attrs.field(init=False, repr=False)
     _version_attr: str = attrs.field(init=False, repr=False)
     _event_id_attr: str = attrs.field(init=False, repr=False)
     _marks: tuple[tuple[str, str], ...] = attrs.field(init=False, repr=False)
@@ -175,7 +179,11 @@ class EventItemCodec:
 
     def __attrs_post_init__(self) -> None:
         self._fields = _fields(self.model)
-        self._plan = tuple((spec.field, spec.attr_name, spec.attr_type, spec.default) for spec in self._fields)
+        order = {name: n for n, name in enumerate(attrs.fields_dict(EncodedEvent))}
+        specs = sorted(self._fields, key=lambda spec: order[spec.field])  # EncodedEvent's order: built positionally
+        if [spec.field for spec in specs] != list(order):
+            raise TypeError(f"{self.model.__name__} does not hold every field of an EncodedEvent")
+        self._plan = tuple((spec.attr_name, spec.attr_type, spec.default) for spec in specs)
         attributes = self.model.get_attributes()
         self._version_attr = attributes["version"].attr_name
         self._event_id_attr = attributes["event_id"].attr_name
@@ -245,23 +253,25 @@ class EventItemCodec:
 
     def _decode_well_formed(self, item: Mapping[str, Mapping[str, Any]]) -> EncodedEvent:
         """The fast path: every attribute present with its type; raises on anything else."""
-        values: dict[str, Any] = {}
-        for field, name, kind, default in self._plan:
+        values: list[Any] = []
+        append = values.append
+        for name, kind, default in self._plan:
             wire = item.get(name)
             if wire is None:
                 if default is _MISSING:
                     raise KeyError(name)
-                values[field] = default
+                append(default)
             elif kind == "N":
-                values[field] = int(wire["N"])
+                append(int(wire["N"]))
             else:
                 value = wire[kind]
                 if value.__class__ is not _PYTHON_TYPES[kind]:
                     raise TypeError(name)
-                values[field] = value
-        if int(item[self._version_attr]["N"]) != values["version"]:
+                append(value)
+        encoded = _build_encoded(*values)
+        if int(item[self._version_attr]["N"]) != encoded.version:
             raise ValueError(self._version_attr)
-        return EncodedEvent(**values)
+        return encoded
 
     def _value(self, item: Mapping[str, Mapping[str, Any]], spec: _Field) -> Any:
         wire = item.get(spec.attr_name)
