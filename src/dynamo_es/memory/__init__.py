@@ -3,6 +3,6 @@
 from ._checkpoints import InMemoryCheckpointStore
 from ._snapshots import InMemorySnapshotStore
 from ._store import InMemoryEventStore
-from ._subscription import MemorySubscription
+from ._sync.subscription import MemorySubscription
 
 __all__ = ["InMemoryCheckpointStore", "InMemoryEventStore", "InMemorySnapshotStore", "MemorySubscription"]

@@ -1,79 +1,18 @@
-"""The async in-memory store's hand-written part: its subscription, and what is not a plain delegation."""
+"""The async in-memory store's hand-written shell: what is not a plain delegation to the sync store."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
 import attrs
 
-from ..core.backends.asyncio import AsyncStop
-from ..core.changes import Change, StreamPosition
+from ..core.changes import StreamPosition
 from ..core.reading import Selection
 from ..core.serialization import EventSerializer
 from ..ports.source import StartAt
+from ._async.subscription import AsyncMemorySubscription
 from ._checkpoints import InMemoryCheckpointStore
 from ._store import InMemoryEventStore
-from ._subscription import MemorySubscription
 
-__all__ = ["AsyncMemoryShell", "AsyncMemorySubscription"]
-
-
-@attrs.define
-class AsyncMemorySubscription:
-    """The in-memory store's subscription for asyncio: the same changes, order and positions.
-
-    Made by ``AsyncInMemoryEventStore.subscribe_to_changes()``. An idle read waits
-    ``poll_interval`` seconds on the loop (`stop()` cuts it short).
-    """
-
-    sync: MemorySubscription
-    _stopped: AsyncStop = attrs.field(factory=AsyncStop, init=False, repr=False)
-
-    @property
-    def position(self) -> StreamPosition:
-        """How far the subscription has delivered."""
-        return self.sync.position
-
-    @property
-    def records_lost(self) -> int:
-        """Always 0: an in-memory log is never trimmed."""
-        return self.sync.records_lost
-
-    @property
-    def stopped(self) -> bool:
-        """Whether `stop()` was called."""
-        return self._stopped.is_set()
-
-    async def start(self) -> AsyncMemorySubscription:
-        """Fix where reading begins."""
-        self.sync.start()
-        return self
-
-    def stop(self) -> None:
-        """End iteration after the batch in hand (and an idle wait at once)."""
-        self._stopped.set()
-
-    async def poll(self) -> list[Change]:
-        """The changes not yet delivered; the position moves past them."""
-        await asyncio.sleep(0)
-        return self.sync.poll()
-
-    async def batches(self, *, stop_when_idle: bool = False) -> AsyncIterator[list[Change]]:
-        """The changes, one list per read; with ``stop_when_idle``, end once caught up."""
-        while not self.stopped:
-            batch = await self.poll()
-            if batch:
-                yield batch
-            elif stop_when_idle:
-                return
-            else:
-                await self._stopped.wait(self.sync.poll_interval)
-
-    async def __aiter__(self) -> AsyncIterator[Change]:
-        async for batch in self.batches():
-            for change in batch:
-                yield change
+__all__ = ["AsyncMemoryShell"]
 
 
 # What is not a plain delegation; AsyncInMemoryEventStore (memory/_aio_store.py) adds every other
@@ -107,4 +46,7 @@ class AsyncMemoryShell:
         reads: Selection | None = None,
     ) -> AsyncMemorySubscription:
         """An async subscription to this store's appends (and outbox marks); ``reads`` as for the sync store."""
-        return AsyncMemorySubscription(self.sync.subscribe_to_changes(position, start_at=start_at, reads=reads))
+        sync = self.sync.subscribe_to_changes(position, start_at=start_at, reads=reads)
+        return AsyncMemorySubscription(
+            sync.log, sync.decoder, sync.position, start_at=sync.start_at, poll_interval=sync.poll_interval
+        )

@@ -31,7 +31,8 @@ from ..ports.store import (
     make_stream_id,
 )
 from ._checkpoints import InMemoryCheckpointStore
-from ._subscription import ChangeLog, MemorySubscription
+from ._log import ChangeLog
+from ._sync.subscription import MemorySubscription
 
 __all__ = ["InMemoryEventStore"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import threading
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -13,7 +14,7 @@ import attrs
 from ...domain.aggregate import AggregateRoot
 from ...domain.events import StoredEvent
 
-__all__ = ["PAGE_ITEMS", "AsyncStop", "aclose_now", "awaited", "call", "merged", "replay"]
+__all__ = ["PAGE_ITEMS", "AsyncStop", "aclose_now", "awaited", "call", "merged", "replay", "wait_until", "yield_now"]
 
 T = TypeVar("T")
 PAGE_ITEMS: int | None = 250
@@ -124,3 +125,14 @@ async def replay(aggregate: AggregateRoot, events: Sequence[StoredEvent]) -> Non
         if start:
             await asyncio.sleep(0)
         aggregate.replay(events[start : start + _REPLAY_SLICE])
+
+
+async def yield_now() -> None:
+    """Let the event loop run other tasks once (a call that does no I/O still takes turns)."""
+    await asyncio.sleep(0)
+
+
+async def wait_until(condition: threading.Condition, idle: Callable[[], bool], stop: AsyncStop, seconds: float) -> None:
+    """While ``idle()``, wait up to ``seconds`` (less once ``stop`` is set); polled: the loop must not block."""
+    if idle() and not stop.is_set():
+        await stop.wait(seconds)

@@ -14,7 +14,7 @@ from ...domain.aggregate import AggregateRoot
 from ...domain.events import StoredEvent
 from ...exceptions import ConfigurationError
 
-__all__ = ["PAGE_ITEMS", "Stop", "awaited", "call", "close_now", "merged", "replay"]
+__all__ = ["PAGE_ITEMS", "Stop", "awaited", "call", "close_now", "merged", "replay", "wait_until", "yield_now"]
 
 PAGE_ITEMS: int | None = None
 """Items per Query page of a sync load: None, DynamoDB's own 1 MB pages (fewest requests)."""
@@ -132,3 +132,14 @@ def _put(items: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
 def replay(aggregate: AggregateRoot, events: Sequence[StoredEvent]) -> None:
     """``aggregate.replay(events)``, at once."""
     aggregate.replay(events)
+
+
+def yield_now() -> None:
+    """Nothing: a thread needs no turn (the async twin yields to the event loop)."""
+
+
+def wait_until(condition: threading.Condition, idle: Callable[[], bool], stop: Stop, seconds: float) -> None:
+    """While ``idle()``, wait up to ``seconds`` on ``condition`` (its notify, or ``stop``'s, ends it at once)."""
+    with condition:
+        if idle() and not stop.is_set():
+            condition.wait(seconds)
