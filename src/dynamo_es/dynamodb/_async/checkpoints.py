@@ -39,7 +39,6 @@ class AsyncDynamoDBCheckpointStore(AsyncClientOwner):
     _table: LazyTable[CheckpointItem] = attrs.field(init=False, repr=False)
     _flows: CheckpointFlows = attrs.field(init=False, repr=False)
     _client: LazyAsyncClient = attrs.field(init=False, repr=False)
-    _checked: bool = attrs.field(default=False, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         model = checkpoint_model(self.settings)
@@ -50,12 +49,15 @@ class AsyncDynamoDBCheckpointStore(AsyncClientOwner):
     async def ensure_table(self) -> dict[str, Any]:
         """Check the checkpoints table, creating it if missing and allowed (in a thread, for the async store)."""
         description: dict[str, Any] = await asyncio.to_thread(self._table.ensure)
-        self._checked = True
         return description
 
+    async def ready(self) -> None:
+        """Check the table once, before the first write (also before a commit that records tracking)."""
+        if not self._table.checked:
+            await asyncio.to_thread(self._table.ready)
+
     async def _run(self, flow: Flow[T]) -> T:
-        if not self._checked:
-            await self.ensure_table()
+        await self.ready()
         return await drive_async(flow, await self._client.get())
 
     async def load_position(self, name: str) -> StreamPosition | None:

@@ -31,7 +31,6 @@ class AsyncDynamoDBSnapshotStore(AsyncClientOwner):
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
     _table: LazyTable[SnapshotItem] = attrs.field(init=False, repr=False)
     _client: LazyAsyncClient = attrs.field(init=False, repr=False)
-    _checked: bool = attrs.field(default=False, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._table = LazyTable(snapshot_model(self.settings), self.settings.create_table_if_not_exists)
@@ -40,13 +39,11 @@ class AsyncDynamoDBSnapshotStore(AsyncClientOwner):
     async def ensure_table(self) -> dict[str, Any]:
         """Check the snapshots table, creating it if missing and allowed; its description."""
         description: dict[str, Any] = await asyncio.to_thread(self._table.ensure)
-        self._checked = True
         return description
 
     async def _ready(self) -> None:
-        if not self._checked:
+        if not self._table.checked:
             await asyncio.to_thread(self._table.ready)
-            self._checked = True
 
     async def load_latest(
         self, aggregate_type: str, aggregate_id: str, *, max_version: int | None = None

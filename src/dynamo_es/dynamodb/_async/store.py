@@ -18,7 +18,7 @@ from ...ports.source import StartAt, TrimmedPolicy
 from ...ports.store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
 from ...settings import EventStoreSettings
 from ..flows.base import Flow, drive_async
-from ..flows.checkpoints import CheckpointItem, checkpoint_model
+from ..flows.checkpoints import checkpoint_model
 from ..flows.outbox import OutboxIndex, OutboxReader
 from ..flows.records import record_decoder, subscription_arguments
 from ..flows.scan import change_reader, event_reader, selection_filter
@@ -64,7 +64,6 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
     _model: type[EventItem] = attrs.field(init=False, repr=False)
     _checked: LazyTable[EventItem] = attrs.field(init=False, repr=False)
     _core: StoreCore = attrs.field(init=False, repr=False)
-    _tracking_table: LazyTable[CheckpointItem] = attrs.field(init=False, repr=False)
     _client: LazyAsyncClient = attrs.field(init=False, repr=False)
     _outbox: OutboxIndex = attrs.field(init=False, repr=False)
     _tracking: AsyncDynamoDBCheckpointStore | None = attrs.field(default=None, init=False, repr=False)
@@ -73,11 +72,10 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         settings = self.settings
         self._model = event_model(settings)
         self._checked = LazyTable(self._model, settings.create_table_if_not_exists)
-        self._tracking_table = LazyTable(checkpoint_model(settings), settings.create_table_if_not_exists)
         codec = EventItemCodec(self._model)
         # the I/O-free update only: the checkpoints table is checked by _prepare(tracking=True)
         tracking_update = self.tracking.tracking_update
-        version_attribute = self._tracking_table.model.version.attr_name
+        version_attribute = checkpoint_model(settings).version.attr_name
         self._core = StoreCore(settings, self.serializer, codec, tracking_update, version_attribute, self.page_items)
         self._client = LazyAsyncClient(settings)
         self._outbox = OutboxIndex(settings.events_table_name, codec)
@@ -112,8 +110,8 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         """Check the tables once (LazyTable makes concurrent first uses wait for one check)."""
         if not self._checked.checked:
             await asyncio.to_thread(self._checked.ready)
-        if tracking and not self._tracking_table.checked:
-            await asyncio.to_thread(self._tracking_table.ready)
+        if tracking:
+            await self.tracking.ready()  # the tracking store's own check: the table is described once
 
     async def _run(self, flow: Flow[T]) -> T:
         return await drive_async(flow, await self._client.get())

@@ -40,7 +40,6 @@ class DynamoDBCheckpointStore(ClientOwner):
     _table: LazyTable[CheckpointItem] = attrs.field(init=False, repr=False)
     _flows: CheckpointFlows = attrs.field(init=False, repr=False)
     _client: LazyClient = attrs.field(init=False, repr=False)
-    _checked: bool = attrs.field(default=False, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         model = checkpoint_model(self.settings)
@@ -51,12 +50,15 @@ class DynamoDBCheckpointStore(ClientOwner):
     def ensure_table(self) -> dict[str, Any]:
         """Check the checkpoints table, creating it if missing and allowed (in a thread, for the async store)."""
         description: dict[str, Any] = self._table.ensure()
-        self._checked = True
         return description
 
+    def ready(self) -> None:
+        """Check the table once, before the first write (also before a commit that records tracking)."""
+        if not self._table.checked:
+            self._table.ready()
+
     def _run(self, flow: Flow[T]) -> T:
-        if not self._checked:
-            self.ensure_table()
+        self.ready()
         return drive(flow, self._client.get())
 
     def load_position(self, name: str) -> StreamPosition | None:

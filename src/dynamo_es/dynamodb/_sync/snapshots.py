@@ -32,7 +32,6 @@ class DynamoDBSnapshotStore(ClientOwner):
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
     _table: LazyTable[SnapshotItem] = attrs.field(init=False, repr=False)
     _client: LazyClient = attrs.field(init=False, repr=False)
-    _checked: bool = attrs.field(default=False, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._table = LazyTable(snapshot_model(self.settings), self.settings.create_table_if_not_exists)
@@ -41,13 +40,11 @@ class DynamoDBSnapshotStore(ClientOwner):
     def ensure_table(self) -> dict[str, Any]:
         """Check the snapshots table, creating it if missing and allowed; its description."""
         description: dict[str, Any] = self._table.ensure()
-        self._checked = True
         return description
 
     def _ready(self) -> None:
-        if not self._checked:
+        if not self._table.checked:
             self._table.ready()
-            self._checked = True
 
     def load_latest(self, aggregate_type: str, aggregate_id: str, *, max_version: int | None = None) -> Snapshot | None:
         """The newest snapshot of the aggregate at or below ``max_version``, or None."""
