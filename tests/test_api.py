@@ -70,6 +70,7 @@ class TestPublicAPI:
             "AsyncOutboxStore",
             "AsyncPolicy",
             "AsyncProjection",
+            "AsyncReplayableStore",
             "AsyncRepository",
             "AsyncSnapshotStore",
             "AsyncTrackingStore",

@@ -10,13 +10,22 @@ from .app._sync.repository import Repository
 from .app._sync.unit import UnitOfWork
 from .core.serialization import EncodedEvent, EventSerializer, RawEventSerializer, configure_converter, make_converter
 from .domain.aggregate import AggregateRoot, applies
-from .domain.events import EventMetadata, EventRegistry, NewEvent, StoredEvent, event, event_type_of, upcaster
+from .domain.events import (
+    EventHistory,
+    EventMetadata,
+    EventRegistry,
+    NewEvent,
+    StoredEvent,
+    event,
+    event_type_of,
+    upcaster,
+)
 from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
 from .exceptions import AggregateNotFoundError, ConcurrencyError, DynamoESError, EventStoreError
 from .memory import InMemoryCheckpointStore, InMemoryEventStore, InMemorySnapshotStore
 from .ports.outbox import DispatchReport, OutboxStore
 from .ports.snapshots import EveryNEvents, Snapshot, SnapshotStore, SnapshotStrategy
-from .ports.store import AppendResult, CommitResult, EventStore, StreamAppend, Tracking
+from .ports.store import AppendResult, CommitResult, EventStore, ReplayableStore, StreamAppend, Tracking
 from .projections import (
     Change,
     ChangeKind,
@@ -44,6 +53,7 @@ __all__ = [
     "DynamoDBSnapshotStore",
     "DynamoESError",
     "EncodedEvent",
+    "EventHistory",
     "EventMetadata",
     "EventRegistry",
     "EventSerializer",
@@ -59,6 +69,7 @@ __all__ = [
     "OutboxStore",
     "Projection",
     "RawEventSerializer",
+    "ReplayableStore",
     "Repository",
     "Selection",
     "Snapshot",

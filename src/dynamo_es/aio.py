@@ -12,7 +12,7 @@ from .ports.checkpoints import AsyncCheckpointStore, AsyncTrackingStore
 from .ports.outbox import AsyncOutboxStore
 from .ports.snapshots import AsyncSnapshotStore
 from .ports.source import AsyncChangeFeed
-from .ports.store import AsyncEventStore
+from .ports.store import AsyncEventStore, AsyncReplayableStore
 from .projections._async.process import AsyncPolicy, AsyncUnitCommits, async_process_manager
 from .projections._async.projection import AsyncProjection
 
@@ -25,6 +25,7 @@ __all__ = [
     "AsyncOutboxStore",
     "AsyncPolicy",
     "AsyncProjection",
+    "AsyncReplayableStore",
     "AsyncRepository",
     "AsyncSnapshotStore",
     "AsyncTrackingStore",

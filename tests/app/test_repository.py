@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from dynamo_es import (
     OutboxDispatcher,
     Projection,
     Repository,
+    StoredEvent,
     UnitOfWork,
     applies,
     event,
@@ -38,6 +40,7 @@ from dynamo_es.exceptions import (
     SerializationError,
     UnknownEventTypeError,
 )
+from dynamo_es.ports.store import AsyncReplayableStore, ReplayableStore
 
 from ..conftest import Account
 
@@ -139,6 +142,59 @@ class TestGet:
         assert not tallies.exists(tally.id)
         tallies.save(tally)
         assert tallies.exists(tally.id)
+
+    def test_a_store_without_load_history_is_read_through_load(self, store: EventStore) -> None:
+        """A store of one's own need only implement EventStore: get() replays what load() gives."""
+        tally = Tally.open(new_id(), "ada")
+        tally.add(3, "a")
+        Repository(Tally, store).save(tally)
+        plain = LoadOnly(store)
+        assert not isinstance(plain, ReplayableStore)
+        for repository in (Repository(Tally, plain), Repository(Tally, store)):
+            assert repository.get(tally.id).state() == ("ada", 3, ["a"], 2)
+            assert repository.get(tally.id, version=1).state() == ("ada", 0, [], 1)
+        assert plain.loads == 2
+
+    def test_an_async_store_without_load_history_too(self) -> None:
+        """The same for AsyncRepository."""
+        store = AsyncInMemoryEventStore()
+        tally = Tally.open(new_id(), "ada")
+        tally.add(3, "a")
+        plain = AsyncLoadOnly(store)
+
+        async def states() -> list[tuple[str, int, list[str], int]]:
+            await AsyncRepository(Tally, store).save(tally)
+            return [(await AsyncRepository(Tally, each).get(tally.id)).state() for each in (plain, store)]
+
+        assert not isinstance(plain, AsyncReplayableStore)
+        assert asyncio.run(states()) == [("ada", 3, ["a"], 2)] * 2
+        assert plain.loads == 1
+
+
+class LoadOnly:
+    """An EventStore with the protocol's methods alone (no load_history), counting loads."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.serializer, self.loads = store.serializer, 0
+        self.append, self.append_many, self.stream_version = store.append, store.append_many, store.stream_version
+        self._load = store.load
+
+    def load(self, aggregate_id: str, aggregate_type: str, **options: Any) -> list[StoredEvent]:
+        self.loads += 1
+        return self._load(aggregate_id, aggregate_type, **options)
+
+
+class AsyncLoadOnly:
+    """The async twin of LoadOnly."""
+
+    def __init__(self, store: AsyncInMemoryEventStore) -> None:
+        self.serializer, self.loads = store.serializer, 0
+        self.append, self.append_many, self.stream_version = store.append, store.append_many, store.stream_version
+        self._load = store.load
+
+    async def load(self, aggregate_id: str, aggregate_type: str, **options: Any) -> list[StoredEvent]:
+        self.loads += 1
+        return await self._load(aggregate_id, aggregate_type, **options)
 
 
 class TestSave:

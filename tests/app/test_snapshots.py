@@ -100,7 +100,7 @@ class Unannotated(AggregateRoot, aggregate_type="SnapUnannotated"):
 
 @attrs.define
 class RecordingStore(InMemoryEventStore):
-    """An in-memory store that remembers the version each load started from."""
+    """An in-memory store that remembers the version each load (or history, for a replay) started from."""
 
     loads_from: list[int] = attrs.field(factory=list, init=False)
 
@@ -109,6 +109,12 @@ class RecordingStore(InMemoryEventStore):
     ) -> Any:
         self.loads_from.append(from_version)
         return super().load(aggregate_id, aggregate_type, from_version=from_version, to_version=to_version)
+
+    def load_history(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> Any:
+        self.loads_from.append(from_version)
+        return super().load_history(aggregate_id, aggregate_type, from_version=from_version, to_version=to_version)
 
 
 def random_history(repository: Repository[Ledger], rng: random.Random, *, saves: int) -> str:

@@ -30,20 +30,24 @@ Store = InMemoryEventStore | DynamoDBEventStore
 
 
 class LoadRecorder:
-    """A real store, with the ``from_version`` of each load of ``aggregate_id`` noted (sync or async)."""
+    """A real store, with the ``from_version`` of each load (or history) of ``aggregate_id`` noted (sync or async)."""
 
     def __init__(self, store: Any, aggregate_id: str) -> None:
         self._store, self._aggregate_id = store, aggregate_id
         self.from_versions: list[int] = []
-        self.load = self._async_load if asyncio.iscoroutinefunction(store.load) else self._load
+        self.load = self._noted(store.load)
+        self.load_history = self._noted(store.load_history)
 
-    def _load(self, aggregate_id: str, aggregate_type: str, **options: Any) -> Any:
-        self._note(aggregate_id, options)
-        return self._store.load(aggregate_id, aggregate_type, **options)
+    def _noted(self, read: Any) -> Any:
+        def noted(aggregate_id: str, aggregate_type: str, **options: Any) -> Any:
+            self._note(aggregate_id, options)
+            return read(aggregate_id, aggregate_type, **options)
 
-    async def _async_load(self, aggregate_id: str, aggregate_type: str, **options: Any) -> Any:
-        self._note(aggregate_id, options)
-        return await self._store.load(aggregate_id, aggregate_type, **options)
+        async def async_noted(aggregate_id: str, aggregate_type: str, **options: Any) -> Any:
+            self._note(aggregate_id, options)
+            return await read(aggregate_id, aggregate_type, **options)
+
+        return async_noted if asyncio.iscoroutinefunction(read) else noted
 
     def _note(self, aggregate_id: str, options: dict[str, Any]) -> None:
         if aggregate_id == self._aggregate_id:

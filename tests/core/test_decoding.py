@@ -47,8 +47,21 @@ class Initialised:
         pass
 
 
-@pytest.mark.parametrize("cls", [Checked, Unslotted, Initialised])
+@attrs.frozen
+class PreInitialised:
+    value: int
+
+    def __attrs_pre_init__(self) -> None:
+        pass
+
+
+@attrs.frozen(cache_hash=True)
+class HashCached:
+    value: int
+
+
+@pytest.mark.parametrize("cls", [Checked, Unslotted, Initialised, PreInitialised, HashCached])
 def test_classes_whose_init_does_more_are_refused(cls: type) -> None:
-    """A validator, a post-init hook or no slots: bypassing __init__ would skip them, so it is refused."""
+    """A validator, a pre- or post-init hook, a cached hash or no slots: __init__ would do more, so it is refused."""
     with pytest.raises(TypeError):
         positional_builder(cls)

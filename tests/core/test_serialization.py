@@ -231,11 +231,23 @@ class TestDecodeAll:
             {"event_data": base64.b64encode(b"{not json").decode()},
             {"event_data": base64.b64encode(b'{"tags": []}').decode()},
             {"event_data": base64.b64encode(b'{"tags": []} {}').decode()},
+            {"event_data": base64.b64encode(b'{"tags": []}, {}').decode()},
+            {"event_data": base64.b64encode(b"[1]").decode()},
             {"metadata": "{broken"},
             {"timestamp": "yesterday"},
             {"event_type": "Vanished"},
         ],
-        ids=["base64", "json", "missing-fields", "extra-data", "metadata-json", "timestamp", "unknown-type"],
+        ids=[
+            "base64",
+            "json",
+            "missing-fields",
+            "extra-data",
+            "two-documents",
+            "not-an-object",
+            "metadata-json",
+            "timestamp",
+            "unknown-type",
+        ],
     )
     def test_a_corrupt_record_in_a_batch_raises_what_decode_raises(
         self, serializer: EventSerializer, changes: dict[str, str]
@@ -248,3 +260,76 @@ class TestDecodeAll:
         with pytest.raises(SerializationError) as batch:
             serializer.decode_all([good, bad])
         assert type(batch.value) is type(alone.value) and str(batch.value) == str(alone.value)
+
+    def test_two_records_that_join_into_one_document_are_each_refused(self, serializer: EventSerializer) -> None:
+        """Halves of one object in two records parse as one array element: the count differs, each fails alone."""
+        whole = base64.b64decode(encode(serializer, sample()).event_data).decode()
+        cut = whole.index(",")
+        halves = [whole[:cut], whole[cut + 1 :]]
+        records = [
+            attrs.evolve(encode(serializer, sample()), event_data=base64.b64encode(half.encode()).decode())
+            for half in halves
+        ]
+        with pytest.raises(SerializationError, match="Acc:1"):
+            serializer.decode_all(records)
+        with pytest.raises(SerializationError, match="Acc:1"):
+            serializer.decode_events(records)
+
+
+class TestDecodeEvents:
+    def test_the_events_are_those_of_decode(self, serializer: EventSerializer) -> None:
+        """Mixed types, metadata and an upcast: decode_events gives each decode(record).event, in order."""
+        records = [
+            encode(serializer, sample(), correlation_id="c1"),
+            encode(serializer, PriceSet(Decimal("2.5"), "USD"), correlation_id="c1"),
+            EncodedEvent(
+                stream_id="Acc:1",
+                aggregate_id="1",
+                aggregate_type="Acc",
+                version=8,
+                event_id="old",
+                event_type="Renamed",
+                timestamp="2020-01-01T00:00:00+00:00",
+                event_data=base64.b64encode(b'{"price":"5"}').decode(),
+                metadata='{"schemaVersion":1}',
+            ),
+            encode(serializer, PriceSet(Decimal(1), "EUR"), correlation_id="c2"),
+        ]
+        assert serializer.decode_events(records) == [serializer.decode(record).event for record in records]
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"event_data": base64.b64encode(b"{not json").decode()},
+            {"event_data": base64.b64encode(b'{"tags": []}, {}').decode()},
+            {"metadata": "{broken"},
+            {"event_type": "Vanished"},
+        ],
+        ids=["json", "two-documents", "metadata-json", "unknown-type"],
+    )
+    def test_a_corrupt_record_raises_what_decode_raises(
+        self, serializer: EventSerializer, changes: dict[str, str]
+    ) -> None:
+        """A corrupt payload, metadata or type raises decode()'s own error, naming that event."""
+        bad = attrs.evolve(encode(serializer, sample()), **changes)
+        with pytest.raises(SerializationError) as alone:
+            serializer.decode(bad)
+        with pytest.raises(SerializationError) as batch:
+            serializer.decode_events([encode(serializer, sample()), bad])
+        assert type(batch.value) is type(alone.value) and str(batch.value) == str(alone.value)
+
+    def test_the_timestamp_is_not_read(self, serializer: EventSerializer) -> None:
+        """A replay needs no timestamp: a corrupt one does not stop the events (load still refuses it)."""
+        record = attrs.evolve(encode(serializer, sample()), timestamp="yesterday")
+        assert serializer.decode_events([record]) == [sample()]
+
+    def test_a_serializer_that_decodes_payloads_its_own_way_is_used(self, serializer: EventSerializer) -> None:
+        """A subclass overriding _decode_payload gets its own decode for each event."""
+
+        @attrs.frozen
+        class Marking(EventSerializer):
+            def _decode_payload(self, encoded: EncodedEvent, schema_version: int) -> object:
+                return ("decoded", encoded.version)
+
+        marking = Marking(registry=serializer.registry)
+        assert marking.decode_events([encode(serializer, sample())]) == [("decoded", 7)]

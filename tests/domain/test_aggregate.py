@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 from dynamo_es import AggregateRoot, EventMetadata, applies, event
-from dynamo_es.domain.events import StoredEvent
+from dynamo_es.domain.events import EventHistory, StoredEvent
 from dynamo_es.exceptions import AggregateClassError, EventTypeError, InvalidStreamError, MissingHandlerError
 
 
@@ -125,6 +125,48 @@ class TestReplay:
         counter.tick()
         with pytest.raises(InvalidStreamError):
             counter.replay([stored(1, Ticked())])
+
+    def test_a_history_replays_as_its_stored_events_would(self) -> None:
+        """A load's EventHistory gives the state and version the same events as StoredEvents give."""
+        events = [Started("x"), Ticked(3), Ticked(1), Started("y"), Ticked(2)]
+        by_history, by_stored = Counter("c"), Counter("c")
+        by_history.replay(EventHistory(tuple(events), 5))
+        by_stored.replay([stored(version, item) for version, item in enumerate(events, start=1)])
+        assert vars(by_history) == vars(by_stored)
+        assert (by_history.count, by_history.version, by_history.committed_version) == (6, 5, 5)
+
+    def test_an_empty_history_keeps_the_version(self) -> None:
+        """Nothing after a snapshot: the aggregate stays at the version it had."""
+        counter = Counter("c")
+        counter.replay(EventHistory((Ticked(1),), 4))
+        counter.replay(EventHistory((), 0))
+        assert (counter.count, counter.version) == (1, 4)
+
+    def test_a_history_with_an_event_it_cannot_apply_is_a_clear_error(self) -> None:
+        """The first event of a class without a handler raises MissingHandlerError, as one by one."""
+        with pytest.raises(MissingHandlerError) as caught:
+            Counter("c").replay(EventHistory((Ticked(1), Unhandled()), 2))
+        assert caught.value.event_type == "Unhandled"
+
+    def test_a_history_onto_uncommitted_state_is_refused(self) -> None:
+        """The same refusal as for stored events."""
+        counter = Counter("c")
+        counter.tick()
+        with pytest.raises(InvalidStreamError):
+            counter.replay(EventHistory((Ticked(),), 1))
+
+
+class TestEventHistory:
+    def test_parts_carry_the_version_of_their_last_event(self) -> None:
+        """Split in parts of 2, a history of versions 4..8 gives parts ending at 5, 7 and 8."""
+        history = EventHistory(tuple(Ticked(n) for n in range(5)), 8)
+        parts = history.split(2)
+        assert [(len(part), part.version) for part in parts] == [(2, 5), (2, 7), (1, 8)]
+        assert tuple(event for part in parts for event in part.events) == history.events
+
+    def test_an_empty_history_has_no_parts(self) -> None:
+        """Nothing to replay, nothing to split."""
+        assert EventHistory((), 0).split(500) == [] and len(EventHistory((), 0)) == 0
 
 
 class TestTypeNamesAndRouting:

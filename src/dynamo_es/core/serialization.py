@@ -29,6 +29,7 @@ from ..domain.events import (
 from ..exceptions import DynamoESError, SerializationError, UnknownEventTypeError
 from .decoding import BatchDecoder
 from .gc import collection_paused
+from .structuring import configure_quick_structure
 from .untyped import UntypedValueError, configure_untyped, describe, json_native, untyped_field
 
 __all__ = [
@@ -67,6 +68,7 @@ def configure_converter(converter: C) -> C:
     converter.register_unstructure_hook(Decimal, str)
     converter.register_structure_hook(Decimal, lambda value, _: _decimal(value))
     configure_untyped(converter)
+    configure_quick_structure(converter)
     _configure_metadata(converter)
     return converter
 
@@ -253,6 +255,17 @@ class EventSerializer:
                 return [self.decode(record) for record in records]  # a subclass decodes payloads its own way
             return BatchDecoder(self).decode_all(records)
 
+    def decode_events(self, records: Iterable[EncodedEvent]) -> list[Any]:
+        """Each record's decoded event (``decode(record).event``), for a replay: no envelopes are built.
+
+        The same events and errors as `decode()`, as for `decode_all()`, except that the
+        timestamp is not read: a replay does not need it.
+        """
+        with collection_paused():
+            if type(self)._decode_payload is not EventSerializer._decode_payload:
+                return [self.decode(record).event for record in records]
+            return BatchDecoder(self).events(records)
+
     def _decode_payload(self, encoded: EncodedEvent, schema_version: int) -> Any:
         resolved = self.registry.resolve(encoded.event_type)
         if resolved is None:
@@ -339,6 +352,17 @@ class RawEventSerializer(EventSerializer):
 
     For tools that do not import the domain, like the ``dynamo-es`` command.
     """
+
+    def decode_events(self, records: Iterable[EncodedEvent]) -> list[Any]:
+        """Each record's decoded event (``decode(record).event``), for a replay: no envelopes are built.
+
+        The same events and errors as `decode()`, as for `decode_all()`, except that the
+        timestamp is not read: a replay does not need it.
+        """
+        with collection_paused():
+            if type(self)._decode_payload is not EventSerializer._decode_payload:
+                return [self.decode(record).event for record in records]
+            return BatchDecoder(self).events(records)
 
     def _decode_payload(self, encoded: EncodedEvent, schema_version: int) -> Any:
         try:

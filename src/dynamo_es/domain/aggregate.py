@@ -9,7 +9,7 @@ from typing import Any, ClassVar, TypeVar
 import cattrs
 
 from ..exceptions import AggregateClassError, EventTypeError, InvalidStreamError, MissingHandlerError, SnapshotError
-from .events import EventMetadata, NewEvent, StoredEvent, event_type_of
+from .events import EventHistory, EventMetadata, NewEvent, StoredEvent, event_type_of
 from .streams import make_stream_id
 
 __all__ = ["AggregateRoot", "applies"]
@@ -136,10 +136,15 @@ class AggregateRoot:
         """Forget the uncommitted events: they are stored. Called by the repository."""
         self._uncommitted.clear()
 
-    def replay(self, events: Iterable[StoredEvent]) -> None:
-        """Apply stored events in order, without queuing them (rehydration)."""
+    def replay(self, events: Iterable[StoredEvent] | EventHistory) -> None:
+        """Apply stored events (or a load's `EventHistory`) in order, without queuing them (rehydration)."""
         if self._uncommitted:
             raise InvalidStreamError(f"{self!r} has uncommitted events; cannot replay onto it")
+        if isinstance(events, EventHistory):
+            self._apply_all(events.events)
+            if events.events:
+                self._version = events.version
+            return
         for stored in events:
             self._apply(stored.event)
             self._version = stored.version
@@ -173,6 +178,17 @@ class AggregateRoot:
                 raise SnapshotError(f"snapshot holds {name!r}, which {type(self).__qualname__} does not declare")
             setattr(self, name, converter.structure(value, hints[name]))
         self._version = version
+
+    def _apply_all(self, events: Iterable[Any]) -> None:
+        """`_apply()` each event; each event class's handler is looked up once."""
+        bound: dict[type[Any], Callable[[Any], Any]] = {}
+        for event in events:
+            handler = bound.get(type(event))
+            if handler is None:
+                self._apply(event)
+                handler = bound[type(event)] = getattr(self, self._handlers[type(event)])
+            else:
+                handler(event)
 
     def _apply(self, event: Any) -> None:
         handler = self._handlers.get(type(event))

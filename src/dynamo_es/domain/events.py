@@ -13,6 +13,7 @@ import attrs
 from ..exceptions import DuplicateEventTypeError, EventTypeError
 
 __all__ = [
+    "EventHistory",
     "EventMetadata",
     "EventRegistry",
     "NewEvent",
@@ -232,3 +233,32 @@ class StoredEvent:
     event: Any
     metadata: EventMetadata
     is_dispatched: bool = False
+
+
+@attrs.frozen
+class EventHistory:
+    """A stream's events as a replay needs them: the decoded events in version order, no envelopes.
+
+    What [`load_history()`][dynamo_es.ReplayableStore] returns and
+    [`AggregateRoot.replay()`][dynamo_es.AggregateRoot.replay] takes. Versions are consecutive, so
+    the version of the last event is all a replay needs besides the events.
+
+    Attributes:
+        events: the decoded events (the ``event`` of each `StoredEvent` a ``load`` would give).
+        version: the version of the last of them; 0 when there are none.
+    """
+
+    events: tuple[Any, ...]
+    version: int
+
+    def __len__(self) -> int:
+        """How many events the history holds."""
+        return len(self.events)
+
+    def split(self, size: int) -> list[EventHistory]:
+        """This history as consecutive parts of at most ``size`` events (none when it is empty)."""
+        first = self.version - len(self.events)
+        return [
+            EventHistory(self.events[start : start + size], first + min(start + size, len(self.events)))
+            for start in range(0, len(self.events), size)
+        ]

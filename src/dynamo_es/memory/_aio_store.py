@@ -12,7 +12,7 @@ import attrs
 
 from ..core.changes import Change
 from ..core.reading import Selection
-from ..domain.events import EventMetadata, StoredEvent
+from ..domain.events import EventHistory, EventMetadata, StoredEvent
 from ..ports.store import (
     AppendResult,
     CommitResult,
@@ -86,6 +86,13 @@ class AsyncInMemoryEventStore(AsyncMemoryShell):
         """The stream's events from ``from_version`` to ``to_version``; see [`EventStore`][dynamo_es.EventStore]."""
         await asyncio.sleep(0)
         return self.sync.load(aggregate_id, aggregate_type, from_version=from_version, to_version=to_version)
+
+    async def load_history(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> EventHistory:
+        """The events `load()` would give, decoded alone, with the version of the last (for a replay)."""
+        await asyncio.sleep(0)
+        return self.sync.load_history(aggregate_id, aggregate_type, from_version=from_version, to_version=to_version)
 
     async def undispatched(self, *, page_size: int = 100) -> AsyncIterator[StoredEvent]:
         """Events not yet marked dispatched, oldest first."""

@@ -12,7 +12,7 @@ import attrs
 from ..core.changes import Change, ChangeKind, StreamPosition
 from ..core.reading import ChangeDecoder, Selection
 from ..core.serialization import EncodedEvent, EventSerializer
-from ..domain.events import EventMetadata, StoredEvent
+from ..domain.events import EventHistory, EventMetadata, StoredEvent
 from ..exceptions import Conflict
 from ..ports.source import StartAt
 from ..ports.store import (
@@ -199,6 +199,19 @@ class InMemoryEventStore:
     ) -> list[StoredEvent]:
         """The stream's events from ``from_version`` to ``to_version``; see [`EventStore`][dynamo_es.EventStore]."""
         return self.serializer.decode_all(self._records(aggregate_id, aggregate_type, from_version, to_version))
+
+    def load_history(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+    ) -> EventHistory:
+        """The events `load()` would give, decoded alone, with the version of the last (for a replay)."""
+        records = self._records(aggregate_id, aggregate_type, from_version, to_version)
+        events = tuple(self.serializer.decode_events(records))
+        return EventHistory(events, records[-1].version if records else 0)
 
     def _records(
         self, aggregate_id: str, aggregate_type: str, from_version: int, to_version: int | None

@@ -9,7 +9,7 @@ import attrs
 
 from ..core.gc import collection_paused
 from ..core.serialization import EncodedEvent, EventSerializer
-from ..domain.events import EventMetadata, NewEvent, StoredEvent
+from ..domain.events import EventHistory, EventMetadata, NewEvent, StoredEvent
 from ..domain.streams import MAX_STREAM_ID_BYTES, make_stream_id
 from ..exceptions import (
     ConcurrencyError,
@@ -26,9 +26,11 @@ __all__ = [
     "MAX_TRANSACTION_ITEMS",
     "AppendResult",
     "AsyncEventStore",
+    "AsyncReplayableStore",
     "CommitResult",
     "EncodedAppend",
     "EventStore",
+    "ReplayableStore",
     "StreamAppend",
     "Tracking",
     "check_tracking",
@@ -208,6 +210,22 @@ class EventStore(Protocol):
         ...
 
 
+@runtime_checkable
+class ReplayableStore(Protocol):
+    """A store that can hand a replay the decoded events alone: every store of dynamo-es.
+
+    The repositories use it when a store has it (a store of your own need not), and ``load()``
+    otherwise: building a [`StoredEvent`][dynamo_es.StoredEvent] per event costs as much as
+    decoding it.
+    """
+
+    def load_history(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> EventHistory:
+        """The events ``load()`` would give, decoded alone, with the version of the last."""
+        ...
+
+
 def encode_append(
     serializer: EventSerializer,
     aggregate_id: str,
@@ -379,4 +397,15 @@ class AsyncEventStore(Protocol):
 
     async def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
         """The version of the stream's last event; 0 when it has none."""
+        ...
+
+
+@runtime_checkable
+class AsyncReplayableStore(Protocol):
+    """[`ReplayableStore`][dynamo_es.ReplayableStore] with an awaitable method."""
+
+    async def load_history(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> EventHistory:
+        """The events ``load()`` would give, decoded alone, with the version of the last."""
         ...

@@ -13,12 +13,13 @@ your store::
 from __future__ import annotations
 
 import threading
+import unittest
 from datetime import UTC, datetime
 
 from ..core.serialization import EventSerializer
-from ..domain.events import EventMetadata, NewEvent
+from ..domain.events import EventHistory, EventMetadata, NewEvent
 from ..exceptions import EventTooLargeError, InvalidStreamError
-from ..ports.store import AppendResult, EventStore
+from ..ports.store import AppendResult, EventStore, ReplayableStore
 from ._contract_commits import MultiStreamContract
 from ._contract_events import Noted, contract_registry, notes, stream
 
@@ -126,6 +127,24 @@ class EventStoreContract(MultiStreamContract):
         ]
         assert [e.version for e in store.load(aggregate_id, aggregate_type, to_version=2)] == [1, 2]
         assert store.load(aggregate_id, aggregate_type, from_version=11) == []
+
+    def test_a_history_holds_the_events_a_load_gives(self) -> None:
+        """``load_history`` (a store that has it): the events of ``load``, range by range, and the last version."""
+        store, (aggregate_id, aggregate_type) = self.store(), stream()
+        if not isinstance(store, ReplayableStore):
+            raise unittest.SkipTest("the store has no load_history (repositories use load)")
+        store.append(aggregate_id, aggregate_type, notes(10), 0).raise_for_failure()
+        for first, last in [(1, None), (4, 6), (9, None), (1, 2), (11, None), (5, 3)]:
+            loaded = store.load(aggregate_id, aggregate_type, from_version=first, to_version=last)
+            history = store.load_history(aggregate_id, aggregate_type, from_version=first, to_version=last)
+            assert history.events == tuple(e.event for e in loaded)
+            assert history.version == (loaded[-1].version if loaded else 0)
+        assert store.load_history(*stream()) == EventHistory((), 0)
+        try:
+            store.load_history(aggregate_id, "Bad:Type")
+        except InvalidStreamError:
+            return
+        raise AssertionError("a malformed aggregate type was accepted")
 
     def test_unknown_stream_is_empty_at_version_zero(self) -> None:
         """A stream never written to loads empty at version 0."""

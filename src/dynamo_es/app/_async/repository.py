@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -11,10 +11,10 @@ import attrs
 from ...core.backends.asyncio import awaited, replay
 from ...core.gc import collection_paused
 from ...domain.aggregate import AggregateRoot
-from ...domain.events import EventMetadata
+from ...domain.events import EventHistory, EventMetadata, StoredEvent
 from ...exceptions import AggregateNotFoundError, ConcurrencyError
 from ...ports.snapshots import AsyncSnapshotStore, Snapshot, SnapshotStrategy
-from ...ports.store import AsyncEventStore, check_version
+from ...ports.store import AsyncEventStore, AsyncReplayableStore, check_version
 from .._checks import (
     SNAPSHOT_ERRORS,
     capture,
@@ -72,17 +72,21 @@ class AsyncRepository(Generic[A]):
         aggregate_type = self.aggregate_class.aggregate_type
         aggregate = await self._from_snapshot(aggregate_id, version)
         if aggregate is not None:
-            after = aggregate.version + 1
-            await replay(
-                aggregate, await self.store.load(aggregate_id, aggregate_type, from_version=after, to_version=version)
-            )
+            await replay(aggregate, await self._events(aggregate_id, aggregate.version + 1, version))
             return aggregate
-        events = await self.store.load(aggregate_id, aggregate_type, to_version=version)
+        events = await self._events(aggregate_id, 1, version)
         if not events:
             raise AggregateNotFoundError(aggregate_type, aggregate_id)
         aggregate = self.aggregate_class(aggregate_id)
         await replay(aggregate, events)
         return aggregate
+
+    async def _events(self, aggregate_id: str, first: int, last: int | None) -> Sequence[StoredEvent] | EventHistory:
+        """The events to replay: only the decoded events when the store can give them alone."""
+        aggregate_type = self.aggregate_class.aggregate_type
+        if isinstance(self.store, AsyncReplayableStore):
+            return await self.store.load_history(aggregate_id, aggregate_type, from_version=first, to_version=last)
+        return await self.store.load(aggregate_id, aggregate_type, from_version=first, to_version=last)
 
     async def save(self, aggregate: A, *, metadata: EventMetadata | None = None) -> int:
         """Append the aggregate's uncommitted events; return its new version.

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -13,10 +13,10 @@ import attrs
 from ...core.backends.sync import awaited, replay
 from ...core.gc import collection_paused
 from ...domain.aggregate import AggregateRoot
-from ...domain.events import EventMetadata
+from ...domain.events import EventHistory, EventMetadata, StoredEvent
 from ...exceptions import AggregateNotFoundError, ConcurrencyError
 from ...ports.snapshots import Snapshot, SnapshotStore, SnapshotStrategy
-from ...ports.store import EventStore, check_version
+from ...ports.store import EventStore, ReplayableStore, check_version
 from .._checks import (
     SNAPSHOT_ERRORS,
     capture,
@@ -74,15 +74,21 @@ class Repository(Generic[A]):
         aggregate_type = self.aggregate_class.aggregate_type
         aggregate = self._from_snapshot(aggregate_id, version)
         if aggregate is not None:
-            after = aggregate.version + 1
-            replay(aggregate, self.store.load(aggregate_id, aggregate_type, from_version=after, to_version=version))
+            replay(aggregate, self._events(aggregate_id, aggregate.version + 1, version))
             return aggregate
-        events = self.store.load(aggregate_id, aggregate_type, to_version=version)
+        events = self._events(aggregate_id, 1, version)
         if not events:
             raise AggregateNotFoundError(aggregate_type, aggregate_id)
         aggregate = self.aggregate_class(aggregate_id)
         replay(aggregate, events)
         return aggregate
+
+    def _events(self, aggregate_id: str, first: int, last: int | None) -> Sequence[StoredEvent] | EventHistory:
+        """The events to replay: only the decoded events when the store can give them alone."""
+        aggregate_type = self.aggregate_class.aggregate_type
+        if isinstance(self.store, ReplayableStore):
+            return self.store.load_history(aggregate_id, aggregate_type, from_version=first, to_version=last)
+        return self.store.load(aggregate_id, aggregate_type, from_version=first, to_version=last)
 
     def save(self, aggregate: A, *, metadata: EventMetadata | None = None) -> int:
         """Append the aggregate's uncommitted events; return its new version.

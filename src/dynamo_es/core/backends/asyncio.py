@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import attrs
 
 from ...domain.aggregate import AggregateRoot
-from ...domain.events import StoredEvent
+from ...domain.events import EventHistory, StoredEvent
 
 __all__ = ["PAGE_ITEMS", "AsyncStop", "aclose_now", "awaited", "call", "merged", "replay", "wait_until", "yield_now"]
 
@@ -119,12 +119,16 @@ async def _pump(source: Callable[[], AsyncGenerator[Any, None]], items: asyncio.
     await items.put(_DONE)
 
 
-async def replay(aggregate: AggregateRoot, events: Sequence[StoredEvent]) -> None:
+async def replay(aggregate: AggregateRoot, events: Sequence[StoredEvent] | EventHistory) -> None:
     """``aggregate.replay(events)`` in slices, the loop free in between (a long stream holds it for tens of ms)."""
-    for start in range(0, len(events), _REPLAY_SLICE):
-        if start:
+    if isinstance(events, EventHistory):
+        parts: Sequence[Sequence[StoredEvent] | EventHistory] = events.split(_REPLAY_SLICE)
+    else:
+        parts = [events[start : start + _REPLAY_SLICE] for start in range(0, len(events), _REPLAY_SLICE)]
+    for index, part in enumerate(parts):
+        if index:
             await asyncio.sleep(0)
-        aggregate.replay(events[start : start + _REPLAY_SLICE])
+        aggregate.replay(part)
 
 
 async def yield_now() -> None:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import attrs
 
 from ...domain.aggregate import AggregateRoot
-from ...domain.events import StoredEvent
+from ...domain.events import EventHistory, StoredEvent
 from ...exceptions import ConfigurationError
 
 __all__ = ["PAGE_ITEMS", "Stop", "awaited", "call", "close_now", "merged", "replay", "wait_until", "yield_now"]
@@ -129,7 +129,7 @@ def _put(items: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
     return False
 
 
-def replay(aggregate: AggregateRoot, events: Sequence[StoredEvent]) -> None:
+def replay(aggregate: AggregateRoot, events: Sequence[StoredEvent] | EventHistory) -> None:
     """``aggregate.replay(events)``, at once."""
     aggregate.replay(events)
 

@@ -14,7 +14,7 @@ from ...core.backends.sync import PAGE_ITEMS
 from ...core.changes import Change, StreamPosition
 from ...core.reading import ChangeDecoder, Selection
 from ...core.serialization import EventSerializer
-from ...domain.events import EventMetadata, StoredEvent
+from ...domain.events import EventHistory, EventMetadata, StoredEvent
 from ...ports.source import StartAt, TrimmedPolicy
 from ...ports.store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
 from ...settings import EventStoreSettings
@@ -158,6 +158,15 @@ class DynamoDBEventStore(EventClientOwner):
             return []  # bad input raised before any I/O; an empty range needs none
         self._prepare()
         return self._run(self._core.load(aggregate_id, aggregate_type, from_version, to_version))
+
+    def load_history(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> EventHistory:
+        """The events `load()` would give, decoded alone, with the version of the last (for a replay)."""
+        if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
+            return EventHistory((), 0)
+        self._prepare()
+        return self._run(self._core.load_history(aggregate_id, aggregate_type, from_version, to_version))
 
     def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
         """The version of the stream's last event; 0 when it has none."""

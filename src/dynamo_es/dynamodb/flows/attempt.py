@@ -15,8 +15,7 @@ from ...exceptions import EventStoreError, OutcomeUnknownError, TransientStoreEr
 from ...ports.store import AppendResult
 from ...settings import EventStoreSettings
 from .base import Call, Flow
-from .errors import Failure
-from .retries import GaveUp, send
+from .errors import Failure, GaveUp, send
 
 __all__ = ["Attempt", "SlotReader", "unanswered"]
 

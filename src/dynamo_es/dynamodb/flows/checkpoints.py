@@ -30,9 +30,8 @@ from ...ports.store import Tracking, check_tracking, check_transaction_size
 from ...settings import EventStoreSettings
 from ..schema.model import table_meta
 from .base import Call, Flow
-from .errors import BOUNDARY_ERRORS, Failure, cancellation_codes, classify
+from .errors import BOUNDARY_ERRORS, Failure, GaveUp, cancellation_codes, classify, send
 from .read_models import read_model_writes, transact_items
-from .retries import GaveUp, send
 
 __all__ = ["HASHED_PREFIX", "POSITION_PREFIX", "CheckpointFlows", "CheckpointItem", "checkpoint_model", "stream_key"]
 

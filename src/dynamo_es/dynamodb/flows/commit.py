@@ -21,8 +21,7 @@ from ..schema.model import EventItemCodec
 from . import requests
 from .attempt import unanswered
 from .base import Call, Flow
-from .errors import Failure, cancellation_codes
-from .retries import GaveUp, send
+from .errors import Failure, GaveUp, cancellation_codes, send
 
 __all__ = ["CommitPlan", "CommitRun", "plan_commit"]
 

@@ -6,8 +6,7 @@ from botocore.exceptions import ClientError
 
 from dynamo_es import EventStoreSettings
 from dynamo_es.dynamodb.flows.base import Call, Sleep
-from dynamo_es.dynamodb.flows.errors import Failure
-from dynamo_es.dynamodb.flows.retries import GaveUp, send
+from dynamo_es.dynamodb.flows.errors import Failure, GaveUp, send
 
 CALL = Call("query", {"TableName": "T"})
 
