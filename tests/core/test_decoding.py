@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 from dynamo_es import EncodedEvent, EventMetadata, StoredEvent
-from dynamo_es.core.decoding import positional_builder
+from dynamo_es.core.structuring import positional_builder
 
 
 def test_a_stored_event_built_positionally_equals_one_built_by_init() -> None:

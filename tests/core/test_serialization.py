@@ -233,6 +233,7 @@ class TestDecodeAll:
             {"event_data": base64.b64encode(b'{"tags": []} {}').decode()},
             {"event_data": base64.b64encode(b'{"tags": []}, {}').decode()},
             {"event_data": base64.b64encode(b"[1]").decode()},
+            {"event_data": base64.b64encode(b'{"tags": ["\xff"]}').decode()},
             {"metadata": "{broken"},
             {"timestamp": "yesterday"},
             {"event_type": "Vanished"},
@@ -244,6 +245,7 @@ class TestDecodeAll:
             "extra-data",
             "two-documents",
             "not-an-object",
+            "not-utf-8",
             "metadata-json",
             "timestamp",
             "unknown-type",
@@ -317,6 +319,13 @@ class TestDecodeEvents:
         with pytest.raises(SerializationError) as batch:
             serializer.decode_events([encode(serializer, sample()), bad])
         assert type(batch.value) is type(alone.value) and str(batch.value) == str(alone.value)
+
+    def test_a_batch_of_one_type_with_an_odd_document_decodes_as_one_by_one(self, serializer: EventSerializer) -> None:
+        """A run of one event type, one of them stored with a value cattrs must convert: each as decode() gives it."""
+        records = [encode(serializer, PriceSet(Decimal(n), "EUR")) for n in range(3)]
+        odd = base64.b64encode(b'{"amount":"7","currency":5}').decode()
+        records[1] = attrs.evolve(records[1], event_data=odd)
+        assert serializer.decode_events(records) == [serializer.decode(record).event for record in records]
 
     def test_the_timestamp_is_not_read(self, serializer: EventSerializer) -> None:
         """A replay needs no timestamp: a corrupt one does not stop the events (load still refuses it)."""

@@ -12,7 +12,7 @@ import pytest
 from cattrs.gen import make_dict_structure_fn, override
 
 from dynamo_es import make_converter
-from dynamo_es.core.structuring import quick_structure_hook
+from dynamo_es.core.structuring import quick_structure_hook, structure_many_of
 
 
 class Colour(enum.Enum):
@@ -165,3 +165,40 @@ def test_dates_keep_their_zone() -> None:
     """A field structured by a registered hook (datetime) gets that hook's value."""
     value = quick(Rich, {"when": WHEN, "colour": "red", "inner": {"name": "i"}, "tags": []})
     assert value.when == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_a_batch_of_one_class_is_built_as_one_by_one() -> None:
+    """structure_many gives what the hook gives for each document, in order."""
+    converter = make_converter()
+    hook = converter.get_structure_hook(Rich)
+    many = structure_many_of(hook)
+    assert many is not None
+    documents = [
+        {"when": WHEN, "colour": "red", "inner": {"name": str(n)}, "tags": [str(n)], "maybe": n} for n in range(5)
+    ]
+    assert many(documents) == [hook(document, Rich) for document in documents]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"amount": "2", "note": "n", "ratio": 0.5, "flag": True},
+        {"amount": 1, "note": "n", "ratio": 0.5},
+        {"amount": 1, "note": "n", "ratio": 0.5, "flag": True, "extra": 1},
+        ["a", "list", "of", "four"],
+    ],
+)
+def test_a_batch_with_one_document_off_the_fast_path_is_none(odd: Any) -> None:
+    """One document needing cattrs' care (a conversion, a missing or extra key, a list): the caller does each."""
+    many = structure_many_of(make_converter().get_structure_hook(Plain))
+    assert many is not None
+    plain = {"amount": 1, "note": "n", "ratio": 0.5, "flag": True}
+    assert many([plain, odd, plain]) is None
+    assert many([plain]) == [Plain(1, "n", 0.5, True)]
+
+
+def test_only_quick_hooks_have_a_batch_form() -> None:
+    """The hook of a validated class (cattrs' own) has none: the caller goes one by one."""
+    converter = make_converter()
+    assert structure_many_of(converter.get_structure_hook(Validated)) is None
+    assert structure_many_of(converter.get_structure_hook(Plain)) is not None

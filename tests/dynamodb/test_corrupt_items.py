@@ -99,6 +99,14 @@ class TestEveryReader:
             CODEC.decode(item)
         assert (caught.value.stream_id, caught.value.version, caught.value.attribute) == ("Wallet:w-1", 1, "eventId")
 
+    def test_a_sort_key_of_a_digit_int_refuses_is_named_too(self) -> None:
+        """'²' is a Unicode digit that int() refuses: the error names the stream, with version -1 (unreadable)."""
+        item = good_item()
+        item["sk"] = {"N": "²"}
+        with pytest.raises(CorruptItemError) as caught:
+            CODEC.decode(item)
+        assert (caught.value.stream_id, caught.value.version) == ("Wallet:w-1", -1)
+
     def test_the_stream_decoder(self) -> None:
         """A stream record whose image is corrupt becomes a change carrying CorruptItemError, naming its stream."""
         item = good_item()

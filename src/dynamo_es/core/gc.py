@@ -19,8 +19,14 @@ from collections.abc import Callable, Iterator
 
 __all__ = ["LONGEST_PAUSE", "collection_paused"]
 
-LONGEST_PAUSE = 2.0
-"""Seconds the collector may stay off without a break, however the pauses overlap."""
+LONGEST_PAUSE = 10.0
+"""Seconds the collector may stay off without a break, however the pauses overlap.
+
+Longer than one long load (50,000 events take 2-3 s on DynamoDB Local): a full collection in
+the middle of a load holds an event loop for as long as it walks every live object (150 ms in
+bench_loop.py at 2 s). Only loads that overlap for this long, which would starve the
+collector, trigger it.
+"""
 
 
 class _Pause:

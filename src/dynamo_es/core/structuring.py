@@ -1,4 +1,9 @@
-"""A quicker structure hook for plain attrs classes, with cattrs' own hook behind it.
+"""Building attrs instances without their ``__init__``, and a quicker structure hook on top.
+
+A frozen attrs class's ``__init__`` sets each field through ``object.__setattr__`` and takes
+keyword arguments only (for these classes): for the ten fields of a stored event that is about
+two microseconds, as much as decoding its payload. `positional_builder` makes the same object
+through the slots' own descriptors, fields given in order, at about half the cost.
 
 cattrs' generated hook for an attrs class collects the fields into a dict (each in its own
 ``try`` for detailed errors) and calls ``cls(**fields)``: about 1.5 µs for two fields, as much
@@ -19,13 +24,42 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 
-from .decoding import positional_builder
-
-__all__ = ["configure_quick_structure", "quick_structure_hook"]
+__all__ = ["configure_quick_structure", "positional_builder", "quick_structure_hook", "structure_many_of"]
 
 T = TypeVar("T")
 _PRIMITIVES = (int, str, float, bool)
 Hook = Callable[[Mapping[str, Any], Any], Any]
+
+
+def positional_builder(cls: type[T]) -> Callable[..., T]:
+    """``build(*values)``: an instance of ``cls`` with its fields set in declaration order.
+
+    Raises:
+        TypeError: ``cls`` is not a slotted attrs class, or a field has a validator or converter,
+            or its ``__init__`` would do more than set the fields (a pre- or post-init, a cached hash).
+    """
+    fields = attrs.fields(cls)  # type: ignore[arg-type]  # any attrs class: checked by attrs at run time
+    names = [field.name for field in fields]
+    if not getattr(cls, "__slots__", None) or _more_than_fields(cls, names):
+        raise TypeError(f"{cls.__qualname__} is not a plain slotted attrs class")
+    if any(field.validator is not None or field.converter is not None for field in fields):
+        raise TypeError(f"{cls.__qualname__} validates or converts a field: use its __init__")
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    namespace.update({f"set_{name}": getattr(cls, name).__set__ for name in names})
+    lines = [f"def build({', '.join(names)}):", "    instance = new(cls)"]
+    lines += [f"    set_{name}(instance, {name})" for name in names]
+    lines.append("    return instance")
+    exec("\n".join(lines), namespace)  # noqa: S102  # generated from the class's own field names, as attrs does
+    build: Callable[..., T] = namespace["build"]
+    return build
+
+
+def _more_than_fields(cls: type[Any], names: list[str]) -> bool:
+    """Whether ``__init__`` does more than set the fields: a pre- or post-init, or a slot of its own (a cached hash)."""
+    if hasattr(cls, "__attrs_pre_init__") or hasattr(cls, "__attrs_post_init__"):
+        return True
+    slots = {slot for klass in cls.__mro__ for slot in getattr(klass, "__slots__", ())}
+    return bool(slots - set(names) - {"__weakref__", "__dict__"})
 
 
 def configure_quick_structure(converter: cattrs.Converter) -> None:
@@ -78,10 +112,41 @@ def _generated(cls: type[Any], fields: tuple[attrs.Attribute[Any], ...], careful
         "        pass",
         "    return careful(o, _)",
     ]
+    lines += [
+        "def structure_many(documents):",
+        "    built = []",
+        "    add = built.append",
+        "    try:",
+        "        for o in documents:",
+        f"            if len(o) != {len(fields)}:",
+        "                return None",
+        *(f"            {read}" for read in reads),
+        f"            if not ({' and '.join(checks) or 'True'}):",
+        "                return None",
+        "            instance = new(cls)",
+        *(f"            {each}" for each in sets),
+        "            add(instance)",
+        "    except Exception:",
+        "        return None",
+        "    return built",
+    ]
     exec("\n".join(lines), namespace)  # noqa: S102  # generated from the class's own field names, as cattrs does
     hook: Hook = namespace["structure"]
     hook.__qualname__ = f"quick_structure_{cls.__qualname__}"
+    setattr(hook, _MANY, namespace["structure_many"])  # an attribute mypy does not know functions have
     return hook
+
+
+def structure_many_of(hook: Hook) -> Callable[[list[Any]], list[Any] | None] | None:
+    """``hook``'s batch form, if it is a quick hook: every document through the fast path, or None if one misses it.
+
+    One call for a batch of one class: the per-document call and its checks are paid once.
+    """
+    many: Callable[[list[Any]], list[Any] | None] | None = getattr(hook, _MANY, None)
+    return many
+
+
+_MANY = "__dynamo_es_structure_many__"
 
 
 def _passes_through(converter: Any, primitive: type[Any]) -> bool:

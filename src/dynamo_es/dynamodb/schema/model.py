@@ -12,8 +12,8 @@ from pynamodb.attributes import Attribute, BooleanAttribute, NumberAttribute, Un
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from ...core.decoding import positional_builder
 from ...core.serialization import EncodedEvent
+from ...core.structuring import positional_builder
 from ...exceptions import CorruptItemError
 from ...settings import EventStoreSettings
 from ..wire.credentials import credentials_for
@@ -332,7 +332,7 @@ def _corrupt(
     return CorruptItemError(
         f"corrupt event item: {reason}",
         stream_id=str(found.get("stream_id") or "<no partition key>"),
-        version=int(version) if isinstance(version, str) and version.isdigit() else -1,
+        version=int(version) if isinstance(version, str) and version.isascii() and version.isdigit() else -1,
         event_type=str(found.get("event_type") or "<no event type>"),
         attribute=attribute,
     )
