@@ -41,11 +41,19 @@ class TestLifecycle:
     @pytest.mark.ddblocal
     def test_starts_on_a_free_port_answers_and_stops(self) -> None:
         """A context-managed server answers while open and is gone after."""
+        assert DynamoDBLocal().command == []
         with DynamoDBLocal() as local:
             assert local.port is not None and port_open(local.port)
             assert local.settings().endpoint_url == local.endpoint_url
+            assert "-XX:TieredStopAtLevel=1" not in local.command  # a long-lived server gets the full JIT
             port = local.port
         assert not port_open(port)
+
+    @pytest.mark.ddblocal
+    def test_the_plugins_server_starts_quick(self, dynamodb_local: DynamoDBLocal) -> None:
+        """The pytest plugin's server uses the quick JIT only and the serial collector (less CPU per worker)."""
+        assert {"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"} <= set(dynamodb_local.command)
+        assert dynamodb_local.command[-2:] == ["-port", str(dynamodb_local.port)]
 
     def test_missing_java_is_said_clearly(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Without java on PATH, start() says Java 17+ is needed."""

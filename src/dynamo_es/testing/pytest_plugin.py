@@ -17,5 +17,5 @@ def dynamodb_local() -> Iterator[DynamoDBLocal]:
 
     Build settings with ``dynamodb_local.settings(events_table_name=...)``.
     """
-    with DynamoDBLocal() as local:
+    with DynamoDBLocal(quick_start=True) as local:
         yield local
