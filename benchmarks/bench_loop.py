@@ -8,7 +8,11 @@ On one DynamoDB Local, in one process, medians of interleaved rounds:
   99th percentile of its pauses (goals <= 20 ms and <= 5 ms). Nothing helps the measurement: the
   cyclic garbage collector runs as usual (no gc.freeze), with the events of earlier loads alive.
 
-Run: `.venv/bin/python benchmarks/bench_loop.py [--rounds 7]`.
+With ``--pin`` (Linux), DynamoDB Local runs on the first core and this process on the second, as
+in production, where DynamoDB is on other machines: the ticker then sees only this process's own
+work, not the server's threads taking its core.
+
+Run: `.venv/bin/python benchmarks/bench_loop.py [--rounds 7] [--pin]`.
 """
 
 from __future__ import annotations
@@ -90,16 +94,28 @@ async def bench(settings: Any, client: Any, ids: dict[int, str], rounds: int) ->
             )
 
 
+def pin(local: DynamoDBLocal) -> None:
+    """The server's threads (all of them, and so the ones they start) on core 0; this process on core 1."""
+    server = local.pid
+    for thread in os.listdir(f"/proc/{server}/task"):
+        os.sched_setaffinity(int(thread), {0})
+    os.sched_setaffinity(0, {1})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--pin", action="store_true", help="server on core 0, this process on core 1")
     args = parser.parse_args()
     with DynamoDBLocal() as local:
         settings = local.settings(events_table_name="LoopEvents", enable_streams=False)
         store = DynamoDBEventStore(settings)
         store.ensure_table()
         ids = {size: seed(store, size) for size in (10_000, 50_000)}
-        print(f"DynamoDB Local at {local.endpoint_url}; load average {os.getloadavg()[0]:.2f}; medians")
+        if args.pin:
+            pin(local)
+        pinned = "; server on core 0, this process on core 1" if args.pin else ""
+        print(f"DynamoDB Local at {local.endpoint_url}; load average {os.getloadavg()[0]:.2f}; medians{pinned}")
         asyncio.run(bench(settings, plain_client(settings), ids, args.rounds))
         print(f"load average after: {os.getloadavg()[0]:.2f}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -46,6 +47,7 @@ class TestLifecycle:
             assert local.port is not None and port_open(local.port)
             assert local.settings().endpoint_url == local.endpoint_url
             assert "-XX:TieredStopAtLevel=1" not in local.command  # a long-lived server gets the full JIT
+            assert local.pid is not None and os.path.exists(f"/proc/{local.pid}")
             port = local.port
         assert not port_open(port)
 

@@ -142,6 +142,11 @@ class DynamoDBLocal:
     _log: tempfile._TemporaryFileWrapper[bytes] | None = attrs.field(default=None, init=False, repr=False)
 
     @property
+    def pid(self) -> int | None:
+        """The server process's id once started."""
+        return None if self._process is None else self._process.pid
+
+    @property
     def command(self) -> list[str]:
         """The command line the server was started with; empty before it is started."""
         return [] if self._process is None else [str(part) for part in self._process.args]  # type: ignore[union-attr]  # a list, as given
