@@ -33,6 +33,7 @@ class TestPublicAPI:
             "exceptions",
             "memory",
             "ports",
+            "privacy",
             "projections",
             "settings",
             "testing",

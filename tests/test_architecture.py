@@ -188,6 +188,7 @@ LAYERS = (
     ("dynamo_es.projections", 5),
     ("dynamo_es.memory", 6),
     ("dynamo_es.dynamodb", 6),
+    ("dynamo_es.privacy", 6),
     ("dynamo_es.testing", 7),
     ("dynamo_es.cli", 8),
 )

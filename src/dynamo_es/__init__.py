@@ -20,6 +20,7 @@ from .domain.events import (
     event_type_of,
     upcaster,
 )
+from .domain.personal import personal, subject
 from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
 from .exceptions import AggregateNotFoundError, ConcurrencyError, DynamoESError, EventStoreError
 from .memory import InMemoryCheckpointStore, InMemoryEventStore, InMemorySnapshotStore
@@ -86,6 +87,8 @@ __all__ = [
     "event_type_of",
     "handles",
     "make_converter",
+    "personal",
     "process_manager",
+    "subject",
     "upcaster",
 ]

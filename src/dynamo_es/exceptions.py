@@ -17,6 +17,8 @@ DynamoESError
 ├── AggregateClassError            an aggregate class used wrongly (another repository's, no super().__init__())
 ├── ProjectionError                a projection's handler raised (the handler's error is the cause)
 ├── SnapshotError                  an aggregate's state cannot be captured or restored
+├── SubjectForgottenError          personal data for a data subject that was forgotten
+├── KeyManagementError             a subject's data key cannot be made, wrapped or unwrapped
 ├── EventStoreError                the store failed (cause kept in ``__cause__``)
 │   ├── TransientStoreError        throttling / TransactionConflict that outlived its retries
 │   │   └── OutcomeUnknownError    an append that may or may not be written (retrying it is safe)
@@ -55,6 +57,7 @@ __all__ = [
     "EventTooLargeError",
     "EventTypeError",
     "InvalidStreamError",
+    "KeyManagementError",
     "LambdaPayloadError",
     "MissingHandlerError",
     "OutcomeUnknownError",
@@ -62,6 +65,7 @@ __all__ = [
     "SerializationError",
     "SnapshotError",
     "StreamTrimmedError",
+    "SubjectForgottenError",
     "SubscriptionError",
     "TableNotFoundError",
     "TableSchemaError",
@@ -148,6 +152,22 @@ class SerializationError(DynamoESError):
         self.stream_id = stream_id
         self.version = version
         self.event_type = event_type
+
+
+class SubjectForgottenError(DynamoESError):
+    """Personal data of a forgotten data subject was to be written; ``subject`` names it."""
+
+    def __init__(self, subject: str) -> None:
+        super().__init__(f"data subject {subject!r} was forgotten: no new personal data can be stored for it")
+        self.subject = subject
+
+
+class KeyManagementError(DynamoESError):
+    """A data key could not be made, wrapped or unwrapped; ``subject`` names whose (if one), the cause is kept."""
+
+    def __init__(self, reason: str, *, subject: str | None = None) -> None:
+        super().__init__(f"data key of subject {subject!r}: {reason}" if subject is not None else reason)
+        self.subject = subject
 
 
 class CorruptItemError(SerializationError):

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import attrs
@@ -36,6 +36,7 @@ __all__ = [
     "EncodedEvent",
     "EventSerializer",
     "RawEventSerializer",
+    "Shredder",
     "configure_converter",
     "default_converter",
     "make_converter",
@@ -162,6 +163,18 @@ class EncodedEvent:
         )
 
 
+class Shredder(Protocol):
+    """Seals an event's personal fields on the way in and opens them on the way out (`dynamo_es.privacy`)."""
+
+    def seal(self, cls: type[Any], document: dict[str, Any]) -> dict[str, Any]:
+        """``document``, an unstructured event of ``cls``, with its personal fields sealed."""
+        ...
+
+    def open(self, cls: type[Any], document: dict[str, Any]) -> dict[str, Any]:
+        """``document`` with its sealed fields opened (placeholders for a forgotten subject)."""
+        ...
+
+
 @attrs.define
 class EventSerializer:
     """Encodes events to JSON (stored Base64) and decodes them, upcasting old schema versions.
@@ -169,10 +182,12 @@ class EventSerializer:
     Attributes:
         converter: the cattrs converter for event payloads (default [`make_converter()`][dynamo_es.make_converter]).
         registry: where event type names are looked up (default: the global registry).
+        shredder: seals personal fields (`dynamo_es.privacy.CryptoShredder`); None stores them as they are.
     """
 
     converter: cattrs.Converter = attrs.field(default=default_converter)
     registry: EventRegistry = attrs.field(default=default_registry)
+    shredder: Shredder | None = attrs.field(default=None, kw_only=True)
     _metadata_cache: dict[str, tuple[EventMetadata, int]] = attrs.field(factory=dict, init=False, repr=False, eq=False)
     _metadata_texts: dict[tuple[str | None, str | None, int], str] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
@@ -191,7 +206,10 @@ class EventSerializer:
         stream_id = f"{aggregate_type}:{aggregate_id}"
         event_type, schema_version = event_type_of(new_event.event)
         try:
-            payload = _ENCODER.encode(self.converter.unstructure(new_event.event)).encode()
+            document = self.converter.unstructure(new_event.event)
+            if self.shredder is not None:
+                document = self.shredder.seal(type(new_event.event), document)
+            payload = _ENCODER.encode(document).encode()
             metadata = self._metadata_json(new_event.metadata, schema_version)
         except UntypedValueError as error:
             field, path = untyped_field(self.converter, new_event.event)
@@ -277,6 +295,8 @@ class EventSerializer:
         cls, current_version = resolved
         try:
             data = _json_document(binascii.a2b_base64(encoded.event_data, strict_mode=True).decode())
+            if self.shredder is not None and type(data) is dict:
+                data = self.shredder.open(cls, data)
             if schema_version < current_version:
                 data = self._upcast(encoded, data, schema_version, current_version)
             elif schema_version > current_version:

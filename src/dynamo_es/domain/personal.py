@@ -1,0 +1,94 @@
+"""Marking personal data in event classes: whose it is, and which fields hold it.
+
+An event class marks the field that names the data subject with `subject()` and each field that
+holds that subject's personal data with `personal()`::
+
+    @event(name="CustomerRegistered")
+    @attrs.frozen
+    class CustomerRegistered:
+        customer_id: str = subject()
+        email: str = personal()
+        plan: str = "free"
+
+With crypto-shredding configured (`dynamo_es.privacy`), the marked fields are stored encrypted
+with the subject's own key; once the subject is forgotten, they read back as their placeholder
+(``FORGOTTEN`` unless the field says otherwise) and every other field as it was. Nothing here
+encrypts: this module only declares.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import attrs
+
+from ..exceptions import EventTypeError
+
+__all__ = ["FORGOTTEN", "PersonalData", "personal", "personal_data_of", "subject"]
+
+FORGOTTEN = "<forgotten>"
+"""What a forgotten subject's ``str`` field reads back as, unless ``personal(forgotten=...)`` says otherwise."""
+
+_MARKINGS: weakref.WeakKeyDictionary[type[Any], PersonalData | None] = weakref.WeakKeyDictionary()
+_SUBJECT = "dynamo_es.subject"
+_PERSONAL = "dynamo_es.personal"
+
+
+def subject(**field_options: Any) -> Any:
+    """An attrs field naming the data subject whose personal data the event's `personal()` fields hold.
+
+    Its value (a ``str``: a customer id, say) names the subject's key; it is stored in the clear.
+    ``field_options`` go to ``attrs.field`` (``default=...``, ``kw_only=True``, ...).
+    """
+    metadata = {**field_options.pop("metadata", {}), _SUBJECT: True}
+    return attrs.field(**field_options, metadata=metadata)
+
+
+def personal(*, forgotten: Any = FORGOTTEN, **field_options: Any) -> Any:
+    """An attrs field holding the subject's personal data: stored encrypted, unreadable once forgotten.
+
+    ``forgotten`` is what the field reads back as after the subject is forgotten; it must be a
+    value of the field's type (the default suits ``str`` fields). ``field_options`` go to
+    ``attrs.field``.
+    """
+    metadata = {**field_options.pop("metadata", {}), _PERSONAL: forgotten}
+    return attrs.field(**field_options, metadata=metadata)
+
+
+@attrs.frozen
+class PersonalData:
+    """What an event class marks: the subject field and each personal field's placeholder."""
+
+    subject_field: str
+    placeholders: dict[str, Any]
+
+
+def personal_data_of(cls: type[Any]) -> PersonalData | None:
+    """The class's marking, or None when it marks nothing (looked up once per class).
+
+    Raises:
+        EventTypeError: personal fields without exactly one subject field, or a subject field
+            that is personal itself.
+    """
+    if cls not in _MARKINGS:
+        _MARKINGS[cls] = _marking(cls)
+    return _MARKINGS[cls]
+
+
+def _marking(cls: type[Any]) -> PersonalData | None:
+    if not attrs.has(cls):
+        return None
+    fields = attrs.fields(cls)
+    subjects = [field.name for field in fields if field.metadata.get(_SUBJECT)]
+    placeholders = {field.name: field.metadata[_PERSONAL] for field in fields if _PERSONAL in field.metadata}
+    if not placeholders and not subjects:
+        return None
+    if len(subjects) != 1 or not placeholders:
+        raise EventTypeError(
+            f"{cls.__qualname__} marks {len(subjects)} subject field(s) and {len(placeholders)} personal field(s): "
+            "an event with personal data names exactly one subject() and at least one personal() field"
+        )
+    if subjects[0] in placeholders:
+        raise EventTypeError(f"{cls.__qualname__}.{subjects[0]} cannot be both subject() and personal()")
+    return PersonalData(subjects[0], placeholders)

@@ -1,0 +1,218 @@
+"""Crypto-shredding: personal fields stored sealed, read back in the clear, and as placeholders once forgotten."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from typing import Any
+
+import attrs
+import pytest
+
+from dynamo_es import (
+    AggregateRoot,
+    DynamoDBEventStore,
+    EventSerializer,
+    EventStore,
+    InMemoryEventStore,
+    Repository,
+    applies,
+    event,
+)
+from dynamo_es.domain.personal import FORGOTTEN, personal, subject
+from dynamo_es.exceptions import KeyManagementError, SerializationError, SubjectForgottenError
+from dynamo_es.privacy import CryptoShredder, InMemoryKeyStore, LocalKeyWrapper
+
+MARKER = "marker-7f3a9c@example.com"
+"""A known plaintext: no stored byte may hold it."""
+
+
+@event(name="PrivacyRegistered")
+@attrs.frozen
+class Registered:
+    customer_id: str = subject()
+    email: str = personal()
+    age: int = personal(forgotten=0)
+    plan: str = "free"
+
+
+@event(name="PrivacyUpgraded")
+@attrs.frozen
+class Upgraded:
+    plan: str
+
+
+class Customer(AggregateRoot, aggregate_type="PrivacyCustomer"):
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.email = ""
+        self.age = -1
+        self.plan = ""
+
+    @applies(Registered)
+    def _registered(self, event: Registered) -> None:
+        self.email, self.age, self.plan = event.email, event.age, event.plan
+
+    @applies(Upgraded)
+    def _upgraded(self, event: Upgraded) -> None:
+        self.plan = event.plan
+
+
+def shredder(keys: InMemoryKeyStore | None = None, **options: Any) -> CryptoShredder:
+    return CryptoShredder(keys or InMemoryKeyStore(), LocalKeyWrapper(b"k" * 32), **options)
+
+
+@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.ddblocal)])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def make_store(kind: str, request: pytest.FixtureRequest, serializer: EventSerializer) -> EventStore:
+    if kind == "memory":
+        return InMemoryEventStore(serializer=serializer)
+    return DynamoDBEventStore(request.getfixturevalue("events_table"), serializer=serializer)
+
+
+def stored_payloads(store: EventStore, customer: str) -> list[bytes]:
+    """The payload bytes as stored: the in-memory records, or a raw Scan of the DynamoDB table."""
+    if isinstance(store, InMemoryEventStore):
+        return [base64.b64decode(r.event_data) for r in store._records(customer, "PrivacyCustomer", 1, None)]
+    pages = store.client.get_paginator("scan").paginate(TableName=store.settings.events_table_name)
+    return [
+        base64.b64decode(item["eventData"]["S"])
+        for page in pages
+        for item in page["Items"]
+        if item["pk"]["S"] == f"PrivacyCustomer:{customer}"
+    ]
+
+
+def register(store: EventStore, customer: str, email: str = MARKER) -> None:
+    store.append(customer, "PrivacyCustomer", [Registered(customer, email, 42, "pro"), Upgraded("gold")], 0)
+
+
+class TestSealing:
+    def test_marked_fields_round_trip_and_are_never_stored_in_the_clear(
+        self, kind: str, request: pytest.FixtureRequest
+    ) -> None:
+        """Load and Repository.get give the plaintext; the stored bytes hold no byte of the marked value."""
+        store = make_store(kind, request, EventSerializer(shredder=shredder()))
+        customer = f"c-{uuid.uuid4()}"
+        register(store, customer)
+        assert [e.event for e in store.load(customer, "PrivacyCustomer")] == [
+            Registered(customer, MARKER, 42, "pro"),
+            Upgraded("gold"),
+        ]
+        assert vars(Repository(Customer, store).get(customer))["email"] == MARKER
+        payloads = stored_payloads(store, customer)
+        assert len(payloads) == 2 and not any(MARKER.encode() in payload for payload in payloads)
+        assert b'"plan":"pro"' in payloads[0] and customer.encode() in payloads[0]  # the rest stays readable
+
+    def test_an_event_without_marks_is_stored_as_without_a_shredder(self) -> None:
+        """A serializer with a shredder writes unmarked events byte for byte as one without."""
+        plain, sealing = EventSerializer(), EventSerializer(shredder=shredder())
+        envelope = InMemoryEventStore(serializer=plain)
+        envelope.append("x", "PrivacyCustomer", [Upgraded("gold")], 0)
+        record = envelope._records("x", "PrivacyCustomer", 1, None)[0]
+        assert sealing.decode(record).event == Upgraded("gold")
+        assert base64.b64decode(record.event_data) == b'{"plan":"gold"}'
+
+
+class TestForgetting:
+    def test_after_forget_the_marked_fields_read_as_placeholders(
+        self, kind: str, request: pytest.FixtureRequest
+    ) -> None:
+        """Every read gives the placeholders; the other fields, events and subjects are unchanged."""
+        shred = shredder()
+        store = make_store(kind, request, EventSerializer(shredder=shred))
+        forgotten, kept = f"c-{uuid.uuid4()}", f"c-{uuid.uuid4()}"
+        register(store, forgotten)
+        register(store, kept)
+        assert shred.forget(forgotten) is True
+        assert [e.event for e in store.load(forgotten, "PrivacyCustomer")] == [
+            Registered(forgotten, FORGOTTEN, 0, "pro"),
+            Upgraded("gold"),
+        ]
+        customer = Repository(Customer, store).get(forgotten)
+        assert (customer.email, customer.age, customer.plan, customer.version) == (FORGOTTEN, 0, "gold", 2)
+        assert store.load(kept, "PrivacyCustomer")[0].event == Registered(kept, MARKER, 42, "pro")
+
+    def test_forgetting_is_idempotent(self) -> None:
+        """A second forget changes nothing and says so."""
+        shred = shredder()
+        store = InMemoryEventStore(serializer=EventSerializer(shredder=shred))
+        register(store, "c-1")
+        assert shred.forget("c-1") is True and shred.forget("c-1") is False
+        assert store.load("c-1", "PrivacyCustomer")[0].event.email == FORGOTTEN
+
+    def test_an_append_for_a_forgotten_subject_is_refused_and_writes_nothing(
+        self, kind: str, request: pytest.FixtureRequest
+    ) -> None:
+        """SubjectForgottenError names the subject; the stream keeps its version."""
+        shred = shredder()
+        store = make_store(kind, request, EventSerializer(shredder=shred))
+        customer = f"c-{uuid.uuid4()}"
+        register(store, customer)
+        shred.forget(customer)
+        with pytest.raises(SubjectForgottenError) as caught:
+            store.append(customer, "PrivacyCustomer", [Upgraded("x"), Registered(customer, "again", 1)], 2)
+        assert caught.value.subject == customer
+        assert store.stream_version(customer, "PrivacyCustomer") == 2
+
+    def test_another_process_forgetting_takes_effect_when_the_cached_key_expires(self) -> None:
+        """Keys are cached for cache_seconds: a forget by another shredder on the same keys shows after that."""
+        keys, now = InMemoryKeyStore(), [0.0]
+        reader, other = shredder(keys, clock=lambda: now[0], cache_seconds=60), shredder(keys)
+        store = InMemoryEventStore(serializer=EventSerializer(shredder=reader))
+        register(store, "c-1")
+        assert store.load("c-1", "PrivacyCustomer")[0].event.email == MARKER
+        other.forget("c-1")
+        now[0] = 61.0
+        assert store.load("c-1", "PrivacyCustomer")[0].event.email == FORGOTTEN
+
+
+class TestKeys:
+    def test_the_key_cache_is_bounded(self) -> None:
+        """With cache_size=2, reading five subjects keeps at most two unwrapped keys."""
+        shred = shredder(cache_size=2)
+        store = InMemoryEventStore(serializer=EventSerializer(shredder=shred))
+        for n in range(5):
+            register(store, f"c-{n}")
+            store.load(f"c-{n}", "PrivacyCustomer")
+            assert shred.cached_subjects <= 2
+        assert [store.load(f"c-{n}", "PrivacyCustomer")[0].event.email for n in range(5)] == [MARKER] * 5
+
+    def test_a_value_sealed_for_another_field_or_tampered_is_a_named_error(self) -> None:
+        """Moving a sealed value to another event or flipping a byte: SerializationError with stream and version."""
+        store = InMemoryEventStore(serializer=EventSerializer(shredder=shredder()))
+        register(store, "c-1")
+        record = store._records("c-1", "PrivacyCustomer", 1, None)[0]
+        text = base64.b64decode(record.event_data).decode().replace('"customer_id":"c-1"', '"customer_id":"c-2"')
+        moved = attrs.evolve(record, event_data=base64.b64encode(text.encode()).decode())
+        with pytest.raises(SerializationError) as caught:
+            store.serializer.decode(moved)
+        assert (caught.value.stream_id, caught.value.version) == ("PrivacyCustomer:c-1", 1)
+        document = json.loads(base64.b64decode(record.event_data))
+        box = bytearray(base64.b64decode(document["email"]["$sealed"]))
+        box[-1] ^= 1
+        document["email"]["$sealed"] = base64.b64encode(bytes(box)).decode()
+        flipped = attrs.evolve(record, event_data=base64.b64encode(json.dumps(document).encode()).decode())
+        with pytest.raises(SerializationError, match="does not open"):
+            store.serializer.decode(flipped)
+
+    def test_a_wrong_wrapping_key_is_a_key_management_error(self) -> None:
+        """Keys wrapped by one key-encryption key do not unwrap with another; the error keeps the cause."""
+        keys = InMemoryKeyStore()
+        InMemoryEventStore(serializer=EventSerializer(shredder=shredder(keys))).append(
+            "c-1", "PrivacyCustomer", [Registered("c-1", MARKER, 1)], 0
+        )
+        other = CryptoShredder(keys, LocalKeyWrapper(os.urandom(32)))
+        with pytest.raises(KeyManagementError) as caught:
+            other.open(Registered, {"customer_id": "c-1", "email": {"$sealed": "AAAA"}})
+        assert caught.value.subject == "c-1" and caught.value.__cause__ is not None
+
+    def test_a_local_wrapping_key_has_32_bytes(self) -> None:
+        """AES-256: another length is refused at once."""
+        with pytest.raises(KeyManagementError, match="32 bytes"):
+            LocalKeyWrapper(b"short")
