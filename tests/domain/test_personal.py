@@ -5,7 +5,15 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from dynamo_es.domain.personal import FORGOTTEN, PersonalData, personal, personal_data_of, subject
+from dynamo_es.domain.personal import (
+    FORGOTTEN,
+    SEALED,
+    PersonalData,
+    personal,
+    personal_data_of,
+    sealed_as_forgotten,
+    subject,
+)
 from dynamo_es.exceptions import EventTypeError
 
 
@@ -68,3 +76,11 @@ def test_field_metadata_of_ones_own_is_kept() -> None:
 
     assert attrs.fields(Tagged).who.metadata["doc"] == "the customer"
     assert attrs.fields(Tagged).email.metadata["doc"] == "contact"
+
+
+def test_a_read_without_keys_gives_the_placeholders() -> None:
+    """Sealed values become their field's placeholder; a document with none is returned as it is."""
+    document = {"who": "s", "email": {SEALED: "AAAA"}, "age": {SEALED: "BBBB"}, "other": "x"}
+    assert sealed_as_forgotten(Marked, document) == {"who": "s", "email": FORGOTTEN, "age": 0, "other": "x"}
+    clear = {"who": "s", "email": "e", "age": 3, "other": "x"}
+    assert sealed_as_forgotten(Marked, clear) is clear

@@ -118,6 +118,17 @@ class TestSealing:
         assert sealing.decode(record).event == Upgraded("gold")
         assert base64.b64decode(record.event_data) == b'{"plan":"gold"}'
 
+    def test_a_reader_without_the_shredder_reads_personal_fields_as_forgotten(self) -> None:
+        """A serializer with no keys (a CLI, another service) gets the placeholders, never the sealed form as text."""
+        store = InMemoryEventStore(serializer=EventSerializer(shredder=shredder()))
+        register(store, "c-1")
+        records = store._records("c-1", "PrivacyCustomer", 1, None)
+        plain = EventSerializer()
+        expected = [Registered("c-1", FORGOTTEN, 0, "pro"), Upgraded("gold")]
+        assert [plain.decode(record).event for record in records] == expected
+        assert [event.event for event in plain.decode_all(records)] == expected
+        assert plain.decode_events(records) == expected
+
 
 class TestForgetting:
     def test_after_forget_the_marked_fields_read_as_placeholders(

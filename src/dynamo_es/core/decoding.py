@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..domain.events import EventMetadata, StoredEvent
+from ..domain.personal import personal_data_of
 from .structuring import positional_builder, structure_many_of
 
 if TYPE_CHECKING:
@@ -92,8 +93,6 @@ class BatchDecoder:
 
     def _events(self, records: list[EncodedEvent], schema_versions: list[int]) -> list[Any]:
         """The records' events: the batch's documents through each class's hook, the careful path for the rest."""
-        if self.serializer.shredder is not None:
-            return self._each(records, schema_versions)
         documents = _documents(records) or [_UNSEEN] * len(records)
         of_one_kind = self._all_of_one_kind(records, schema_versions, documents)
         if of_one_kind is not None:
@@ -112,11 +111,6 @@ class BatchDecoder:
                     pass
             add(careful(encoded, schema_version))
         return events
-
-    def _each(self, records: list[EncodedEvent], schema_versions: list[int]) -> list[Any]:
-        """With a shredder: each record on the careful path, which opens its sealed fields (or says why not)."""
-        careful = self.serializer._decode_payload
-        return [careful(encoded, version) for encoded, version in zip(records, schema_versions, strict=True)]
 
     def _all_of_one_kind(
         self, records: list[EncodedEvent], schema_versions: list[int], documents: list[Any]
@@ -137,6 +131,8 @@ class BatchDecoder:
         if resolved is None:
             return None
         cls, version = resolved
+        if personal_data_of(cls) is not None:
+            return None  # sealed fields: the careful path opens them, or reads them as forgotten
         return self.serializer.converter.get_structure_hook(cls), cls, version
 
 

@@ -26,6 +26,7 @@ from ..domain.events import (
     default_registry,
     event_type_of,
 )
+from ..domain.personal import sealed_as_forgotten
 from ..exceptions import DynamoESError, SerializationError, UnknownEventTypeError
 from .decoding import BatchDecoder
 from .gc import collection_paused
@@ -295,8 +296,8 @@ class EventSerializer:
         cls, current_version = resolved
         try:
             data = _json_document(binascii.a2b_base64(encoded.event_data, strict_mode=True).decode())
-            if self.shredder is not None and type(data) is dict:
-                data = self.shredder.open(cls, data)
+            if type(data) is dict:
+                data = self.shredder.open(cls, data) if self.shredder is not None else sealed_as_forgotten(cls, data)
             if schema_version < current_version:
                 data = self._upcast(encoded, data, schema_version, current_version)
             elif schema_version > current_version:

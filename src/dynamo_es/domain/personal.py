@@ -25,8 +25,10 @@ import attrs
 
 from ..exceptions import EventTypeError
 
-__all__ = ["FORGOTTEN", "PersonalData", "personal", "personal_data_of", "subject"]
+__all__ = ["FORGOTTEN", "SEALED", "PersonalData", "personal", "personal_data_of", "sealed_as_forgotten", "subject"]
 
+SEALED = "$sealed"
+"""The key of a sealed value in a stored payload: ``{"$sealed": "<Base64 of nonce and ciphertext>"}``."""
 FORGOTTEN = "<forgotten>"
 """What a forgotten subject's ``str`` field reads back as, unless ``personal(forgotten=...)`` says otherwise."""
 
@@ -92,3 +94,17 @@ def _marking(cls: type[Any]) -> PersonalData | None:
     if subjects[0] in placeholders:
         raise EventTypeError(f"{cls.__qualname__}.{subjects[0]} cannot be both subject() and personal()")
     return PersonalData(subjects[0], placeholders)
+
+
+def sealed_as_forgotten(cls: type[Any], document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with each sealed value replaced by its field's placeholder: a read without the keys.
+
+    A serializer with no shredder reads personal data as if its subject were forgotten, never
+    as the sealed form (which a ``str`` field would otherwise take as text).
+    """
+    sealed = [name for name, value in document.items() if type(value) is dict and SEALED in value]
+    if not sealed:
+        return document
+    marking = personal_data_of(cls)
+    placeholders = marking.placeholders if marking is not None else {}
+    return {**document, **{name: placeholders.get(name, FORGOTTEN) for name in sealed}}

@@ -16,15 +16,13 @@ import attrs
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..domain.personal import FORGOTTEN, personal_data_of
+from ..domain.personal import FORGOTTEN, SEALED, personal_data_of
 from ..exceptions import SubjectForgottenError
 from ..ports.keys import KeyStore
 from ._keys import NONCE_BYTES, KeyWrapper
 
-__all__ = ["SEALED", "CryptoShredder"]
+__all__ = ["CryptoShredder"]
 
-SEALED = "$sealed"
-"""The key of a sealed value in a stored payload: ``{"$sealed": "<Base64 of nonce and ciphertext>"}``."""
 _DATA_KEY_BYTES = 32
 _FORGOTTEN = b""
 """A cached forgotten subject: reads give placeholders without asking the key store again."""
