@@ -80,7 +80,24 @@ def test_field_metadata_of_ones_own_is_kept() -> None:
 
 def test_a_read_without_keys_gives_the_placeholders() -> None:
     """Sealed values become their field's placeholder; a document with none is returned as it is."""
-    document = {"who": "s", "email": {SEALED: "AAAA"}, "age": {SEALED: "BBBB"}, "other": "x"}
+    document = {
+        "who": "s",
+        "email": {SEALED: "AAAA", "subject": "s"},
+        "age": {SEALED: "BBBB", "subject": "s"},
+        "other": "x",
+    }
     assert sealed_as_forgotten(Marked, document) == {"who": "s", "email": FORGOTTEN, "age": 0, "other": "x"}
     clear = {"who": "s", "email": "e", "age": 3, "other": "x"}
     assert sealed_as_forgotten(Marked, clear) is clear
+
+
+def test_a_field_that_is_not_a_str_must_name_its_placeholder() -> None:
+    """The default placeholder is text: an int field without forgotten=... is refused at once."""
+
+    @attrs.frozen
+    class Untold:
+        who: str = subject()
+        age: int = personal()
+
+    with pytest.raises(EventTypeError, match="forgotten="):
+        personal_data_of(Untold)

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 import pytest
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from dynamo_es import (
     AggregateRoot,
@@ -20,6 +21,7 @@ from dynamo_es import (
     Repository,
     applies,
     event,
+    make_converter,
 )
 from dynamo_es.domain.personal import FORGOTTEN, personal, subject
 from dynamo_es.exceptions import KeyManagementError, SerializationError, SubjectForgottenError
@@ -27,6 +29,8 @@ from dynamo_es.privacy import CryptoShredder, InMemoryKeyStore, LocalKeyWrapper
 
 MARKER = "marker-7f3a9c@example.com"
 """A known plaintext: no stored byte may hold it."""
+AGE = 918_273_645
+"""The personal int, as distinctive: its digits must not be stored either."""
 
 
 @event(name="PrivacyRegistered")
@@ -89,7 +93,7 @@ def stored_payloads(store: EventStore, customer: str) -> list[bytes]:
 
 
 def register(store: EventStore, customer: str, email: str = MARKER) -> None:
-    store.append(customer, "PrivacyCustomer", [Registered(customer, email, 42, "pro"), Upgraded("gold")], 0)
+    store.append(customer, "PrivacyCustomer", [Registered(customer, email, AGE, "pro"), Upgraded("gold")], 0)
 
 
 class TestSealing:
@@ -101,12 +105,13 @@ class TestSealing:
         customer = f"c-{uuid.uuid4()}"
         register(store, customer)
         assert [e.event for e in store.load(customer, "PrivacyCustomer")] == [
-            Registered(customer, MARKER, 42, "pro"),
+            Registered(customer, MARKER, AGE, "pro"),
             Upgraded("gold"),
         ]
         assert vars(Repository(Customer, store).get(customer))["email"] == MARKER
         payloads = stored_payloads(store, customer)
-        assert len(payloads) == 2 and not any(MARKER.encode() in payload for payload in payloads)
+        assert len(payloads) == 2
+        assert not any(MARKER.encode() in payload or str(AGE).encode() in payload for payload in payloads)
         assert b'"plan":"pro"' in payloads[0] and customer.encode() in payloads[0]  # the rest stays readable
 
     def test_an_event_without_marks_is_stored_as_without_a_shredder(self) -> None:
@@ -147,7 +152,7 @@ class TestForgetting:
         ]
         customer = Repository(Customer, store).get(forgotten)
         assert (customer.email, customer.age, customer.plan, customer.version) == (FORGOTTEN, 0, "gold", 2)
-        assert store.load(kept, "PrivacyCustomer")[0].event == Registered(kept, MARKER, 42, "pro")
+        assert store.load(kept, "PrivacyCustomer")[0].event == Registered(kept, MARKER, AGE, "pro")
 
     def test_forgetting_is_idempotent(self) -> None:
         """A second forget changes nothing and says so."""
@@ -194,23 +199,23 @@ class TestKeys:
             assert shred.cached_subjects <= 2
         assert [store.load(f"c-{n}", "PrivacyCustomer")[0].event.email for n in range(5)] == [MARKER] * 5
 
-    def test_a_value_sealed_for_another_field_or_tampered_is_a_named_error(self) -> None:
-        """Moving a sealed value to another event or flipping a byte: SerializationError with stream and version."""
+    def test_a_value_moved_to_another_field_or_subject_or_tampered_is_a_named_error(self) -> None:
+        """Swapped fields, another subject's name on it, a flipped byte: SerializationError with stream and version."""
         store = InMemoryEventStore(serializer=EventSerializer(shredder=shredder()))
         register(store, "c-1")
+        register(store, "c-2")
         record = store._records("c-1", "PrivacyCustomer", 1, None)[0]
-        text = base64.b64decode(record.event_data).decode().replace('"customer_id":"c-1"', '"customer_id":"c-2"')
-        moved = attrs.evolve(record, event_data=base64.b64encode(text.encode()).decode())
-        with pytest.raises(SerializationError) as caught:
-            store.serializer.decode(moved)
-        assert (caught.value.stream_id, caught.value.version) == ("PrivacyCustomer:c-1", 1)
         document = json.loads(base64.b64decode(record.event_data))
+        swapped = {**document, "email": document["age"], "age": document["email"]}
+        renamed = {**document, "email": {**document["email"], "subject": "c-2"}}
         box = bytearray(base64.b64decode(document["email"]["$sealed"]))
         box[-1] ^= 1
-        document["email"]["$sealed"] = base64.b64encode(bytes(box)).decode()
-        flipped = attrs.evolve(record, event_data=base64.b64encode(json.dumps(document).encode()).decode())
-        with pytest.raises(SerializationError, match="does not open"):
-            store.serializer.decode(flipped)
+        flipped = {**document, "email": {**document["email"], "$sealed": base64.b64encode(bytes(box)).decode()}}
+        for changed in (swapped, renamed, flipped):
+            bad = attrs.evolve(record, event_data=base64.b64encode(json.dumps(changed).encode()).decode())
+            with pytest.raises(SerializationError, match="does not open") as caught:
+                store.serializer.decode(bad)
+            assert (caught.value.stream_id, caught.value.version) == ("PrivacyCustomer:c-1", 1)
 
     def test_a_wrong_wrapping_key_is_a_key_management_error(self) -> None:
         """Keys wrapped by one key-encryption key do not unwrap with another; the error keeps the cause."""
@@ -220,10 +225,76 @@ class TestKeys:
         )
         other = CryptoShredder(keys, LocalKeyWrapper(os.urandom(32)))
         with pytest.raises(KeyManagementError) as caught:
-            other.open(Registered, {"customer_id": "c-1", "email": {"$sealed": "AAAA"}})
+            other.open(Registered, {"customer_id": "c-1", "email": {"$sealed": "AAAA", "subject": "c-1"}})
         assert caught.value.subject == "c-1" and caught.value.__cause__ is not None
 
     def test_a_local_wrapping_key_has_32_bytes(self) -> None:
         """AES-256: another length is refused at once."""
         with pytest.raises(KeyManagementError, match="32 bytes"):
             LocalKeyWrapper(b"short")
+
+    def test_a_forget_during_a_key_fetch_wins(self) -> None:
+        """A read that fetched the key just before forget() does not put it back in the cache."""
+        keys = RacingKeys()
+        shred = shredder(keys)
+        store = InMemoryEventStore(serializer=EventSerializer(shredder=shred))
+        register(store, "c-1")
+        reader_shredder = shredder(keys)
+        reader = InMemoryEventStore(serializer=EventSerializer(shredder=reader_shredder))
+        reader._streams = store._streams
+        keys.forget_while_fetching = reader_shredder  # another thread forgets while this read holds the key
+        reader.load("c-1", "PrivacyCustomer")
+        assert reader.load("c-1", "PrivacyCustomer")[0].event.email == FORGOTTEN
+        with pytest.raises(SubjectForgottenError):
+            reader.append("c-1", "PrivacyCustomer", [Registered("c-1", "again", 1)], 2)
+
+
+class RacingKeys(InMemoryKeyStore):
+    """An in-memory key store whose next fetch is overtaken by a forget (the race, at the store's boundary)."""
+
+    forget_while_fetching: CryptoShredder | None = None
+
+    def wrapped_key(self, subject: str) -> bytes | None:
+        wrapped = super().wrapped_key(subject)
+        shredder, self.forget_while_fetching = self.forget_while_fetching, None
+        if shredder is not None:
+            shredder.forget(subject)
+        return wrapped
+
+
+class TestWriteChecks:
+    def test_an_unmarked_field_shaped_like_a_sealed_value_is_refused(self) -> None:
+        """A dict that reads could not tell from a sealed value is refused at append, naming the event."""
+
+        @event(name="PrivacyOddNote")
+        @attrs.frozen
+        class OddNote:
+            note: dict[str, str]
+
+        store = InMemoryEventStore(serializer=EventSerializer(shredder=shredder()))
+        with pytest.raises(SerializationError, match="shaped like a sealed value"):
+            store.append("c-1", "PrivacyCustomer", [OddNote({"$sealed": "x", "subject": "y"})], 0)
+        assert store.stream_version("c-1", "PrivacyCustomer") == 0
+
+    def test_a_personal_field_the_converter_renames_is_refused(self) -> None:
+        """A rename would leave the value in the clear under another key: refused, nothing written."""
+        serializer = EventSerializer(converter=make_converter(), shredder=shredder())  # its own: the hook stays here
+        hook = make_dict_unstructure_fn(Registered, serializer.converter, email=override(rename="mail"))
+        serializer.converter.register_unstructure_hook(Registered, hook)
+        store = InMemoryEventStore(serializer=serializer)
+        with pytest.raises(SerializationError, match="would not be sealed"):
+            store.append("c-1", "PrivacyCustomer", [Registered("c-1", MARKER, 1)], 0)
+        assert store.stream_version("c-1", "PrivacyCustomer") == 0
+
+    def test_not_a_number_in_a_personal_field_is_refused_as_elsewhere(self) -> None:
+        """JSON cannot carry NaN back: refused in a sealed field as in a clear one."""
+
+        @event(name="PrivacyMeasured")
+        @attrs.frozen
+        class Measured:
+            who: str = subject()
+            weight: float = personal(forgotten=0.0)
+
+        store = InMemoryEventStore(serializer=EventSerializer(shredder=shredder()))
+        with pytest.raises(SerializationError):
+            store.append("c-1", "PrivacyCustomer", [Measured("c-1", float("nan"))], 0)

@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..domain.events import EventMetadata, StoredEvent
-from ..domain.personal import personal_data_of
+from ..domain.personal import personal_data_of, sealed_as_forgotten
 from .structuring import positional_builder, structure_many_of
 
 if TYPE_CHECKING:
-    from .serialization import EncodedEvent, EventSerializer
+    from .serialization import EncodedEvent, EventSerializer, Shredder
 
 __all__ = ["BatchDecoder"]
 
@@ -131,9 +131,22 @@ class BatchDecoder:
         if resolved is None:
             return None
         cls, version = resolved
+        hook = self.serializer.converter.get_structure_hook(cls)
         if personal_data_of(cls) is not None:
-            return None  # sealed fields: the careful path opens them, or reads them as forgotten
-        return self.serializer.converter.get_structure_hook(cls), cls, version
+            return _opening(hook, self.serializer.shredder), cls, version
+        return hook, cls, version
+
+
+def _opening(hook: Callable[[Any, Any], Any], shredder: Shredder | None) -> Callable[[Any, Any], Any]:
+    """``hook`` after the document's sealed fields are opened (or read as forgotten, with no shredder)."""
+    opened: Callable[[Any, dict[str, Any]], dict[str, Any]] = (
+        shredder.open if shredder is not None else sealed_as_forgotten
+    )
+
+    def structure(document: Any, cls: Any) -> Any:
+        return hook(opened(cls, document), cls)
+
+    return structure
 
 
 def _documents(records: list[EncodedEvent]) -> list[Any] | None:

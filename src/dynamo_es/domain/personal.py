@@ -93,7 +93,19 @@ def _marking(cls: type[Any]) -> PersonalData | None:
         )
     if subjects[0] in placeholders:
         raise EventTypeError(f"{cls.__qualname__}.{subjects[0]} cannot be both subject() and personal()")
+    _check_placeholders(cls, placeholders)
     return PersonalData(subjects[0], placeholders)
+
+
+def _check_placeholders(cls: type[Any], placeholders: dict[str, Any]) -> None:
+    """The default placeholder is a ``str``: a field of another type must say what it reads back as."""
+    hints = attrs.resolve_types(cls)
+    for field in attrs.fields(hints):
+        if field.name in placeholders and placeholders[field.name] is FORGOTTEN and field.type is not str:
+            raise EventTypeError(
+                f"{cls.__qualname__}.{field.name} is not a str: give personal(forgotten=...) a value of its type "
+                "(what it reads back as once its subject is forgotten)"
+            )
 
 
 def sealed_as_forgotten(cls: type[Any], document: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +114,7 @@ def sealed_as_forgotten(cls: type[Any], document: dict[str, Any]) -> dict[str, A
     A serializer with no shredder reads personal data as if its subject were forgotten, never
     as the sealed form (which a ``str`` field would otherwise take as text).
     """
-    sealed = [name for name, value in document.items() if type(value) is dict and SEALED in value]
+    sealed = [name for name, value in document.items() if type(value) is dict and len(value) == 2 and SEALED in value]
     if not sealed:
         return document
     marking = personal_data_of(cls)

@@ -24,7 +24,10 @@ from ._keys import NONCE_BYTES, KeyWrapper
 __all__ = ["CryptoShredder"]
 
 _DATA_KEY_BYTES = 32
-_FORGOTTEN = b""
+_SUBJECT = "subject"
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+"""The payload's own JSON settings: no NaN or infinity, which JSON cannot carry back."""
+_FORGOTTEN: Any = object()
 """A cached forgotten subject: reads give placeholders without asking the key store again."""
 
 
@@ -45,7 +48,7 @@ class CryptoShredder:
     cache_size: int = attrs.field(default=1000, kw_only=True)
     cache_seconds: float = attrs.field(default=300.0, kw_only=True)
     clock: Callable[[], float] = attrs.field(default=time.monotonic, kw_only=True, repr=False)
-    _cache: collections.OrderedDict[str, tuple[bytes, float]] = attrs.field(
+    _cache: collections.OrderedDict[str, tuple[Any, float]] = attrs.field(
         factory=collections.OrderedDict, init=False, repr=False
     )
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
@@ -53,58 +56,69 @@ class CryptoShredder:
     def seal(self, cls: type[Any], document: dict[str, Any]) -> dict[str, Any]:
         """``document`` (an event of ``cls``, unstructured) with its personal fields sealed.
 
+        Each sealed value is ``{"$sealed": <Base64 of nonce and ciphertext>, "subject": <id>}``:
+        it names its own subject, so it opens whatever the class later calls its fields.
+
         Raises:
             SubjectForgottenError: the subject was forgotten.
-            ValueError: the subject field holds no ``str``.
+            ValueError: the subject field holds no ``str``, a marked field is not in the document
+                (a converter that renames it would store it in the clear), or an unmarked field
+                holds a dict shaped like a sealed value.
         """
         marking = personal_data_of(cls)
         if marking is None:
+            _refuse_sealed_shapes(document, ())
             return document
         subject = _subject(document, marking.subject_field)
-        cipher = AESGCM(self._key(subject, create=True) or _FORGOTTEN)  # never None with create
+        missing = sorted(set(marking.placeholders) - set(document))
+        if missing:
+            raise ValueError(f"personal fields {missing} are not in the unstructured event: they would not be sealed")
+        _refuse_sealed_shapes(document, marking.placeholders)
+        cipher = self._key(subject, create=True)
+        assert cipher is not None  # create=True gives a key or raises
         sealed = dict(document)
         for field in marking.placeholders:
-            if field in sealed:
-                nonce = os.urandom(NONCE_BYTES)
-                text = json.dumps(sealed[field], separators=(",", ":")).encode()
-                box = nonce + cipher.encrypt(nonce, text, _context(subject, field))
-                sealed[field] = {SEALED: base64.b64encode(box).decode("ascii")}
+            nonce = os.urandom(NONCE_BYTES)
+            text = _ENCODER.encode(sealed[field]).encode()
+            box = nonce + cipher.encrypt(nonce, text, _context(subject, field))
+            sealed[field] = {SEALED: base64.b64encode(box).decode("ascii"), _SUBJECT: subject}
         return sealed
 
     def open(self, cls: type[Any], document: dict[str, Any]) -> dict[str, Any]:
         """``document`` with its sealed values opened, or their placeholders once the subject is forgotten.
 
         Raises:
-            ValueError: a sealed value does not open with the subject's key (corrupt, or not its own).
+            ValueError: a sealed value does not open with its subject's key (corrupt, or not its own).
         """
-        fields = [name for name, value in document.items() if type(value) is dict and SEALED in value]
+        fields = [name for name, value in document.items() if _is_sealed(value)]
         if not fields:
             return document
         marking = personal_data_of(cls)
-        subject_field = marking.subject_field if marking is not None else ""
-        subject = _subject(document, subject_field)
-        key = self._key(subject, create=False)
         placeholders = marking.placeholders if marking is not None else {}
         opened = dict(document)
         for field in fields:
+            subject = _subject(document[field], _SUBJECT)
+            key = self._key(subject, create=False)
             if key is None:
                 opened[field] = placeholders.get(field, FORGOTTEN)
             else:
-                opened[field] = _opened(AESGCM(key), document[field][SEALED], subject, field)
+                opened[field] = _opened(key, document[field][SEALED], subject, field)
         return opened
 
     def forget(self, subject: str) -> bool:
         """Delete the subject's data key: its personal fields read as placeholders from now on.
 
-        Idempotent: False when the subject was already forgotten. Nothing in the events is rewritten.
+        Idempotent: False when the subject was already forgotten. Nothing in the events is
+        rewritten. In this process it takes effect at once, even for a read that fetched the
+        key just before; another process's cache holds the key at most ``cache_seconds``.
         """
         forgotten = self.keys.forget(subject)
         with self._lock:
-            self._cache.pop(subject, None)
+            self._cache[subject] = (_FORGOTTEN, float("inf"))
         return forgotten
 
-    def _key(self, subject: str, *, create: bool) -> bytes | None:
-        """The subject's data key; None when it is forgotten (cached like a key, as ``_FORGOTTEN``).
+    def _key(self, subject: str, *, create: bool) -> AESGCM | None:
+        """The subject's cipher; None when it is forgotten (cached like a key, as ``_FORGOTTEN``).
 
         Raises:
             SubjectForgottenError: ``create`` for a forgotten subject.
@@ -114,35 +128,39 @@ class CryptoShredder:
         if cached is None:
             cached = self._fetched(subject, create=create)
             self._remember(subject, cached)
-        if not cached:  # _FORGOTTEN: a data key is never empty
+        if cached is _FORGOTTEN:
             if create:
                 raise SubjectForgottenError(subject)
             return None
-        return cached
+        cipher: AESGCM = cached
+        return cipher
 
-    def _fetched(self, subject: str, *, create: bool) -> bytes:
+    def _fetched(self, subject: str, *, create: bool) -> Any:
         wrapped = self.keys.wrapped_key(subject)
         if wrapped is None and create:
             wrapped = self.keys.add_wrapped_key(subject, self.wrapper.wrap(subject, os.urandom(_DATA_KEY_BYTES)))
         if wrapped is not None:
-            return self.wrapper.unwrap(subject, wrapped)
+            return AESGCM(self.wrapper.unwrap(subject, wrapped))
         if self.keys.is_forgotten(subject):
             return _FORGOTTEN
         raise ValueError(f"subject {subject!r} has no data key: the sealed value is not its own")
 
-    def _cached(self, subject: str) -> bytes | None:
+    def _cached(self, subject: str) -> Any:
         with self._lock:
             entry = self._cache.get(subject)
             if entry is None:
                 return None
-            if self.clock() - entry[1] > self.cache_seconds:
+            if entry[0] is not _FORGOTTEN and self.clock() - entry[1] > self.cache_seconds:
                 del self._cache[subject]
                 return None
             self._cache.move_to_end(subject)
             return entry[0]
 
-    def _remember(self, subject: str, key: bytes) -> None:
+    def _remember(self, subject: str, key: Any) -> None:
         with self._lock:
+            known = self._cache.get(subject)
+            if known is not None and known[0] is _FORGOTTEN:
+                return  # forgotten while this key was fetched: it stays forgotten
             self._cache[subject] = (key, self.clock())
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
@@ -152,6 +170,18 @@ class CryptoShredder:
         """How many unwrapped keys this process holds now (at most ``cache_size``)."""
         with self._lock:
             return len(self._cache)
+
+
+def _is_sealed(value: Any) -> bool:
+    return type(value) is dict and len(value) == 2 and SEALED in value and _SUBJECT in value
+
+
+def _refuse_sealed_shapes(document: dict[str, Any], personal: Any) -> None:
+    for name, value in document.items():
+        if name not in personal and _is_sealed(value):
+            raise ValueError(
+                f"field {name!r} holds a dict shaped like a sealed value, which reads could not tell apart"
+            )
 
 
 def _subject(document: dict[str, Any], field: str) -> str:
@@ -168,7 +198,15 @@ def _context(subject: str, field: str) -> bytes:
 
 def _opened(cipher: AESGCM, sealed: Any, subject: str, field: str) -> Any:
     try:
-        box = base64.b64decode(sealed, validate=True)
-        return json.loads(cipher.decrypt(box[:NONCE_BYTES], box[NONCE_BYTES:], _context(subject, field)))
-    except (InvalidTag, binascii.Error, ValueError, TypeError) as error:
+        box = binascii.a2b_base64(sealed, strict_mode=True)
+        text = cipher.decrypt(box[:NONCE_BYTES], box[NONCE_BYTES:], _context(subject, field)).decode()
+        value, end = _SCAN(text, 0)
+        if end != len(text):
+            raise ValueError("extra data after the sealed value")
+        return value
+    except (InvalidTag, binascii.Error, ValueError, TypeError, StopIteration) as error:
         raise ValueError(f"field {field!r} does not open with subject {subject!r}'s key") from error
+
+
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # untyped
+"""The C scanner behind ``json.loads``, without its per-call checks: (value, end) of the text at an index."""
