@@ -155,11 +155,17 @@ class SerializationError(DynamoESError):
 
 
 class SubjectForgottenError(DynamoESError):
-    """Personal data of a forgotten data subject was to be written; ``subject`` names it."""
+    """Personal data of a forgotten data subject was to be written; ``subject`` names it.
 
-    def __init__(self, subject: str) -> None:
-        super().__init__(f"data subject {subject!r} was forgotten: no new personal data can be stored for it")
+    From an append, ``stream_id`` and ``version`` name the event that held it (else None).
+    """
+
+    def __init__(self, subject: str, *, stream_id: str | None = None, version: int | None = None) -> None:
+        where = f" ({stream_id} version {version})" if stream_id is not None else ""
+        super().__init__(f"data subject {subject!r} was forgotten: no new personal data can be stored for it{where}")
         self.subject = subject
+        self.stream_id = stream_id
+        self.version = version
 
 
 class KeyManagementError(DynamoESError):

@@ -173,7 +173,8 @@ class TestForgetting:
         shred.forget(customer)
         with pytest.raises(SubjectForgottenError) as caught:
             store.append(customer, "PrivacyCustomer", [Upgraded("x"), Registered(customer, "again", 1)], 2)
-        assert caught.value.subject == customer
+        error = caught.value
+        assert (error.subject, error.stream_id, error.version) == (customer, f"PrivacyCustomer:{customer}", 4)
         assert store.stream_version(customer, "PrivacyCustomer") == 2
 
     def test_another_process_forgetting_takes_effect_when_the_cached_key_expires(self) -> None:

@@ -27,7 +27,7 @@ from ..domain.events import (
     event_type_of,
 )
 from ..domain.personal import sealed_as_forgotten
-from ..exceptions import DynamoESError, SerializationError, UnknownEventTypeError
+from ..exceptions import DynamoESError, SerializationError, SubjectForgottenError, UnknownEventTypeError
 from .decoding import BatchDecoder
 from .gc import collection_paused
 from .structuring import configure_quick_structure
@@ -212,6 +212,8 @@ class EventSerializer:
                 document = self.shredder.seal(type(new_event.event), document)
             payload = _ENCODER.encode(document).encode()
             metadata = self._metadata_json(new_event.metadata, schema_version)
+        except SubjectForgottenError as error:
+            raise SubjectForgottenError(error.subject, stream_id=stream_id, version=version) from error
         except UntypedValueError as error:
             field, path = untyped_field(self.converter, new_event.event)
             where = describe(error, field, path) if field else describe(error, "metadata.extra")
