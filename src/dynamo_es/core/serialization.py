@@ -376,17 +376,6 @@ class RawEventSerializer(EventSerializer):
     For tools that do not import the domain, like the ``dynamo-es`` command.
     """
 
-    def decode_events(self, records: Iterable[EncodedEvent]) -> list[Any]:
-        """Each record's decoded event (``decode(record).event``), for a replay: no envelopes are built.
-
-        The same events and errors as `decode()`, as for `decode_all()`, except that the
-        timestamp is not read: a replay does not need it.
-        """
-        with collection_paused():
-            if type(self)._decode_payload is not EventSerializer._decode_payload:
-                return [self.decode(record).event for record in records]
-            return BatchDecoder(self).events(records)
-
     def _decode_payload(self, encoded: EncodedEvent, schema_version: int) -> Any:
         try:
             return json.loads(base64.b64decode(encoded.event_data, validate=True))
