@@ -102,7 +102,7 @@ class BatchDecoder:
         for encoded, schema_version, document in zip(records, schema_versions, documents, strict=True):
             kind = kinds.get(encoded.event_type, _UNSEEN)
             if kind is _UNSEEN:
-                kind = kinds[encoded.event_type] = self._kind(encoded.event_type)
+                kind = self._kind_of(encoded.event_type)
             if kind is not None and kind[2] == schema_version and type(document) is dict:
                 try:
                     add(kind[0](document, kind[1]))
@@ -118,13 +118,17 @@ class BatchDecoder:
         """A batch of one event type at its current schema (a run of deposits, say) in one call; else None."""
         if not records or len({encoded.event_type for encoded in records}) != 1 or len(set(schema_versions)) != 1:
             return None
-        kind = self.kinds.get(records[0].event_type, _UNSEEN)
-        if kind is _UNSEEN:
-            kind = self.kinds[records[0].event_type] = self._kind(records[0].event_type)
+        kind = self._kind_of(records[0].event_type)
         if kind is None or kind[2] != schema_versions[0]:
             return None
         many = structure_many_of(kind[0])
         return None if many is None else many(documents)
+
+    def _kind_of(self, event_type: str) -> _PayloadKind | None:
+        """The event type's kind, looked up once per batch (the hot loop reads ``kinds`` itself first)."""
+        if event_type not in self.kinds:
+            self.kinds[event_type] = self._kind(event_type)
+        return self.kinds[event_type]
 
     def _kind(self, event_type: str) -> _PayloadKind | None:
         resolved = self.serializer.registry.resolve(event_type)

@@ -38,12 +38,7 @@ def positional_builder(cls: type[T]) -> Callable[..., T]:
         TypeError: ``cls`` is not a slotted attrs class, or a field has a validator or converter,
             or its ``__init__`` would do more than set the fields (a pre- or post-init, a cached hash).
     """
-    fields = attrs.fields(cls)  # type: ignore[arg-type]  # any attrs class: checked by attrs at run time
-    names = [field.name for field in fields]
-    if not getattr(cls, "__slots__", None) or _more_than_fields(cls, names):
-        raise TypeError(f"{cls.__qualname__} is not a plain slotted attrs class")
-    if any(field.validator is not None or field.converter is not None for field in fields):
-        raise TypeError(f"{cls.__qualname__} validates or converts a field: use its __init__")
+    names = _check_buildable(cls)
     namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
     namespace.update({f"set_{name}": getattr(cls, name).__set__ for name in names})
     lines = [f"def build({', '.join(names)}):", "    instance = new(cls)"]
@@ -52,6 +47,21 @@ def positional_builder(cls: type[T]) -> Callable[..., T]:
     exec("\n".join(lines), namespace)  # noqa: S102  # generated from the class's own field names, as attrs does
     build: Callable[..., T] = namespace["build"]
     return build
+
+
+def _check_buildable(cls: type[Any]) -> list[str]:
+    """``cls``'s field names, if setting its slots in order makes what its ``__init__`` makes.
+
+    Raises:
+        TypeError: as `positional_builder()` says.
+    """
+    fields = attrs.fields(cls)
+    names = [field.name for field in fields]
+    if not getattr(cls, "__slots__", None) or _more_than_fields(cls, names):
+        raise TypeError(f"{cls.__qualname__} is not a plain slotted attrs class")
+    if any(field.validator is not None or field.converter is not None for field in fields):
+        raise TypeError(f"{cls.__qualname__} validates or converts a field: use its __init__")
+    return names
 
 
 def _more_than_fields(cls: type[Any], names: list[str]) -> bool:
@@ -81,7 +91,7 @@ def quick_structure_hook(cls: type[T], converter: cattrs.Converter) -> Hook:
     if converter.use_alias or converter.type_overrides or not all(field.init for field in fields):
         return careful
     try:
-        positional_builder(cls)  # the checks that building without __init__ gives what __init__ would
+        _check_buildable(cls)
     except TypeError:
         return careful
     return _generated(cls, fields, careful, converter)
