@@ -155,12 +155,14 @@ def cli_env(dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch) -> E
         "EVENTS_TABLE_NAME": settings.events_table_name,
         "CHECKPOINTS_TABLE_NAME": f"{settings.events_table_name}-cp",
         "SNAPSHOTS_TABLE_NAME": f"{settings.events_table_name}-snap",
+        "KEYS_TABLE_NAME": f"{settings.events_table_name}-keys",
     }.items():
         monkeypatch.setenv(f"DYNAMO_ES_{name}", str(value))
     return attrs.evolve(
         settings,
         checkpoints_table_name=f"{settings.events_table_name}-cp",
         snapshots_table_name=f"{settings.events_table_name}-snap",
+        keys_table_name=f"{settings.events_table_name}-keys",
     )
 
 

@@ -48,13 +48,14 @@ class TestPublicAPI:
             assert getattr(member, "__module__", "").startswith("dynamo_es"), name
 
     def test_testing_exports(self) -> None:
-        """The testing module exports the launcher, the script helper, the contract suite and the Lambda payloads."""
+        """The testing module exports the launcher, the script helper, the contract suites and the Lambda payloads."""
         assert dynamo_es.testing.__all__ == [
             "AsyncEventStoreContract",
             "DynamoDBLocal",
             "DynamoDBLocalError",
             "EventStoreContract",
             "FaultProxy",
+            "KeyStoreContract",
             "configured_or_local",
             "find_dynamodb_local",
             "lambda_payload",

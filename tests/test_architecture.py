@@ -13,7 +13,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "dynamo_es"
 ADAPTERS = ("dynamo_es.memory", "dynamo_es.dynamodb")
-OUTSIDE_CORE = (*ADAPTERS, "dynamo_es.testing", "dynamo_es.cli")
+OUTSIDE_CORE = (*ADAPTERS, "dynamo_es.privacy", "dynamo_es.testing", "dynamo_es.cli")
+"""The privacy package is an adapter too: to the cryptography package and to AWS KMS."""
 DRIVERS = ("pynamodb", "botocore", "boto3", "aiobotocore")
 FRONT_DOORS = ("dynamo_es", "dynamo_es.aio")
 """Modules that only re-export names, core and adapters alike."""

@@ -89,7 +89,12 @@ def test_the_operations_page_lists_exactly_what_template_iam_grants() -> None:
     page = (ROOT / "docs" / "operations.md").read_text()
     application, projection = page.split("The **projection** policy")
     settings = EventStoreSettings()
-    names = {"events": "table/Events", "checkpoints": "table/EventCheckpoints", "snapshots": "table/EventSnapshots"}
+    names = {
+        "events": "table/Events",
+        "checkpoints": "table/EventCheckpoints",
+        "snapshots": "table/EventSnapshots",
+        "keys": "table/EventKeys",
+    }
     for section, role in ((application, "application"), (projection, "projection")):
         rows = permission_rows(section.split("## On-demand")[0])
         statements = iam_statements(settings, role)  # type: ignore[arg-type]

@@ -169,11 +169,16 @@ class SubjectForgottenError(DynamoESError):
 
 
 class KeyManagementError(DynamoESError):
-    """A data key could not be made, wrapped or unwrapped; ``subject`` names whose (if one), the cause is kept."""
+    """A data key could not be made, stored, wrapped or unwrapped; the cause is kept.
 
-    def __init__(self, reason: str, *, subject: str | None = None) -> None:
+    ``subject`` names whose key (if one), and ``code`` the service's error code (such as KMS's
+    ``ThrottlingException`` or ``DisabledException``) when a service refused.
+    """
+
+    def __init__(self, reason: str, *, subject: str | None = None, code: str | None = None) -> None:
         super().__init__(f"data key of subject {subject!r}: {reason}" if subject is not None else reason)
         self.subject = subject
+        self.code = code
 
 
 class CorruptItemError(SerializationError):

@@ -21,6 +21,7 @@ from dynamo_es import (
     DynamoDBCheckpointStore,
     DynamoDBEventStore,
     DynamoDBSnapshotStore,
+    EventSerializer,
     EventStoreSettings,
     OutboxDispatcher,
     Projection,
@@ -29,13 +30,20 @@ from dynamo_es import (
     process_manager,
 )
 from dynamo_es.cli import _parser
-from dynamo_es.dynamodb import PutItem, table_meta
+from dynamo_es.dynamodb import DynamoDBKeyStore, PutItem, table_meta
+from dynamo_es.privacy import CryptoShredder, LocalKeyWrapper
 
 from ..conftest import Account, cli
+from ..privacy.test_shredder import Registered
 
 pytestmark = pytest.mark.ddblocal
 
-LOGICAL = {"EventsTable": "events", "CheckpointsTable": "checkpoints", "SnapshotsTable": "snapshots"}
+LOGICAL = {
+    "EventsTable": "events",
+    "CheckpointsTable": "checkpoints",
+    "SnapshotsTable": "snapshots",
+    "KeysTable": "keys",
+}
 
 
 def described(settings: EventStoreSettings) -> dict[str, dict[str, Any]]:
@@ -45,6 +53,7 @@ def described(settings: EventStoreSettings) -> dict[str, dict[str, Any]]:
         "events": settings.events_table_name,
         "checkpoints": settings.checkpoints_table_name,
         "snapshots": settings.snapshots_table_name,
+        "keys": settings.keys_table_name,
     }
     return {key: client.describe_table(TableName=name)["Table"] for key, name in names.items()}
 
@@ -111,6 +120,7 @@ class TestCloudFormation:
                 "events": settings.events_table_name,
                 "checkpoints": settings.checkpoints_table_name,
                 "snapshots": settings.snapshots_table_name,
+                "keys": settings.keys_table_name,
             }.items()
         }
         needed = {(action, tables[table], suffix) for action, table, suffix in recorded_calls if table in tables}
@@ -120,6 +130,7 @@ class TestCloudFormation:
             "dynamodb:Query",
             "dynamodb:Scan",
             "dynamodb:GetRecords",
+            "dynamodb:GetItem",
         }
         assert needed <= allowed, needed - allowed
 
@@ -185,10 +196,11 @@ class TestTerraform:
         for name, table in described(cli_env).items():
             declared = tables[name]
             keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
-            assert (unquote(declared["name"]), unquote(declared["hash_key"]), unquote(declared["range_key"])) == (
+            range_key = unquote(declared["range_key"]) if "range_key" in declared else None
+            assert (unquote(declared["name"]), unquote(declared["hash_key"]), range_key) == (
                 table["TableName"],
                 keys["HASH"],
-                keys["RANGE"],
+                keys.get("RANGE"),
             )
             attributes = sorted((unquote(a["name"]), unquote(a["type"])) for a in declared["attribute"])
             assert attributes == sorted((d["AttributeName"], d["AttributeType"]) for d in table["AttributeDefinitions"])
@@ -316,6 +328,10 @@ def exercise_the_stores(settings: EventStoreSettings) -> None:
     Projection("iam-view", lambda change: None, checkpoints, store).run(stop_when_idle=True)
     Projection("iam-rebuild", lambda change: None, checkpoints, store).rebuild(follow=False)
     process_manager("iam-pm", lambda change, unit: None, store).handle([])
+    shredder = CryptoShredder(DynamoDBKeyStore(settings), LocalKeyWrapper(bytes(32)))
+    sealed = DynamoDBEventStore(settings, serializer=EventSerializer(shredder=shredder))
+    sealed.append(f"iam-{uuid.uuid4().hex[:6]}", "IamCustomer", [Registered(uuid.uuid4().hex, "a@b.c", 1)], 0)
+    shredder.forget(uuid.uuid4().hex)
 
 
 ITEM_ACTIONS = {

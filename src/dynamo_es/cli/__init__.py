@@ -19,7 +19,7 @@ import attrs
 
 from ..core.serialization import RawEventSerializer
 from ..domain.events import StoredEvent
-from ..dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
+from ..dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBKeyStore, DynamoDBSnapshotStore
 from ..dynamodb.flows.errors import NO_CREDENTIALS, lacks_credentials
 from ..exceptions import (
     ConfigurationError,
@@ -92,9 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser = lambda name, **kw: original_add(name, parents=[after_options(name)], **kw)  # type: ignore[method-assign]
 
     create = commands.add_parser("create-table", help="create the events table (and with --all the others)")
-    create.add_argument("--all", action="store_true", help="also the checkpoints and snapshots tables")
+    create.add_argument("--all", action="store_true", help="also the checkpoints, snapshots and keys tables")
     describe = commands.add_parser("describe", help="table status, keys, billing, stream, indexes, item count estimate")
-    describe.add_argument("--all", action="store_true", help="also the checkpoints and snapshots tables")
+    describe.add_argument("--all", action="store_true", help="also the checkpoints, snapshots and keys tables")
 
     events = commands.add_parser("events", help="print one stream's events")
     events.add_argument("aggregate_type", metavar="TYPE")
@@ -151,10 +151,14 @@ def _line(document: dict[str, Any]) -> str:
     return json.dumps(document, ensure_ascii=False, default=str)
 
 
+_OTHER_TABLES = (DynamoDBCheckpointStore, DynamoDBSnapshotStore, DynamoDBKeyStore)
+"""The stores whose tables ``--all`` adds to the events table."""
+
+
 def _create_table(store: DynamoDBEventStore, args: argparse.Namespace, out: TextIO) -> None:
     kinds: list[Any] = [DynamoDBEventStore]
     if args.all:
-        kinds += [DynamoDBCheckpointStore, DynamoDBSnapshotStore]
+        kinds += list(_OTHER_TABLES)
     for kind in kinds:
         print(_created_or_found(kind, store.settings), file=out)
 
@@ -173,7 +177,7 @@ def _created_or_found(kind: Any, settings: EventStoreSettings) -> str:
 def _describe(store: DynamoDBEventStore, args: argparse.Namespace, out: TextIO) -> None:
     tables = [store.ensure_table()]
     if args.all:
-        tables += [kind(store.settings).ensure_table() for kind in (DynamoDBCheckpointStore, DynamoDBSnapshotStore)]
+        tables += [kind(store.settings).ensure_table() for kind in _OTHER_TABLES]
     for index, table in enumerate(tables):
         if index:
             print(file=out)

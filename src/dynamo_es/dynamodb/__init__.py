@@ -1,5 +1,6 @@
 """The DynamoDB adapter: PynamoDB models, tables, the stores, DynamoDB Streams and AWS Lambda."""
 
+from ._keys import DynamoDBKeyStore
 from ._lambda import LambdaBatch, changes_from_lambda_event, lambda_handler, partial_batch_response, read_lambda_event
 from ._sync.checkpoints import DynamoDBCheckpointStore
 from ._sync.snapshots import DynamoDBSnapshotStore
@@ -14,6 +15,7 @@ __all__ = [
     "DeleteItem",
     "DynamoDBCheckpointStore",
     "DynamoDBEventStore",
+    "DynamoDBKeyStore",
     "DynamoDBSnapshotStore",
     "EventItem",
     "EventItemCodec",

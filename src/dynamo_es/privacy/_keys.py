@@ -12,17 +12,19 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..exceptions import KeyManagementError, SubjectForgottenError
 
-__all__ = ["NONCE_BYTES", "InMemoryKeyStore", "KeyWrapper", "LocalKeyWrapper"]
+__all__ = ["DATA_KEY_BYTES", "NONCE_BYTES", "InMemoryKeyStore", "KeyWrapper", "LocalKeyWrapper"]
 
 NONCE_BYTES = 12
 """AES-GCM's nonce: 96 random bits per encryption."""
+DATA_KEY_BYTES = 32
+"""A data key: AES-256."""
 
 
 class KeyWrapper(Protocol):
-    """Encrypts (wraps) and decrypts a subject's data key with a key-encryption key."""
+    """Makes a subject's data key wrapped (encrypted) by a key-encryption key, and unwraps it."""
 
-    def wrap(self, subject: str, data_key: bytes) -> bytes:
-        """``data_key`` encrypted, bound to ``subject``."""
+    def new_key(self, subject: str) -> tuple[bytes, bytes]:
+        """A new 256-bit data key for ``subject``: (the key, the key wrapped and bound to ``subject``)."""
         ...
 
     def unwrap(self, subject: str, wrapped: bytes) -> bytes:
@@ -39,6 +41,11 @@ class LocalKeyWrapper:
     def __attrs_post_init__(self) -> None:
         if len(self.key) != 32:  # AES-256
             raise KeyManagementError(f"a local wrapping key has 32 bytes, not {len(self.key)}")
+
+    def new_key(self, subject: str) -> tuple[bytes, bytes]:
+        """32 random bytes and their wrapping."""
+        data_key = os.urandom(DATA_KEY_BYTES)
+        return data_key, self.wrap(subject, data_key)
 
     def wrap(self, subject: str, data_key: bytes) -> bytes:
         """``data_key`` under AES-GCM with this key, the subject as associated data."""

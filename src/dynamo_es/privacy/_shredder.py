@@ -23,7 +23,6 @@ from ._keys import NONCE_BYTES, KeyWrapper
 
 __all__ = ["CryptoShredder"]
 
-_DATA_KEY_BYTES = 32
 _SUBJECT = "subject"
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 """The payload's own JSON settings: no NaN or infinity, which JSON cannot carry back."""
@@ -138,7 +137,10 @@ class CryptoShredder:
     def _fetched(self, subject: str, *, create: bool) -> Any:
         wrapped = self.keys.wrapped_key(subject)
         if wrapped is None and create:
-            wrapped = self.keys.add_wrapped_key(subject, self.wrapper.wrap(subject, os.urandom(_DATA_KEY_BYTES)))
+            data_key, new = self.wrapper.new_key(subject)
+            wrapped = self.keys.add_wrapped_key(subject, new)
+            if wrapped == new:
+                return AESGCM(data_key)  # ours was stored: no unwrap needed
         if wrapped is not None:
             return AESGCM(self.wrapper.unwrap(subject, wrapped))
         if self.keys.is_forgotten(subject):

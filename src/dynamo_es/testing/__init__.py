@@ -7,6 +7,7 @@ dynamo-es is installed; it provides the session-scoped ``dynamodb_local`` fixtur
 from ..exceptions import DynamoDBLocalError
 from ._aio_contract import AsyncEventStoreContract
 from ._contract import EventStoreContract
+from ._contract_keys import KeyStoreContract
 from ._faults import FaultProxy
 from ._lambda_payloads import lambda_payload
 from ._local import DynamoDBLocal, configured_or_local, find_dynamodb_local
@@ -17,6 +18,7 @@ __all__ = [
     "DynamoDBLocalError",
     "EventStoreContract",
     "FaultProxy",
+    "KeyStoreContract",
     "configured_or_local",
     "find_dynamodb_local",
     "lambda_payload",

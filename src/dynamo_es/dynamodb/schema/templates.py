@@ -15,6 +15,7 @@ from pynamodb.models import Model
 
 from ...settings import EventStoreSettings
 from ..flows.checkpoints import checkpoint_model
+from .keys import key_model
 from .model import event_model
 from .snapshots import snapshot_model
 
@@ -52,11 +53,15 @@ class Statement:
 
 
 def table_specs(settings: EventStoreSettings) -> list[TableSpec]:
-    """The events, checkpoints and snapshots tables, from their models."""
+    """The events, checkpoints, snapshots and keys tables, from their models.
+
+    The keys table holds data subjects' keys for crypto-shredding; it stays empty without it.
+    """
     models: list[tuple[str, str, type[Model]]] = [
         ("EventsTable", "events", event_model(settings)),
         ("CheckpointsTable", "checkpoints", checkpoint_model(settings)),
         ("SnapshotsTable", "snapshots", snapshot_model(settings)),
+        ("KeysTable", "keys", key_model(settings)),
     ]
     return [_spec(logical, resource, model, settings) for logical, resource, model in models]
 
@@ -101,6 +106,8 @@ _PROJECTION_EVENTS = [
 """What a projection (or process manager) does to the events table."""
 _READ_MODEL_WRITES = ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
 """What an exactly-once read model's effects do to its tables (in the checkpoint's transaction)."""
+_KEYS = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+"""What crypto-shredding does to the keys table: read a key, add one, forget a subject."""
 READ_MODELS_PARAMETER = "ReadModelTableArns"
 """The CloudFormation parameter (a comma-delimited list) naming the read-model tables' ARNs."""
 READ_MODELS_VARIABLE = "read_model_table_arns"
@@ -127,6 +134,7 @@ def iam_statements(settings: EventStoreSettings, role: Role) -> list[Statement]:
                 [("checkpoints", "")],
             ),
             Statement("ReadModels", _READ_MODEL_WRITES, [("read_models", "")]),
+            Statement("Keys", ["dynamodb:DescribeTable", "dynamodb:GetItem"], [("keys", "")]),
         ]
     events = ["dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:Query"]
     statements = [
@@ -138,6 +146,7 @@ def iam_statements(settings: EventStoreSettings, role: Role) -> list[Statement]:
             [("checkpoints", "")],
         ),
         Statement("Snapshots", ["dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:Query"], [("snapshots", "")]),
+        Statement("Keys", _KEYS, [("keys", "")]),
     ]
     return [*statements, *stream] if settings.enable_streams else statements
 
