@@ -26,7 +26,7 @@ from .base import Call, Flow, Sleep
 from .errors import BOUNDARY_ERRORS, Failure, GaveUp, send
 from .scan import change_reader
 
-__all__ = ["KnownVersions", "StoreReads"]
+__all__ = ["StoreReads"]
 
 T = TypeVar("T")
 
@@ -37,25 +37,6 @@ Three range reads' steps can fall in one turn of the loop; at 25 a turn holds a 
 decoding (bench_loop.py: the longest pause of a 10,000-event load fell from 25 to 15-19 ms).
 """
 _PAUSE = Sleep(0)
-
-
-@attrs.define
-class KnownVersions:
-    """The highest version this process has seen stored, per stream (bounded; events are never deleted)."""
-
-    limit: int = 100_000
-    _versions: dict[str, int] = attrs.field(factory=dict, init=False)
-
-    def saw(self, stream_id: str, version: int) -> None:
-        """Remember that ``version`` of the stream exists."""
-        if version > self._versions.get(stream_id, 0):
-            if len(self._versions) >= self.limit:
-                self._versions.clear()
-            self._versions[stream_id] = version
-
-    def has(self, stream_id: str, version: int) -> bool:
-        """Whether ``version`` of the stream is known to exist."""
-        return self._versions.get(stream_id, 0) >= version
 
 
 @attrs.define
@@ -71,7 +52,6 @@ class StoreReads:
     """The checkpoint item's attribute holding the version."""
     page_items: int | None = None
     """Items per Query page of a load (None: DynamoDB's 1 MB pages); smaller pages, shorter parses."""
-    known: KnownVersions = attrs.field(factory=KnownVersions)
 
     @property
     def table(self) -> str:
@@ -140,8 +120,6 @@ class StoreReads:
             if start:
                 yield _PAUSE
             changes.extend(read(item) for item in items[start : start + _CHUNK] if self.codec.is_event(item))
-        if changes:
-            self.known.saw(stream_id, max(change.event.version for change in changes))
         return changes
 
     def stream_version(self, aggregate_id: str, aggregate_type: str) -> Flow[int]:
@@ -164,8 +142,6 @@ class StoreReads:
         elif start_key:
             more, _ = yield from self._pages(stream_id, versions, limit=limit, forward=forward, start_key=start_key)
             records += more
-        if records:
-            self.known.saw(stream_id, max(records[0].version, records[-1].version))
         return records
 
     def _rest(
@@ -245,9 +221,7 @@ class StoreReads:
     def last_version(self, stream_id: str) -> Flow[int]:
         """The highest version in the stream, from the sort key alone (the item need not decode)."""
         for item in (yield from self._raw_pages(stream_id, (1, None), limit=1, forward=False)):
-            version = self.codec.sort_key_of(item)
-            self.known.saw(stream_id, version)
-            return version
+            return self.codec.sort_key_of(item)
         return 0
 
     def version_or_none(self, stream_id: str) -> Flow[int | None]:

@@ -38,9 +38,9 @@ from . import requests
 from .attempt import Attempt
 from .base import Call, Flow
 from .commit import CommitRun, plan_commit
-from .reads import KnownVersions, StoreReads
+from .reads import StoreReads
 
-__all__ = ["KnownVersions", "StoreCore"]
+__all__ = ["StoreCore"]
 
 log = logging.getLogger("dynamo_es")
 
@@ -103,19 +103,18 @@ class StoreCore(StoreReads):
             if failed is not None:
                 return failed
             attempt.written = batch[-1].version
-            self.known.saw(attempt.stream_id, attempt.written)
         return attempt.succeeded()
 
     def _expected_check(self, attempt: Attempt, records: list[EncodedEvent], capacity: int) -> Flow[bool | None]:
         """How the first transaction makes sure ``expected_version`` exists, so no gap can open.
 
-        True: a ConditionCheck inside it (a free slot). None: nothing to check (a new stream, or
-        a version this store has already read or written: events are never deleted). When the
-        check would take the slot of the 100th event, a consistent read of that version costs
-        no slot: None if it exists, False if not (a conflict).
+        True: a ConditionCheck inside it (a free slot). None: nothing to check (a new stream).
+        When the check would take the slot of the 100th event, a consistent read of that version
+        costs no slot: None if it exists, False if not (a conflict). A version this process saw
+        is checked all the same: another process may have deleted the stream since.
         """
         expected = attempt.expected_version
-        if expected == 0 or self.known.has(attempt.stream_id, expected):
+        if expected == 0:
             return None
         if len(records) < capacity:
             return True
@@ -123,8 +122,7 @@ class StoreCore(StoreReads):
 
     def _append_singly(self, attempt: Attempt, records: list[EncodedEvent]) -> Flow[AppendResult]:
         expected = attempt.expected_version
-        unknown = expected > 0 and not self.known.has(attempt.stream_id, expected)
-        if unknown and not (yield from self.slot_ids(attempt.stream_id, expected, expected)):
+        if expected > 0 and not (yield from self.slot_ids(attempt.stream_id, expected, expected)):
             return attempt.conflicted((yield from self.version_or_none(attempt.stream_id)))
         for record in records:
             call = Call("put_item", requests.put_event(self.table, self.codec, record))
@@ -132,7 +130,6 @@ class StoreCore(StoreReads):
             if failed is not None:
                 return failed
             attempt.written = record.version
-            self.known.saw(attempt.stream_id, record.version)
         return attempt.succeeded()
 
     # -- several streams at once -------------------------------------------------------------
@@ -159,22 +156,18 @@ class StoreCore(StoreReads):
             return (yield from run.refused_before_sending())
         update = (tracking, self.tracking_update(tracking)) if tracking is not None else None
         plan = plan_commit(self.table, self.codec, encoded, checked, update)
-        result = yield from run.run(Call("transact_write_items", plan.params), plan.owners)
-        if result.success and not result.already_processed:
-            for append in encoded:
-                self.known.saw(append.stream_id, append.records[-1].version)
-        return result
+        return (yield from run.run(Call("transact_write_items", plan.params), plan.owners))
 
     def _commit_checks(self, encoded: list[EncodedAppend], *, room: int) -> Flow[tuple[set[str], set[str]]]:
         """Which streams' expected versions a commit checks inside it, and which (read now) do not exist.
 
-        Known versions need no check (events are never deleted); checks go inside the transaction
-        while there is room, and the rest are read (consistently) before it.
+        Checks go inside the transaction while there is room, and the rest are read
+        (consistently) before it.
         """
-        unknown = [a for a in encoded if a.expected_version and not self.known.has(a.stream_id, a.expected_version)]
-        inside = {a.stream_id for a in unknown[:room]}
+        checked = [a for a in encoded if a.expected_version]
+        inside = {a.stream_id for a in checked[:room]}
         missing: set[str] = set()
-        for append in unknown[room:]:
+        for append in checked[room:]:
             if not (yield from self.slot_ids(append.stream_id, append.expected_version, append.expected_version)):
                 missing.add(append.stream_id)
         return inside, missing
