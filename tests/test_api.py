@@ -51,6 +51,7 @@ class TestPublicAPI:
         """The testing module exports the launcher, the script helper, the contract suites and the Lambda payloads."""
         assert dynamo_es.testing.__all__ == [
             "AsyncEventStoreContract",
+            "DeletableStoreContract",
             "DynamoDBLocal",
             "DynamoDBLocalError",
             "EventStoreContract",

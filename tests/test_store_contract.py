@@ -8,11 +8,14 @@ import pytest
 from dynamo_es import DynamoDBEventStore, EventSerializer, EventStore, EventStoreSettings, InMemoryEventStore
 from dynamo_es.aio import AsyncEventStore, AsyncInMemoryEventStore
 from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
-from dynamo_es.testing import AsyncEventStoreContract, EventStoreContract
+from dynamo_es.testing import AsyncEventStoreContract, DeletableStoreContract, EventStoreContract
 
 
-class TestInMemoryStore(EventStoreContract):
+class TestInMemoryStore(EventStoreContract, DeletableStoreContract):
     def create_store(self, serializer: EventSerializer) -> EventStore:
+        return InMemoryEventStore(serializer)
+
+    def create_deletable_store(self, serializer: EventSerializer) -> InMemoryEventStore:
         return InMemoryEventStore(serializer)
 
 

@@ -64,6 +64,7 @@ __all__ = [
     "ProjectionError",
     "SerializationError",
     "SnapshotError",
+    "StreamDeletedError",
     "StreamTrimmedError",
     "SubjectForgottenError",
     "SubscriptionError",
@@ -272,6 +273,22 @@ class AggregateNotFoundError(DynamoESError, LookupError):
         super().__init__(f"no {aggregate_type} with id {aggregate_id!r}")
         self.aggregate_type = aggregate_type
         self.aggregate_id = aggregate_id
+
+
+class StreamDeletedError(AggregateNotFoundError):
+    """The stream was deleted: it loads no events, and takes none unless deleted with ``reuse_id``.
+
+    Attributes:
+        stream_id: the deleted stream.
+        last_version: the version of its last event before the deletion.
+    """
+
+    def __init__(self, stream_id: str, last_version: int) -> None:
+        aggregate_type, _, aggregate_id = stream_id.partition(":")
+        super().__init__(aggregate_type, aggregate_id)
+        self.args = (f"stream {stream_id} was deleted (after version {last_version})",)
+        self.stream_id = stream_id
+        self.last_version = last_version
 
 
 class AggregateClassError(DynamoESError, TypeError):

@@ -11,6 +11,7 @@ from typing import Any, TypeVar, overload
 import attrs
 
 from ..exceptions import DuplicateEventTypeError, EventTypeError
+from .lifecycle import STREAM_DELETED, StreamDeleted
 
 __all__ = [
     "EventHistory",
@@ -43,11 +44,17 @@ class _EventType:
 
 @attrs.define
 class EventRegistry:
-    """Maps stable event type names to attrs classes, with their schema versions and upcasters."""
+    """Maps stable event type names to attrs classes, with their schema versions and upcasters.
+
+    Every registry holds `StreamDeleted` (``$StreamDeleted``), which stores write themselves.
+    """
 
     _by_name: dict[str, _EventType] = attrs.field(factory=dict, init=False)
     _upcasters: dict[tuple[str, int], Upcaster] = attrs.field(factory=dict, init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.register(StreamDeleted, name=STREAM_DELETED)  # every registry reads a deleted stream's mark
 
     def register(self, cls: type[T], *, name: str | None = None, version: int = 1) -> type[T]:
         """Register ``cls`` under ``name`` (default: the class name) at schema ``version``.

@@ -13,6 +13,7 @@ import attrs
 from ..core.changes import Change
 from ..core.reading import Selection
 from ..domain.events import EventHistory, EventMetadata, StoredEvent
+from ..ports.lifecycle import StreamDeletion
 from ..ports.store import (
     AppendResult,
     CommitResult,
@@ -75,6 +76,21 @@ class AsyncInMemoryEventStore(AsyncMemoryShell):
         await asyncio.sleep(0)
         return self.sync.append(aggregate_id, aggregate_type, events, expected_version, metadata=metadata)
 
+    async def delete_stream(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        *,
+        expected_version: int | None = None,
+        reason: str = "",
+        reuse_id: bool = False,
+    ) -> StreamDeletion:
+        """Delete the stream at once; see [`DeletableStore`][dynamo_es.ports.lifecycle.DeletableStore]."""
+        await asyncio.sleep(0)
+        return self.sync.delete_stream(
+            aggregate_id, aggregate_type, expected_version=expected_version, reason=reason, reuse_id=reuse_id
+        )
+
     async def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
         """Append to several streams at once, all or nothing; see [`EventStore`][dynamo_es.EventStore]."""
         await asyncio.sleep(0)
@@ -118,6 +134,6 @@ class AsyncInMemoryEventStore(AsyncMemoryShell):
         return self.sync.mark_dispatched(aggregate_id, aggregate_type, version)
 
     async def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
-        """The version of the stream's last event; 0 when it has none."""
+        """The version of the stream's last event (of a deleted one, its mark's); 0 when it has none."""
         await asyncio.sleep(0)
         return self.sync.stream_version(aggregate_id, aggregate_type)

@@ -13,7 +13,9 @@ from ..core.changes import Change, ChangeKind, StreamPosition
 from ..core.reading import ChangeDecoder, Selection
 from ..core.serialization import EncodedEvent, EventSerializer
 from ..domain.events import EventHistory, EventMetadata, StoredEvent
-from ..exceptions import Conflict
+from ..domain.lifecycle import StreamDeleted
+from ..exceptions import ConcurrencyError, Conflict, StreamDeletedError
+from ..ports.lifecycle import StreamDeletion
 from ..ports.source import StartAt
 from ..ports.store import (
     AppendResult,
@@ -59,6 +61,8 @@ class InMemoryEventStore:
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
     _log: ChangeLog = attrs.field(init=False, repr=False)
     _claims: dict[tuple[str, int], tuple[str, float]] = attrs.field(factory=dict, init=False, repr=False)
+    _deleted: dict[str, EncodedEvent] = attrs.field(factory=dict, init=False, repr=False)
+    """Deleted streams' marks: `StreamDeleted`, at the version after the last event."""
 
     def __attrs_post_init__(self) -> None:
         self._log = ChangeLog(threading.Condition(self._lock))
@@ -88,7 +92,7 @@ class InMemoryEventStore:
         reads: Selection | None = None,
     ) -> list[Change]:
         """The stream's events as changes; see [`ChangeReader`][dynamo_es.projections.ChangeReader]."""
-        records = self._records(aggregate_id, aggregate_type, from_version, to_version)
+        records = self._records(aggregate_id, aggregate_type, from_version, to_version, deleted_ok=True)
         return [ChangeDecoder(self.serializer, reads).stored(record) for record in records]
 
     def scan_changes(
@@ -132,6 +136,8 @@ class InMemoryEventStore:
         size = max(1, self.max_batch_size)
         batches = [records[start : start + size] for start in range(0, len(records), size)]
         with self._lock:
+            if stream_id in self._deleted:
+                return self._refused(stream_id, expected_version)
             stream = self._streams.setdefault(stream_id, [])
             for batch in batches:
                 if len(stream) != written and not _holds(stream, batch):
@@ -155,6 +161,73 @@ class InMemoryEventStore:
             new_version=written,
         )
 
+    def _refused(self, stream_id: str, expected_version: int) -> AppendResult:
+        """A deleted stream's answer to an append: a conflict at its mark's version."""
+        actual = self._deleted[stream_id].version
+        return AppendResult(
+            success=False,
+            stream_id=stream_id,
+            expected_version=expected_version,
+            new_version=expected_version,
+            conflict=True,
+            actual_version=actual,
+        )
+
+    def delete_stream(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        *,
+        expected_version: int | None = None,
+        reason: str = "",
+        reuse_id: bool = False,
+    ) -> StreamDeletion:
+        """Delete the stream at once; see [`DeletableStore`][dynamo_es.ports.lifecycle.DeletableStore]."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        with self._lock:
+            mark = self._deleted.get(stream_id)
+            if mark is not None:
+                return self._deleted_again(stream_id, mark, reuse_id=reuse_id)
+            stream = self._streams.get(stream_id, [])
+            if expected_version is not None and expected_version != len(stream):
+                raise ConcurrencyError(stream_id, expected_version, len(stream))
+            if not stream:
+                return StreamDeletion(stream_id=stream_id, last_version=0, removed=0)
+            mark = self._mark(aggregate_id, aggregate_type, len(stream), reason)
+            self._log.record(ChangeKind.INSERT, mark)
+            for record in self._streams.pop(stream_id):
+                self._log.record(ChangeKind.REMOVE, record)
+            if reuse_id:
+                self._log.record(ChangeKind.REMOVE, mark)
+            else:
+                self._deleted[stream_id] = mark
+        return StreamDeletion(stream_id=stream_id, last_version=len(stream), removed=len(stream), reusable=reuse_id)
+
+    def _deleted_again(self, stream_id: str, mark: EncodedEvent, *, reuse_id: bool) -> StreamDeletion:
+        if reuse_id:
+            del self._deleted[stream_id]
+            self._log.record(ChangeKind.REMOVE, mark)
+        return StreamDeletion(
+            stream_id=stream_id,
+            last_version=mark.version - 1,
+            removed=int(reuse_id),
+            already_deleted=True,
+            reusable=reuse_id,
+        )
+
+    def _mark(self, aggregate_id: str, aggregate_type: str, last: int, reason: str) -> EncodedEvent:
+        _, (mark,) = encode_append(
+            self.serializer,
+            aggregate_id,
+            aggregate_type,
+            [StreamDeleted(last, reason)],
+            last,
+            None,
+            size_of=encoded_size,
+            max_bytes=self.max_event_bytes,
+        )
+        return mark
+
     def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
         """Append to several streams at once, all or nothing; see [`EventStore`][dynamo_es.EventStore]."""
         check_tracking(tracking)
@@ -172,6 +245,13 @@ class InMemoryEventStore:
         return CommitResult(already_processed=True) if result is None else result
 
     def _commit_locked(self, encoded: list[EncodedAppend]) -> CommitResult:
+        deleted = tuple(
+            Conflict(a.stream_id, a.expected_version, self._deleted[a.stream_id].version)
+            for a in encoded
+            if a.stream_id in self._deleted
+        )
+        if deleted:
+            return CommitResult(conflicts=deleted)
         streams = [self._streams.get(append.stream_id, []) for append in encoded]
         pairs = list(zip(encoded, streams, strict=True))
         if encoded and all(_holds(stream, append.records) for append, stream in pairs):
@@ -214,13 +294,26 @@ class InMemoryEventStore:
         return EventHistory(events, records[-1].version if records else 0)
 
     def _records(
-        self, aggregate_id: str, aggregate_type: str, from_version: int, to_version: int | None
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        from_version: int,
+        to_version: int | None,
+        *,
+        deleted_ok: bool = False,
     ) -> list[EncodedEvent]:
+        """The stream's records in the range; a deleted stream raises `StreamDeletedError` unless ``deleted_ok``."""
         stream_id = make_stream_id(aggregate_type, aggregate_id)
         check_version("from_version", from_version, minimum=1)
         if to_version is not None:
             check_version("to_version", to_version)
         with self._lock:
+            mark = self._deleted.get(stream_id)
+            if mark is not None and not deleted_ok:
+                raise StreamDeletedError(stream_id, mark.version - 1)
+            if mark is not None:  # all that is left of the stream
+                last = mark.version if to_version is None else to_version
+                return [mark] if from_version <= mark.version <= last else []
             records = list(self._streams.get(stream_id, ()))
         last = len(records) if to_version is None else min(to_version, len(records))
         return records[from_version - 1 : last]
@@ -268,10 +361,11 @@ class InMemoryEventStore:
             return True
 
     def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
-        """The version of the stream's last event; 0 when it has none."""
+        """The version of the stream's last event (of a deleted one, its mark's); 0 when it has none."""
         stream_id = make_stream_id(aggregate_type, aggregate_id)
         with self._lock:
-            return len(self._streams.get(stream_id, ()))
+            mark = self._deleted.get(stream_id)
+            return mark.version if mark is not None else len(self._streams.get(stream_id, ()))
 
 
 def _holds(stream: list[EncodedEvent], batch: list[EncodedEvent]) -> bool:

@@ -8,12 +8,14 @@ from ..exceptions import DynamoDBLocalError
 from ._aio_contract import AsyncEventStoreContract
 from ._contract import EventStoreContract
 from ._contract_keys import KeyStoreContract
+from ._contract_lifecycle import DeletableStoreContract
 from ._faults import FaultProxy
 from ._lambda_payloads import lambda_payload
 from ._local import DynamoDBLocal, configured_or_local, find_dynamodb_local
 
 __all__ = [
     "AsyncEventStoreContract",
+    "DeletableStoreContract",
     "DynamoDBLocal",
     "DynamoDBLocalError",
     "EventStoreContract",

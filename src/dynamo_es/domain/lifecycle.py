@@ -1,0 +1,28 @@
+"""The events a store writes itself about a stream's life: `StreamDeleted`."""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["STREAM_DELETED", "StreamDeleted"]
+
+STREAM_DELETED = "$StreamDeleted"
+"""`StreamDeleted`'s event type name, in every registry (``$``: no user type is named so)."""
+
+
+@attrs.frozen
+class StreamDeleted:
+    """The stream was deleted: its events are gone, and this is what is left of it.
+
+    A store writes it after the last event when ``delete_stream()`` begins, so projections
+    and Lambda handlers receive it as a change of its own: handle it (``@handles(StreamDeleted)``)
+    to drop the aggregate from a read model. It needs no gap filling: a projection applies it
+    whatever versions it has not seen, for they are deleted.
+
+    Attributes:
+        last_version: the version of the stream's last event before the deletion.
+        reason: what the caller gave as the reason, for the audit trail.
+    """
+
+    last_version: int
+    reason: str = ""

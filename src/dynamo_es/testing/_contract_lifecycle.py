@@ -1,0 +1,127 @@
+"""The stream deletion contract: one suite that every DeletableStore must pass."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ..core.serialization import EventSerializer
+from ..domain.lifecycle import StreamDeleted
+from ..exceptions import AggregateNotFoundError, ConcurrencyError, StreamDeletedError
+from ..ports.lifecycle import DeletableStore
+from ._contract_events import Noted, contract_registry, notes, raised, stream
+
+__all__ = ["DeletableStoreContract"]
+
+
+class DeletableStoreContract:
+    """Behaviour every [`DeletableStore`][dynamo_es.ports.lifecycle.DeletableStore] shares.
+
+    Subclass it as ``TestYourStore`` and implement `create_deletable_store()`.
+    """
+
+    def create_deletable_store(self, serializer: EventSerializer) -> Any:
+        """Return an event store that is also a `DeletableStore`, using ``serializer``."""
+        raise NotImplementedError
+
+    def deletable(self) -> Any:
+        """The store under test, with the contract's serializer."""
+        store = self.create_deletable_store(EventSerializer(registry=contract_registry))
+        assert isinstance(store, DeletableStore)
+        return store
+
+    def test_a_deleted_stream_loads_as_deleted(self) -> None:
+        """After delete_stream, load raises StreamDeletedError naming the stream and its last version."""
+        store, (aggregate_id, aggregate_type) = self.deletable(), stream()
+        store.append(aggregate_id, aggregate_type, notes(3), 0).raise_for_failure()
+        deletion = store.delete_stream(aggregate_id, aggregate_type, reason="test")
+        assert (deletion.last_version, deletion.removed, deletion.already_deleted) == (3, 3, False)
+        error = raised(StreamDeletedError, lambda: store.load(aggregate_id, aggregate_type))
+        assert error.stream_id == f"{aggregate_type}:{aggregate_id}" and error.last_version == 3
+        assert isinstance(error, AggregateNotFoundError)
+        assert store.stream_version(aggregate_id, aggregate_type) == 4  # the mark's version
+
+    def test_a_deleted_stream_takes_no_append_not_even_at_version_one(self) -> None:
+        """Appends at 0, at the old last version and at the mark's version are conflicts; nothing is written."""
+        store, (aggregate_id, aggregate_type) = self.deletable(), stream()
+        store.append(aggregate_id, aggregate_type, notes(2), 0).raise_for_failure()
+        store.delete_stream(aggregate_id, aggregate_type)
+        for expected in (0, 2, 3):
+            result = store.append(aggregate_id, aggregate_type, notes(1), expected)
+            assert result.conflict and not result.success, expected
+        raised(StreamDeletedError, lambda: store.load(aggregate_id, aggregate_type))
+
+    def test_reuse_id_lets_the_stream_start_again_at_version_one(self) -> None:
+        """With reuse_id, nothing is left: the next append starts at 1 and loads alone."""
+        store, (aggregate_id, aggregate_type) = self.deletable(), stream()
+        store.append(aggregate_id, aggregate_type, notes(2), 0).raise_for_failure()
+        deletion = store.delete_stream(aggregate_id, aggregate_type, reuse_id=True)
+        assert deletion.reusable and store.stream_version(aggregate_id, aggregate_type) == 0
+        store.append(aggregate_id, aggregate_type, [Noted("again")], 0).raise_for_failure()
+        assert [e.event for e in store.load(aggregate_id, aggregate_type)] == [Noted("again")]
+
+    def test_deleting_again_is_a_no_op_that_says_so(self) -> None:
+        """A second delete_stream reports already_deleted and removes nothing more."""
+        store, (aggregate_id, aggregate_type) = self.deletable(), stream()
+        store.append(aggregate_id, aggregate_type, notes(2), 0).raise_for_failure()
+        store.delete_stream(aggregate_id, aggregate_type)
+        again = store.delete_stream(aggregate_id, aggregate_type)
+        assert (again.already_deleted, again.removed, again.last_version) == (True, 0, 2)
+
+    def test_a_stale_expected_version_refuses_the_deletion(self) -> None:
+        """expected_version other than the stream's raises ConcurrencyError and deletes nothing."""
+        store, (aggregate_id, aggregate_type) = self.deletable(), stream()
+        store.append(aggregate_id, aggregate_type, notes(3), 0).raise_for_failure()
+        error = raised(ConcurrencyError, lambda: store.delete_stream(aggregate_id, aggregate_type, expected_version=2))
+        assert error.actual_version == 3
+        assert len(store.load(aggregate_id, aggregate_type)) == 3
+
+    def test_an_empty_stream_has_nothing_to_delete(self) -> None:
+        """Deleting a stream with no events writes nothing: it can still be created."""
+        store, (aggregate_id, aggregate_type) = self.deletable(), stream()
+        deletion = store.delete_stream(aggregate_id, aggregate_type)
+        assert (deletion.last_version, deletion.removed) == (0, 0)
+        assert store.append(aggregate_id, aggregate_type, notes(1), 0).success
+
+    def test_a_long_stream_is_deleted_in_bounded_steps(self) -> None:
+        """A 250-event stream (more than one transaction) is deleted whole; another stream is untouched."""
+        store, (aggregate_id, aggregate_type), (other_id, _) = self.deletable(), stream(), stream()
+        store.append(aggregate_id, aggregate_type, notes(250), 0).raise_for_failure()
+        store.append(other_id, aggregate_type, notes(2), 0).raise_for_failure()
+        assert store.delete_stream(aggregate_id, aggregate_type).removed == 250
+        raised(StreamDeletedError, lambda: store.load(aggregate_id, aggregate_type))
+        assert [e.version for e in store.load(other_id, aggregate_type)] == [1, 2]
+
+    def test_the_deletion_mark_is_a_stream_deleted_event(self) -> None:
+        """The mark reads as StreamDeleted with the last version and the reason (what projections receive)."""
+        store, (aggregate_id, aggregate_type) = self.deletable(), stream()
+        store.append(aggregate_id, aggregate_type, notes(2), 0).raise_for_failure()
+        store.delete_stream(aggregate_id, aggregate_type, reason="customer asked")
+        (change,) = store.read_changes(aggregate_id, aggregate_type, from_version=3)
+        assert change.event.event == StreamDeleted(2, "customer asked") and change.event.version == 3
+
+    def test_writers_racing_a_deletion_are_deleted_with_it_or_refused(self) -> None:
+        """Appends racing delete_stream either land before its mark (and are deleted) or are refused."""
+        store, (aggregate_id, aggregate_type) = self.deletable(), stream()
+        store.append(aggregate_id, aggregate_type, notes(120), 0).raise_for_failure()
+        landed: list[int] = []
+        stop = threading.Event()
+
+        def write() -> None:
+            while not stop.is_set():
+                version = store.stream_version(aggregate_id, aggregate_type)
+                result = store.append(aggregate_id, aggregate_type, [Noted("racing")], version)
+                if result.success:
+                    landed.append(result.new_version)
+
+        writers = [threading.Thread(target=write) for _ in range(2)]
+        for writer in writers:
+            writer.start()
+        deletion = store.delete_stream(aggregate_id, aggregate_type)
+        stop.set()
+        for writer in writers:
+            writer.join()
+        assert all(version <= deletion.last_version for version in landed), (landed, deletion)
+        assert deletion.removed == deletion.last_version >= 120
+        error = raised(StreamDeletedError, lambda: store.load(aggregate_id, aggregate_type))
+        assert error.last_version == deletion.last_version
