@@ -67,6 +67,7 @@ class TestPublicAPI:
         assert dynamo_es.aio.__all__ == [
             "AsyncChangeFeed",
             "AsyncCheckpointStore",
+            "AsyncDeletableStore",
             "AsyncEventStore",
             "AsyncInMemoryEventStore",
             "AsyncOutboxDispatcher",

@@ -25,12 +25,15 @@ class TestInMemoryStoreSmallBatches(EventStoreContract):
 
 
 @pytest.mark.ddblocal
-class TestDynamoDBStore(EventStoreContract):
+class TestDynamoDBStore(EventStoreContract, DeletableStoreContract):
     @pytest.fixture(autouse=True)
     def _table(self, events_table: EventStoreSettings) -> None:
         self.settings = events_table
 
     def create_store(self, serializer: EventSerializer) -> EventStore:
+        return DynamoDBEventStore(self.settings, serializer=serializer)
+
+    def create_deletable_store(self, serializer: EventSerializer) -> DynamoDBEventStore:
         return DynamoDBEventStore(self.settings, serializer=serializer)
 
 

@@ -20,10 +20,12 @@ from .domain.events import (
     event_type_of,
     upcaster,
 )
+from .domain.lifecycle import StreamDeleted
 from .domain.personal import personal, subject
 from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
 from .exceptions import AggregateNotFoundError, ConcurrencyError, DynamoESError, EventStoreError
 from .memory import InMemoryCheckpointStore, InMemoryEventStore, InMemorySnapshotStore
+from .ports.lifecycle import DeletableStore, StreamDeletion
 from .ports.outbox import DispatchReport, OutboxStore
 from .ports.snapshots import EveryNEvents, Snapshot, SnapshotStore, SnapshotStrategy
 from .ports.store import AppendResult, CommitResult, EventStore, ReplayableStore, StreamAppend, Tracking
@@ -48,6 +50,7 @@ __all__ = [
     "CheckpointStore",
     "CommitResult",
     "ConcurrencyError",
+    "DeletableStore",
     "DispatchReport",
     "DynamoDBCheckpointStore",
     "DynamoDBEventStore",
@@ -78,6 +81,8 @@ __all__ = [
     "SnapshotStrategy",
     "StoredEvent",
     "StreamAppend",
+    "StreamDeleted",
+    "StreamDeletion",
     "StreamPosition",
     "Tracking",
     "UnitOfWork",

@@ -9,6 +9,7 @@ from .app._async.repository import AsyncRepository
 from .app._async.unit import AsyncUnitOfWork
 from .memory._aio_store import AsyncInMemoryEventStore
 from .ports.checkpoints import AsyncCheckpointStore, AsyncTrackingStore
+from .ports.lifecycle import AsyncDeletableStore
 from .ports.outbox import AsyncOutboxStore
 from .ports.snapshots import AsyncSnapshotStore
 from .ports.source import AsyncChangeFeed
@@ -19,6 +20,7 @@ from .projections._async.projection import AsyncProjection
 __all__ = [
     "AsyncChangeFeed",
     "AsyncCheckpointStore",
+    "AsyncDeletableStore",
     "AsyncEventStore",
     "AsyncInMemoryEventStore",
     "AsyncOutboxDispatcher",

@@ -131,6 +131,7 @@ class TestCloudFormation:
             "dynamodb:Scan",
             "dynamodb:GetRecords",
             "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
         }
         assert needed <= allowed, needed - allowed
 
@@ -332,6 +333,10 @@ def exercise_the_stores(settings: EventStoreSettings) -> None:
     sealed = DynamoDBEventStore(settings, serializer=EventSerializer(shredder=shredder))
     sealed.append(f"iam-{uuid.uuid4().hex[:6]}", "IamCustomer", [Registered(uuid.uuid4().hex, "a@b.c", 1)], 0)
     shredder.forget(uuid.uuid4().hex)
+    doomed = Account.open(f"iam-{uuid.uuid4().hex[:6]}")
+    doomed.credit(1)  # two events: the seal, then a transaction of Deletes
+    accounts.save(doomed)
+    store.delete_stream(doomed.id, "TestAccount")
 
 
 ITEM_ACTIONS = {

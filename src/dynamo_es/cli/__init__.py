@@ -31,6 +31,7 @@ from ..exceptions import (
 )
 from ..projections import Change
 from ..settings import EventStoreSettings
+from ._lifecycle import add_lifecycle_commands, run_forget, run_stream_command
 from ._ops import add_ops_commands, run_local, run_migrate, run_template
 from ._project import add_project_commands, run_project_command
 
@@ -111,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser("outbox", help="count and list undispatched events")
     outbox.add_argument("--limit", type=_non_negative, default=20, metavar="N", help="list at most N (0: count only)")
     add_project_commands(commands, after_options("project"))
+    add_lifecycle_commands(commands, after_options("stream"))
     add_ops_commands(commands)
     return parser
 
@@ -275,6 +277,12 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return EXIT_OK
         if args.command == "project":
             return run_project_command(args, parser, out)
+        if args.command == "stream":
+            run_stream_command(settings, args, out)
+            return EXIT_OK
+        if args.command == "forget":
+            run_forget(settings, args, out)
+            return EXIT_OK
         store = DynamoDBEventStore(settings, serializer=RawEventSerializer())
         if args.command == "create-table":
             _create_table(store, args, out)

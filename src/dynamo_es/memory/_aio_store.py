@@ -85,7 +85,7 @@ class AsyncInMemoryEventStore(AsyncMemoryShell):
         reason: str = "",
         reuse_id: bool = False,
     ) -> StreamDeletion:
-        """Delete the stream at once; see [`DeletableStore`][dynamo_es.ports.lifecycle.DeletableStore]."""
+        """Delete the stream at once; see [`DeletableStore`][dynamo_es.DeletableStore]."""
         await asyncio.sleep(0)
         return self.sync.delete_stream(
             aggregate_id, aggregate_type, expected_version=expected_version, reason=reason, reuse_id=reuse_id

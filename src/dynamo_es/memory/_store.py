@@ -182,7 +182,7 @@ class InMemoryEventStore:
         reason: str = "",
         reuse_id: bool = False,
     ) -> StreamDeletion:
-        """Delete the stream at once; see [`DeletableStore`][dynamo_es.ports.lifecycle.DeletableStore]."""
+        """Delete the stream at once; see [`DeletableStore`][dynamo_es.DeletableStore]."""
         stream_id = make_stream_id(aggregate_type, aggregate_id)
         with self._lock:
             mark = self._deleted.get(stream_id)

@@ -9,7 +9,7 @@ version 1 either; a deletion cut short is finished by calling ``delete_stream()`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -87,6 +87,13 @@ def check_not_deleted(serializer: EventSerializer, records: Sequence[EncodedEven
     """
     for record in (records[0], records[-1]) if records else ():
         if record.event_type == STREAM_DELETED:
-            mark = serializer.decode(record).event
-            last = mark.last_version if isinstance(mark, StreamDeleted) else record.version - 1
-            raise StreamDeletedError(record.stream_id, last)
+            raise StreamDeletedError(record.stream_id, _last_version(serializer.decode(record).event, record))
+
+
+def _last_version(mark: Any, record: EncodedEvent) -> int:
+    """The mark's last version: from `StreamDeleted`, or from its document (a raw serializer's)."""
+    if isinstance(mark, StreamDeleted):
+        return mark.last_version
+    if isinstance(mark, dict) and isinstance(mark.get("last_version"), int):
+        return int(mark["last_version"])
+    return record.version - 1

@@ -17,6 +17,7 @@ from ..core.changes import Change, ChangeKind
 from ..core.reading import Selection
 from ..core.retry import backoff_delay
 from ..core.steps import Steps, Use
+from ..domain.lifecycle import StreamDeleted
 from ..exceptions import ConcurrencyError, ConfigurationError, ProjectionError, UnknownEventTypeError
 from ..ports.checkpoints import EitherCheckpointStore, EitherEffectSink, StreamProgress, sequence_key
 from ..ports.store import AsyncEventStore, EventStore
@@ -148,7 +149,7 @@ def _apply_change(p: ProjectionPorts, change: Change, last: int, tally: Tally) -
     if change.kind is not ChangeKind.INSERT:
         return last if (yield from _call(p, change, tally)) else None
     event = change.event
-    if event.version > last + 1:
+    if event.version > last + 1 and not isinstance(event.event, StreamDeleted):  # a deletion's gap is deleted
         for stored in (yield from read_stream(p, event.stream_id, last + 1, event.version - 1)):
             if not (yield from _call(p, stored, tally)):
                 return None

@@ -15,7 +15,7 @@ __all__ = ["DeletableStoreContract"]
 
 
 class DeletableStoreContract:
-    """Behaviour every [`DeletableStore`][dynamo_es.ports.lifecycle.DeletableStore] shares.
+    """Behaviour every [`DeletableStore`][dynamo_es.DeletableStore] shares.
 
     Subclass it as ``TestYourStore`` and implement `create_deletable_store()`.
     """

@@ -15,6 +15,7 @@ from ...core.changes import Change, StreamPosition
 from ...core.reading import ChangeDecoder, Selection
 from ...core.serialization import EventSerializer
 from ...domain.events import EventHistory, EventMetadata, StoredEvent
+from ...ports.lifecycle import StreamDeletion
 from ...ports.source import StartAt, TrimmedPolicy
 from ...ports.store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
 from ...settings import EventStoreSettings
@@ -133,6 +134,26 @@ class DynamoDBEventStore(EventClientOwner):
         if records:
             self._prepare()
         return self._run(self._core.append(stream_id, records, expected_version))
+
+    def delete_stream(
+        self,
+        aggregate_id: str,
+        aggregate_type: str,
+        *,
+        expected_version: int | None = None,
+        reason: str = "",
+        reuse_id: bool = False,
+    ) -> StreamDeletion:
+        """Delete the stream's events; see [`DeletableStore`][dynamo_es.DeletableStore].
+
+        One transaction seals the stream (its marks after the last event and over version 1),
+        then its events go in transactions of 100 Deletes, lowest versions first.
+        """
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        if expected_version is not None:
+            check_version("expected_version", expected_version)
+        self._prepare()
+        return self._run(self._core.delete_stream(stream_id, expected_version, reason, reuse_id=reuse_id))
 
     def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
         """Append to several streams in one transaction, all or nothing; see [`EventStore`][dynamo_es.EventStore].

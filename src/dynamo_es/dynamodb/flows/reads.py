@@ -18,6 +18,7 @@ from ...core.serialization import EncodedEvent, EventSerializer
 from ...core.steps import MAX_CONCURRENCY, Concurrently
 from ...domain.events import EventHistory, StoredEvent
 from ...exceptions import EventStoreError, TransientStoreError
+from ...ports.lifecycle import check_not_deleted
 from ...ports.store import Tracking, check_version, make_stream_id
 from ...settings import EventStoreSettings
 from ..schema.model import EventItemCodec
@@ -97,6 +98,7 @@ class StoreReads:
             return 0, []
         with collection_paused():  # the whole load, its requests included: what it allocates has no cycles
             records = yield from self.query(stream_id, versions)
+            check_not_deleted(self.serializer, records)
             last = records[-1].version if records else 0
             decoded: list[T] = []
             while records:
@@ -113,7 +115,7 @@ class StoreReads:
         stream_id = make_stream_id(aggregate_type, aggregate_id)
         if versions[1] is not None and versions[1] < versions[0]:
             return []
-        items = yield from self._raw_pages(stream_id, versions, limit=None, forward=True)
+        items = yield from self.raw_pages(stream_id, versions, limit=None, forward=True)
         read = change_reader(self.codec, decoder)
         changes: list[Change] = []
         for start in range(0, len(items), _CHUNK):
@@ -202,7 +204,12 @@ class StoreReads:
         response: dict[str, Any] = page
         return response
 
-    def _raw_pages(
+    def last_item(self, stream_id: str) -> Flow[dict[str, Any] | None]:
+        """The stream's highest item, raw (a deleted stream's is its mark); None when it has none."""
+        items = yield from self.raw_pages(stream_id, (1, None), limit=1, forward=False)
+        return items[0] if items else None
+
+    def raw_pages(
         self, stream_id: str, versions: tuple[int, int | None], *, limit: int | None, forward: bool
     ) -> Flow[list[dict[str, Any]]]:
         """The raw items of a version range (they need not decode)."""
@@ -220,7 +227,7 @@ class StoreReads:
 
     def last_version(self, stream_id: str) -> Flow[int]:
         """The highest version in the stream, from the sort key alone (the item need not decode)."""
-        for item in (yield from self._raw_pages(stream_id, (1, None), limit=1, forward=False)):
+        for item in (yield from self.raw_pages(stream_id, (1, None), limit=1, forward=False)):
             return self.codec.sort_key_of(item)
         return 0
 
@@ -232,9 +239,12 @@ class StoreReads:
             return None
 
     def slot_ids(self, stream_id: str, first: int, last: int) -> Flow[list[str]]:
-        """The event ids stored in versions ``first`` to ``last`` of the stream (items need not decode)."""
-        items = yield from self._raw_pages(stream_id, (first, last), limit=None, forward=True)
-        return [self.codec.event_id_of(item) for item in items]
+        """The event ids stored in versions ``first`` to ``last`` of the stream (items need not decode).
+
+        A deleted stream's marks are left out: no append may build on them.
+        """
+        items = yield from self.raw_pages(stream_id, (first, last), limit=None, forward=True)
+        return [self.codec.event_id_of(item) for item in items if not self.codec.is_deletion_mark(item)]
 
     def tracked_version(self, tracking: Tracking) -> Flow[int]:
         """The version recorded under ``tracking``'s name and stream; 0 for none (a consistent GetItem)."""

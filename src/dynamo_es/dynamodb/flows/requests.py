@@ -6,9 +6,19 @@ import uuid
 from typing import Any
 
 from ...core.serialization import EncodedEvent
+from ...domain.lifecycle import STREAM_DELETED
 from ..schema.model import EventItemCodec
 
-__all__ = ["check_exists", "put_event", "query_page", "request_token", "transaction", "version_ranges"]
+__all__ = [
+    "check_exists",
+    "deletion_token",
+    "live_event",
+    "put_event",
+    "query_page",
+    "request_token",
+    "transaction",
+    "version_ranges",
+]
 
 _TOKEN_NAMESPACE = uuid.UUID("6f1c3a52-6d0e-4a57-9d4b-2f5f3f0c9e11")
 
@@ -17,6 +27,11 @@ def request_token(batch: list[EncodedEvent], check_version: int | None) -> str:
     """DynamoDB's idempotency token for a transaction, derived from what it writes."""
     parts = [batch[0].stream_id, str(check_version), *(record.event_id for record in batch)]
     return str(uuid.uuid5(_TOKEN_NAMESPACE, "\n".join(parts)))
+
+
+def deletion_token(stream_id: str, versions: list[int]) -> str:
+    """The idempotency token of one transaction of a stream's deletion."""
+    return str(uuid.uuid5(_TOKEN_NAMESPACE, f"delete\n{stream_id}\n{versions[0]}\n{versions[-1]}"))
 
 
 def _slot_free(codec: EventItemCodec) -> dict[str, Any]:
@@ -38,12 +53,16 @@ def transaction(table: str, codec: EventItemCodec, batch: list[EncodedEvent], ch
 
 
 def check_exists(table: str, codec: EventItemCodec, stream_id: str, version: int) -> dict[str, Any]:
-    """A ConditionCheck that version ``version`` of the stream exists."""
+    """A ConditionCheck that version ``version`` of the stream exists and is an event (not a deletion's mark)."""
+    return {"TableName": table, "Key": codec.key(stream_id, version), **live_event(codec)}
+
+
+def live_event(codec: EventItemCodec) -> dict[str, Any]:
+    """The condition that an item is there and is not a deleted stream's mark."""
     return {
-        "TableName": table,
-        "Key": codec.key(stream_id, version),
-        "ConditionExpression": "attribute_exists(#sk)",
-        "ExpressionAttributeNames": {"#sk": codec.sort_key},
+        "ConditionExpression": "attribute_exists(#sk) AND #type <> :deleted",
+        "ExpressionAttributeNames": {"#sk": codec.sort_key, "#type": codec.event_type_attribute},
+        "ExpressionAttributeValues": {":deleted": {"S": STREAM_DELETED}},
     }
 
 

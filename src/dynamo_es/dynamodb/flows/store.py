@@ -16,6 +16,9 @@ import attrs
 from ...core.gc import collection_paused
 from ...core.serialization import EncodedEvent
 from ...domain.events import EventMetadata
+from ...domain.lifecycle import StreamDeleted
+from ...exceptions import ConcurrencyError, EventStoreError, TransientStoreError
+from ...ports.lifecycle import StreamDeletion
 from ...ports.store import (
     AppendResult,
     CommitResult,
@@ -38,6 +41,7 @@ from . import requests
 from .attempt import Attempt
 from .base import Call, Flow
 from .commit import CommitRun, plan_commit
+from .errors import Failure, GaveUp, send
 from .reads import StoreReads
 
 __all__ = ["StoreCore"]
@@ -171,3 +175,97 @@ class StoreCore(StoreReads):
             if not (yield from self.slot_ids(append.stream_id, append.expected_version, append.expected_version)):
                 missing.add(append.stream_id)
         return inside, missing
+
+    # -- deleting a stream ---------------------------------------------------------------------
+
+    def delete_stream(
+        self, stream_id: str, expected: int | None, reason: str, *, reuse_id: bool
+    ) -> Flow[StreamDeletion]:
+        """Seal the stream with its marks (one transaction), then remove its events bottom up.
+
+        The seal puts `StreamDeleted` into the slot after the last event and over version 1, so
+        no writer can append after the last event, start the stream again, or build on a version
+        whose successor is already gone. Events go in transactions of 100 Deletes; a deletion cut
+        short is finished by the next call, which finds the marks.
+        """
+        for _ in range(_SEAL_ATTEMPTS):
+            last_item = yield from self.last_item(stream_id)
+            if last_item is None:
+                if expected:
+                    raise ConcurrencyError(stream_id, expected, 0)
+                return StreamDeletion(stream_id=stream_id, last_version=0, removed=0)
+            version = self.codec.sort_key_of(last_item)
+            if self.codec.is_deletion_mark(last_item):
+                return (yield from self._finish_deletion(stream_id, version, reuse_id=reuse_id, resumed=True))
+            if expected is not None and expected != version:
+                raise ConcurrencyError(stream_id, expected, version)
+            if (yield from self._seal(stream_id, version, reason)):
+                return (yield from self._finish_deletion(stream_id, version + 1, reuse_id=reuse_id, resumed=False))
+            if expected is not None:  # another writer appended after the version read
+                raise ConcurrencyError(stream_id, expected, (yield from self.version_or_none(stream_id)))
+        raise EventStoreError(f"cannot delete {stream_id}: writers kept appending ({_SEAL_ATTEMPTS} attempts)")
+
+    def _seal(self, stream_id: str, last: int, reason: str) -> Flow[bool]:
+        """Put the marks after ``last`` and over version 1 in one transaction; False if ``last`` is not the last."""
+        aggregate_type, _, aggregate_id = stream_id.partition(":")
+        mark = StreamDeleted(last, reason)
+        after = self.encode(aggregate_id, aggregate_type, [mark], last, None)[1][0]
+        first = self.encode(aggregate_id, aggregate_type, [mark], 0, None)[1][0]
+        over = {"TableName": self.table, "Item": self.codec.encode(attrs.evolve(first, is_dispatched=True))}
+        params = {
+            "TransactItems": [
+                {"Put": requests.put_event(self.table, self.codec, attrs.evolve(after, is_dispatched=True))},
+                {"Put": {**over, **requests.live_event(self.codec)}},
+            ],
+            "ClientRequestToken": requests.request_token([after, first], last),
+        }
+        sent = yield from send(Call("transact_write_items", params), self.settings, lambda: f"{stream_id}: seal")
+        if isinstance(sent, GaveUp):
+            if sent.kind is Failure.CONFLICT:
+                return False
+            raise _gave_up(stream_id, "seal", sent)
+        return True
+
+    def _finish_deletion(
+        self, stream_id: str, mark_version: int, *, reuse_id: bool, resumed: bool
+    ) -> Flow[StreamDeletion]:
+        """Remove versions 2 to the one before the mark (what is left of them), then the marks if asked."""
+        versions = yield from self._stored_versions(stream_id, (2, mark_version - 1))
+        removed = (not resumed) + (yield from self._delete_items(stream_id, versions))
+        if reuse_id:
+            removed += yield from self._delete_items(stream_id, [1, mark_version])
+        return StreamDeletion(
+            stream_id=stream_id,
+            last_version=mark_version - 1,
+            removed=removed,
+            already_deleted=resumed,
+            reusable=reuse_id,
+        )
+
+    def _stored_versions(self, stream_id: str, versions: tuple[int, int]) -> Flow[list[int]]:
+        if versions[1] < versions[0]:
+            return []
+        items = yield from self.raw_pages(stream_id, versions, limit=None, forward=True)
+        return [self.codec.sort_key_of(item) for item in items]
+
+    def _delete_items(self, stream_id: str, versions: list[int]) -> Flow[int]:
+        """Delete the items at ``versions``, a transaction of at most 100 at a time, lowest first."""
+        for start in range(0, len(versions), MAX_TRANSACTION_ITEMS):
+            chunk = versions[start : start + MAX_TRANSACTION_ITEMS]
+            items = [{"Delete": {"TableName": self.table, "Key": self.codec.key(stream_id, v)}} for v in chunk]
+            token = requests.deletion_token(stream_id, chunk)
+            params = {"TransactItems": items, "ClientRequestToken": token}
+            sent = yield from send(Call("transact_write_items", params), self.settings, lambda: f"{stream_id}: delete")
+            if isinstance(sent, GaveUp):
+                raise _gave_up(stream_id, f"delete versions {chunk[0]}-{chunk[-1]}", sent)
+        return len(versions)
+
+
+_SEAL_ATTEMPTS = 20
+"""Reads of the last version, then a seal, before a deletion gives up on writers that keep appending."""
+
+
+def _gave_up(stream_id: str, action: str, gave_up: GaveUp) -> EventStoreError:
+    if gave_up.kind is Failure.TRANSIENT:
+        return TransientStoreError(stream_id, gave_up.reason, gave_up.attempts, action=action)
+    return EventStoreError(f"cannot {action} of {stream_id}: {gave_up.reason}")

@@ -14,6 +14,7 @@ from pynamodb.models import Model
 
 from ...core.serialization import EncodedEvent
 from ...core.structuring import positional_builder
+from ...domain.lifecycle import STREAM_DELETED
 from ...exceptions import CorruptItemError
 from ...settings import EventStoreSettings
 from ..wire.credentials import credentials_for
@@ -176,6 +177,8 @@ class EventItemCodec:
     """The outbox index's partition attribute (present only while an event is undispatched)."""
     aggregate_type_attribute: str = attrs.field(init=False)
     """The attribute holding the aggregate type (what a Scan filter of a selection tests)."""
+    event_type_attribute: str = attrs.field(init=False)
+    """The attribute holding the event type (a deleted stream's marks are ``$StreamDeleted``)."""
 
     def __attrs_post_init__(self) -> None:
         self._fields = _fields(self.model)
@@ -189,6 +192,7 @@ class EventItemCodec:
         self._event_id_attr = attributes["event_id"].attr_name
         self.outbox_attribute = attributes["outbox_pending"].attr_name
         self.aggregate_type_attribute = attributes["aggregate_type"].attr_name
+        self.event_type_attribute = attributes["event_type"].attr_name
         self._marks = tuple((attributes[name].attr_name, attributes[name].attr_type) for name in ("sk", "event_type"))
         self.partition_key, self.sort_key = attributes["pk"].attr_name, attributes["sk"].attr_name
 
@@ -219,6 +223,11 @@ class EventItemCodec:
         if not isinstance(wire, Mapping) or "N" not in wire:
             raise _corrupt(item, self._fields, self.sort_key, f"sort key {self.sort_key!r} is not a number")
         return _integer(wire["N"], item, self._fields, self.sort_key)
+
+    def is_deletion_mark(self, item: Mapping[str, Mapping[str, Any]]) -> bool:
+        """Whether ``item`` is one of a deleted stream's marks (`StreamDeleted`)."""
+        wire = item.get(self.event_type_attribute)
+        return isinstance(wire, Mapping) and wire.get("S") == STREAM_DELETED
 
     def key(self, stream_id: str, version: int) -> dict[str, dict[str, str]]:
         """The primary key of one event item, in wire format."""

@@ -138,7 +138,7 @@ def iam_statements(settings: EventStoreSettings, role: Role) -> list[Statement]:
         ]
     events = ["dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:Query"]
     statements = [
-        Statement("Events", [*events, "dynamodb:Scan", "dynamodb:UpdateItem"], [("events", "")]),
+        Statement("Events", [*events, "dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:UpdateItem"], [("events", "")]),
         Statement("Outbox", ["dynamodb:Query"], [("events", "/index/outbox")]),
         Statement(
             "Checkpoints",

@@ -1,0 +1,105 @@
+"""``dynamo-es stream delete`` and ``dynamo-es forget``: changes that cannot be undone, so asked for twice.
+
+Each needs ``--yes`` to act or ``--dry-run``, which prints what it would change and changes nothing;
+without either, argparse refuses (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+from ..core.serialization import RawEventSerializer
+from ..dynamodb import DynamoDBEventStore, DynamoDBKeyStore
+from ..exceptions import StreamDeletedError
+from ..settings import EventStoreSettings
+
+__all__ = ["add_lifecycle_commands", "run_forget", "run_stream_command"]
+
+
+def add_lifecycle_commands(commands: Any, after: argparse.ArgumentParser) -> None:
+    """Add ``stream delete`` and ``forget`` to the CLI's sub-commands (``after``: the global options)."""
+    stream = commands.add_parser("stream", help="delete a stream (more of its lifecycle to come)")
+    actions = stream.add_subparsers(dest="action", required=True, metavar="ACTION")
+    delete = actions.add_parser(
+        "delete", parents=[after], help="delete a stream's events, leaving a StreamDeleted mark; no append after"
+    )
+    delete.add_argument("aggregate_type", metavar="TYPE")
+    delete.add_argument("aggregate_id", metavar="ID")
+    delete.add_argument("--expected-version", type=int, metavar="N", help="refuse unless the stream is at version N")
+    delete.add_argument("--reason", default="", help="kept in the StreamDeleted mark, for the audit trail")
+    delete.add_argument("--reuse-id", action="store_true", help="remove the marks too: the id may start again")
+    _confirmation(delete)
+    forget = commands.add_parser("forget", help="delete a data subject's key: its personal data reads as placeholders")
+    forget.add_argument("subject", metavar="SUBJECT")
+    _confirmation(forget)
+
+
+def _confirmation(parser: argparse.ArgumentParser) -> None:
+    choice = parser.add_mutually_exclusive_group(required=True)  # this cannot be undone: ask for it twice
+    choice.add_argument("--yes", action="store_true", help="do it: this cannot be undone")
+    choice.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
+
+
+def run_stream_command(settings: EventStoreSettings, args: argparse.Namespace, out: TextIO) -> None:
+    """``stream delete``: a dry run, or the deletion after ``--yes``."""
+    store = DynamoDBEventStore(settings, serializer=RawEventSerializer())
+    stream_id = f"{args.aggregate_type}:{args.aggregate_id}"
+    if args.dry_run:
+        print(_deletion_plan(store, args), file=out)
+        return
+    deletion = store.delete_stream(
+        args.aggregate_id,
+        args.aggregate_type,
+        expected_version=args.expected_version,
+        reason=args.reason,
+        reuse_id=args.reuse_id,
+    )
+    if deletion.last_version == 0:
+        print(f"{stream_id} has no events: nothing deleted", file=out)
+        return
+    again = " (finishing an earlier deletion)" if deletion.already_deleted else ""
+    left = "nothing is left: the id may start again" if deletion.reusable else "its StreamDeleted marks stay"
+    print(
+        f"deleted {stream_id} after version {deletion.last_version}{again}: {deletion.removed} items removed, {left}",
+        file=out,
+    )
+
+
+def _deletion_plan(store: DynamoDBEventStore, args: argparse.Namespace) -> str:
+    stream_id = f"{args.aggregate_type}:{args.aggregate_id}"
+    version = store.stream_version(args.aggregate_id, args.aggregate_type)
+    if version == 0:
+        return f"dry run: {stream_id} has no events; nothing would change"
+    try:
+        store.load(args.aggregate_id, args.aggregate_type, from_version=version)
+    except StreamDeletedError as deleted:
+        left = len(store.read_changes(args.aggregate_id, args.aggregate_type, from_version=2, to_version=version - 1))
+        return f"dry run: {stream_id} was deleted after version {deleted.last_version}; {left} events would be removed"
+    marks = "then its marks, so the id could start again" if args.reuse_id else "leaving two StreamDeleted marks"
+    expected = args.expected_version
+    refused = f" (refused: it is at {version}, not {expected})" if expected not in (None, version) else ""
+    return f"dry run: would delete {stream_id}: {version} events (versions 1-{version}), {marks}{refused}"
+
+
+def run_forget(settings: EventStoreSettings, args: argparse.Namespace, out: TextIO) -> None:
+    """``forget SUBJECT``: a dry run, or the key's deletion after ``--yes``."""
+    keys = DynamoDBKeyStore(settings)
+    if args.dry_run:
+        print(f"dry run: {_forget_plan(keys, args.subject)}", file=out)
+        return
+    if keys.forget(args.subject):
+        print(f"forgot {args.subject}: its data key is deleted; its personal data reads as placeholders", file=out)
+    else:
+        print(f"{args.subject} was forgotten already: nothing changed", file=out)
+
+
+def _forget_plan(keys: DynamoDBKeyStore, subject: str) -> str:
+    if keys.is_forgotten(subject):
+        return f"{subject} is forgotten already; nothing would change"
+    if keys.wrapped_key(subject) is None:
+        return f"{subject} has no data key; a tombstone would keep it from ever getting one"
+    return (
+        f"would delete the data key of {subject}: its personal fields in every event would read as placeholders "
+        "for good (processes holding the key in their cache keep it for up to their cache_seconds)"
+    )

@@ -1,0 +1,84 @@
+"""dynamo-es stream delete and dynamo-es forget, against DynamoDB Local: a dry run changes nothing, --yes acts."""
+
+from __future__ import annotations
+
+import pytest
+
+from dynamo_es import DynamoDBEventStore, EventStoreSettings
+from dynamo_es.dynamodb import DynamoDBKeyStore
+from dynamo_es.exceptions import StreamDeletedError
+
+from ..conftest import cli
+from .test_cli import seed
+
+pytestmark = pytest.mark.ddblocal
+
+
+class TestStreamDelete:
+    def test_neither_yes_nor_dry_run_is_a_usage_error(self, cli_env: EventStoreSettings) -> None:
+        """Without --yes or --dry-run the command refuses (exit 2) and deletes nothing."""
+        aggregate_id = seed(cli_env)
+        with pytest.raises(SystemExit) as exited:
+            cli("stream", "delete", "Parcel", aggregate_id)
+        assert exited.value.code == 2
+        assert len(DynamoDBEventStore(cli_env).load(aggregate_id, "Parcel")) == 3
+
+    def test_a_dry_run_says_what_would_go_and_changes_nothing(self, cli_env: EventStoreSettings) -> None:
+        """--dry-run names the stream and its three events; the stream still loads."""
+        aggregate_id = seed(cli_env)
+        code, output = cli("stream", "delete", "Parcel", aggregate_id, "--dry-run")
+        assert code == 0
+        plan = "3 events (versions 1-3), leaving two StreamDeleted marks"
+        assert output == f"dry run: would delete Parcel:{aggregate_id}: {plan}\n"
+        assert len(DynamoDBEventStore(cli_env).load(aggregate_id, "Parcel")) == 3
+
+    def test_yes_deletes_and_a_dry_run_then_says_it_is_deleted(self, cli_env: EventStoreSettings) -> None:
+        """--yes deletes (with the reason), the stream loads as deleted, and a dry run reports nothing left."""
+        aggregate_id = seed(cli_env)
+        code, output = cli("stream", "delete", "Parcel", aggregate_id, "--yes", "--reason", "test data")
+        assert code == 0 and output.startswith(f"deleted Parcel:{aggregate_id} after version 3: 3 items removed")
+        with pytest.raises(StreamDeletedError):
+            DynamoDBEventStore(cli_env).load(aggregate_id, "Parcel")
+        code, output = cli("stream", "delete", "Parcel", aggregate_id, "--dry-run")
+        assert output == f"dry run: Parcel:{aggregate_id} was deleted after version 3; 0 events would be removed\n"
+
+    def test_a_stale_expected_version_refuses(self, cli_env: EventStoreSettings) -> None:
+        """--expected-version other than the stream's exits 1 naming both versions; nothing is deleted."""
+        aggregate_id = seed(cli_env)
+        code, _ = cli("stream", "delete", "Parcel", aggregate_id, "--yes", "--expected-version", "2")
+        assert code == 1
+        assert len(DynamoDBEventStore(cli_env).load(aggregate_id, "Parcel")) == 3
+
+    def test_events_of_a_deleted_stream_say_it_was_deleted(
+        self, cli_env: EventStoreSettings, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """dynamo-es events on a deleted stream exits 1 with the deletion's message."""
+        aggregate_id = seed(cli_env)
+        cli("stream", "delete", "Parcel", aggregate_id, "--yes", "--reuse-id")
+        DynamoDBEventStore(cli_env).append(aggregate_id, "Parcel", [], 0)
+        code, _ = cli("events", "Parcel", aggregate_id)
+        assert code == 0  # reused: an empty stream again
+        other = seed(cli_env)
+        cli("stream", "delete", "Parcel", other, "--yes")
+        code, _ = cli("events", "Parcel", other)
+        assert code == 1 and f"stream Parcel:{other} was deleted (after version 3)" in capsys.readouterr().err
+
+
+class TestForget:
+    def test_forget_needs_yes_and_a_dry_run_changes_nothing(self, cli_env: EventStoreSettings) -> None:
+        """A dry run of a subject with a key says it would delete it; the key is still there."""
+        keys = DynamoDBKeyStore(cli_env)
+        keys.add_wrapped_key("cli-subject-1", b"wrapped")
+        code, output = cli("forget", "cli-subject-1", "--dry-run")
+        assert code == 0 and output.startswith("dry run: would delete the data key of cli-subject-1")
+        assert keys.wrapped_key("cli-subject-1") == b"wrapped"
+
+    def test_yes_forgets_and_again_says_so(self, cli_env: EventStoreSettings) -> None:
+        """--yes deletes the key and leaves the tombstone; a second run and a dry run say it is forgotten already."""
+        keys = DynamoDBKeyStore(cli_env)
+        keys.add_wrapped_key("cli-subject-2", b"wrapped")
+        code, output = cli("forget", "cli-subject-2", "--yes")
+        assert code == 0 and output.startswith("forgot cli-subject-2")
+        assert keys.is_forgotten("cli-subject-2") and keys.wrapped_key("cli-subject-2") is None
+        assert cli("forget", "cli-subject-2", "--yes")[1] == "cli-subject-2 was forgotten already: nothing changed\n"
+        assert cli("forget", "cli-subject-2", "--dry-run")[1].startswith("dry run: cli-subject-2 is forgotten already")

@@ -1,0 +1,165 @@
+"""Deleting streams on DynamoDB Local: what read models see, through Streams and through Lambda, and the items left."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import attrs
+import pytest
+
+from dynamo_es import (
+    Change,
+    DynamoDBCheckpointStore,
+    DynamoDBEventStore,
+    InMemoryCheckpointStore,
+    Projection,
+    Repository,
+    StreamDeleted,
+    StreamDeletion,
+)
+from dynamo_es.dynamodb import lambda_handler
+from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
+from dynamo_es.exceptions import StreamDeletedError
+
+from .conftest import MakeProjection, Wallet, balance_delta, capture_records, lambda_record
+
+pytestmark = pytest.mark.ddblocal
+
+WALLET = Wallet.aggregate_type
+
+
+@attrs.define
+class Balances:
+    """A read model that drops a wallet when its stream is deleted."""
+
+    wallet_ids: set[str]
+    balances: dict[str, int] = attrs.field(factory=lambda: defaultdict(int))
+
+    def __call__(self, change: Change) -> None:
+        wallet_id = change.event.aggregate_id
+        if wallet_id not in self.wallet_ids:
+            return
+        if isinstance(change.event.event, StreamDeleted):
+            self.balances.pop(wallet_id, None)
+        else:
+            self.balances[wallet_id] += balance_delta(change)
+
+
+def saved_wallets(wallets: Repository[Wallet], count: int) -> list[str]:
+    ids = [f"del-{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    for wallet_id in ids:
+        wallet = Wallet.open(wallet_id)
+        wallet.deposit(5)
+        wallet.deposit(7)
+        wallets.save(wallet)
+    return ids
+
+
+def items_of(store: DynamoDBEventStore, wallet_id: str) -> list[dict[str, Any]]:
+    """Every item of the wallet's partition, read raw (a strongly consistent Query)."""
+    client, settings = store.connection.client, store.settings
+    response = client.query(
+        TableName=settings.events_table_name,
+        KeyConditionExpression="#pk = :pk",
+        ExpressionAttributeNames={"#pk": settings.partition_key_attribute},
+        ExpressionAttributeValues={":pk": {"S": f"{WALLET}:{wallet_id}"}},
+        ConsistentRead=True,
+    )
+    items: list[dict[str, Any]] = response["Items"]
+    return items
+
+
+def test_a_read_model_fed_through_streams_ends_without_the_deleted_aggregate(
+    make_projection: MakeProjection, store: DynamoDBEventStore, wallets: Repository[Wallet]
+) -> None:
+    """The stream's records (events, then StreamDeleted) leave the read model without the deleted wallet."""
+    kept, gone = saved_wallets(wallets, 2)
+    model = Balances({kept, gone})
+    checkpoints = DynamoDBCheckpointStore(store.settings)
+    name = f"deleting-{uuid.uuid4().hex[:8]}"
+    make_projection(name, model, checkpoints, store).run(stop_when_idle=True)
+    assert model.balances == {kept: 12, gone: 12}
+    store.delete_stream(gone, WALLET, reason="closed")
+    make_projection(name, model, checkpoints, store).run(stop_when_idle=True)
+    assert model.balances == {kept: 12}
+
+
+def test_lambda_applies_the_deletion_without_filling_the_deleted_gap(
+    store: DynamoDBEventStore, wallets: Repository[Wallet]
+) -> None:
+    """A handler that never saw the wallet's events gets only the deletion's records: it applies StreamDeleted."""
+    (gone,) = saved_wallets(wallets, 1)
+    model = Balances({gone})
+    model.balances[gone] = 12  # derived before, from events whose records have left the stream
+    records = capture_records(store, lambda: store.delete_stream(gone, WALLET))
+    handler = lambda_handler(Projection("lambda-deleting", model, InMemoryCheckpointStore(), store))
+    response = handler({"Records": [lambda_record(record) for record in records]}, None)
+    assert response == {"batchItemFailures": []}
+    assert model.balances == {}
+    assert sorted(record["eventName"] for record in records) == ["INSERT", "MODIFY", "REMOVE", "REMOVE"]
+
+
+def test_what_is_left_is_two_small_marks(store: DynamoDBEventStore, wallets: Repository[Wallet]) -> None:
+    """After a deletion the partition holds only the marks at version 1 and after the last; neither is in the outbox."""
+    (gone,) = saved_wallets(wallets, 1)
+    store.delete_stream(gone, WALLET)
+    items = items_of(store, gone)
+    assert [(item["sk"]["N"], item["eventType"]["S"]) for item in items] == [
+        ("1", "$StreamDeleted"),
+        ("4", "$StreamDeleted"),
+    ]
+    assert all("outboxPending" not in item and item["isDispatched"]["BOOL"] for item in items)
+    with pytest.raises(StreamDeletedError):
+        wallets.get(gone)
+
+
+def test_a_deletion_cut_short_is_finished_by_the_next_call(
+    store: DynamoDBEventStore, wallets: Repository[Wallet]
+) -> None:
+    """Sealed with events left (a crash between transactions): it loads as deleted; the next call removes the rest."""
+    (gone,) = saved_wallets(wallets, 1)
+    wallet = wallets.get(gone)
+    for amount in range(150):
+        wallet.deposit(amount + 1)
+    wallets.save(wallet)  # 153 events
+    calls = {"deletes": 0}
+
+    def crash_on_the_second_deletion(params: dict[str, Any], **_: Any) -> None:
+        if "Delete" in params["TransactItems"][0]:
+            calls["deletes"] += 1
+            if calls["deletes"] == 2:
+                raise KeyboardInterrupt  # the process stops between two transactions
+
+    events = store.client.meta.events
+    events.register("provide-client-params.dynamodb.TransactWriteItems", crash_on_the_second_deletion)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            store.delete_stream(gone, WALLET)
+    finally:
+        events.unregister("provide-client-params.dynamodb.TransactWriteItems", crash_on_the_second_deletion)
+    assert len(items_of(store, gone)) == 2 + 153 - 1 - 100  # marks, and the events past the first 100 Deletes
+    with pytest.raises(StreamDeletedError):
+        wallets.get(gone)
+    finished = store.delete_stream(gone, WALLET)
+    assert (finished.already_deleted, finished.removed, finished.last_version) == (True, 52, 153)
+    assert len(items_of(store, gone)) == 2
+
+
+def test_the_async_store_deletes_the_same_way(store: DynamoDBEventStore, wallets: Repository[Wallet]) -> None:
+    """AsyncDynamoDBEventStore.delete_stream seals and removes; the sync store then loads the stream as deleted."""
+    (gone,) = saved_wallets(wallets, 1)
+
+    async def delete() -> StreamDeletion:
+        async with AsyncDynamoDBEventStore(store.settings, serializer=store.serializer) as aio:
+            deletion = await aio.delete_stream(gone, WALLET, expected_version=3)
+            with pytest.raises(StreamDeletedError):
+                await aio.load(gone, WALLET)
+            return deletion
+
+    deletion = asyncio.run(delete())
+    assert (deletion.last_version, deletion.removed) == (3, 3)
+    with pytest.raises(StreamDeletedError):
+        store.load(gone, WALLET)
