@@ -20,12 +20,12 @@ from .domain.events import (
     event_type_of,
     upcaster,
 )
-from .domain.lifecycle import StreamDeleted
+from .domain.lifecycle import StreamDeleted, StreamTruncated
 from .domain.personal import personal, subject
 from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
 from .exceptions import AggregateNotFoundError, ConcurrencyError, DynamoESError, EventStoreError
 from .memory import InMemoryCheckpointStore, InMemoryEventStore, InMemorySnapshotStore
-from .ports.lifecycle import DeletableStore, StreamDeletion
+from .ports.lifecycle import DeletableStore, StreamDeletion, StreamTruncation
 from .ports.outbox import DispatchReport, OutboxStore
 from .ports.snapshots import EveryNEvents, Snapshot, SnapshotStore, SnapshotStrategy
 from .ports.store import AppendResult, CommitResult, EventStore, ReplayableStore, StreamAppend, Tracking
@@ -84,6 +84,8 @@ __all__ = [
     "StreamDeleted",
     "StreamDeletion",
     "StreamPosition",
+    "StreamTruncated",
+    "StreamTruncation",
     "Tracking",
     "UnitOfWork",
     "applies",

@@ -66,6 +66,7 @@ __all__ = [
     "SnapshotError",
     "StreamDeletedError",
     "StreamTrimmedError",
+    "StreamTruncatedError",
     "SubjectForgottenError",
     "SubscriptionError",
     "TableNotFoundError",
@@ -289,6 +290,24 @@ class StreamDeletedError(AggregateNotFoundError):
         self.args = (f"stream {stream_id} was deleted (after version {last_version})",)
         self.stream_id = stream_id
         self.last_version = last_version
+
+
+class StreamTruncatedError(DynamoESError, LookupError):
+    """A load reached before a truncated stream's first version: those events are gone.
+
+    Attributes:
+        stream_id: the stream.
+        first_version: its first stored version; start from a snapshot at ``first_version - 1``
+            or later (`Repository` does when it has one).
+    """
+
+    def __init__(self, stream_id: str, first_version: int) -> None:
+        super().__init__(
+            f"stream {stream_id} was truncated: its events before version {first_version} are gone; "
+            f"load it from a snapshot at version {first_version - 1} or later"
+        )
+        self.stream_id = stream_id
+        self.first_version = first_version
 
 
 class AggregateClassError(DynamoESError, TypeError):

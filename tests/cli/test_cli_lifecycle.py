@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dynamo_es import DynamoDBEventStore, EventStoreSettings
+from dynamo_es import DynamoDBEventStore, DynamoDBSnapshotStore, EventStoreSettings, Snapshot
 from dynamo_es.dynamodb import DynamoDBKeyStore
-from dynamo_es.exceptions import StreamDeletedError
+from dynamo_es.exceptions import StreamDeletedError, StreamTruncatedError
 
 from ..conftest import cli
 from .test_cli import seed
@@ -82,3 +82,33 @@ class TestForget:
         assert keys.is_forgotten("cli-subject-2") and keys.wrapped_key("cli-subject-2") is None
         assert cli("forget", "cli-subject-2", "--yes")[1] == "cli-subject-2 was forgotten already: nothing changed\n"
         assert cli("forget", "cli-subject-2", "--dry-run")[1].startswith("dry run: cli-subject-2 is forgotten already")
+
+
+class TestStreamTruncate:
+    def test_truncate_needs_a_snapshot(self, cli_env: EventStoreSettings, capsys: pytest.CaptureFixture[str]) -> None:
+        """Without a snapshot in the snapshots table, truncate exits 1 saying so; nothing is removed."""
+        aggregate_id = seed(cli_env)
+        DynamoDBSnapshotStore(cli_env).ensure_table()
+        code, _ = cli("stream", "truncate", "Parcel", aggregate_id, "--yes")
+        assert code == 1 and "has no snapshot" in capsys.readouterr().err
+        assert len(DynamoDBEventStore(cli_env).load(aggregate_id, "Parcel")) == 3
+
+    def test_truncate_behind_the_snapshot_after_a_dry_run(self, cli_env: EventStoreSettings) -> None:
+        """A dry run names the first version kept; --yes removes the events before it."""
+        aggregate_id = seed(cli_env, count=5)
+        DynamoDBSnapshotStore(cli_env).save(
+            Snapshot(aggregate_type="Parcel", aggregate_id=aggregate_id, version=4, schema_version=1, state="{}")
+        )
+        code, output = cli("stream", "truncate", "Parcel", aggregate_id, "--dry-run")
+        assert (
+            code == 0
+            and output
+            == f"dry run: would remove the events of Parcel:{aggregate_id} before version 4 (snapshot at 4)\n"
+        )
+        code, output = cli("stream", "truncate", "Parcel", aggregate_id, "--yes", "--before", "3")
+        assert output == f"truncated Parcel:{aggregate_id}: it starts at version 3; 2 events removed\n"
+        store = DynamoDBEventStore(cli_env)
+        assert [e.version for e in store.load(aggregate_id, "Parcel", from_version=3)] == [3, 4, 5]
+        with pytest.raises(StreamTruncatedError):
+            store.load(aggregate_id, "Parcel")
+        assert cli("stream", "truncate", "Parcel", aggregate_id, "--yes", "--before", "5")[0] == 1  # past the snapshot

@@ -1,4 +1,4 @@
-"""``dynamo-es stream delete`` and ``dynamo-es forget``: changes that cannot be undone, so asked for twice.
+"""``dynamo-es stream delete|truncate`` and ``dynamo-es forget``: changes that cannot be undone, so asked for twice.
 
 Each needs ``--yes`` to act or ``--dry-run``, which prints what it would change and changes nothing;
 without either, argparse refuses (exit 2).
@@ -10,8 +10,8 @@ import argparse
 from typing import Any, TextIO
 
 from ..core.serialization import RawEventSerializer
-from ..dynamodb import DynamoDBEventStore, DynamoDBKeyStore
-from ..exceptions import StreamDeletedError
+from ..dynamodb import DynamoDBEventStore, DynamoDBKeyStore, DynamoDBSnapshotStore
+from ..exceptions import SnapshotError, StreamDeletedError
 from ..settings import EventStoreSettings
 
 __all__ = ["add_lifecycle_commands", "run_forget", "run_stream_command"]
@@ -19,7 +19,7 @@ __all__ = ["add_lifecycle_commands", "run_forget", "run_stream_command"]
 
 def add_lifecycle_commands(commands: Any, after: argparse.ArgumentParser) -> None:
     """Add ``stream delete`` and ``forget`` to the CLI's sub-commands (``after``: the global options)."""
-    stream = commands.add_parser("stream", help="delete a stream (more of its lifecycle to come)")
+    stream = commands.add_parser("stream", help="delete a stream, or truncate it behind a snapshot")
     actions = stream.add_subparsers(dest="action", required=True, metavar="ACTION")
     delete = actions.add_parser(
         "delete", parents=[after], help="delete a stream's events, leaving a StreamDeleted mark; no append after"
@@ -30,6 +30,15 @@ def add_lifecycle_commands(commands: Any, after: argparse.ArgumentParser) -> Non
     delete.add_argument("--reason", default="", help="kept in the StreamDeleted mark, for the audit trail")
     delete.add_argument("--reuse-id", action="store_true", help="remove the marks too: the id may start again")
     _confirmation(delete)
+    truncate = actions.add_parser(
+        "truncate", parents=[after], help="remove a stream's events before a version, behind a snapshot"
+    )
+    truncate.add_argument("aggregate_type", metavar="TYPE")
+    truncate.add_argument("aggregate_id", metavar="ID")
+    truncate.add_argument(
+        "--before", type=int, metavar="N", help="the first version to keep (default: the latest snapshot's)"
+    )
+    _confirmation(truncate)
     forget = commands.add_parser("forget", help="delete a data subject's key: its personal data reads as placeholders")
     forget.add_argument("subject", metavar="SUBJECT")
     _confirmation(forget)
@@ -42,7 +51,10 @@ def _confirmation(parser: argparse.ArgumentParser) -> None:
 
 
 def run_stream_command(settings: EventStoreSettings, args: argparse.Namespace, out: TextIO) -> None:
-    """``stream delete``: a dry run, or the deletion after ``--yes``."""
+    """``stream delete`` or ``stream truncate``: a dry run, or the change after ``--yes``."""
+    if args.action == "truncate":
+        _truncate(settings, args, out)
+        return
     store = DynamoDBEventStore(settings, serializer=RawEventSerializer())
     stream_id = f"{args.aggregate_type}:{args.aggregate_id}"
     if args.dry_run:
@@ -80,6 +92,31 @@ def _deletion_plan(store: DynamoDBEventStore, args: argparse.Namespace) -> str:
     expected = args.expected_version
     refused = f" (refused: it is at {version}, not {expected})" if expected not in (None, version) else ""
     return f"dry run: would delete {stream_id}: {version} events (versions 1-{version}), {marks}{refused}"
+
+
+def _truncate(settings: EventStoreSettings, args: argparse.Namespace, out: TextIO) -> None:
+    """Check the snapshots table has one at ``--before`` or later, then truncate (or say what would go)."""
+    stream_id = f"{args.aggregate_type}:{args.aggregate_id}"
+    snapshot = DynamoDBSnapshotStore(settings).load_latest(args.aggregate_type, args.aggregate_id)
+    if snapshot is None:
+        raise SnapshotError(f"{stream_id} has no snapshot: take one before truncating")
+    before = snapshot.version if args.before is None else args.before
+    if before > snapshot.version:
+        raise SnapshotError(
+            f"cannot truncate {stream_id} before version {before}: its latest snapshot is at {snapshot.version}"
+        )
+    if args.dry_run:
+        print(
+            f"dry run: would remove the events of {stream_id} before version {before} (snapshot at {snapshot.version})",
+            file=out,
+        )
+        return
+    store = DynamoDBEventStore(settings, serializer=RawEventSerializer())
+    truncation = store.truncate_stream(args.aggregate_id, args.aggregate_type, before)
+    print(
+        f"truncated {stream_id}: it starts at version {truncation.first_version}; {truncation.removed} events removed",
+        file=out,
+    )
 
 
 def run_forget(settings: EventStoreSettings, args: argparse.Namespace, out: TextIO) -> None:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar, overload
 import attrs
 
 from ..exceptions import DuplicateEventTypeError, EventTypeError
-from .lifecycle import STREAM_DELETED, StreamDeleted
+from .lifecycle import STREAM_DELETED, STREAM_TRUNCATED, StreamDeleted, StreamTruncated
 
 __all__ = [
     "EventHistory",
@@ -46,7 +46,7 @@ class _EventType:
 class EventRegistry:
     """Maps stable event type names to attrs classes, with their schema versions and upcasters.
 
-    Every registry holds `StreamDeleted` (``$StreamDeleted``), which stores write themselves.
+    Every registry holds `StreamDeleted` and `StreamTruncated`, which stores write themselves.
     """
 
     _by_name: dict[str, _EventType] = attrs.field(factory=dict, init=False)
@@ -54,7 +54,8 @@ class EventRegistry:
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        self.register(StreamDeleted, name=STREAM_DELETED)  # every registry reads a deleted stream's mark
+        self.register(StreamDeleted, name=STREAM_DELETED)  # every registry reads a store's own marks
+        self.register(StreamTruncated, name=STREAM_TRUNCATED)
 
     def register(self, cls: type[T], *, name: str | None = None, version: int = 1) -> type[T]:
         """Register ``cls`` under ``name`` (default: the class name) at schema ``version``.

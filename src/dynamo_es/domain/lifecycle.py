@@ -1,13 +1,15 @@
-"""The events a store writes itself about a stream's life: `StreamDeleted`."""
+"""The events a store writes itself about a stream's life: `StreamDeleted` and `StreamTruncated`."""
 
 from __future__ import annotations
 
 import attrs
 
-__all__ = ["STREAM_DELETED", "StreamDeleted"]
+__all__ = ["STREAM_DELETED", "STREAM_TRUNCATED", "StreamDeleted", "StreamTruncated"]
 
 STREAM_DELETED = "$StreamDeleted"
 """`StreamDeleted`'s event type name, in every registry (``$``: no user type is named so)."""
+STREAM_TRUNCATED = "$StreamTruncated"
+"""`StreamTruncated`'s event type name, in every registry."""
 
 
 @attrs.frozen
@@ -26,3 +28,14 @@ class StreamDeleted:
 
     last_version: int
     reason: str = ""
+
+
+@attrs.frozen
+class StreamTruncated:
+    """Version 1 of a truncated stream: the events before ``first_version`` are gone.
+
+    Loads from a snapshot at ``first_version - 1`` or later never read it; a load that starts
+    before ``first_version`` raises `StreamTruncatedError`.
+    """
+
+    first_version: int

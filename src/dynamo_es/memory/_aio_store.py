@@ -13,7 +13,7 @@ import attrs
 from ..core.changes import Change
 from ..core.reading import Selection
 from ..domain.events import EventHistory, EventMetadata, StoredEvent
-from ..ports.lifecycle import StreamDeletion
+from ..ports.lifecycle import StreamDeletion, StreamTruncation
 from ..ports.store import (
     AppendResult,
     CommitResult,
@@ -90,6 +90,11 @@ class AsyncInMemoryEventStore(AsyncMemoryShell):
         return self.sync.delete_stream(
             aggregate_id, aggregate_type, expected_version=expected_version, reason=reason, reuse_id=reuse_id
         )
+
+    async def truncate_stream(self, aggregate_id: str, aggregate_type: str, before_version: int) -> StreamTruncation:
+        """Remove the events before ``before_version``; see [`DeletableStore`][dynamo_es.DeletableStore]."""
+        await asyncio.sleep(0)
+        return self.sync.truncate_stream(aggregate_id, aggregate_type, before_version)
 
     async def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
         """Append to several streams at once, all or nothing; see [`EventStore`][dynamo_es.EventStore]."""

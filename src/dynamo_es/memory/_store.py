@@ -13,9 +13,9 @@ from ..core.changes import Change, ChangeKind, StreamPosition
 from ..core.reading import ChangeDecoder, Selection
 from ..core.serialization import EncodedEvent, EventSerializer
 from ..domain.events import EventHistory, EventMetadata, StoredEvent
-from ..domain.lifecycle import StreamDeleted
-from ..exceptions import ConcurrencyError, Conflict, StreamDeletedError
-from ..ports.lifecycle import StreamDeletion
+from ..domain.lifecycle import STREAM_TRUNCATED, StreamDeleted, StreamTruncated
+from ..exceptions import ConcurrencyError, Conflict, InvalidStreamError, StreamDeletedError, StreamTruncatedError
+from ..ports.lifecycle import StreamDeletion, StreamTruncation
 from ..ports.source import StartAt
 from ..ports.store import (
     AppendResult,
@@ -101,14 +101,14 @@ class InMemoryEventStore:
         """Every stream's events as changes, by pages; see [`ChangeReader`][dynamo_es.projections.ChangeReader]."""
         decoder = ChangeDecoder(self.serializer, reads)
         with self._lock:
-            records = [record for stream in self._streams.values() for record in stream]
+            records = [record for stream in self._streams.values() for record in _kept(stream)]
         for start in range(0, len(records), page_size):
             yield [decoder.stored(record) for record in records[start : start + page_size]]
 
     def scan(self, *, segments: int = 4, page_size: int = 1000) -> Iterator[list[StoredEvent]]:
         """Every stream's events, a page at a time (``segments`` is accepted for the protocol)."""
         with self._lock:
-            records = [record for stream in self._streams.values() for record in stream]
+            records = [record for stream in self._streams.values() for record in _kept(stream)]
         for start in range(0, len(records), page_size):
             yield self.serializer.decode_all(records[start : start + page_size])
 
@@ -228,6 +228,42 @@ class InMemoryEventStore:
         )
         return mark
 
+    def truncate_stream(self, aggregate_id: str, aggregate_type: str, before_version: int) -> StreamTruncation:
+        """Remove the events before ``before_version``; see [`DeletableStore`][dynamo_es.DeletableStore]."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        check_version("before_version", before_version, minimum=2)
+        with self._lock:
+            if stream_id in self._deleted:
+                raise StreamDeletedError(stream_id, self._deleted[stream_id].version - 1)
+            stream = self._streams.get(stream_id, [])
+            if before_version > len(stream):
+                raise InvalidStreamError(
+                    f"cannot truncate {stream_id} before version {before_version}: it ends at {len(stream)}"
+                )
+            first = _first_version(stream)
+            if first >= before_version:
+                return StreamTruncation(stream_id=stream_id, first_version=first, removed=0)
+            mark = self._truncation_mark(aggregate_id, aggregate_type, before_version)
+            self._log.record(ChangeKind.MODIFY, mark, stream[0])
+            stream[0] = mark
+            for version in range(max(first, 2), before_version):
+                self._log.record(ChangeKind.REMOVE, stream[version - 1])
+                stream[version - 1] = mark  # the data is gone; the slot stays taken
+        return StreamTruncation(stream_id=stream_id, first_version=before_version, removed=before_version - first)
+
+    def _truncation_mark(self, aggregate_id: str, aggregate_type: str, first: int) -> EncodedEvent:
+        _, (mark,) = encode_append(
+            self.serializer,
+            aggregate_id,
+            aggregate_type,
+            [StreamTruncated(first)],
+            0,
+            None,
+            size_of=encoded_size,
+            max_bytes=self.max_event_bytes,
+        )
+        return attrs.evolve(mark, is_dispatched=True)
+
     def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
         """Append to several streams at once, all or nothing; see [`EventStore`][dynamo_es.EventStore]."""
         check_tracking(tracking)
@@ -315,8 +351,11 @@ class InMemoryEventStore:
                 last = mark.version if to_version is None else to_version
                 return [mark] if from_version <= mark.version <= last else []
             records = list(self._streams.get(stream_id, ()))
+        first = _first_version(records)
+        if from_version < first and not deleted_ok:
+            raise StreamTruncatedError(stream_id, first)
         last = len(records) if to_version is None else min(to_version, len(records))
-        return records[from_version - 1 : last]
+        return records[max(from_version, first) - 1 : last]
 
     def undispatched(self, *, page_size: int = 100) -> Iterator[StoredEvent]:
         """Events not yet marked dispatched, oldest first."""
@@ -366,6 +405,22 @@ class InMemoryEventStore:
         with self._lock:
             mark = self._deleted.get(stream_id)
             return mark.version if mark is not None else len(self._streams.get(stream_id, ()))
+
+
+def _first_version(stream: list[EncodedEvent]) -> int:
+    """The first version a truncated stream still holds (1 when it is not truncated)."""
+    if not stream or stream[0].event_type != STREAM_TRUNCATED:
+        return 1
+    return next(index + 1 for index, record in enumerate(stream) if record.event_type != STREAM_TRUNCATED)
+
+
+def _kept(records: list[EncodedEvent]) -> list[EncodedEvent]:
+    """The records a table would hold: a truncated stream's mark once, at version 1."""
+    return [
+        record
+        for index, record in enumerate(records)
+        if record.version == index + 1 or record.event_type != STREAM_TRUNCATED
+    ]
 
 
 def _holds(stream: list[EncodedEvent], batch: list[EncodedEvent]) -> bool:

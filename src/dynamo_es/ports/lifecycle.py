@@ -14,10 +14,10 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from ..core.serialization import EncodedEvent, EventSerializer
-from ..domain.lifecycle import STREAM_DELETED, StreamDeleted
-from ..exceptions import StreamDeletedError
+from ..domain.lifecycle import STREAM_DELETED, STREAM_TRUNCATED, StreamDeleted, StreamTruncated
+from ..exceptions import StreamDeletedError, StreamTruncatedError
 
-__all__ = ["AsyncDeletableStore", "DeletableStore", "StreamDeletion", "check_not_deleted"]
+__all__ = ["AsyncDeletableStore", "DeletableStore", "StreamDeletion", "StreamTruncation", "check_loadable"]
 
 
 @attrs.frozen(kw_only=True)
@@ -38,6 +38,21 @@ class StreamDeletion:
     removed: int
     already_deleted: bool = False
     reusable: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class StreamTruncation:
+    """What ``truncate_stream()`` did.
+
+    Attributes:
+        stream_id: the stream.
+        first_version: its first stored version now (loads must start there or later).
+        removed: how many events this call removed (version 1 replaced by the mark included).
+    """
+
+    stream_id: str
+    first_version: int
+    removed: int
 
 
 @runtime_checkable
@@ -61,6 +76,17 @@ class DeletableStore(Protocol):
         """
         ...
 
+    def truncate_stream(self, aggregate_id: str, aggregate_type: str, before_version: int) -> StreamTruncation:
+        """Remove the events before ``before_version``; version 1 becomes a `StreamTruncated` mark.
+
+        Loads must then start at ``before_version`` or later (from a snapshot: see
+        `Repository.truncate`, which checks that one exists); earlier ones raise
+        `StreamTruncatedError`. Appends are unaffected. Raises `InvalidStreamError` when
+        ``before_version`` is below 2 or past the stream's last version, `StreamDeletedError`
+        for a deleted stream. Idempotent, and finishes a truncation that was cut short.
+        """
+        ...
+
 
 @runtime_checkable
 class AsyncDeletableStore(Protocol):
@@ -78,16 +104,25 @@ class AsyncDeletableStore(Protocol):
         """Delete the stream's events; see `DeletableStore`."""
         ...
 
+    async def truncate_stream(self, aggregate_id: str, aggregate_type: str, before_version: int) -> StreamTruncation:
+        """Remove the events before ``before_version``; see `DeletableStore`."""
+        ...
 
-def check_not_deleted(serializer: EventSerializer, records: Sequence[EncodedEvent]) -> None:
-    """Raise `StreamDeletedError` when a load's first or last record is a deletion's mark.
+
+def check_loadable(serializer: EventSerializer, records: Sequence[EncodedEvent]) -> None:
+    """Raise when a load's first or last record is a store's mark: the stream is deleted or truncated.
 
     A deletion replaces version 1 with a mark and writes one after the last event, so every
-    load of a deleted stream (of any range reaching either end) holds one.
+    load of a deleted stream that reaches either end holds one (`StreamDeletedError`). A
+    truncation replaces version 1, so a load from version 1 holds it (`StreamTruncatedError`).
     """
     for record in (records[0], records[-1]) if records else ():
         if record.event_type == STREAM_DELETED:
             raise StreamDeletedError(record.stream_id, _last_version(serializer.decode(record).event, record))
+        if record.event_type == STREAM_TRUNCATED:
+            mark = serializer.decode(record).event
+            first = mark.first_version if isinstance(mark, StreamTruncated) else int(mark["first_version"])
+            raise StreamTruncatedError(record.stream_id, first)
 
 
 def _last_version(mark: Any, record: EncodedEvent) -> int:

@@ -1,4 +1,4 @@
-"""The stream deletion contract: one suite that every DeletableStore must pass."""
+"""The stream deletion and truncation contract: one suite that every DeletableStore must pass."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from typing import Any
 
 from ..core.serialization import EventSerializer
 from ..domain.lifecycle import StreamDeleted
-from ..exceptions import AggregateNotFoundError, ConcurrencyError, StreamDeletedError
+from ..exceptions import (
+    AggregateNotFoundError,
+    ConcurrencyError,
+    InvalidStreamError,
+    StreamDeletedError,
+    StreamTruncatedError,
+)
 from ..ports.lifecycle import DeletableStore
 from ._contract_events import Noted, contract_registry, notes, raised, stream
 
@@ -125,3 +131,52 @@ class DeletableStoreContract:
         assert deletion.removed == deletion.last_version >= 120
         error = raised(StreamDeletedError, lambda: store.load(aggregate_id, aggregate_type))
         assert error.last_version == deletion.last_version
+
+    def test_a_truncated_stream_loads_from_its_first_kept_version(self) -> None:
+        """After truncate_stream(before=3), versions 3 on load; a load from 1 raises StreamTruncatedError."""
+        store, (aggregate_id, aggregate_type) = self.deletable(), stream()
+        store.append(aggregate_id, aggregate_type, notes(5), 0).raise_for_failure()
+        truncation = store.truncate_stream(aggregate_id, aggregate_type, 3)
+        assert (truncation.first_version, truncation.removed) == (3, 2)
+        assert [e.version for e in store.load(aggregate_id, aggregate_type, from_version=3)] == [3, 4, 5]
+        error = raised(StreamTruncatedError, lambda: store.load(aggregate_id, aggregate_type))
+        assert error.first_version == 3 and error.stream_id == f"{aggregate_type}:{aggregate_id}"
+        raised(StreamTruncatedError, lambda: store.load(aggregate_id, aggregate_type, to_version=2))
+
+    def test_a_truncated_stream_takes_appends_after_its_last_version_only(self) -> None:
+        """Appending at 5 works; stale expected versions 0, 1 and 2 (freed slots) are conflicts."""
+        store, (aggregate_id, aggregate_type) = self.deletable(), stream()
+        store.append(aggregate_id, aggregate_type, notes(5), 0).raise_for_failure()
+        store.truncate_stream(aggregate_id, aggregate_type, 4)
+        for expected in (0, 1, 2):
+            assert store.append(aggregate_id, aggregate_type, notes(1), expected).conflict, expected
+        assert store.append(aggregate_id, aggregate_type, [Noted("after")], 5).new_version == 6
+        assert [e.version for e in store.load(aggregate_id, aggregate_type, from_version=4)] == [4, 5, 6]
+
+    def test_truncating_again_is_idempotent_and_can_go_further(self) -> None:
+        """The same truncation again removes nothing; a later first version removes the events between."""
+        store, (aggregate_id, aggregate_type) = self.deletable(), stream()
+        store.append(aggregate_id, aggregate_type, notes(6), 0).raise_for_failure()
+        store.truncate_stream(aggregate_id, aggregate_type, 3)
+        assert store.truncate_stream(aggregate_id, aggregate_type, 3).removed == 0
+        further = store.truncate_stream(aggregate_id, aggregate_type, 5)
+        assert (further.first_version, further.removed) == (5, 2)
+        assert [e.version for e in store.load(aggregate_id, aggregate_type, from_version=5)] == [5, 6]
+        assert raised(StreamTruncatedError, lambda: store.load(aggregate_id, aggregate_type)).first_version == 5
+
+    def test_truncating_past_the_end_or_below_two_is_refused(self) -> None:
+        """before_version past the last event, or below 2, raises InvalidStreamError and changes nothing."""
+        store, (aggregate_id, aggregate_type) = self.deletable(), stream()
+        store.append(aggregate_id, aggregate_type, notes(3), 0).raise_for_failure()
+        raised(InvalidStreamError, lambda: store.truncate_stream(aggregate_id, aggregate_type, 4))
+        raised(InvalidStreamError, lambda: store.truncate_stream(aggregate_id, aggregate_type, 1))
+        assert len(store.load(aggregate_id, aggregate_type)) == 3
+
+    def test_a_truncated_stream_can_be_deleted_and_a_deleted_one_not_truncated(self) -> None:
+        """Deleting after truncating leaves a deleted stream; truncating a deleted one raises StreamDeletedError."""
+        store, (aggregate_id, aggregate_type) = self.deletable(), stream()
+        store.append(aggregate_id, aggregate_type, notes(4), 0).raise_for_failure()
+        store.truncate_stream(aggregate_id, aggregate_type, 3)
+        assert store.delete_stream(aggregate_id, aggregate_type).last_version == 4
+        raised(StreamDeletedError, lambda: store.load(aggregate_id, aggregate_type, from_version=3))
+        raised(StreamDeletedError, lambda: store.truncate_stream(aggregate_id, aggregate_type, 2))

@@ -12,7 +12,8 @@ from ...core.backends.asyncio import awaited, replay
 from ...core.gc import collection_paused
 from ...domain.aggregate import AggregateRoot
 from ...domain.events import EventHistory, EventMetadata, StoredEvent
-from ...exceptions import AggregateNotFoundError, ConcurrencyError
+from ...exceptions import AggregateNotFoundError, ConcurrencyError, EventStoreError, SnapshotError
+from ...ports.lifecycle import AsyncDeletableStore, StreamTruncation
 from ...ports.snapshots import AsyncSnapshotStore, Snapshot, SnapshotStrategy
 from ...ports.store import AsyncEventStore, AsyncReplayableStore, check_version
 from .._checks import (
@@ -160,6 +161,32 @@ class AsyncRepository(Generic[A]):
             log.warning("no snapshot of %r: %s", aggregate, error)
             return None
         return snapshot
+
+    async def truncate(self, aggregate_id: str, *, before: int | None = None) -> StreamTruncation:
+        """Remove the aggregate's events before ``before`` (default: its latest snapshot's version).
+
+        Only behind a usable snapshot at ``before`` or later, so `get()` still loads it (from
+        the snapshot); `get(version=...)` before that snapshot raises `StreamTruncatedError`.
+
+        Raises:
+            SnapshotError: no snapshot store, no usable snapshot, or one older than ``before``.
+            EventStoreError: the store cannot truncate (it is no `AsyncDeletableStore`).
+        """
+        cls = self.aggregate_class
+        if not isinstance(self.store, AsyncDeletableStore):
+            raise EventStoreError(f"{type(self.store).__name__} cannot truncate streams")
+        if self.snapshots is None:
+            raise SnapshotError(f"truncating {cls.aggregate_type}:{aggregate_id} needs a snapshot store")
+        snapshot = await self.snapshots.load_latest(cls.aggregate_type, aggregate_id)
+        if snapshot is None or restore(cls, aggregate_id, snapshot, self.store.serializer) is None:
+            raise SnapshotError(f"no usable snapshot of {cls.aggregate_type}:{aggregate_id}: take one first")
+        before = snapshot.version if before is None else before
+        if before > snapshot.version:
+            raise SnapshotError(
+                f"cannot truncate {cls.aggregate_type}:{aggregate_id} before version {before}: "
+                f"its latest snapshot is at {snapshot.version}"
+            )
+        return await self.store.truncate_stream(aggregate_id, cls.aggregate_type, before)
 
     async def _from_snapshot(self, aggregate_id: str, version: int | None) -> A | None:
         if self.snapshots is None:

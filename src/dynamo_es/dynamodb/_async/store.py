@@ -14,7 +14,7 @@ from ...core.changes import Change, StreamPosition
 from ...core.reading import ChangeDecoder, Selection
 from ...core.serialization import EventSerializer
 from ...domain.events import EventHistory, EventMetadata, StoredEvent
-from ...ports.lifecycle import StreamDeletion
+from ...ports.lifecycle import StreamDeletion, StreamTruncation
 from ...ports.source import StartAt, TrimmedPolicy
 from ...ports.store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
 from ...settings import EventStoreSettings
@@ -153,6 +153,17 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
             check_version("expected_version", expected_version)
         await self._prepare()
         return await self._run(self._core.delete_stream(stream_id, expected_version, reason, reuse_id=reuse_id))
+
+    async def truncate_stream(self, aggregate_id: str, aggregate_type: str, before_version: int) -> StreamTruncation:
+        """Remove the events before ``before_version``; see [`DeletableStore`][dynamo_es.DeletableStore].
+
+        One conditional Put replaces version 1 with `StreamTruncated`; versions 2 to
+        ``before_version - 1`` then go in transactions of 100 Deletes.
+        """
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        check_version("before_version", before_version, minimum=2)
+        await self._prepare()
+        return await self._run(self._core.truncate_stream(stream_id, before_version))
 
     async def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
         """Append to several streams in one transaction, all or nothing; see [`EventStore`][dynamo_es.EventStore].

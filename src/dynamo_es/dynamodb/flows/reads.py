@@ -18,7 +18,7 @@ from ...core.serialization import EncodedEvent, EventSerializer
 from ...core.steps import MAX_CONCURRENCY, Concurrently
 from ...domain.events import EventHistory, StoredEvent
 from ...exceptions import EventStoreError, TransientStoreError
-from ...ports.lifecycle import check_not_deleted
+from ...ports.lifecycle import check_loadable
 from ...ports.store import Tracking, check_version, make_stream_id
 from ...settings import EventStoreSettings
 from ..schema.model import EventItemCodec
@@ -98,7 +98,7 @@ class StoreReads:
             return 0, []
         with collection_paused():  # the whole load, its requests included: what it allocates has no cycles
             records = yield from self.query(stream_id, versions)
-            check_not_deleted(self.serializer, records)
+            check_loadable(self.serializer, records)
             last = records[-1].version if records else 0
             decoded: list[T] = []
             while records:
@@ -241,10 +241,10 @@ class StoreReads:
     def slot_ids(self, stream_id: str, first: int, last: int) -> Flow[list[str]]:
         """The event ids stored in versions ``first`` to ``last`` of the stream (items need not decode).
 
-        A deleted stream's marks are left out: no append may build on them.
+        A store's marks (of a deleted or truncated stream) are left out: no append may build on them.
         """
         items = yield from self.raw_pages(stream_id, (first, last), limit=None, forward=True)
-        return [self.codec.event_id_of(item) for item in items if not self.codec.is_deletion_mark(item)]
+        return [self.codec.event_id_of(item) for item in items if not self.codec.is_mark(item)]
 
     def tracked_version(self, tracking: Tracking) -> Flow[int]:
         """The version recorded under ``tracking``'s name and stream; 0 for none (a consistent GetItem)."""

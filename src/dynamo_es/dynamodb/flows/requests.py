@@ -6,13 +6,14 @@ import uuid
 from typing import Any
 
 from ...core.serialization import EncodedEvent
-from ...domain.lifecycle import STREAM_DELETED
+from ...domain.lifecycle import STREAM_DELETED, STREAM_TRUNCATED
 from ..schema.model import EventItemCodec
 
 __all__ = [
     "check_exists",
     "deletion_token",
     "live_event",
+    "not_deleted",
     "put_event",
     "query_page",
     "request_token",
@@ -58,7 +59,16 @@ def check_exists(table: str, codec: EventItemCodec, stream_id: str, version: int
 
 
 def live_event(codec: EventItemCodec) -> dict[str, Any]:
-    """The condition that an item is there and is not a deleted stream's mark."""
+    """The condition that an item is there and is an event: neither a deleted nor a truncated stream's mark."""
+    return {
+        "ConditionExpression": "attribute_exists(#sk) AND #type <> :deleted AND #type <> :truncated",
+        "ExpressionAttributeNames": {"#sk": codec.sort_key, "#type": codec.event_type_attribute},
+        "ExpressionAttributeValues": {":deleted": {"S": STREAM_DELETED}, ":truncated": {"S": STREAM_TRUNCATED}},
+    }
+
+
+def not_deleted(codec: EventItemCodec) -> dict[str, Any]:
+    """The condition that an item is there and is not a deleted stream's mark (an event, or a truncation's)."""
     return {
         "ConditionExpression": "attribute_exists(#sk) AND #type <> :deleted",
         "ExpressionAttributeNames": {"#sk": codec.sort_key, "#type": codec.event_type_attribute},

@@ -16,9 +16,15 @@ import attrs
 from ...core.gc import collection_paused
 from ...core.serialization import EncodedEvent
 from ...domain.events import EventMetadata
-from ...domain.lifecycle import StreamDeleted
-from ...exceptions import ConcurrencyError, EventStoreError, TransientStoreError
-from ...ports.lifecycle import StreamDeletion
+from ...domain.lifecycle import STREAM_TRUNCATED, StreamDeleted, StreamTruncated
+from ...exceptions import (
+    ConcurrencyError,
+    EventStoreError,
+    InvalidStreamError,
+    StreamDeletedError,
+    TransientStoreError,
+)
+from ...ports.lifecycle import StreamDeletion, StreamTruncation
 from ...ports.store import (
     AppendResult,
     CommitResult,
@@ -215,7 +221,7 @@ class StoreCore(StoreReads):
         params = {
             "TransactItems": [
                 {"Put": requests.put_event(self.table, self.codec, attrs.evolve(after, is_dispatched=True))},
-                {"Put": {**over, **requests.live_event(self.codec)}},
+                {"Put": {**over, **requests.not_deleted(self.codec)}},
             ],
             "ClientRequestToken": requests.request_token([after, first], last),
         }
@@ -259,6 +265,44 @@ class StoreCore(StoreReads):
             if isinstance(sent, GaveUp):
                 raise _gave_up(stream_id, f"delete versions {chunk[0]}-{chunk[-1]}", sent)
         return len(versions)
+
+    # -- truncating a stream -------------------------------------------------------------------
+
+    def truncate_stream(self, stream_id: str, before: int) -> Flow[StreamTruncation]:
+        """Put `StreamTruncated` over version 1 (one conditional Put), then delete versions 2 to ``before - 1``."""
+        last_item = yield from self.last_item(stream_id)
+        if last_item is not None and self.codec.is_deletion_mark(last_item):
+            raise StreamDeletedError(stream_id, self.codec.sort_key_of(last_item) - 1)
+        last = 0 if last_item is None else self.codec.sort_key_of(last_item)
+        if before > last:
+            raise InvalidStreamError(f"cannot truncate {stream_id} before version {before}: it ends at {last}")
+        first = yield from self._first_kept(stream_id)
+        if first >= before:
+            return StreamTruncation(stream_id=stream_id, first_version=first, removed=0)
+        aggregate_type, _, aggregate_id = stream_id.partition(":")
+        mark = self.encode(aggregate_id, aggregate_type, [StreamTruncated(before)], 0, None)[1][0]
+        item = {"TableName": self.table, "Item": self.codec.encode(attrs.evolve(mark, is_dispatched=True))}
+        call = Call("put_item", {**item, **requests.not_deleted(self.codec)})
+        sent = yield from send(call, self.settings, lambda: f"{stream_id}: truncate")
+        if isinstance(sent, GaveUp):
+            if sent.kind is Failure.CONFLICT:  # deleted meanwhile
+                raise StreamDeletedError(stream_id, last)
+            raise _gave_up(stream_id, "truncate", sent)
+        removed = yield from self._delete_items(
+            stream_id, (yield from self._stored_versions(stream_id, (2, before - 1)))
+        )
+        return StreamTruncation(stream_id=stream_id, first_version=before, removed=removed + (first == 1))
+
+    def _first_kept(self, stream_id: str) -> Flow[int]:
+        """The first version a (truncated) stream keeps: 1, or its mark's ``first_version``."""
+        items = yield from self.raw_pages(stream_id, (1, 1), limit=1, forward=True)
+        if not items or self.codec.is_deletion_mark(items[0]):
+            return 1
+        record = self.codec.decode(items[0])
+        if record.event_type != STREAM_TRUNCATED:
+            return 1
+        mark = self.serializer.decode(record).event
+        return mark.first_version if isinstance(mark, StreamTruncated) else 1
 
 
 _SEAL_ATTEMPTS = 20

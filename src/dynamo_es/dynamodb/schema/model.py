@@ -14,7 +14,7 @@ from pynamodb.models import Model
 
 from ...core.serialization import EncodedEvent
 from ...core.structuring import positional_builder
-from ...domain.lifecycle import STREAM_DELETED
+from ...domain.lifecycle import STREAM_DELETED, STREAM_TRUNCATED
 from ...exceptions import CorruptItemError
 from ...settings import EventStoreSettings
 from ..wire.credentials import credentials_for
@@ -226,8 +226,16 @@ class EventItemCodec:
 
     def is_deletion_mark(self, item: Mapping[str, Mapping[str, Any]]) -> bool:
         """Whether ``item`` is one of a deleted stream's marks (`StreamDeleted`)."""
+        return self._event_type(item) == STREAM_DELETED
+
+    def is_mark(self, item: Mapping[str, Mapping[str, Any]]) -> bool:
+        """Whether ``item`` is a store's mark (`StreamDeleted` or `StreamTruncated`), not an event."""
+        return self._event_type(item) in (STREAM_DELETED, STREAM_TRUNCATED)
+
+    def _event_type(self, item: Mapping[str, Mapping[str, Any]]) -> str | None:
         wire = item.get(self.event_type_attribute)
-        return isinstance(wire, Mapping) and wire.get("S") == STREAM_DELETED
+        value = wire.get("S") if isinstance(wire, Mapping) else None
+        return value if isinstance(value, str) else None
 
     def key(self, stream_id: str, version: int) -> dict[str, dict[str, str]]:
         """The primary key of one event item, in wire format."""

@@ -1,0 +1,89 @@
+"""Repository.truncate: a stream's early events removed behind a snapshot; loads start from the snapshot."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import attrs
+import pytest
+
+from dynamo_es import (
+    DynamoDBEventStore,
+    DynamoDBSnapshotStore,
+    EventSerializer,
+    EventStore,
+    EventStoreSettings,
+    InMemoryEventStore,
+    InMemorySnapshotStore,
+    Repository,
+    SnapshotStore,
+)
+from dynamo_es.exceptions import EventStoreError, SnapshotError, StreamTruncatedError
+
+from .test_snapshots import Ledger
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def stores(request: pytest.FixtureRequest) -> tuple[EventStore, SnapshotStore]:
+    if request.param == "memory":
+        return InMemoryEventStore(), InMemorySnapshotStore()
+    request.applymarker(pytest.mark.ddblocal)
+    settings: EventStoreSettings = request.getfixturevalue("events_table")
+    return DynamoDBEventStore(settings), DynamoDBSnapshotStore(settings)
+
+
+def ledger_with_snapshot(repository: Repository[Ledger], *, bookings: int, snapshot_after: int) -> Ledger:
+    ledger = Ledger(f"trunc-{uuid.uuid4().hex[:8]}")
+    for number in range(bookings):
+        ledger.book(f"entry {number}", Decimal(number), "t")
+        repository.save(ledger)
+        if number + 1 == snapshot_after:
+            assert repository.take_snapshot(ledger) is not None
+    return ledger
+
+
+def test_truncate_behind_the_snapshot_keeps_get_whole(stores: tuple[EventStore, SnapshotStore]) -> None:
+    """Truncated before the snapshot's version, get() equals the state before; older versions raise."""
+    events, snapshots = stores
+    repository = Repository(Ledger, events, snapshots=snapshots)
+    ledger = ledger_with_snapshot(repository, bookings=8, snapshot_after=5)
+    before = repository.get(ledger.id).state()
+    truncation = repository.truncate(ledger.id)
+    assert (truncation.first_version, truncation.removed) == (5, 4)
+    assert repository.get(ledger.id).state() == before
+    assert repository.get(ledger.id, version=6).version == 6
+    with pytest.raises(StreamTruncatedError, match="before version 5"):
+        repository.get(ledger.id, version=3)
+    with pytest.raises(StreamTruncatedError):
+        Repository(Ledger, events).get(ledger.id)  # no snapshot store: a load from version 1
+
+
+def test_truncate_needs_a_usable_snapshot_at_or_after_the_version(stores: tuple[EventStore, SnapshotStore]) -> None:
+    """No snapshot store, no snapshot, or one older than `before`: SnapshotError, and nothing is removed."""
+    events, snapshots = stores
+    ledger = ledger_with_snapshot(Repository(Ledger, events, snapshots=snapshots), bookings=6, snapshot_after=3)
+    with pytest.raises(SnapshotError, match="needs a snapshot store"):
+        Repository(Ledger, events).truncate(ledger.id)
+    with pytest.raises(SnapshotError, match="latest snapshot is at 3"):
+        Repository(Ledger, events, snapshots=snapshots).truncate(ledger.id, before=4)
+    other = ledger_with_snapshot(Repository(Ledger, events), bookings=3, snapshot_after=0)
+    with pytest.raises(SnapshotError, match="no usable snapshot"):
+        Repository(Ledger, events, snapshots=snapshots).truncate(other.id)
+    assert len(events.load(ledger.id, Ledger.aggregate_type)) == 6
+
+
+def test_a_store_that_cannot_truncate_is_named() -> None:
+    """A store without truncate_stream raises EventStoreError naming its class."""
+    inner = InMemoryEventStore()
+
+    @attrs.define
+    class PlainStore:  # an EventStore of the user's own: the protocol's methods only
+        serializer: EventSerializer = inner.serializer
+        append = inner.append
+        load = inner.load
+        stream_version = inner.stream_version
+        append_many = inner.append_many
+
+    with pytest.raises(EventStoreError, match="cannot truncate"):
+        Repository(Ledger, PlainStore(), snapshots=InMemorySnapshotStore()).truncate("x")
