@@ -38,7 +38,7 @@ from dynamo_es import (
     Selection,
     event,
 )
-from dynamo_es.dynamodb.flows.scan import selection_filter
+from dynamo_es.dynamodb.flows.records import selection_filter
 from dynamo_es.testing import DynamoDBLocal
 
 KINDS, AGGREGATES_EACH, EVENTS_EACH, SEGMENTS = 10, 10, 100, 4

@@ -1,4 +1,4 @@
-"""Repository.truncate: a stream's early events removed behind a snapshot; loads start from the snapshot."""
+"""Repository.truncate and Repository.delete: what they remove, and what get() and exists() say afterwards."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from dynamo_es import (
     Repository,
     SnapshotStore,
 )
-from dynamo_es.exceptions import EventStoreError, SnapshotError, StreamTruncatedError
+from dynamo_es.exceptions import EventStoreError, SnapshotError, StreamDeletedError, StreamTruncatedError
 
 from .test_snapshots import Ledger
 
@@ -87,3 +87,30 @@ def test_a_store_that_cannot_truncate_is_named() -> None:
 
     with pytest.raises(EventStoreError, match="cannot truncate"):
         Repository(Ledger, PlainStore(), snapshots=InMemorySnapshotStore()).truncate("x")
+
+
+def test_delete_removes_the_snapshots_so_no_version_comes_back(stores: tuple[EventStore, SnapshotStore]) -> None:
+    """After Repository.delete, get() raises StreamDeletedError at any version, and exists() is False."""
+    events, snapshots = stores
+    repository = Repository(Ledger, events, snapshots=snapshots)
+    ledger = ledger_with_snapshot(repository, bookings=6, snapshot_after=3)
+    assert repository.exists(ledger.id)
+    deletion = repository.delete(ledger.id, expected_version=6, reason="closed")
+    assert deletion.last_version == 6
+    for version in (None, 3, 5):
+        with pytest.raises(StreamDeletedError):
+            repository.get(ledger.id, version=version)
+    assert snapshots.load_latest(Ledger.aggregate_type, ledger.id) is None
+    assert not repository.exists(ledger.id)
+
+
+def test_delete_with_reuse_id_starts_the_aggregate_afresh(stores: tuple[EventStore, SnapshotStore]) -> None:
+    """With reuse_id, the old snapshot cannot seed the new aggregate: it is gone."""
+    events, snapshots = stores
+    repository = Repository(Ledger, events, snapshots=snapshots)
+    ledger = ledger_with_snapshot(repository, bookings=4, snapshot_after=4)
+    repository.delete(ledger.id, reuse_id=True)
+    fresh = Ledger(ledger.id)
+    fresh.book("again", Decimal(1), "t")
+    repository.save(fresh)
+    assert repository.get(ledger.id).total == Decimal(1)

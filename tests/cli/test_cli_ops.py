@@ -336,7 +336,8 @@ def exercise_the_stores(settings: EventStoreSettings) -> None:
     doomed = Account.open(f"iam-{uuid.uuid4().hex[:6]}")
     doomed.credit(1)  # two events: the seal, then a transaction of Deletes
     accounts.save(doomed)
-    store.delete_stream(doomed.id, "TestAccount")
+    accounts.take_snapshot(doomed)
+    accounts.delete(doomed.id)  # its snapshots, then its stream
 
 
 ITEM_ACTIONS = {

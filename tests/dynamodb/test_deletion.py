@@ -22,9 +22,9 @@ from dynamo_es import (
 )
 from dynamo_es.dynamodb import lambda_handler
 from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
-from dynamo_es.exceptions import StreamDeletedError
+from dynamo_es.exceptions import EventStoreError, StreamDeletedError
 
-from .conftest import MakeProjection, Wallet, balance_delta, capture_records, lambda_record
+from .conftest import Deposited, MakeProjection, Wallet, balance_delta, capture_records, lambda_record
 
 pytestmark = pytest.mark.ddblocal
 
@@ -128,7 +128,7 @@ def test_a_deletion_cut_short_is_finished_by_the_next_call(
     calls = {"deletes": 0}
 
     def crash_on_the_second_deletion(params: dict[str, Any], **_: Any) -> None:
-        if "Delete" in params["TransactItems"][0]:
+        if any("Delete" in item for item in params["TransactItems"]):
             calls["deletes"] += 1
             if calls["deletes"] == 2:
                 raise KeyboardInterrupt  # the process stops between two transactions
@@ -140,11 +140,11 @@ def test_a_deletion_cut_short_is_finished_by_the_next_call(
             store.delete_stream(gone, WALLET)
     finally:
         events.unregister("provide-client-params.dynamodb.TransactWriteItems", crash_on_the_second_deletion)
-    assert len(items_of(store, gone)) == 2 + 153 - 1 - 100  # marks, and the events past the first 100 Deletes
+    assert len(items_of(store, gone)) == 2 + 153 - 1 - 99  # marks, and the events past the first 99 Deletes
     with pytest.raises(StreamDeletedError):
         wallets.get(gone)
     finished = store.delete_stream(gone, WALLET)
-    assert (finished.already_deleted, finished.removed, finished.last_version) == (True, 52, 153)
+    assert (finished.already_deleted, finished.removed, finished.last_version) == (True, 53, 153)
     assert len(items_of(store, gone)) == 2
 
 
@@ -163,3 +163,72 @@ def test_the_async_store_deletes_the_same_way(store: DynamoDBEventStore, wallets
     assert (deletion.last_version, deletion.removed) == (3, 3)
     with pytest.raises(StreamDeletedError):
         store.load(gone, WALLET)
+
+
+def during_the_writers_transaction(writer: DynamoDBEventStore, number: int, action: Any) -> Any:
+    """Run ``action`` just before the writer sends its ``number``-th TransactWriteItems (a real race, made exact)."""
+    calls = {"count": 0}
+
+    def interleave(**_: Any) -> None:
+        calls["count"] += 1
+        if calls["count"] == number:
+            action()
+
+    writer.client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", interleave)
+    return interleave
+
+
+class TestRacesWithDeletion:
+    """Writers whose checks ran before a deletion: each transaction checks again, so none lands after it."""
+
+    def test_a_stale_full_append_does_not_land_after_the_seal(self, store: DynamoDBEventStore) -> None:
+        """100 events after a stale version 1 of 150: the deletion runs in between; a conflict, nothing lands.
+
+        Before each transaction checked inside itself, a full one was checked by a read first, and
+        its Puts into the freed versions 2-101 succeeded after the seal.
+        """
+        stream = f"race-{uuid.uuid4().hex[:8]}"
+        store.append(stream, "Note", [Deposited(n) for n in range(150)], 0).raise_for_failure()
+        writer = DynamoDBEventStore(store.settings)
+        during_the_writers_transaction(writer, 1, lambda: store.delete_stream(stream, "Note"))
+        result = writer.append(stream, "Note", [Deposited(n) for n in range(100)], 1)
+        assert result.conflict and not result.success
+        assert [item["eventType"]["S"] for item in items_of_stream(store, f"Note:{stream}")] == ["$StreamDeleted"] * 2
+
+    def test_reuse_id_does_not_let_an_append_in_flight_continue(self, store: DynamoDBEventStore) -> None:
+        """A 150-event append of a new stream: a reuse_id deletion between its transactions; the second is refused."""
+        stream = f"race-{uuid.uuid4().hex[:8]}"
+        writer = DynamoDBEventStore(store.settings)
+        during_the_writers_transaction(writer, 2, lambda: store.delete_stream(stream, "Note", reuse_id=True))
+        result = writer.append(stream, "Note", [Deposited(n) for n in range(150)], 0)
+        assert result.conflict and result.new_version == 100  # the first 100 were written, then deleted
+        assert items_of_stream(store, f"Note:{stream}") == []
+
+    def test_an_id_reused_and_deleted_again_is_deleted_again(self, store: DynamoDBEventStore) -> None:
+        """Delete with reuse_id, write the id anew, delete again: the second deletion is not taken for a retry."""
+        stream = f"race-{uuid.uuid4().hex[:8]}"
+        for _ in range(2):
+            store.append(stream, "Note", [Deposited(n) for n in range(3)], 0).raise_for_failure()
+            deletion = store.delete_stream(stream, "Note", reuse_id=True)
+            assert deletion.reusable and items_of_stream(store, f"Note:{stream}") == []
+
+    def test_a_stream_without_version_1_is_an_error_not_a_retry_loop(self, store: DynamoDBEventStore) -> None:
+        """Version 1 deleted by hand: delete_stream raises EventStoreError saying so, after one seal attempt."""
+        stream = f"race-{uuid.uuid4().hex[:8]}"
+        store.append(stream, "Note", [Deposited(n) for n in range(3)], 0).raise_for_failure()
+        store.connection.client.delete_item(
+            TableName=store.settings.events_table_name, Key={"pk": {"S": f"Note:{stream}"}, "sk": {"N": "1"}}
+        )
+        with pytest.raises(EventStoreError, match="version 1 is missing"):
+            store.delete_stream(stream, "Note")
+
+
+def items_of_stream(store: DynamoDBEventStore, stream_id: str) -> list[dict[str, Any]]:
+    response = store.connection.client.query(
+        TableName=store.settings.events_table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": stream_id}},
+        ConsistentRead=True,
+    )
+    items: list[dict[str, Any]] = response["Items"]
+    return items

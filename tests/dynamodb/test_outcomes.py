@@ -95,17 +95,17 @@ class TestMultiTransactionAppends:
     def test_a_conflict_in_a_later_transaction_says_which_versions_were_stored(
         self, store: DynamoDBEventStore, aggregate_id: str
     ) -> None:
-        """150 events after version 100 meet a squatter at version 220: 101-200 stay, and the error says so."""
+        """150 events after version 100 meet a squatter at version 220: 101-199 stay, and the error says so."""
         store.append(aggregate_id, "Note", [Noted(n) for n in range(100)], 0).raise_for_failure()
         store.client.put_item(  # a foreign item in slot 220 (another writer's, or a corrupt one)
             TableName=store.settings.events_table_name,
             Item={"pk": {"S": f"Note:{aggregate_id}"}, "sk": {"N": "220"}, "eventId": {"S": "squat"}},
         )
         outcome = DynamoDBEventStore(store.settings).append(aggregate_id, "Note", [Noted(n) for n in range(150)], 100)
-        assert outcome.conflict and outcome.new_version == 200 and outcome.actual_version == 220
+        assert outcome.conflict and outcome.new_version == 199 and outcome.actual_version == 220
         with pytest.raises(ConcurrencyError) as caught:
             outcome.raise_for_failure()
-        assert caught.value.written_version == 200 and "wrote versions 101-200" in str(caught.value)
+        assert caught.value.written_version == 199 and "wrote versions 101-199" in str(caught.value)
 
 
 class TestReads:

@@ -65,10 +65,11 @@ class TestTransactions:
     def test_250_events_are_three_transactions_in_order(
         self, dynamodb_store: DynamoDBEventStore, aggregate_id: str, watch: Callable[..., Any]
     ) -> None:
-        """250 events become transactions of 100, 100 and 50 and load back in order."""
+        """250 events of a new stream: 100, then 99 and 51 each after a check of the version before; in order."""
         calls = watch(dynamodb_store, "TransactWriteItems")
         assert dynamodb_store.append(aggregate_id, "Note", notes(250), 0).new_version == 250
-        assert [len(call["TransactItems"]) for call in calls.calls] == [100, 100, 50]
+        assert [len(call["TransactItems"]) for call in calls.calls] == [100, 100, 52]
+        assert ["ConditionCheck" in call["TransactItems"][0] for call in calls.calls] == [False, True, True]
         loaded = dynamodb_store.load(aggregate_id, "Note")
         assert [e.event for e in loaded] == notes(250)
         assert [e.version for e in loaded] == list(range(1, 251))
@@ -84,16 +85,17 @@ class TestTransactions:
         assert "ConditionCheck" in only["TransactItems"][0] and len(only["TransactItems"]) == 4
         assert stored_versions(dynamodb_store, aggregate_id) == [1, 2, 3, 4]
 
-    def test_a_full_save_onto_an_unknown_stream_reads_the_expected_version_first(
+    def test_a_full_save_onto_a_stream_checks_inside_its_transactions(
         self, events_table: EventStoreSettings, aggregate_id: str, watch: Callable[..., Any]
     ) -> None:
-        """A store that never saw the stream checks version n with one consistent read, not a transaction slot."""
+        """100 events after version 1: 99 and a check of version 1, then 1 and a check of 100; no read first."""
         DynamoDBEventStore(events_table).append(aggregate_id, "Note", notes(1), 0).raise_for_failure()
         fresh = DynamoDBEventStore(events_table)
         calls, queries = watch(fresh, "TransactWriteItems"), watch(fresh, "Query")
         fresh.append(aggregate_id, "Note", notes(100), 1).raise_for_failure()
-        assert [len(call["TransactItems"]) for call in calls.calls] == [100]
-        assert len(queries.calls) == 1 and queries.calls[0]["ConsistentRead"] is True
+        assert [len(call["TransactItems"]) for call in calls.calls] == [100, 2]
+        assert all("ConditionCheck" in call["TransactItems"][0] for call in calls.calls)
+        assert queries.calls == []
         assert stored_versions(fresh, aggregate_id) == list(range(1, 102))
 
     def test_a_partial_save_onto_an_unknown_stream_checks_inside_the_transaction(
@@ -135,11 +137,11 @@ class TestTransactions:
     def test_max_batch_size_caps_each_transaction(
         self, events_table: EventStoreSettings, aggregate_id: str, watch: Callable[..., Any]
     ) -> None:
-        """With max_batch_size=10, 25 events take three transactions."""
+        """With max_batch_size=10, 25 events take three transactions of 10, 10 and 5 events (the later two checked)."""
         store = DynamoDBEventStore(attrs.evolve(events_table, max_batch_size=10))
         calls = watch(store, "TransactWriteItems")
         store.append(aggregate_id, "Note", notes(25), 0).raise_for_failure()
-        assert [len(call["TransactItems"]) for call in calls.calls] == [10, 10, 5]
+        assert [len(call["TransactItems"]) for call in calls.calls] == [10, 11, 6]
 
     def test_oversize_event_writes_nothing(
         self, dynamodb_store: DynamoDBEventStore, aggregate_id: str, watch: Callable[..., Any]

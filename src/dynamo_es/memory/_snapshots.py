@@ -33,3 +33,8 @@ class InMemorySnapshotStore:
         with self._lock:
             key = (snapshot.aggregate_type, snapshot.aggregate_id)
             self._snapshots.setdefault(key, {})[snapshot.version] = snapshot
+
+    def delete_snapshots(self, aggregate_type: str, aggregate_id: str) -> int:
+        """Delete every snapshot of the aggregate; how many there were."""
+        with self._lock:
+            return len(self._snapshots.pop((aggregate_type, aggregate_id), {}))

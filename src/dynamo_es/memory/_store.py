@@ -201,7 +201,8 @@ class InMemoryEventStore:
                 self._log.record(ChangeKind.REMOVE, mark)
             else:
                 self._deleted[stream_id] = mark
-        return StreamDeletion(stream_id=stream_id, last_version=len(stream), removed=len(stream), reusable=reuse_id)
+        removed = len(stream) + 2 * reuse_id  # as on DynamoDB: the events, and both marks with reuse_id
+        return StreamDeletion(stream_id=stream_id, last_version=len(stream), removed=removed, reusable=reuse_id)
 
     def _deleted_again(self, stream_id: str, mark: EncodedEvent, *, reuse_id: bool) -> StreamDeletion:
         if reuse_id:
@@ -210,7 +211,7 @@ class InMemoryEventStore:
         return StreamDeletion(
             stream_id=stream_id,
             last_version=mark.version - 1,
-            removed=int(reuse_id),
+            removed=2 * reuse_id,
             already_deleted=True,
             reusable=reuse_id,
         )

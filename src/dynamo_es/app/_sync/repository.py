@@ -14,8 +14,8 @@ from ...core.backends.sync import awaited, replay
 from ...core.gc import collection_paused
 from ...domain.aggregate import AggregateRoot
 from ...domain.events import EventHistory, EventMetadata, StoredEvent
-from ...exceptions import AggregateNotFoundError, ConcurrencyError, EventStoreError, SnapshotError
-from ...ports.lifecycle import DeletableStore, StreamTruncation
+from ...exceptions import AggregateNotFoundError, ConcurrencyError, EventStoreError, SnapshotError, StreamDeletedError
+from ...ports.lifecycle import DeletableStore, StreamDeletion, StreamTruncation
 from ...ports.snapshots import Snapshot, SnapshotStore, SnapshotStrategy
 from ...ports.store import EventStore, ReplayableStore, check_version
 from .._checks import (
@@ -164,6 +164,31 @@ class Repository(Generic[A]):
             return None
         return snapshot
 
+    def delete(
+        self, aggregate_id: str, *, expected_version: int | None = None, reason: str = "", reuse_id: bool = False
+    ) -> StreamDeletion:
+        """Delete the aggregate: its snapshots, then its stream (see `DeletableStore.delete_stream`).
+
+        The snapshots go first, so none can bring the state back: a `get()` then raises
+        `StreamDeletedError`, at any version.
+
+        Raises:
+            EventStoreError: the store cannot delete streams.
+            SnapshotError: the snapshot store cannot delete snapshots (it has no ``delete_snapshots``).
+            ConcurrencyError: ``expected_version`` is not the stream's (its snapshots are gone all the same).
+        """
+        cls = self.aggregate_class
+        if not isinstance(self.store, DeletableStore):
+            raise EventStoreError(f"{type(self.store).__name__} cannot delete streams")
+        if self.snapshots is not None:
+            delete_snapshots = getattr(self.snapshots, "delete_snapshots", None)
+            if delete_snapshots is None:
+                raise SnapshotError(f"{type(self.snapshots).__name__} cannot delete snapshots (no delete_snapshots)")
+            awaited(delete_snapshots(cls.aggregate_type, aggregate_id))
+        return self.store.delete_stream(
+            aggregate_id, cls.aggregate_type, expected_version=expected_version, reason=reason, reuse_id=reuse_id
+        )
+
     def truncate(self, aggregate_id: str, *, before: int | None = None) -> StreamTruncation:
         """Remove the aggregate's events before ``before`` (default: its latest snapshot's version).
 
@@ -198,5 +223,13 @@ class Repository(Generic[A]):
         return restore(cls, aggregate_id, snapshot, self.store.serializer)
 
     def exists(self, aggregate_id: str) -> bool:
-        """Whether the aggregate's stream holds any event."""
-        return self.store.stream_version(aggregate_id, self.aggregate_class.aggregate_type) > 0
+        """Whether the aggregate's stream holds any event (a deleted one does not)."""
+        aggregate_type = self.aggregate_class.aggregate_type
+        version = self.store.stream_version(aggregate_id, aggregate_type)
+        if version == 0:
+            return False
+        try:
+            self.store.load(aggregate_id, aggregate_type, from_version=version, to_version=version)
+        except StreamDeletedError:
+            return False
+        return True

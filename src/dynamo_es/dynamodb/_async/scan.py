@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from ...core.backends.asyncio import merged
 from ..flows.base import drive_async
-from ..flows.scan import ItemReader, events_of, scan_page
+from ..flows.records import ItemReader, events_of, scan_page
 from ..schema.model import EventItemCodec
 from ..wire.aio_client import LazyAsyncClient
 

@@ -11,7 +11,7 @@ from ...ports.snapshots import Snapshot
 from ...ports.store import make_stream_id
 from ...settings import EventStoreSettings
 from ..flows.base import drive_async
-from ..flows.snapshots import check_snapshot, load_latest_flow, save_flow
+from ..flows.snapshots import check_snapshot, delete_all_flow, load_latest_flow, save_flow
 from ..schema.snapshots import SnapshotItem, snapshot_model
 from ..schema.table import LazyTable
 from ..wire.aio_client import AsyncClientOwner, LazyAsyncClient
@@ -65,3 +65,10 @@ class AsyncDynamoDBSnapshotStore(AsyncClientOwner):
         check_snapshot(snapshot)
         await self._ready()
         await drive_async(flow, await self._client.get())
+
+    async def delete_snapshots(self, aggregate_type: str, aggregate_id: str) -> int:
+        """Delete every snapshot of the aggregate; how many there were."""
+        flow = delete_all_flow(self.settings, aggregate_type, aggregate_id)
+        await self._ready()
+        deleted: int = await drive_async(flow, await self._client.get())
+        return deleted

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from ...core.backends.sync import merged
 from ..flows.base import drive
-from ..flows.scan import ItemReader, events_of, scan_page
+from ..flows.records import ItemReader, events_of, scan_page
 from ..schema.model import EventItemCodec
 from ..wire.client import LazyClient
 

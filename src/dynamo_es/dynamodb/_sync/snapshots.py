@@ -12,7 +12,7 @@ from ...ports.snapshots import Snapshot
 from ...ports.store import make_stream_id
 from ...settings import EventStoreSettings
 from ..flows.base import drive
-from ..flows.snapshots import check_snapshot, load_latest_flow, save_flow
+from ..flows.snapshots import check_snapshot, delete_all_flow, load_latest_flow, save_flow
 from ..schema.snapshots import SnapshotItem, snapshot_model
 from ..schema.table import LazyTable
 from ..wire.client import ClientOwner, LazyClient
@@ -64,3 +64,10 @@ class DynamoDBSnapshotStore(ClientOwner):
         check_snapshot(snapshot)
         self._ready()
         drive(flow, self._client.get())
+
+    def delete_snapshots(self, aggregate_type: str, aggregate_id: str) -> int:
+        """Delete every snapshot of the aggregate; how many there were."""
+        flow = delete_all_flow(self.settings, aggregate_type, aggregate_id)
+        self._ready()
+        deleted: int = drive(flow, self._client.get())
+        return deleted

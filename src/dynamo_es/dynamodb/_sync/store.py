@@ -22,8 +22,7 @@ from ...settings import EventStoreSettings
 from ..flows.base import Flow, drive
 from ..flows.checkpoints import checkpoint_model
 from ..flows.outbox import OutboxIndex, OutboxReader
-from ..flows.records import record_decoder, subscription_arguments
-from ..flows.scan import change_reader, event_reader, selection_filter
+from ..flows.records import change_reader, event_reader, record_decoder, selection_filter, subscription_arguments
 from ..flows.store import StoreCore
 from ..schema.model import EventItem, EventItemCodec, event_model
 from ..schema.table import LazyTable

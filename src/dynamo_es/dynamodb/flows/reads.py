@@ -25,7 +25,7 @@ from ..schema.model import EventItemCodec
 from . import requests
 from .base import Call, Flow, Sleep
 from .errors import BOUNDARY_ERRORS, Failure, GaveUp, send
-from .scan import change_reader
+from .records import change_reader
 
 __all__ = ["StoreReads"]
 

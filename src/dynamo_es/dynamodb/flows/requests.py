@@ -11,7 +11,6 @@ from ..schema.model import EventItemCodec
 
 __all__ = [
     "check_exists",
-    "deletion_token",
     "live_event",
     "not_deleted",
     "put_event",
@@ -28,11 +27,6 @@ def request_token(batch: list[EncodedEvent], check_version: int | None) -> str:
     """DynamoDB's idempotency token for a transaction, derived from what it writes."""
     parts = [batch[0].stream_id, str(check_version), *(record.event_id for record in batch)]
     return str(uuid.uuid5(_TOKEN_NAMESPACE, "\n".join(parts)))
-
-
-def deletion_token(stream_id: str, versions: list[int]) -> str:
-    """The idempotency token of one transaction of a stream's deletion."""
-    return str(uuid.uuid5(_TOKEN_NAMESPACE, f"delete\n{stream_id}\n{versions[0]}\n{versions[-1]}"))
 
 
 def _slot_free(codec: EventItemCodec) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from ..schema.snapshots import snapshot_model
 from .base import Call, Flow
 from .errors import BOUNDARY_ERRORS
 
-__all__ = ["check_snapshot", "load_latest_flow", "save_flow"]
+__all__ = ["check_snapshot", "delete_all_flow", "load_latest_flow", "save_flow"]
 
 
 def check_snapshot(snapshot: Snapshot) -> str:
@@ -70,3 +70,30 @@ def save_flow(settings: EventStoreSettings, snapshot: Snapshot) -> Flow[None]:
         yield Call("put_item", item.get_save_kwargs_from_instance())
     except BOUNDARY_ERRORS as error:
         raise EventStoreError(f"cannot save a snapshot of {stream_id}: {error}") from error
+
+
+def delete_all_flow(settings: EventStoreSettings, aggregate_type: str, aggregate_id: str) -> Flow[int]:
+    """Delete every snapshot of the aggregate (a consistent Query of their keys, one DeleteItem each)."""
+    stream_id = make_stream_id(aggregate_type, aggregate_id)
+    model = snapshot_model(settings)
+    keys = {"#pk": model.stream_id.attr_name, "#sk": model.version.attr_name}
+    params: dict[str, Any] = {
+        "TableName": settings.snapshots_table_name,
+        "KeyConditionExpression": "#pk = :pk",
+        "ExpressionAttributeNames": keys,
+        "ExpressionAttributeValues": {":pk": {"S": stream_id}},
+        "ProjectionExpression": "#pk, #sk",
+        "ConsistentRead": True,
+    }
+    deleted = 0
+    try:
+        while True:
+            page = yield Call("query", params)
+            for key in page.get("Items", []):
+                yield Call("delete_item", {"TableName": settings.snapshots_table_name, "Key": key})
+                deleted += 1
+            if "LastEvaluatedKey" not in page:
+                return deleted
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    except BOUNDARY_ERRORS as error:
+        raise EventStoreError(f"cannot delete the snapshots of {stream_id}: {error}") from error

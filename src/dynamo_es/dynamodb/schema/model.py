@@ -207,6 +207,11 @@ class EventItemCodec:
             item[self.outbox_attribute] = {"S": outbox_partition(record.stream_id, self.model.outbox_partitions)}
         return item
 
+    @property
+    def event_id_attribute(self) -> str:
+        """The attribute holding the event id."""
+        return self._event_id_attr
+
     def event_id_of(self, item: Mapping[str, Mapping[str, Any]]) -> str:
         """The event id in ``item``, or "" when it has none (a foreign or corrupt item holds that slot)."""
         wire = item.get(self._event_id_attr)

@@ -106,6 +106,8 @@ _PROJECTION_EVENTS = [
 """What a projection (or process manager) does to the events table."""
 _READ_MODEL_WRITES = ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
 """What an exactly-once read model's effects do to its tables (in the checkpoint's transaction)."""
+_SNAPSHOTS = ["dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:Query"]
+"""What snapshots need: save, load the latest, and delete them with their aggregate."""
 _KEYS = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
 """What crypto-shredding does to the keys table: read a key, add one, forget a subject."""
 READ_MODELS_PARAMETER = "ReadModelTableArns"
@@ -145,7 +147,7 @@ def iam_statements(settings: EventStoreSettings, role: Role) -> list[Statement]:
             ["dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:Query", "dynamodb:UpdateItem"],
             [("checkpoints", "")],
         ),
-        Statement("Snapshots", ["dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:Query"], [("snapshots", "")]),
+        Statement("Snapshots", _SNAPSHOTS, [("snapshots", "")]),
         Statement("Keys", _KEYS, [("keys", "")]),
     ]
     return [*statements, *stream] if settings.enable_streams else statements
