@@ -20,7 +20,7 @@ from .domain.events import (
     event_type_of,
     upcaster,
 )
-from .domain.lifecycle import StreamDeleted, StreamTruncated
+from .domain.lifecycle import StreamDeleted, StreamTruncated, SubjectForgotten
 from .domain.personal import personal, subject
 from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
 from .exceptions import AggregateNotFoundError, ConcurrencyError, DynamoESError, EventStoreError
@@ -86,6 +86,7 @@ __all__ = [
     "StreamPosition",
     "StreamTruncated",
     "StreamTruncation",
+    "SubjectForgotten",
     "Tracking",
     "UnitOfWork",
     "applies",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dynamo_es import DynamoDBEventStore, DynamoDBSnapshotStore, EventStoreSettings, Snapshot
+from dynamo_es import DynamoDBEventStore, DynamoDBSnapshotStore, EventStoreSettings, Snapshot, SubjectForgotten
 from dynamo_es.dynamodb import DynamoDBKeyStore
 from dynamo_es.exceptions import StreamDeletedError, StreamTruncatedError
 
@@ -75,12 +75,16 @@ class TestForget:
 
     def test_yes_forgets_and_again_says_so(self, cli_env: EventStoreSettings) -> None:
         """--yes deletes the key and leaves the tombstone; a second run and a dry run say it is forgotten already."""
+        assert cli("create-table")[0] == 0  # the announcement goes to the events table
         keys = DynamoDBKeyStore(cli_env)
         keys.add_wrapped_key("cli-subject-2", b"wrapped")
         code, output = cli("forget", "cli-subject-2", "--yes")
         assert code == 0 and output.startswith("forgot cli-subject-2")
         assert keys.is_forgotten("cli-subject-2") and keys.wrapped_key("cli-subject-2") is None
-        assert cli("forget", "cli-subject-2", "--yes")[1] == "cli-subject-2 was forgotten already: nothing changed\n"
+        again = cli("forget", "cli-subject-2", "--yes")[1]
+        assert again == "cli-subject-2 was forgotten already: nothing changed; read models were told before\n"
+        (announced,) = DynamoDBEventStore(cli_env).load("cli-subject-2", "$Subject")
+        assert announced.event == SubjectForgotten("cli-subject-2")
         assert cli("forget", "cli-subject-2", "--dry-run")[1].startswith("dry run: cli-subject-2 is forgotten already")
 
 

@@ -11,6 +11,7 @@ import cattrs
 from ..core.retry import backoff_delay
 from ..core.serialization import EventSerializer
 from ..domain.aggregate import AggregateRoot
+from ..domain.personal import SEALED_STATE
 from ..exceptions import AggregateClassError, ConfigurationError, DynamoESError
 from ..ports.snapshots import Snapshot
 from ..ports.store import make_stream_id
@@ -64,8 +65,14 @@ SNAPSHOT_ERRORS = (DynamoESError, TypeError, ValueError)
 
 
 def capture(aggregate: AggregateRoot, serializer: EventSerializer) -> Snapshot:
-    """A snapshot of ``aggregate``'s committed state, serialized."""
+    """A snapshot of ``aggregate``'s committed state, serialized.
+
+    With a shredder, the state of an aggregate whose events carried personal data is sealed
+    with each subject's key (`AggregateRoot.personal_subjects`).
+    """
     state = serializer.dumps(aggregate.snapshot_state(serializer.converter))
+    if aggregate.personal_subjects and serializer.shredder is not None:
+        state = serializer.shredder.seal_state(sorted(aggregate.personal_subjects), state)
     return Snapshot(
         aggregate_type=aggregate.aggregate_type,
         aggregate_id=aggregate.id,
@@ -87,14 +94,29 @@ def restore(cls: type[A], aggregate_id: str, snapshot: Snapshot | None, serializ
         return None
     aggregate = cls(aggregate_id)
     try:
-        state = serializer.loads(snapshot.state, dict[str, Any])
+        opened = _opened_state(snapshot, serializer)
+        if opened is None:
+            log.info("ignoring sealed snapshot of %s:%s v%d: a subject is forgotten, or no shredder",
+                     cls.aggregate_type, aggregate_id, snapshot.version)  # fmt: skip
+            return None
+        state = serializer.loads(opened[0], dict[str, Any])
         aggregate.restore_snapshot(state, snapshot.version, serializer.converter)
+        aggregate.add_personal_subjects(opened[1])
     except _RESTORE_ERRORS as error:
         log.warning(
             "ignoring unreadable snapshot of %s:%s v%d: %s", cls.aggregate_type, aggregate_id, snapshot.version, error
         )
         return None
     return aggregate
+
+
+def _opened_state(snapshot: Snapshot, serializer: EventSerializer) -> tuple[str, list[str]] | None:
+    """The snapshot's state text and subjects; None when it is sealed and cannot be opened here."""
+    if serializer.shredder is not None:
+        return serializer.shredder.open_state(snapshot.state)
+    if snapshot.state.startswith('{"' + SEALED_STATE):
+        return None  # sealed, and no shredder: the events give the placeholders instead
+    return snapshot.state, []
 
 
 def check_snapshot_options(snapshots: object | None, strategy: object | None) -> None:

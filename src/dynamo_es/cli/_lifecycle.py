@@ -10,6 +10,7 @@ import argparse
 from typing import Any, TextIO
 
 from ..core.serialization import RawEventSerializer
+from ..domain.lifecycle import SUBJECTS, SubjectForgotten
 from ..dynamodb import DynamoDBEventStore, DynamoDBKeyStore, DynamoDBSnapshotStore
 from ..exceptions import SnapshotError, StreamDeletedError
 from ..settings import EventStoreSettings
@@ -125,10 +126,15 @@ def run_forget(settings: EventStoreSettings, args: argparse.Namespace, out: Text
     if args.dry_run:
         print(f"dry run: {_forget_plan(keys, args.subject)}", file=out)
         return
-    if keys.forget(args.subject):
-        print(f"forgot {args.subject}: its data key is deleted; its personal data reads as placeholders", file=out)
+    forgotten = keys.forget(args.subject)
+    announced = DynamoDBEventStore(settings).append(args.subject, SUBJECTS, [SubjectForgotten(args.subject)], 0)
+    told = "read models are told (SubjectForgotten)" if announced.success else "read models were told before"
+    if forgotten:
+        print(
+            f"forgot {args.subject}: its data key is deleted; its personal data reads as placeholders; {told}", file=out
+        )
     else:
-        print(f"{args.subject} was forgotten already: nothing changed", file=out)
+        print(f"{args.subject} was forgotten already: nothing changed; {told}", file=out)
 
 
 def _forget_plan(keys: DynamoDBKeyStore, subject: str) -> str:

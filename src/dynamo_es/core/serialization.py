@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
@@ -173,6 +173,14 @@ class Shredder(Protocol):
 
     def open(self, cls: type[Any], document: dict[str, Any]) -> dict[str, Any]:
         """``document`` with its sealed fields opened (placeholders for a forgotten subject)."""
+        ...
+
+    def seal_state(self, subjects: Sequence[str], text: str) -> str:
+        """A snapshot's state sealed with each subject's key in turn (any one forgotten: unreadable)."""
+        ...
+
+    def open_state(self, text: str) -> tuple[str, list[str]] | None:
+        """A sealed state opened, and its subjects; None when one is forgotten. Other text: as it is, no subjects."""
         ...
 
 

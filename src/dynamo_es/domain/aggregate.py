@@ -10,6 +10,7 @@ import cattrs
 
 from ..exceptions import AggregateClassError, EventTypeError, InvalidStreamError, MissingHandlerError, SnapshotError
 from .events import EventHistory, EventMetadata, NewEvent, StoredEvent, event_type_of
+from .personal import subject_field_of
 from .streams import make_stream_id
 
 __all__ = ["AggregateRoot", "applies"]
@@ -99,6 +100,7 @@ class AggregateRoot:
         self._id = aggregate_id
         self._version = 0
         self._uncommitted = []
+        self._subjects: set[str] = set()
 
     @property
     def id(self) -> str:
@@ -109,6 +111,19 @@ class AggregateRoot:
     def version(self) -> int:
         """The version of the last event applied, committed or not."""
         return self._version
+
+    @property
+    def personal_subjects(self) -> frozenset[str]:
+        """The data subjects whose personal data the applied events carried.
+
+        A snapshot of this aggregate is sealed with each one's key (with a shredder), so it can
+        be read only while none of them is forgotten.
+        """
+        return frozenset(self._subjects)
+
+    def add_personal_subjects(self, subjects: Iterable[str]) -> None:
+        """Add to `personal_subjects` (what a sealed snapshot restored names). Called by the repository."""
+        self._subjects.update(subjects)
 
     @property
     def committed_version(self) -> int:
@@ -186,15 +201,32 @@ class AggregateRoot:
             handler = bound.get(type(event))
             if handler is None:
                 self._apply(event)
-                handler = bound[type(event)] = getattr(self, self._handlers[type(event)])
+                handler = bound[type(event)] = self._handler_of(type(event))
             else:
                 handler(event)
+
+    def _handler_of(self, cls: type[Any]) -> Callable[[Any], Any]:
+        """The bound handler of ``cls``; for an event class with personal data, one that notes its subject."""
+        handler: Callable[[Any], Any] = getattr(self, self._handlers[cls])
+        field = subject_field_of(cls)
+        if field is None:
+            return handler
+        subjects = self._subjects
+
+        def noting(event: Any) -> None:
+            subjects.add(getattr(event, field))
+            handler(event)
+
+        return noting
 
     def _apply(self, event: Any) -> None:
         handler = self._handlers.get(type(event))
         if handler is None:
             raise MissingHandlerError(self.aggregate_type, type(event).__qualname__)
         getattr(self, handler)(event)
+        field = subject_field_of(type(event))
+        if field is not None:
+            self._subjects.add(getattr(event, field))
 
     def __repr__(self) -> str:
         pending = f", {len(self._uncommitted)} uncommitted" if self._uncommitted else ""

@@ -11,7 +11,14 @@ from typing import Any, TypeVar, overload
 import attrs
 
 from ..exceptions import DuplicateEventTypeError, EventTypeError
-from .lifecycle import STREAM_DELETED, STREAM_TRUNCATED, StreamDeleted, StreamTruncated
+from .lifecycle import (
+    STREAM_DELETED,
+    STREAM_TRUNCATED,
+    SUBJECT_FORGOTTEN,
+    StreamDeleted,
+    StreamTruncated,
+    SubjectForgotten,
+)
 
 __all__ = [
     "EventHistory",
@@ -46,7 +53,8 @@ class _EventType:
 class EventRegistry:
     """Maps stable event type names to attrs classes, with their schema versions and upcasters.
 
-    Every registry holds `StreamDeleted` and `StreamTruncated`, which stores write themselves.
+    Every registry holds `StreamDeleted`, `StreamTruncated` and `SubjectForgotten`, which
+    dynamo-es writes itself.
     """
 
     _by_name: dict[str, _EventType] = attrs.field(factory=dict, init=False)
@@ -56,6 +64,7 @@ class EventRegistry:
     def __attrs_post_init__(self) -> None:
         self.register(StreamDeleted, name=STREAM_DELETED)  # every registry reads a store's own marks
         self.register(StreamTruncated, name=STREAM_TRUNCATED)
+        self.register(SubjectForgotten, name=SUBJECT_FORGOTTEN)
 
     def register(self, cls: type[T], *, name: str | None = None, version: int = 1) -> type[T]:
         """Register ``cls`` under ``name`` (default: the class name) at schema ``version``.

@@ -1,15 +1,27 @@
-"""The events a store writes itself about a stream's life: `StreamDeleted` and `StreamTruncated`."""
+"""The events dynamo-es writes itself: `StreamDeleted`, `StreamTruncated`, `SubjectForgotten`."""
 
 from __future__ import annotations
 
 import attrs
 
-__all__ = ["STREAM_DELETED", "STREAM_TRUNCATED", "StreamDeleted", "StreamTruncated"]
+__all__ = [
+    "STREAM_DELETED",
+    "STREAM_TRUNCATED",
+    "SUBJECTS",
+    "SUBJECT_FORGOTTEN",
+    "StreamDeleted",
+    "StreamTruncated",
+    "SubjectForgotten",
+]
 
 STREAM_DELETED = "$StreamDeleted"
 """`StreamDeleted`'s event type name, in every registry (``$``: no user type is named so)."""
 STREAM_TRUNCATED = "$StreamTruncated"
 """`StreamTruncated`'s event type name, in every registry."""
+SUBJECT_FORGOTTEN = "$SubjectForgotten"
+"""`SubjectForgotten`'s event type name, in every registry."""
+SUBJECTS = "$Subject"
+"""The aggregate type of the streams that announce forgotten subjects: ``$Subject:{subject}``."""
 
 
 @attrs.frozen
@@ -39,3 +51,14 @@ class StreamTruncated:
     """
 
     first_version: int
+
+
+@attrs.frozen
+class SubjectForgotten:
+    """A data subject was forgotten (crypto-shredding): read models drop what they derived from its data.
+
+    ``CryptoShredder.forget(subject, announce_to=store)`` appends it as version 1 of the stream
+    ``$Subject:{subject}``, once, so projections and Lambda handlers receive it like any event.
+    """
+
+    subject: str

@@ -25,8 +25,19 @@ import attrs
 
 from ..exceptions import EventTypeError
 
-__all__ = ["FORGOTTEN", "SEALED", "PersonalData", "personal", "personal_data_of", "sealed_as_forgotten", "subject"]
+__all__ = [
+    "FORGOTTEN",
+    "SEALED",
+    "SEALED_STATE",
+    "PersonalData",
+    "personal",
+    "personal_data_of",
+    "sealed_as_forgotten",
+    "subject",
+]
 
+SEALED_STATE = "$sealedState"
+"""The key of a snapshot state sealed with its subjects' keys: ``{"$sealedState": ..., "subjects": [...]}``."""
 SEALED = "$sealed"
 """The key of a sealed value in a stored payload: ``{"$sealed": "<Base64 of nonce and ciphertext>"}``."""
 FORGOTTEN = "<forgotten>"
@@ -120,3 +131,9 @@ def sealed_as_forgotten(cls: type[Any], document: dict[str, Any]) -> dict[str, A
     marking = personal_data_of(cls)
     placeholders = marking.placeholders if marking is not None else {}
     return {**document, **{name: placeholders.get(name, FORGOTTEN) for name in sealed}}
+
+
+def subject_field_of(cls: type[Any]) -> str | None:
+    """The field naming the subject of an event class with personal data; None for any other class."""
+    marking = personal_data_of(cls)
+    return None if marking is None else marking.subject_field

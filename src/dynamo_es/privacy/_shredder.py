@@ -9,16 +9,18 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..domain.personal import FORGOTTEN, SEALED, personal_data_of
+from ..domain.lifecycle import SUBJECTS, SubjectForgotten
+from ..domain.personal import FORGOTTEN, SEALED, SEALED_STATE, personal_data_of
 from ..exceptions import SubjectForgottenError
 from ..ports.keys import KeyStore
+from ..ports.store import EventStore
 from ._keys import NONCE_BYTES, KeyWrapper
 
 __all__ = ["CryptoShredder"]
@@ -26,6 +28,8 @@ __all__ = ["CryptoShredder"]
 _SUBJECT = "subject"
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 """The payload's own JSON settings: no NaN or infinity, which JSON cannot carry back."""
+_STATE = "$state"
+"""The associated data's field name for a snapshot's state."""
 _FORGOTTEN: Any = object()
 """A cached forgotten subject: reads give placeholders without asking the key store again."""
 
@@ -104,16 +108,63 @@ class CryptoShredder:
                 opened[field] = _opened(key, document[field][SEALED], subject, field)
         return opened
 
-    def forget(self, subject: str) -> bool:
+    def seal_state(self, subjects: Sequence[str], text: str) -> str:
+        """A snapshot's state sealed with each subject's key in turn: ``{"$sealedState": ..., "subjects": [...]}``.
+
+        Forgetting any one of the subjects makes it unreadable, and the repository replays the
+        events instead (which give the placeholders).
+
+        Raises:
+            SubjectForgottenError: a subject was forgotten (no snapshot is taken then).
+        """
+        ordered = sorted(set(subjects))
+        box = text.encode()
+        for subject in ordered:
+            cipher = self._key(subject, create=True)
+            assert cipher is not None  # create=True gives a key or raises
+            nonce = os.urandom(NONCE_BYTES)
+            box = nonce + cipher.encrypt(nonce, box, _context(subject, _STATE))
+        return _ENCODER.encode({SEALED_STATE: base64.b64encode(box).decode("ascii"), "subjects": ordered})
+
+    def open_state(self, text: str) -> tuple[str, list[str]] | None:
+        """A state `seal_state()` sealed, opened, and its subjects; None when one of them is forgotten.
+
+        Text that is not a sealed state is returned as it is, with no subjects.
+
+        Raises:
+            ValueError: the sealed state does not open with its subjects' keys.
+        """
+        sealed = _sealed_state(text)
+        if sealed is None:
+            return text, []
+        box, subjects = sealed
+        for subject in reversed(subjects):
+            cipher = self._key(subject, create=False)
+            if cipher is None:
+                return None
+            try:
+                box = cipher.decrypt(box[:NONCE_BYTES], box[NONCE_BYTES:], _context(subject, _STATE))
+            except InvalidTag as error:
+                raise ValueError(f"a sealed snapshot state does not open with subject {subject!r}'s key") from error
+        return box.decode(), subjects
+
+    def forget(self, subject: str, *, announce_to: EventStore | None = None) -> bool:
         """Delete the subject's data key: its personal fields read as placeholders from now on.
 
         Idempotent: False when the subject was already forgotten. Nothing in the events is
         rewritten. In this process it takes effect at once, even for a read that fetched the
         key just before; another process's cache holds the key at most ``cache_seconds``.
+
+        With ``announce_to``, a `SubjectForgotten` event is then appended to that store, as
+        version 1 of ``$Subject:{subject}`` (once: a second forget finds it there), so read
+        models learn of it through their projections. A forget whose announcement failed
+        announces on its next call.
         """
         forgotten = self.keys.forget(subject)
         with self._lock:
             self._cache[subject] = (_FORGOTTEN, float("inf"))
+        if announce_to is not None:
+            announce_to.append(subject, SUBJECTS, [SubjectForgotten(subject)], 0)  # a conflict: announced already
         return forgotten
 
     def _key(self, subject: str, *, create: bool) -> AESGCM | None:
@@ -172,6 +223,17 @@ class CryptoShredder:
         """How many unwrapped keys this process holds now (at most ``cache_size``)."""
         with self._lock:
             return len(self._cache)
+
+
+def _sealed_state(text: str) -> tuple[bytes, list[str]] | None:
+    """The box and subjects of a sealed snapshot state; None for any other text."""
+    if not text.startswith('{"' + SEALED_STATE):
+        return None
+    document = json.loads(text)
+    subjects = document.get("subjects")
+    if not isinstance(subjects, list) or not all(isinstance(subject, str) for subject in subjects):
+        raise ValueError("a sealed snapshot state names no subjects")
+    return binascii.a2b_base64(document[SEALED_STATE], strict_mode=True), subjects
 
 
 def _is_sealed(value: Any) -> bool:
