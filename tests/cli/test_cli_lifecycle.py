@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import hcl2
 import pytest
 
 from dynamo_es import DynamoDBEventStore, DynamoDBSnapshotStore, EventStoreSettings, Snapshot, SubjectForgotten
@@ -116,3 +119,35 @@ class TestStreamTruncate:
         with pytest.raises(StreamTruncatedError):
             store.load(aggregate_id, "Parcel")
         assert cli("stream", "truncate", "Parcel", aggregate_id, "--yes", "--before", "5")[0] == 1  # past the snapshot
+
+
+class TestDataKeyPolicies:
+    def test_cloudformation_grants_the_kms_key_to_both_policies(self, cli_env: EventStoreSettings) -> None:
+        """--data-key-arn adds DataKeys: GenerateDataKey and Decrypt for the application, Decrypt for projections."""
+        arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        code, output = cli("template", "cloudformation", "--iam", "--data-key-arn", arn)
+        resources = json.loads(output)["Resources"]
+        grants = {
+            name: [s for s in resources[name]["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "DataKeys"]
+            for name in ("ApplicationPolicy", "ProjectionLambdaPolicy")
+        }
+        assert code == 0
+        assert grants["ApplicationPolicy"] == [
+            {"Sid": "DataKeys", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [arn]}
+        ]
+        assert grants["ProjectionLambdaPolicy"][0]["Action"] == ["kms:Decrypt"]
+
+    def test_terraform_grants_it_too_and_parses(self, cli_env: EventStoreSettings) -> None:
+        """The Terraform policies hold the same statement, and the output is valid HCL."""
+        arn = "arn:aws:kms:eu-west-1:111122223333:alias/app-data"
+        code, output = cli("template", "terraform", "--iam", "--data-key-arn", arn)
+        assert code == 0 and output.count(arn) == 2 and output.count('"kms:GenerateDataKey"') == 1
+        hcl2.loads(output)
+
+    def test_a_data_key_without_iam_is_a_usage_error(self, cli_env: EventStoreSettings) -> None:
+        """--data-key-arn without --iam would do nothing: exit 2."""
+        assert cli("template", "cloudformation", "--data-key-arn", "arn:aws:kms:x")[0] == 2
+
+    def test_without_a_data_key_no_kms_statement_is_granted(self, cli_env: EventStoreSettings) -> None:
+        """Least privilege: no KMS action unless a key is named."""
+        assert "kms:" not in cli("template", "cloudformation", "--iam")[1]

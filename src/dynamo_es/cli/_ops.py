@@ -11,7 +11,7 @@ from typing import Any, NoReturn, TextIO
 
 from ..dynamodb.schema.migrate import migrate_events_table
 from ..dynamodb.schema.templates import cloudformation, terraform
-from ..exceptions import DynamoDBLocalError
+from ..exceptions import ConfigurationError, DynamoDBLocalError
 from ..settings import EventStoreSettings
 from ..testing._local import DynamoDBLocal, install_dynamodb_local
 
@@ -32,6 +32,10 @@ def add_ops_commands(commands: Any) -> None:
     template = commands.add_parser("template", help="print the tables as CloudFormation or Terraform")
     template.add_argument("language", choices=["cloudformation", "terraform"])
     template.add_argument("--iam", action="store_true", help="add least-privilege IAM policies (app, projection)")
+    template.add_argument(
+        "--data-key-arn", dest="data_keys", action="append", default=[], metavar="ARN",
+        help="with --iam: a KMS key that wraps data keys (crypto-shredding); repeatable",
+    )  # fmt: skip
 
     commands.add_parser("migrate", help="bring a table made by an older version up to date (idempotent)")
 
@@ -69,10 +73,12 @@ def _interrupt(signum: int, frame: Any) -> NoReturn:
 
 def run_template(settings: EventStoreSettings, args: argparse.Namespace, out: TextIO) -> None:
     """Print the tables (and policies) in the chosen language."""
+    if args.data_keys and not args.iam:
+        raise ConfigurationError("data_key_arn", "--data-key-arn goes into the IAM policies: add --iam")
     if args.language == "cloudformation":
-        print(json.dumps(cloudformation(settings, iam=args.iam), indent=2), file=out)
+        print(json.dumps(cloudformation(settings, iam=args.iam, data_keys=args.data_keys), indent=2), file=out)
     else:
-        print(terraform(settings, iam=args.iam), file=out, end="")
+        print(terraform(settings, iam=args.iam, data_keys=args.data_keys), file=out, end="")
 
 
 def run_migrate(settings: EventStoreSettings, out: TextIO) -> None:

@@ -8,6 +8,7 @@ cannot disagree.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import attrs
@@ -110,14 +111,28 @@ _SNAPSHOTS = ["dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:PutItem
 """What snapshots need: save, load the latest, and delete them with their aggregate."""
 _KEYS = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
 """What crypto-shredding does to the keys table: read a key, add one, forget a subject."""
+KMS = "kms"
+"""The "table" of a statement's resource that is a KMS key: its suffix is the key's ARN."""
 READ_MODELS_PARAMETER = "ReadModelTableArns"
 """The CloudFormation parameter (a comma-delimited list) naming the read-model tables' ARNs."""
 READ_MODELS_VARIABLE = "read_model_table_arns"
 """The Terraform variable (a list of strings) naming the read-model tables' ARNs."""
 
 
-def iam_statements(settings: EventStoreSettings, role: Role) -> list[Statement]:
-    """Least-privilege statements for an application using the stores, or for a projection Lambda."""
+def iam_statements(settings: EventStoreSettings, role: Role, *, data_keys: Sequence[str] = ()) -> list[Statement]:
+    """Least-privilege statements for an application using the stores, or for a projection Lambda.
+
+    ``data_keys``: the ARNs of the KMS keys that wrap data keys (crypto-shredding, `KmsKeyWrapper`);
+    the application may make and unwrap data keys with them, a projection unwrap them.
+    """
+    statements = _table_statements(settings, role)
+    if data_keys:
+        actions = ["kms:Decrypt"] if role == "projection" else ["kms:Decrypt", "kms:GenerateDataKey"]
+        statements.append(Statement("DataKeys", actions, [(KMS, arn) for arn in data_keys]))
+    return statements
+
+
+def _table_statements(settings: EventStoreSettings, role: Role) -> list[Statement]:
     reads = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
     stream = [Statement("ReadEventsStream", reads, [("events", "stream")])]
     if role == "projection":
@@ -156,14 +171,14 @@ def iam_statements(settings: EventStoreSettings, role: Role) -> list[Statement]:
 # -- CloudFormation -----------------------------------------------------------------------------
 
 
-def cloudformation(settings: EventStoreSettings, *, iam: bool = False) -> dict[str, Any]:
-    """A CloudFormation template of the tables (and, with ``iam``, two managed policies)."""
+def cloudformation(settings: EventStoreSettings, *, iam: bool = False, data_keys: Sequence[str] = ()) -> dict[str, Any]:
+    """A CloudFormation template of the tables (and, with ``iam``, two managed policies; see `iam_statements`)."""
     specs = table_specs(settings)
     resources: dict[str, Any] = {spec.logical_id: _cfn_table(spec) for spec in specs}
     parameters: dict[str, Any] = {}
     if iam:
-        resources["ApplicationPolicy"] = _cfn_policy(settings, "application", specs)
-        resources["ProjectionLambdaPolicy"] = _cfn_policy(settings, "projection", specs)
+        resources["ApplicationPolicy"] = _cfn_policy(settings, "application", specs, data_keys)
+        resources["ProjectionLambdaPolicy"] = _cfn_policy(settings, "projection", specs, data_keys)
         parameters[READ_MODELS_PARAMETER] = {
             "Type": "CommaDelimitedList",
             "Description": "ARNs of the tables exactly-once read models write to (the projection policy)",
@@ -207,7 +222,9 @@ def _cfn_throughput(spec: TableSpec) -> dict[str, int] | None:
     return {"ReadCapacityUnits": spec.capacity[0], "WriteCapacityUnits": spec.capacity[1]}
 
 
-def _cfn_policy(settings: EventStoreSettings, role: Role, specs: list[TableSpec]) -> dict[str, Any]:
+def _cfn_policy(
+    settings: EventStoreSettings, role: Role, specs: list[TableSpec], data_keys: Sequence[str]
+) -> dict[str, Any]:
     logical = {spec.resource: spec.logical_id for spec in specs}
     statements = [
         {
@@ -216,7 +233,7 @@ def _cfn_policy(settings: EventStoreSettings, role: Role, specs: list[TableSpec]
             "Action": statement.actions,
             "Resource": _cfn_resources(statement, logical),
         }
-        for statement in iam_statements(settings, role)
+        for statement in iam_statements(settings, role, data_keys=data_keys)
     ]
     return {
         "Type": "AWS::IAM::ManagedPolicy",
@@ -233,7 +250,7 @@ _WHO = {"application": "the application", "projection": "a projection Lambda"}
 def _cfn_resources(statement: Statement, logical: dict[str, str]) -> Any:
     if statement.resources == [("read_models", "")]:
         return {"Ref": READ_MODELS_PARAMETER}  # a list parameter is the whole Resource
-    return [_cfn_arn(logical[table], suffix) for table, suffix in statement.resources]
+    return [suffix if table == KMS else _cfn_arn(logical[table], suffix) for table, suffix in statement.resources]
 
 
 def _cfn_arn(logical_id: str, suffix: str) -> Any:
@@ -247,7 +264,7 @@ def _cfn_arn(logical_id: str, suffix: str) -> Any:
 # -- Terraform -----------------------------------------------------------------------------------
 
 
-def terraform(settings: EventStoreSettings, *, iam: bool = False) -> str:
+def terraform(settings: EventStoreSettings, *, iam: bool = False, data_keys: Sequence[str] = ()) -> str:
     """Terraform (HCL) ``aws_dynamodb_table`` resources (and, with ``iam``, two ``aws_iam_policy``)."""
     specs = table_specs(settings)
     blocks = [
@@ -256,7 +273,11 @@ def terraform(settings: EventStoreSettings, *, iam: bool = False) -> str:
         *(_tf_table(spec) for spec in specs),
     ]
     if iam:
-        blocks += [_tf_policy(settings, "application"), _tf_read_models_variable(), _tf_policy(settings, "projection")]
+        blocks += [
+            _tf_policy(settings, "application", data_keys),
+            _tf_read_models_variable(),
+            _tf_policy(settings, "projection", data_keys),
+        ]
     return "\n\n".join(blocks) + "\n"
 
 
@@ -309,7 +330,7 @@ def _tf_index(spec: TableSpec, index: dict[str, Any]) -> list[str]:
     return [*lines, *_tf_capacity(spec, indent="    "), "  }"]
 
 
-def _tf_policy(settings: EventStoreSettings, role: Role) -> str:
+def _tf_policy(settings: EventStoreSettings, role: Role, data_keys: Sequence[str]) -> str:
     statements = [
         {
             "Sid": statement.sid,
@@ -317,9 +338,9 @@ def _tf_policy(settings: EventStoreSettings, role: Role) -> str:
             "Action": statement.actions,
             "Resource": _TF_READ_MODELS
             if statement.resources == [("read_models", "")]
-            else [_tf_arn(table, suffix) for table, suffix in statement.resources],
+            else [suffix if table == KMS else _tf_arn(table, suffix) for table, suffix in statement.resources],
         }
-        for statement in iam_statements(settings, role)
+        for statement in iam_statements(settings, role, data_keys=data_keys)
     ]
     document = json.dumps({"Version": "2012-10-17", "Statement": statements}, indent=2)
     document = document.replace(json.dumps(_TF_READ_MODELS), f"var.{READ_MODELS_VARIABLE}")
