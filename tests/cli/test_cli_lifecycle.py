@@ -90,6 +90,13 @@ class TestForget:
         assert announced.event == SubjectForgotten("cli-subject-2")
         assert cli("forget", "cli-subject-2", "--dry-run")[1].startswith("dry run: cli-subject-2 is forgotten already")
 
+    def test_forget_without_the_events_table_changes_nothing(self, cli_env: EventStoreSettings) -> None:
+        """The announcement's table is checked first: missing, exit 4, and the key is still there."""
+        keys = DynamoDBKeyStore(cli_env)
+        keys.add_wrapped_key("cli-subject-3", b"wrapped")
+        assert cli("forget", "cli-subject-3", "--yes")[0] == 4
+        assert keys.wrapped_key("cli-subject-3") == b"wrapped"
+
 
 class TestStreamTruncate:
     def test_truncate_needs_a_snapshot(self, cli_env: EventStoreSettings, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,13 +16,14 @@ from dynamo_es import (
     DynamoDBEventStore,
     InMemoryCheckpointStore,
     Projection,
+    RawEventSerializer,
     Repository,
     StreamDeleted,
     StreamDeletion,
 )
 from dynamo_es.dynamodb import lambda_handler
 from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
-from dynamo_es.exceptions import EventStoreError, StreamDeletedError
+from dynamo_es.exceptions import EventStoreError, InvalidStreamError, StreamDeletedError, StreamTruncatedError
 
 from .conftest import Deposited, MakeProjection, Wallet, balance_delta, capture_records, lambda_record
 
@@ -232,3 +233,52 @@ def items_of_stream(store: DynamoDBEventStore, stream_id: str) -> list[dict[str,
     )
     items: list[dict[str, Any]] = response["Items"]
     return items
+
+
+def before_the_writers_put(writer: DynamoDBEventStore, action: Any) -> None:
+    """Run ``action`` once, just before the writer's next PutItem (a truncation's mark)."""
+    done: list[bool] = []
+
+    def interleave(**_: Any) -> None:
+        if not done:
+            done.append(True)
+            action()
+
+    writer.client.meta.events.register("provide-client-params.dynamodb.PutItem", interleave)
+
+
+class TestRacesWithTruncation:
+    def test_racing_truncations_keep_the_later_first_version(self, store: DynamoDBEventStore) -> None:
+        """Truncating to 50 while another truncates to 80: the mark says 80, and a load from 50 raises."""
+        stream = f"trunc-{uuid.uuid4().hex[:8]}"
+        store.append(stream, "Note", [Deposited(n) for n in range(90)], 0).raise_for_failure()
+        writer = DynamoDBEventStore(store.settings)
+        before_the_writers_put(writer, lambda: store.truncate_stream(stream, "Note", 80))
+        assert writer.truncate_stream(stream, "Note", 50).first_version == 80
+        assert [e.version for e in store.load(stream, "Note", from_version=80)][:1] == [80]
+        with pytest.raises(StreamTruncatedError):
+            store.load(stream, "Note", from_version=50)
+
+    def test_a_stale_truncation_does_not_touch_a_reused_id(self, store: DynamoDBEventStore) -> None:
+        """Deleted with reuse_id and written anew before the truncation's Put: it is refused, the new stream intact."""
+        stream = f"trunc-{uuid.uuid4().hex[:8]}"
+        store.append(stream, "Note", [Deposited(n) for n in range(60)], 0).raise_for_failure()
+        writer = DynamoDBEventStore(store.settings)
+
+        def reuse() -> None:
+            store.delete_stream(stream, "Note", reuse_id=True)
+            store.append(stream, "Note", [Deposited(n) for n in range(3)], 0).raise_for_failure()
+
+        before_the_writers_put(writer, reuse)
+        with pytest.raises(InvalidStreamError, match="it ends at 3"):
+            writer.truncate_stream(stream, "Note", 50)
+        assert [e.version for e in store.load(stream, "Note")] == [1, 2, 3]
+
+    def test_a_raw_serializer_reads_the_mark_too(self, store: DynamoDBEventStore) -> None:
+        """With RawEventSerializer (the CLI's), truncating again finds the mark: nothing removed, never lowered."""
+        stream = f"trunc-{uuid.uuid4().hex[:8]}"
+        store.append(stream, "Note", [Deposited(n) for n in range(12)], 0).raise_for_failure()
+        raw = DynamoDBEventStore(store.settings, serializer=RawEventSerializer())
+        assert raw.truncate_stream(stream, "Note", 10).removed == 9
+        again = raw.truncate_stream(stream, "Note", 5)
+        assert (again.first_version, again.removed) == (10, 0)

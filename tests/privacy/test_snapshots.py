@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import attrs
 import pytest
 
 from dynamo_es import (
@@ -18,7 +19,10 @@ from dynamo_es import (
     SnapshotStore,
     applies,
 )
+from dynamo_es.aio import AsyncInMemoryEventStore
+from dynamo_es.app._checks import restore
 from dynamo_es.domain.personal import FORGOTTEN
+from dynamo_es.exceptions import ConfigurationError, SnapshotError
 from dynamo_es.privacy import CryptoShredder
 
 from .test_shredder import AGE, MARKER, Registered, Upgraded, shredder
@@ -119,3 +123,51 @@ def test_a_reader_without_the_shredder_replays_instead() -> None:
     store.serializer = EventSerializer()
     loaded = Repository(Member, store, snapshots=snapshots).get(member.id)
     assert (loaded.email, loaded.plan) == (FORGOTTEN, "gold")
+
+
+def test_an_unsealed_snapshot_of_personal_state_is_not_trusted_with_a_shredder() -> None:
+    """A snapshot taken before sealing (its subjects unknown) is ignored: after forget, get() gives placeholders."""
+    sealing = shredder()
+    snapshots = InMemorySnapshotStore()
+    store = InMemoryEventStore(serializer=EventSerializer(shredder=sealing))
+    member = saved_member(Repository(Member, store, snapshots=snapshots), "subject-d")
+    plain = Repository(Member, InMemoryEventStore(), snapshots=snapshots)
+    plain_member = Member(member.id)
+    plain_member.record(Registered("subject-d", MARKER, AGE, "pro"))
+    plain_member.record(Upgraded("gold"))
+    plain_member.mark_committed()
+    plain.take_snapshot(plain_member)  # an old, unsealed snapshot of the same aggregate
+    sealing.forget("subject-d")
+    loaded = Repository(Member, store, snapshots=snapshots).get(member.id)
+    assert loaded.email == FORGOTTEN
+
+
+def test_a_sealed_state_opens_only_for_its_own_aggregate_and_version() -> None:
+    """A sealed state copied onto another aggregate (same subject) is ignored: that one replays instead."""
+    sealing = shredder()
+    snapshots = InMemorySnapshotStore()
+    store = InMemoryEventStore(serializer=EventSerializer(shredder=sealing))
+    members = Repository(Member, store, snapshots=snapshots)
+    first, second = saved_member(members, "subject-e"), saved_member(members, "subject-e")
+    members.take_snapshot(first)
+    stolen = snapshots.load_latest(Member.aggregate_type, first.id)
+    assert stolen is not None
+    snapshots.save(attrs.evolve(stolen, aggregate_id=second.id))
+    assert restore(Member, second.id, snapshots.load_latest(Member.aggregate_type, second.id), store.serializer) is None
+    assert members.get(second.id).email == MARKER  # replayed
+
+
+def test_truncating_behind_a_sealed_snapshot_is_refused() -> None:
+    """Once a subject is forgotten neither the snapshot nor the removed events could load it: SnapshotError."""
+    store = InMemoryEventStore(serializer=EventSerializer(shredder=shredder()))
+    members = Repository(Member, store, snapshots=InMemorySnapshotStore())
+    member = saved_member(members, "subject-f")
+    members.take_snapshot(member)
+    with pytest.raises(SnapshotError, match="holds personal data"):
+        members.truncate(member.id)
+
+
+def test_an_announcement_to_an_async_store_is_refused() -> None:
+    """forget(announce_to=) needs a sync store: an async one raises ConfigurationError (nothing half-announced)."""
+    with pytest.raises(ConfigurationError, match="sync event store"):
+        shredder().forget("subject-g", announce_to=AsyncInMemoryEventStore(InMemoryEventStore()))  # type: ignore[arg-type]

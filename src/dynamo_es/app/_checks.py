@@ -11,7 +11,7 @@ import cattrs
 from ..core.retry import backoff_delay
 from ..core.serialization import EventSerializer
 from ..domain.aggregate import AggregateRoot
-from ..domain.personal import SEALED_STATE
+from ..domain.personal import SEALED_STATE, subject_field_of
 from ..exceptions import AggregateClassError, ConfigurationError, DynamoESError
 from ..ports.snapshots import Snapshot
 from ..ports.store import make_stream_id
@@ -72,7 +72,8 @@ def capture(aggregate: AggregateRoot, serializer: EventSerializer) -> Snapshot:
     """
     state = serializer.dumps(aggregate.snapshot_state(serializer.converter))
     if aggregate.personal_subjects and serializer.shredder is not None:
-        state = serializer.shredder.seal_state(sorted(aggregate.personal_subjects), state)
+        context = f"{aggregate.aggregate_type}:{aggregate.id}@{aggregate.version}"
+        state = serializer.shredder.seal_state(sorted(aggregate.personal_subjects), state, context=context)
     return Snapshot(
         aggregate_type=aggregate.aggregate_type,
         aggregate_id=aggregate.id,
@@ -94,7 +95,7 @@ def restore(cls: type[A], aggregate_id: str, snapshot: Snapshot | None, serializ
         return None
     aggregate = cls(aggregate_id)
     try:
-        opened = _opened_state(snapshot, serializer)
+        opened = _opened_state(cls, snapshot, serializer)
         if opened is None:
             log.info("ignoring sealed snapshot of %s:%s v%d: a subject is forgotten, or no shredder",
                      cls.aggregate_type, aggregate_id, snapshot.version)  # fmt: skip
@@ -110,13 +111,38 @@ def restore(cls: type[A], aggregate_id: str, snapshot: Snapshot | None, serializ
     return aggregate
 
 
-def _opened_state(snapshot: Snapshot, serializer: EventSerializer) -> tuple[str, list[str]] | None:
-    """The snapshot's state text and subjects; None when it is sealed and cannot be opened here."""
+def _opened_state(
+    cls: type[AggregateRoot], snapshot: Snapshot, serializer: EventSerializer
+) -> tuple[str, list[str]] | None:
+    """The snapshot's state text and subjects; None when it cannot be used here.
+
+    Sealed and no shredder, a subject forgotten, or (with a shredder) unsealed although the class
+    applies events with personal data: a snapshot from before sealing, whose subjects are not
+    known, so every later snapshot would be unsealed too.
+    """
     if serializer.shredder is not None:
-        return serializer.shredder.open_state(snapshot.state)
-    if snapshot.state.startswith('{"' + SEALED_STATE):
+        opened = serializer.shredder.open_state(snapshot.state, context=_context(snapshot))
+        if opened is not None and not opened[1] and holds_personal_data(cls):
+            return None
+        return opened
+    if is_sealed(snapshot):
         return None  # sealed, and no shredder: the events give the placeholders instead
     return snapshot.state, []
+
+
+def _context(snapshot: Snapshot) -> str:
+    """What a sealed state is bound to: its aggregate and version (it opens on no other)."""
+    return f"{snapshot.aggregate_type}:{snapshot.aggregate_id}@{snapshot.version}"
+
+
+def holds_personal_data(cls: type[AggregateRoot]) -> bool:
+    """Whether ``cls`` applies an event class with personal data (so its state may hold some)."""
+    return any(subject_field_of(event_class) is not None for event_class in cls._handlers)
+
+
+def is_sealed(snapshot: Snapshot) -> bool:
+    """Whether the snapshot's state is sealed with its subjects' keys."""
+    return snapshot.state.startswith('{"' + SEALED_STATE)
 
 
 def check_snapshot_options(snapshots: object | None, strategy: object | None) -> None:

@@ -10,9 +10,10 @@ import argparse
 from typing import Any, TextIO
 
 from ..core.serialization import RawEventSerializer
-from ..domain.lifecycle import SUBJECTS, SubjectForgotten
+from ..domain.personal import SEALED_STATE
 from ..dynamodb import DynamoDBEventStore, DynamoDBKeyStore, DynamoDBSnapshotStore
 from ..exceptions import SnapshotError, StreamDeletedError
+from ..ports.keys import announce_forgotten
 from ..settings import EventStoreSettings
 
 __all__ = ["add_lifecycle_commands", "run_forget", "run_stream_command"]
@@ -101,6 +102,10 @@ def _truncate(settings: EventStoreSettings, args: argparse.Namespace, out: TextI
     snapshot = DynamoDBSnapshotStore(settings).load_latest(args.aggregate_type, args.aggregate_id)
     if snapshot is None:
         raise SnapshotError(f"{stream_id} has no snapshot: take one before truncating")
+    if snapshot.state.startswith('{"' + SEALED_STATE):
+        raise SnapshotError(
+            f"{stream_id}'s snapshot holds personal data: truncating would make it unloadable once forgotten"
+        )
     before = snapshot.version if args.before is None else args.before
     if before > snapshot.version:
         raise SnapshotError(
@@ -126,9 +131,14 @@ def run_forget(settings: EventStoreSettings, args: argparse.Namespace, out: Text
     if args.dry_run:
         print(f"dry run: {_forget_plan(keys, args.subject)}", file=out)
         return
+    events = DynamoDBEventStore(settings)
+    events.ensure_table()  # missing: TableNotFoundError before the key is deleted, not after
     forgotten = keys.forget(args.subject)
-    announced = DynamoDBEventStore(settings).append(args.subject, SUBJECTS, [SubjectForgotten(args.subject)], 0)
-    told = "read models are told (SubjectForgotten)" if announced.success else "read models were told before"
+    told = (
+        "read models are told (SubjectForgotten)"
+        if announce_forgotten(events, args.subject)
+        else "read models were told before"
+    )
     if forgotten:
         print(
             f"forgot {args.subject}: its data key is deleted; its personal data reads as placeholders; {told}", file=out

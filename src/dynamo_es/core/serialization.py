@@ -175,11 +175,14 @@ class Shredder(Protocol):
         """``document`` with its sealed fields opened (placeholders for a forgotten subject)."""
         ...
 
-    def seal_state(self, subjects: Sequence[str], text: str) -> str:
-        """A snapshot's state sealed with each subject's key in turn (any one forgotten: unreadable)."""
+    def seal_state(self, subjects: Sequence[str], text: str, *, context: str) -> str:
+        """A snapshot's state sealed with each subject's key in turn (any one forgotten: unreadable).
+
+        ``context`` (the aggregate and version) is bound in: the state opens for it alone.
+        """
         ...
 
-    def open_state(self, text: str) -> tuple[str, list[str]] | None:
+    def open_state(self, text: str, *, context: str) -> tuple[str, list[str]] | None:
         """A sealed state opened, and its subjects; None when one is forgotten. Other text: as it is, no subjects."""
         ...
 

@@ -195,13 +195,14 @@ class InMemoryEventStore:
                 return StreamDeletion(stream_id=stream_id, last_version=0, removed=0)
             mark = self._mark(aggregate_id, aggregate_type, len(stream), reason)
             self._log.record(ChangeKind.INSERT, mark)
-            for record in self._streams.pop(stream_id):
+            kept = _kept(self._streams.pop(stream_id))  # a truncated stream's mark once, not per freed slot
+            for record in kept:
                 self._log.record(ChangeKind.REMOVE, record)
             if reuse_id:
                 self._log.record(ChangeKind.REMOVE, mark)
             else:
                 self._deleted[stream_id] = mark
-        removed = len(stream) + 2 * reuse_id  # as on DynamoDB: the events, and both marks with reuse_id
+        removed = len(kept) + 2 * reuse_id  # as on DynamoDB: the items, and both marks with reuse_id
         return StreamDeletion(stream_id=stream_id, last_version=len(stream), removed=removed, reusable=reuse_id)
 
     def _deleted_again(self, stream_id: str, mark: EncodedEvent, *, reuse_id: bool) -> StreamDeletion:

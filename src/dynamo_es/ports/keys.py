@@ -6,9 +6,14 @@ tombstone for each subject it forgot, so that a forgotten subject is never given
 
 from __future__ import annotations
 
+import inspect
 from typing import Protocol, runtime_checkable
 
-__all__ = ["KeyStore"]
+from ..domain.lifecycle import SUBJECTS, SubjectForgotten
+from ..exceptions import ConfigurationError
+from .store import EventStore
+
+__all__ = ["KeyStore", "announce_forgotten"]
 
 
 @runtime_checkable
@@ -34,3 +39,22 @@ class KeyStore(Protocol):
     def is_forgotten(self, subject: str) -> bool:
         """Whether the subject was forgotten."""
         ...
+
+
+def announce_forgotten(store: EventStore, subject: str) -> bool:
+    """Append `SubjectForgotten` as version 1 of ``$Subject:{subject}``; False when it is there already.
+
+    Raises:
+        ConfigurationError: ``store`` is an async store (use a sync one here).
+        DynamoESError: the append failed (nothing, or not surely anything, announced).
+    """
+    result = store.append(subject, SUBJECTS, [SubjectForgotten(subject)], 0)
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+        raise ConfigurationError("announce_to", "needs a sync event store: forget() is sync")
+    if result.conflict:
+        return False
+    result.raise_for_failure()
+    return True

@@ -17,7 +17,14 @@ from ..core.serialization import EncodedEvent, EventSerializer
 from ..domain.lifecycle import STREAM_DELETED, STREAM_TRUNCATED, StreamDeleted, StreamTruncated
 from ..exceptions import StreamDeletedError, StreamTruncatedError
 
-__all__ = ["AsyncDeletableStore", "DeletableStore", "StreamDeletion", "StreamTruncation", "check_loadable"]
+__all__ = [
+    "AsyncDeletableStore",
+    "DeletableStore",
+    "StreamDeletion",
+    "StreamTruncation",
+    "check_loadable",
+    "first_kept_version",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -120,9 +127,17 @@ def check_loadable(serializer: EventSerializer, records: Sequence[EncodedEvent])
         if record.event_type == STREAM_DELETED:
             raise StreamDeletedError(record.stream_id, _last_version(serializer.decode(record).event, record))
         if record.event_type == STREAM_TRUNCATED:
-            mark = serializer.decode(record).event
-            first = mark.first_version if isinstance(mark, StreamTruncated) else int(mark["first_version"])
-            raise StreamTruncatedError(record.stream_id, first)
+            raise StreamTruncatedError(record.stream_id, first_kept_version(serializer, record))
+
+
+def first_kept_version(serializer: EventSerializer, record: EncodedEvent) -> int:
+    """A `StreamTruncated` record's first kept version (from the class, or a raw serializer's document)."""
+    mark = serializer.decode(record).event
+    if isinstance(mark, StreamTruncated):
+        return mark.first_version
+    if isinstance(mark, dict) and isinstance(mark.get("first_version"), int):
+        return int(mark["first_version"])
+    raise StreamTruncatedError(record.stream_id, 0)  # unreadable: refuse rather than guess
 
 
 def _last_version(mark: Any, record: EncodedEvent) -> int:

@@ -16,10 +16,9 @@ import attrs
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..domain.lifecycle import SUBJECTS, SubjectForgotten
 from ..domain.personal import FORGOTTEN, SEALED, SEALED_STATE, personal_data_of
 from ..exceptions import SubjectForgottenError
-from ..ports.keys import KeyStore
+from ..ports.keys import KeyStore, announce_forgotten
 from ..ports.store import EventStore
 from ._keys import NONCE_BYTES, KeyWrapper
 
@@ -108,25 +107,28 @@ class CryptoShredder:
                 opened[field] = _opened(key, document[field][SEALED], subject, field)
         return opened
 
-    def seal_state(self, subjects: Sequence[str], text: str) -> str:
+    def seal_state(self, subjects: Sequence[str], text: str, *, context: str) -> str:
         """A snapshot's state sealed with each subject's key in turn: ``{"$sealedState": ..., "subjects": [...]}``.
 
         Forgetting any one of the subjects makes it unreadable, and the repository replays the
-        events instead (which give the placeholders).
+        events instead (which give the placeholders). ``context`` (the aggregate and version) is
+        bound into each layer, so the sealed state opens for that snapshot alone.
 
         Raises:
             SubjectForgottenError: a subject was forgotten (no snapshot is taken then).
         """
         ordered = sorted(set(subjects))
+        if not ordered:
+            raise ValueError("a sealed state needs at least one subject")
         box = text.encode()
         for subject in ordered:
             cipher = self._key(subject, create=True)
             assert cipher is not None  # create=True gives a key or raises
             nonce = os.urandom(NONCE_BYTES)
-            box = nonce + cipher.encrypt(nonce, box, _context(subject, _STATE))
+            box = nonce + cipher.encrypt(nonce, box, _context(subject, f"{_STATE}\x1f{context}"))
         return _ENCODER.encode({SEALED_STATE: base64.b64encode(box).decode("ascii"), "subjects": ordered})
 
-    def open_state(self, text: str) -> tuple[str, list[str]] | None:
+    def open_state(self, text: str, *, context: str) -> tuple[str, list[str]] | None:
         """A state `seal_state()` sealed, opened, and its subjects; None when one of them is forgotten.
 
         Text that is not a sealed state is returned as it is, with no subjects.
@@ -143,7 +145,7 @@ class CryptoShredder:
             if cipher is None:
                 return None
             try:
-                box = cipher.decrypt(box[:NONCE_BYTES], box[NONCE_BYTES:], _context(subject, _STATE))
+                box = cipher.decrypt(box[:NONCE_BYTES], box[NONCE_BYTES:], _context(subject, f"{_STATE}\x1f{context}"))
             except InvalidTag as error:
                 raise ValueError(f"a sealed snapshot state does not open with subject {subject!r}'s key") from error
         return box.decode(), subjects
@@ -164,7 +166,7 @@ class CryptoShredder:
         with self._lock:
             self._cache[subject] = (_FORGOTTEN, float("inf"))
         if announce_to is not None:
-            announce_to.append(subject, SUBJECTS, [SubjectForgotten(subject)], 0)  # a conflict: announced already
+            announce_forgotten(announce_to, subject)
         return forgotten
 
     def _key(self, subject: str, *, create: bool) -> AESGCM | None:
@@ -231,7 +233,7 @@ def _sealed_state(text: str) -> tuple[bytes, list[str]] | None:
         return None
     document = json.loads(text)
     subjects = document.get("subjects")
-    if not isinstance(subjects, list) or not all(isinstance(subject, str) for subject in subjects):
+    if not isinstance(subjects, list) or not subjects or not all(isinstance(subject, str) for subject in subjects):
         raise ValueError("a sealed snapshot state names no subjects")
     return binascii.a2b_base64(document[SEALED_STATE], strict_mode=True), subjects
 

@@ -181,3 +181,13 @@ class DeletableStoreContract:
         assert store.delete_stream(aggregate_id, aggregate_type).last_version == 4
         raised(StreamDeletedError, lambda: store.load(aggregate_id, aggregate_type, from_version=3))
         raised(StreamDeletedError, lambda: store.truncate_stream(aggregate_id, aggregate_type, 2))
+
+    def test_a_load_that_starts_inside_the_removed_versions_raises(self) -> None:
+        """Truncated before 8: loads from 4 (to the end, or to 6) raise; from 8, or past the end, do not."""
+        store, (aggregate_id, aggregate_type) = self.deletable(), stream()
+        store.append(aggregate_id, aggregate_type, notes(10), 0).raise_for_failure()
+        store.truncate_stream(aggregate_id, aggregate_type, 8)
+        raised(StreamTruncatedError, lambda: store.load(aggregate_id, aggregate_type, from_version=4))
+        raised(StreamTruncatedError, lambda: store.load(aggregate_id, aggregate_type, from_version=4, to_version=6))
+        assert [e.version for e in store.load(aggregate_id, aggregate_type, from_version=8)] == [8, 9, 10]
+        assert store.load(aggregate_id, aggregate_type, from_version=11) == []

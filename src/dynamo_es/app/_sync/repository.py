@@ -26,6 +26,7 @@ from .._checks import (
     check_snapshot_options,
     check_sync_store,
     conflict_delay,
+    is_sealed,
     log,
     restore,
 )
@@ -207,6 +208,11 @@ class Repository(Generic[A]):
         snapshot = self.snapshots.load_latest(cls.aggregate_type, aggregate_id)
         if snapshot is None or restore(cls, aggregate_id, snapshot, self.store.serializer) is None:
             raise SnapshotError(f"no usable snapshot of {cls.aggregate_type}:{aggregate_id}: take one first")
+        if is_sealed(snapshot):  # forgetting a subject would leave neither the snapshot nor the events to load
+            raise SnapshotError(
+                f"{cls.aggregate_type}:{aggregate_id}'s snapshot holds personal data: truncating would make it "
+                "unloadable once a subject is forgotten"
+            )
         before = snapshot.version if before is None else before
         if before > snapshot.version:
             raise SnapshotError(

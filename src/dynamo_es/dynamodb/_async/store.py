@@ -145,7 +145,7 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         """Delete the stream's events; see [`DeletableStore`][dynamo_es.DeletableStore].
 
         One transaction seals the stream (its marks after the last event and over version 1),
-        then its events go in transactions of 100 Deletes, lowest versions first.
+        then its events go in transactions of 99 Deletes and a check of the mark, lowest versions first.
         """
         stream_id = make_stream_id(aggregate_type, aggregate_id)
         if expected_version is not None:
@@ -157,7 +157,7 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         """Remove the events before ``before_version``; see [`DeletableStore`][dynamo_es.DeletableStore].
 
         One conditional Put replaces version 1 with `StreamTruncated`; versions 2 to
-        ``before_version - 1`` then go in transactions of 100 Deletes.
+        ``before_version - 1`` then go in transactions of 99 Deletes and a check of the mark.
         """
         stream_id = make_stream_id(aggregate_type, aggregate_id)
         check_version("before_version", before_version, minimum=2)

@@ -14,9 +14,9 @@ from typing import Any
 import attrs
 
 from ...core.serialization import EncodedEvent
-from ...domain.lifecycle import STREAM_TRUNCATED, StreamDeleted, StreamTruncated
+from ...domain.lifecycle import STREAM_DELETED, STREAM_TRUNCATED, StreamDeleted, StreamTruncated
 from ...exceptions import ConcurrencyError, EventStoreError, InvalidStreamError, StreamDeletedError, TransientStoreError
-from ...ports.lifecycle import StreamDeletion, StreamTruncation
+from ...ports.lifecycle import StreamDeletion, StreamTruncation, first_kept_version
 from ...ports.store import encode_append
 from ..schema.limits import MAX_ITEM_BYTES, MAX_TRANSACTION_ITEMS
 from . import requests
@@ -173,45 +173,64 @@ class StreamLifecycle(StoreReads):
     # -- truncating a stream -------------------------------------------------------------------
 
     def truncate_stream(self, stream_id: str, before: int) -> Flow[StreamTruncation]:
-        """Put `StreamTruncated` over version 1 (one conditional Put), then delete versions 2 to ``before - 1``.
+        """Put `StreamTruncated` over version 1 (conditional on the one read), then delete 2 to ``before - 1``.
 
-        A truncation to the same (or an earlier) version again removes what a cut-short one left.
+        A truncation to the same (or an earlier) version again removes what a cut-short one left;
+        the first kept version never goes down.
         """
-        last_item = yield from self.last_item(stream_id)
-        if last_item is not None and self.codec.is_deletion_mark(last_item):
-            raise StreamDeletedError(stream_id, self.codec.sort_key_of(last_item) - 1)
-        last = 0 if last_item is None else self.codec.sort_key_of(last_item)
-        if before > last:
-            raise InvalidStreamError(f"cannot truncate {stream_id} before version {before}: it ends at {last}")
-        first, guard = yield from self._truncation_mark(stream_id)
-        if first < before:
-            guard = yield from self._put_truncation_mark(stream_id, before, last)
-        kept = max(first, before)
-        removed = yield from self._delete_guarded(
-            stream_id, (yield from self._stored_versions(stream_id, (2, kept - 1))), guard
-        )
-        return StreamTruncation(stream_id=stream_id, first_version=kept, removed=removed + (first == 1))
+        for _ in range(_SEAL_ATTEMPTS):
+            last_item = yield from self.last_item(stream_id)
+            if last_item is not None and self.codec.is_deletion_mark(last_item):
+                raise StreamDeletedError(stream_id, self.codec.sort_key_of(last_item) - 1)
+            last = 0 if last_item is None else self.codec.sort_key_of(last_item)
+            if before > last:
+                raise InvalidStreamError(f"cannot truncate {stream_id} before version {before}: it ends at {last}")
+            first, read_id = yield from self._truncation_mark(stream_id)
+            guard: str | None = read_id
+            if first < before:
+                guard = yield from self._put_truncation_mark(stream_id, before, read_id)
+            if guard is not None:
+                kept = max(first, before)
+                versions = yield from self._stored_versions(stream_id, (2, kept - 1))
+                removed = yield from self._delete_guarded(stream_id, versions, guard)
+                return StreamTruncation(stream_id=stream_id, first_version=kept, removed=removed + (first == 1))
+        raise EventStoreError(f"cannot truncate {stream_id}: its version 1 kept changing ({_SEAL_ATTEMPTS} attempts)")
 
     def _truncation_mark(self, stream_id: str) -> Flow[tuple[int, str]]:
-        """(The first version kept, the truncation mark's event id); (1, "") when not truncated."""
+        """(The first version kept, the event id of version 1): 1 for a stream that is not truncated."""
         items = yield from self.raw_pages(stream_id, (1, 1), limit=1, forward=True)
         if not items:
-            return 1, ""
+            raise EventStoreError(f"cannot truncate {stream_id}: its version 1 is missing")
         record = self.codec.decode(items[0])
-        if record.event_type != STREAM_TRUNCATED:
-            return 1, ""
-        mark = self.serializer.decode(record).event
-        return (mark.first_version if isinstance(mark, StreamTruncated) else 1), record.event_id
+        if record.event_type == STREAM_DELETED:
+            raise StreamDeletedError(stream_id, _last_of(self.serializer, record))
+        if record.event_type == STREAM_TRUNCATED:
+            return first_kept_version(self.serializer, record), record.event_id
+        return 1, record.event_id
 
-    def _put_truncation_mark(self, stream_id: str, before: int, last: int) -> Flow[str]:
+    def _put_truncation_mark(self, stream_id: str, before: int, read_id: str) -> Flow[str | None]:
+        """The new mark's event id; None when version 1 changed since it was read (read again)."""
         mark = self._mark(stream_id, StreamTruncated(before), 0)
-        item = {"TableName": self.table, "Item": self.codec.encode(mark), **requests.not_deleted(self.codec)}
-        sent = yield from send(Call("put_item", item), self.settings, lambda: f"{stream_id}: truncate")
+        item = {"TableName": self.table, "Item": self.codec.encode(mark)}
+        condition = {
+            "ConditionExpression": "#id = :read AND #type <> :deleted",
+            "ExpressionAttributeNames": {
+                "#id": self.codec.event_id_attribute,
+                "#type": self.codec.event_type_attribute,
+            },
+            "ExpressionAttributeValues": {":read": {"S": read_id}, ":deleted": {"S": STREAM_DELETED}},
+        }
+        sent = yield from send(Call("put_item", {**item, **condition}), self.settings, lambda: f"{stream_id}: truncate")
         if isinstance(sent, GaveUp):
-            if sent.kind is Failure.CONFLICT:  # deleted meanwhile
-                raise StreamDeletedError(stream_id, last)
+            if sent.kind is Failure.CONFLICT:
+                return None
             raise _gave_up(stream_id, "truncate", sent)
         return mark.event_id
+
+
+def _last_of(serializer: Any, record: EncodedEvent) -> int:
+    mark = serializer.decode(record).event
+    return mark.last_version if isinstance(mark, StreamDeleted) else 0
 
 
 def _gave_up(stream_id: str, action: str, gave_up: GaveUp) -> EventStoreError:

@@ -99,6 +99,8 @@ class StoreReads:
         with collection_paused():  # the whole load, its requests included: what it allocates has no cycles
             records = yield from self.query(stream_id, versions)
             check_loadable(self.serializer, records)
+            if versions[0] > 1 and _starts_late(records, versions):
+                check_loadable(self.serializer, (yield from self.query(stream_id, (1, 1))))
             last = records[-1].version if records else 0
             decoded: list[T] = []
             while records:
@@ -256,6 +258,18 @@ class StoreReads:
             raise EventStoreError(f"cannot read tracking {tracking.name}/{tracking.stream_id}: {error}") from error
         version = item.get(self.tracking_attribute, {}).get("N")
         return int(version) if version is not None else 0
+
+
+def _starts_late(records: list[EncodedEvent], versions: tuple[int, int | None]) -> bool:
+    """Whether a load from ``versions[0]`` may have begun inside a truncated range (so version 1 is read).
+
+    A load to the end that found nothing is past the end (a truncated stream keeps its last
+    events); a bounded one that found nothing, or any that does not begin at its first version,
+    may have met removed versions.
+    """
+    if records:
+        return records[0].version != versions[0]
+    return versions[1] is not None
 
 
 def _read_error(stream_id: str, reason: str, attempts: int, kind: Failure) -> EventStoreError:
