@@ -142,13 +142,17 @@ class BatchDecoder:
 
 
 def _opening(hook: Callable[[Any, Any], Any], shredder: Shredder | None) -> Callable[[Any, Any], Any]:
-    """``hook`` after the document's sealed fields are opened (or read as forgotten, with no shredder)."""
-    opened: Callable[[Any, dict[str, Any]], dict[str, Any]] = (
-        shredder.open if shredder is not None else sealed_as_forgotten
-    )
+    """``hook`` after the document's sealed fields are opened (or read as forgotten, with no shredder).
+
+    The keys are looked up once per batch (one decoder: one load), each subject's on first use.
+    """
+    if shredder is None:
+        return lambda document, cls: hook(sealed_as_forgotten(cls, document), cls)
+    batch: dict[str, Any] = {}
+    opened = shredder.open
 
     def structure(document: Any, cls: Any) -> Any:
-        return hook(opened(cls, document), cls)
+        return hook(opened(cls, document, batch=batch), cls)
 
     return structure
 

@@ -171,8 +171,12 @@ class Shredder(Protocol):
         """``document``, an unstructured event of ``cls``, with its personal fields sealed."""
         ...
 
-    def open(self, cls: type[Any], document: dict[str, Any]) -> dict[str, Any]:
-        """``document`` with its sealed fields opened (placeholders for a forgotten subject)."""
+    def open(self, cls: type[Any], document: dict[str, Any], *, batch: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``document`` with its sealed fields opened (placeholders for a forgotten subject).
+
+        ``batch``: what one batch's documents share (keys looked up once); the document is then
+        the batch's own, and may be changed in place.
+        """
         ...
 
     def seal_state(self, subjects: Sequence[str], text: str, *, context: str) -> str:

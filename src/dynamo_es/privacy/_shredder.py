@@ -29,6 +29,8 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii
 """The payload's own JSON settings: no NaN or infinity, which JSON cannot carry back."""
 _STATE = "$state"
 """The associated data's field name for a snapshot's state."""
+_UNKNOWN: Any = object()
+"""Not yet looked up in this batch."""
 _FORGOTTEN: Any = object()
 """A cached forgotten subject: reads give placeholders without asking the key store again."""
 
@@ -86,21 +88,28 @@ class CryptoShredder:
             sealed[field] = {SEALED: base64.b64encode(box).decode("ascii"), _SUBJECT: subject}
         return sealed
 
-    def open(self, cls: type[Any], document: dict[str, Any]) -> dict[str, Any]:
+    def open(self, cls: type[Any], document: dict[str, Any], *, batch: dict[str, Any] | None = None) -> dict[str, Any]:
         """``document`` with its sealed values opened, or their placeholders once the subject is forgotten.
+
+        With ``batch`` (a dict one batch of documents shares: a load's), each subject's key is
+        looked up once for the batch, and ``document``, which the batch owns, is changed in place.
 
         Raises:
             ValueError: a sealed value does not open with its subject's key (corrupt, or not its own).
         """
-        fields = [name for name, value in document.items() if _is_sealed(value)]
+        fields = [name for name, value in document.items() if type(value) is dict and _is_sealed(value)]
         if not fields:
             return document
         marking = personal_data_of(cls)
         placeholders = marking.placeholders if marking is not None else {}
-        opened = dict(document)
+        opened = document if batch is not None else dict(document)
         for field in fields:
             subject = _subject(document[field], _SUBJECT)
-            key = self._key(subject, create=False)
+            key = batch.get(subject, _UNKNOWN) if batch is not None else _UNKNOWN
+            if key is _UNKNOWN:
+                key = self._key(subject, create=False)
+                if batch is not None:
+                    batch[subject] = key
             if key is None:
                 opened[field] = placeholders.get(field, FORGOTTEN)
             else:
