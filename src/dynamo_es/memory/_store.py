@@ -136,19 +136,12 @@ class InMemoryEventStore:
         size = max(1, self.max_batch_size)
         batches = [records[start : start + size] for start in range(0, len(records), size)]
         with self._lock:
-            if stream_id in self._deleted:
-                return self._refused(stream_id, expected_version)
+            if stream_id in self._deleted:  # a conflict at its mark's version
+                return _conflict(stream_id, expected_version, written, self._deleted[stream_id].version)
             stream = self._streams.setdefault(stream_id, [])
             for batch in batches:
                 if len(stream) != written and not _holds(stream, batch):
-                    return AppendResult(
-                        success=False,
-                        stream_id=stream_id,
-                        expected_version=expected_version,
-                        new_version=written,
-                        conflict=True,
-                        actual_version=len(stream),
-                    )
+                    return _conflict(stream_id, expected_version, written, len(stream))
                 if len(stream) == written:
                     stream.extend(batch)
                     for record in batch:
@@ -159,18 +152,6 @@ class InMemoryEventStore:
             stream_id=stream_id,
             expected_version=expected_version,
             new_version=written,
-        )
-
-    def _refused(self, stream_id: str, expected_version: int) -> AppendResult:
-        """A deleted stream's answer to an append: a conflict at its mark's version."""
-        actual = self._deleted[stream_id].version
-        return AppendResult(
-            success=False,
-            stream_id=stream_id,
-            expected_version=expected_version,
-            new_version=expected_version,
-            conflict=True,
-            actual_version=actual,
         )
 
     def delete_stream(
@@ -193,7 +174,7 @@ class InMemoryEventStore:
                 raise ConcurrencyError(stream_id, expected_version, len(stream))
             if not stream:
                 return StreamDeletion(stream_id=stream_id, last_version=0, removed=0)
-            mark = self._mark(aggregate_id, aggregate_type, len(stream), reason)
+            mark = self._mark(aggregate_id, aggregate_type, StreamDeleted(len(stream), reason), len(stream))
             self._log.record(ChangeKind.INSERT, mark)
             kept = _kept(self._streams.pop(stream_id))  # a truncated stream's mark once, not per freed slot
             for record in kept:
@@ -217,18 +198,19 @@ class InMemoryEventStore:
             reusable=reuse_id,
         )
 
-    def _mark(self, aggregate_id: str, aggregate_type: str, last: int, reason: str) -> EncodedEvent:
-        _, (mark,) = encode_append(
+    def _mark(self, aggregate_id: str, aggregate_type: str, mark: Any, after: int) -> EncodedEvent:
+        """A store's mark (`StreamDeleted`, `StreamTruncated`) as the record at ``after + 1``, never published."""
+        _, (record,) = encode_append(
             self.serializer,
             aggregate_id,
             aggregate_type,
-            [StreamDeleted(last, reason)],
-            last,
+            [mark],
+            after,
             None,
             size_of=encoded_size,
             max_bytes=self.max_event_bytes,
         )
-        return mark
+        return attrs.evolve(record, is_dispatched=True)
 
     def truncate_stream(self, aggregate_id: str, aggregate_type: str, before_version: int) -> StreamTruncation:
         """Remove the events before ``before_version``; see [`DeletableStore`][dynamo_es.DeletableStore]."""
@@ -245,26 +227,13 @@ class InMemoryEventStore:
             first = _first_version(stream)
             if first >= before_version:
                 return StreamTruncation(stream_id=stream_id, first_version=first, removed=0)
-            mark = self._truncation_mark(aggregate_id, aggregate_type, before_version)
+            mark = self._mark(aggregate_id, aggregate_type, StreamTruncated(before_version), 0)
             self._log.record(ChangeKind.MODIFY, mark, stream[0])
             stream[0] = mark
             for version in range(max(first, 2), before_version):
                 self._log.record(ChangeKind.REMOVE, stream[version - 1])
                 stream[version - 1] = mark  # the data is gone; the slot stays taken
         return StreamTruncation(stream_id=stream_id, first_version=before_version, removed=before_version - first)
-
-    def _truncation_mark(self, aggregate_id: str, aggregate_type: str, first: int) -> EncodedEvent:
-        _, (mark,) = encode_append(
-            self.serializer,
-            aggregate_id,
-            aggregate_type,
-            [StreamTruncated(first)],
-            0,
-            None,
-            size_of=encoded_size,
-            max_bytes=self.max_event_bytes,
-        )
-        return attrs.evolve(mark, is_dispatched=True)
 
     def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
         """Append to several streams at once, all or nothing; see [`EventStore`][dynamo_es.EventStore]."""
@@ -409,6 +378,17 @@ class InMemoryEventStore:
             return mark.version if mark is not None else len(self._streams.get(stream_id, ()))
 
 
+def _conflict(stream_id: str, expected_version: int, written: int, actual: int) -> AppendResult:
+    return AppendResult(
+        success=False,
+        stream_id=stream_id,
+        expected_version=expected_version,
+        new_version=written,
+        conflict=True,
+        actual_version=actual,
+    )
+
+
 def _first_version(stream: list[EncodedEvent]) -> int:
     """The first version a truncated stream still holds (1 when it is not truncated)."""
     if not stream or stream[0].event_type != STREAM_TRUNCATED:
@@ -417,12 +397,8 @@ def _first_version(stream: list[EncodedEvent]) -> int:
 
 
 def _kept(records: list[EncodedEvent]) -> list[EncodedEvent]:
-    """The records a table would hold: a truncated stream's mark once, at version 1."""
-    return [
-        record
-        for index, record in enumerate(records)
-        if record.version == index + 1 or record.event_type != STREAM_TRUNCATED
-    ]
+    """The records a table would hold: a truncated stream's mark once, at version 1 (not in each freed slot)."""
+    return [record for index, record in enumerate(records) if record.version == index + 1]
 
 
 def _holds(stream: list[EncodedEvent], batch: list[EncodedEvent]) -> bool:

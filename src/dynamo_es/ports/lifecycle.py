@@ -9,7 +9,7 @@ version 1 either; a deletion cut short is finished by calling ``delete_stream()`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -24,6 +24,7 @@ __all__ = [
     "StreamTruncation",
     "check_loadable",
     "first_kept_version",
+    "last_version_of",
 ]
 
 
@@ -125,7 +126,7 @@ def check_loadable(serializer: EventSerializer, records: Sequence[EncodedEvent])
     """
     for record in (records[0], records[-1]) if records else ():
         if record.event_type == STREAM_DELETED:
-            raise StreamDeletedError(record.stream_id, _last_version(serializer.decode(record).event, record))
+            raise StreamDeletedError(record.stream_id, last_version_of(serializer, record))
         if record.event_type == STREAM_TRUNCATED:
             raise StreamTruncatedError(record.stream_id, first_kept_version(serializer, record))
 
@@ -140,8 +141,9 @@ def first_kept_version(serializer: EventSerializer, record: EncodedEvent) -> int
     raise StreamTruncatedError(record.stream_id, 0)  # unreadable: refuse rather than guess
 
 
-def _last_version(mark: Any, record: EncodedEvent) -> int:
-    """The mark's last version: from `StreamDeleted`, or from its document (a raw serializer's)."""
+def last_version_of(serializer: EventSerializer, record: EncodedEvent) -> int:
+    """A `StreamDeleted` record's last version (from the class, or a raw serializer's document)."""
+    mark = serializer.decode(record).event
     if isinstance(mark, StreamDeleted):
         return mark.last_version
     if isinstance(mark, dict) and isinstance(mark.get("last_version"), int):

@@ -16,7 +16,7 @@ import attrs
 from ...core.serialization import EncodedEvent
 from ...domain.lifecycle import STREAM_DELETED, STREAM_TRUNCATED, StreamDeleted, StreamTruncated
 from ...exceptions import ConcurrencyError, EventStoreError, InvalidStreamError, StreamDeletedError, TransientStoreError
-from ...ports.lifecycle import StreamDeletion, StreamTruncation, first_kept_version
+from ...ports.lifecycle import StreamDeletion, StreamTruncation, first_kept_version, last_version_of
 from ...ports.store import encode_append
 from ..schema.limits import MAX_ITEM_BYTES, MAX_TRANSACTION_ITEMS
 from . import requests
@@ -108,10 +108,10 @@ class StreamLifecycle(StoreReads):
 
     def _first_mark(self, stream_id: str) -> Flow[str]:
         """The event id of the mark over version 1 (what every later transaction checks)."""
-        items = yield from self.raw_pages(stream_id, (1, 1), limit=1, forward=True)
-        if not items or not self.codec.is_mark(items[0]):
+        first = yield from self.first_item(stream_id)
+        if first is None or not self.codec.is_mark(first):
             raise EventStoreError(f"cannot finish the deletion of {stream_id}: its version 1 is not a mark")
-        return self.codec.event_id_of(items[0])
+        return self.codec.event_id_of(first)
 
     def _finish_deletion(
         self, stream_id: str, mark_version: int, guard: str, *, reuse_id: bool, resumed: bool
@@ -157,7 +157,7 @@ class StreamLifecycle(StoreReads):
 
     def _delete_marks(self, stream_id: str, mark_version: int, guard: str) -> Flow[int]:
         """Delete both marks in one transaction (``reuse_id``): the stream's id holds nothing afterwards."""
-        over = {"Delete": {**self._guard(stream_id, guard)}}
+        over = {"Delete": self._guard(stream_id, guard)}
         after = {"Delete": {"TableName": self.table, "Key": self.codec.key(stream_id, mark_version)}}
         yield from self._send_deletes(stream_id, [over, after], f"{guard}\nmarks")
         return 2
@@ -198,12 +198,12 @@ class StreamLifecycle(StoreReads):
 
     def _truncation_mark(self, stream_id: str) -> Flow[tuple[int, str]]:
         """(The first version kept, the event id of version 1): 1 for a stream that is not truncated."""
-        items = yield from self.raw_pages(stream_id, (1, 1), limit=1, forward=True)
-        if not items:
+        first = yield from self.first_item(stream_id)
+        if first is None:
             raise EventStoreError(f"cannot truncate {stream_id}: its version 1 is missing")
-        record = self.codec.decode(items[0])
+        record = self.codec.decode(first)
         if record.event_type == STREAM_DELETED:
-            raise StreamDeletedError(stream_id, _last_of(self.serializer, record))
+            raise StreamDeletedError(stream_id, last_version_of(self.serializer, record))
         if record.event_type == STREAM_TRUNCATED:
             return first_kept_version(self.serializer, record), record.event_id
         return 1, record.event_id
@@ -226,11 +226,6 @@ class StreamLifecycle(StoreReads):
                 return None
             raise _gave_up(stream_id, "truncate", sent)
         return mark.event_id
-
-
-def _last_of(serializer: Any, record: EncodedEvent) -> int:
-    mark = serializer.decode(record).event
-    return mark.last_version if isinstance(mark, StreamDeleted) else 0
 
 
 def _gave_up(stream_id: str, action: str, gave_up: GaveUp) -> EventStoreError:

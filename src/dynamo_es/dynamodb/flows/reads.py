@@ -211,6 +211,11 @@ class StoreReads:
         items = yield from self.raw_pages(stream_id, (1, None), limit=1, forward=False)
         return items[0] if items else None
 
+    def first_item(self, stream_id: str) -> Flow[dict[str, Any] | None]:
+        """The stream's version 1, raw (a deleted or truncated stream's mark); None when it has none."""
+        items = yield from self.raw_pages(stream_id, (1, 1), limit=1, forward=True)
+        return items[0] if items else None
+
     def raw_pages(
         self, stream_id: str, versions: tuple[int, int | None], *, limit: int | None, forward: bool
     ) -> Flow[list[dict[str, Any]]]:
