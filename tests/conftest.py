@@ -156,6 +156,7 @@ def cli_env(dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch) -> E
         "CHECKPOINTS_TABLE_NAME": f"{settings.events_table_name}-cp",
         "SNAPSHOTS_TABLE_NAME": f"{settings.events_table_name}-snap",
         "KEYS_TABLE_NAME": f"{settings.events_table_name}-keys",
+        "ARCHIVE_TABLE_NAME": f"{settings.events_table_name}-archive",
     }.items():
         monkeypatch.setenv(f"DYNAMO_ES_{name}", str(value))
     return attrs.evolve(
@@ -163,6 +164,7 @@ def cli_env(dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch) -> E
         checkpoints_table_name=f"{settings.events_table_name}-cp",
         snapshots_table_name=f"{settings.events_table_name}-snap",
         keys_table_name=f"{settings.events_table_name}-keys",
+        archive_table_name=f"{settings.events_table_name}-archive",
     )
 
 

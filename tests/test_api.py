@@ -50,6 +50,7 @@ class TestPublicAPI:
     def test_testing_exports(self) -> None:
         """The testing module exports the launcher, the script helper, the contract suites and the Lambda payloads."""
         assert dynamo_es.testing.__all__ == [
+            "ArchivableStoreContract",
             "AsyncEventStoreContract",
             "DeletableStoreContract",
             "DynamoDBLocal",
@@ -65,6 +66,7 @@ class TestPublicAPI:
     def test_the_async_front_door_is_sorted_and_exact(self) -> None:
         """dynamo_es.aio exports the async repository, unit of work, outbox, projection, protocols, memory store."""
         assert dynamo_es.aio.__all__ == [
+            "AsyncArchivableStore",
             "AsyncChangeFeed",
             "AsyncCheckpointStore",
             "AsyncDeletableStore",

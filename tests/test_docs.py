@@ -94,6 +94,7 @@ def test_the_operations_page_lists_exactly_what_template_iam_grants() -> None:
         "checkpoints": "table/EventCheckpoints",
         "snapshots": "table/EventSnapshots",
         "keys": "table/EventKeys",
+        "archive": "table/EventArchive",
     }
     for section, role in ((application, "application"), (projection, "projection")):
         rows = permission_rows(section.split("## On-demand")[0])

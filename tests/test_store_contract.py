@@ -8,11 +8,19 @@ import pytest
 from dynamo_es import DynamoDBEventStore, EventSerializer, EventStore, EventStoreSettings, InMemoryEventStore
 from dynamo_es.aio import AsyncEventStore, AsyncInMemoryEventStore
 from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
-from dynamo_es.testing import AsyncEventStoreContract, DeletableStoreContract, EventStoreContract
+from dynamo_es.testing import (
+    ArchivableStoreContract,
+    AsyncEventStoreContract,
+    DeletableStoreContract,
+    EventStoreContract,
+)
 
 
-class TestInMemoryStore(EventStoreContract, DeletableStoreContract):
+class TestInMemoryStore(EventStoreContract, DeletableStoreContract, ArchivableStoreContract):
     def create_store(self, serializer: EventSerializer) -> EventStore:
+        return InMemoryEventStore(serializer)
+
+    def create_archivable_store(self, serializer: EventSerializer) -> InMemoryEventStore:
         return InMemoryEventStore(serializer)
 
     def create_deletable_store(self, serializer: EventSerializer) -> InMemoryEventStore:
@@ -25,7 +33,7 @@ class TestInMemoryStoreSmallBatches(EventStoreContract):
 
 
 @pytest.mark.ddblocal
-class TestDynamoDBStore(EventStoreContract, DeletableStoreContract):
+class TestDynamoDBStore(EventStoreContract, DeletableStoreContract, ArchivableStoreContract):
     @pytest.fixture(autouse=True)
     def _table(self, events_table: EventStoreSettings) -> None:
         self.settings = events_table
@@ -34,6 +42,9 @@ class TestDynamoDBStore(EventStoreContract, DeletableStoreContract):
         return DynamoDBEventStore(self.settings, serializer=serializer)
 
     def create_deletable_store(self, serializer: EventSerializer) -> DynamoDBEventStore:
+        return DynamoDBEventStore(self.settings, serializer=serializer)
+
+    def create_archivable_store(self, serializer: EventSerializer) -> DynamoDBEventStore:
         return DynamoDBEventStore(self.settings, serializer=serializer)
 
 

@@ -25,7 +25,7 @@ from .domain.personal import personal, subject
 from .dynamodb import DynamoDBCheckpointStore, DynamoDBEventStore, DynamoDBSnapshotStore
 from .exceptions import AggregateNotFoundError, ConcurrencyError, DynamoESError, EventStoreError
 from .memory import InMemoryCheckpointStore, InMemoryEventStore, InMemorySnapshotStore
-from .ports.lifecycle import DeletableStore, StreamDeletion, StreamTruncation
+from .ports.lifecycle import ArchivableStore, DeletableStore, StreamArchival, StreamDeletion, StreamTruncation
 from .ports.outbox import DispatchReport, OutboxStore
 from .ports.snapshots import EveryNEvents, Snapshot, SnapshotStore, SnapshotStrategy
 from .ports.store import AppendResult, CommitResult, EventStore, ReplayableStore, StreamAppend, Tracking
@@ -45,6 +45,7 @@ __all__ = [
     "AggregateNotFoundError",
     "AggregateRoot",
     "AppendResult",
+    "ArchivableStore",
     "Change",
     "ChangeKind",
     "CheckpointStore",
@@ -81,6 +82,7 @@ __all__ = [
     "SnapshotStrategy",
     "StoredEvent",
     "StreamAppend",
+    "StreamArchival",
     "StreamDeleted",
     "StreamDeletion",
     "StreamPosition",

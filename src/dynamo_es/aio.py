@@ -9,7 +9,7 @@ from .app._async.repository import AsyncRepository
 from .app._async.unit import AsyncUnitOfWork
 from .memory._aio_store import AsyncInMemoryEventStore
 from .ports.checkpoints import AsyncCheckpointStore, AsyncTrackingStore
-from .ports.lifecycle import AsyncDeletableStore
+from .ports.lifecycle import AsyncArchivableStore, AsyncDeletableStore
 from .ports.outbox import AsyncOutboxStore
 from .ports.snapshots import AsyncSnapshotStore
 from .ports.source import AsyncChangeFeed
@@ -18,6 +18,7 @@ from .projections._async.process import AsyncPolicy, AsyncUnitCommits, async_pro
 from .projections._async.projection import AsyncProjection
 
 __all__ = [
+    "AsyncArchivableStore",
     "AsyncChangeFeed",
     "AsyncCheckpointStore",
     "AsyncDeletableStore",

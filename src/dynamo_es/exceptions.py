@@ -14,6 +14,9 @@ DynamoESError
 ├── ConcurrencyError               another writer appended first (to one or several streams)
 ├── TransactionTooLargeError       a commit over DynamoDB's 100 items or 4 MB per transaction
 ├── AggregateNotFoundError         the aggregate's stream holds no event
+│   ├── StreamDeletedError         the stream was deleted (its marks are left)
+│   └── StreamArchivedError        the stream is in the archive table (load_archived, restore_stream)
+├── StreamTruncatedError           a load reached before a truncated stream's first kept version
 ├── AggregateClassError            an aggregate class used wrongly (another repository's, no super().__init__())
 ├── ProjectionError                a projection's handler raised (the handler's error is the cause)
 ├── SnapshotError                  an aggregate's state cannot be captured or restored
@@ -64,6 +67,7 @@ __all__ = [
     "ProjectionError",
     "SerializationError",
     "SnapshotError",
+    "StreamArchivedError",
     "StreamDeletedError",
     "StreamTrimmedError",
     "StreamTruncatedError",
@@ -288,6 +292,28 @@ class StreamDeletedError(AggregateNotFoundError):
         aggregate_type, _, aggregate_id = stream_id.partition(":")
         super().__init__(aggregate_type, aggregate_id)
         self.args = (f"stream {stream_id} was deleted (after version {last_version})",)
+        self.stream_id = stream_id
+        self.last_version = last_version
+
+
+class StreamArchivedError(AggregateNotFoundError):
+    """The stream is archived: its events are in the archive table, and it takes no append.
+
+    Load it with ``load_archived()`` (``Repository.get(..., archived=True)``), or bring it
+    back with ``restore_stream()`` (``Repository.restore``, ``dynamo-es stream restore``).
+
+    Attributes:
+        stream_id: the archived stream.
+        last_version: the version of its last event.
+    """
+
+    def __init__(self, stream_id: str, last_version: int) -> None:
+        aggregate_type, _, aggregate_id = stream_id.partition(":")
+        super().__init__(aggregate_type, aggregate_id)
+        self.args = (
+            f"stream {stream_id} is archived (versions 1 to {last_version}): load it with archived=True, "
+            "or restore it first",
+        )
         self.stream_id = stream_id
         self.last_version = last_version
 

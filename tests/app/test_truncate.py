@@ -19,7 +19,14 @@ from dynamo_es import (
     Repository,
     SnapshotStore,
 )
-from dynamo_es.exceptions import EventStoreError, SnapshotError, StreamDeletedError, StreamTruncatedError
+from dynamo_es.exceptions import (
+    AggregateNotFoundError,
+    EventStoreError,
+    SnapshotError,
+    StreamArchivedError,
+    StreamDeletedError,
+    StreamTruncatedError,
+)
 
 from .test_snapshots import Ledger
 
@@ -114,3 +121,37 @@ def test_delete_with_reuse_id_starts_the_aggregate_afresh(stores: tuple[EventSto
     fresh.book("again", Decimal(1), "t")
     repository.save(fresh)
     assert repository.get(ledger.id).total == Decimal(1)
+
+
+def test_archive_and_restore_through_the_repository(stores: tuple[EventStore, SnapshotStore]) -> None:
+    """Archived: get() raises StreamArchivedError, get(archived=True) loads it, exists(); restored, it saves again."""
+    events, snapshots = stores
+    repository = Repository(Ledger, events, snapshots=snapshots)
+    ledger = ledger_with_snapshot(repository, bookings=5, snapshot_after=3)
+    assert repository.archive(ledger.id).last_version == 5
+    with pytest.raises(StreamArchivedError):
+        repository.get(ledger.id)  # from the snapshot, the events after it are in the archive
+    with pytest.raises(StreamArchivedError):
+        Repository(Ledger, events).get(ledger.id)
+    archived = repository.get(ledger.id, archived=True)
+    assert (archived.version, archived.total) == (5, ledger.total)
+    assert Repository(Ledger, events).get(ledger.id, archived=True, version=2).version == 2
+    assert repository.exists(ledger.id)
+    repository.restore(ledger.id)
+    restored = repository.get(ledger.id)
+    restored.rename("after the archive")
+    assert repository.save(restored) == 6
+    with pytest.raises(AggregateNotFoundError):
+        repository.get(ledger.id, archived=True)
+
+
+def test_a_store_that_cannot_archive_is_named() -> None:
+    """A store without archive_stream: archive, restore and get(archived=True) raise EventStoreError naming it."""
+
+    class PlainStore(InMemoryEventStore):
+        archive_stream = None  # type: ignore[assignment]  # no longer an ArchivableStore
+
+    repository = Repository(Ledger, PlainStore())
+    for call in (repository.archive, repository.restore, lambda i: repository.get(i, archived=True)):
+        with pytest.raises(EventStoreError, match="PlainStore cannot"):
+            call("x")

@@ -39,11 +39,11 @@ def seed(settings: EventStoreSettings, count: int = 3) -> str:
 
 class TestCommands:
     def test_create_table_then_describe(self, cli_env: EventStoreSettings) -> None:
-        """create-table --all makes the four tables (and says so, or that they exist); describe reports them."""
+        """create-table --all makes the five tables (and says so, or that they exist); describe reports them."""
         code, output = cli("create-table", "--all")
-        assert code == 0 and output.count("created, ACTIVE") == 4
+        assert code == 0 and output.count("created, ACTIVE") == 5
         code, output = cli("create-table", "--all")
-        assert code == 0 and output.count("exists, ACTIVE") == 4
+        assert code == 0 and output.count("exists, ACTIVE") == 5
         code, output = cli("describe")
         assert code == 0
         fields = dict(line.split(None, 1) for line in output.splitlines())
@@ -52,8 +52,8 @@ class TestCommands:
         assert fields["stream"] == "NEW_AND_OLD_IMAGES" and json.loads(fields["indexes"]) == ["outbox"]
         assert fields["billing"] == "PAY_PER_REQUEST" and "itemCountEstimate" in fields
 
-    def test_describe_all_reports_the_four_tables(self, cli_env: EventStoreSettings) -> None:
-        """Describe --all describes the events, checkpoints, snapshots and keys tables, a block each."""
+    def test_describe_all_reports_the_five_tables(self, cli_env: EventStoreSettings) -> None:
+        """Describe --all describes the events, checkpoints, snapshots, keys and archive tables, a block each."""
         assert cli("create-table", "--all")[0] == 0
         code, output = cli("describe", "--all")
         blocks = [dict(line.split(None, 1) for line in block.splitlines()) for block in output.split("\n\n")]
@@ -62,6 +62,7 @@ class TestCommands:
             cli_env.checkpoints_table_name,
             cli_env.snapshots_table_name,
             cli_env.keys_table_name,
+            cli_env.archive_table_name,
         ]
         assert code == 0 and [block["table"] for block in blocks] == names
         assert all(block["status"] == "ACTIVE" for block in blocks)

@@ -9,7 +9,7 @@ import pytest
 
 from dynamo_es import DynamoDBEventStore, DynamoDBSnapshotStore, EventStoreSettings, Snapshot, SubjectForgotten
 from dynamo_es.dynamodb import DynamoDBKeyStore
-from dynamo_es.exceptions import StreamDeletedError, StreamTruncatedError
+from dynamo_es.exceptions import StreamArchivedError, StreamDeletedError, StreamTruncatedError
 
 from ..conftest import cli
 from .test_cli import seed
@@ -158,3 +158,44 @@ class TestDataKeyPolicies:
     def test_without_a_data_key_no_kms_statement_is_granted(self, cli_env: EventStoreSettings) -> None:
         """Least privilege: no KMS action unless a key is named."""
         assert "kms:" not in cli("template", "cloudformation", "--iam")[1]
+
+
+class TestStreamArchive:
+    def test_archive_needs_yes_and_a_dry_run_changes_nothing(self, cli_env: EventStoreSettings) -> None:
+        """Without --yes or --dry-run: exit 2; a dry run names the events and the archive table; nothing moves."""
+        aggregate_id = seed(cli_env)
+        with pytest.raises(SystemExit) as exited:
+            cli("stream", "archive", "Parcel", aggregate_id)
+        assert exited.value.code == 2
+        code, output = cli("stream", "archive", "Parcel", aggregate_id, "--dry-run")
+        archive = cli_env.archive_table_name
+        assert (code, output) == (
+            0,
+            f"dry run: would move Parcel:{aggregate_id}'s 3 events to {archive}, leaving two StreamArchived marks\n",
+        )
+        assert len(DynamoDBEventStore(cli_env).load(aggregate_id, "Parcel")) == 3
+
+    def test_archive_then_events_archived_then_restore(self, cli_env: EventStoreSettings) -> None:
+        """--yes archives; events --archived prints them; restore --yes brings them back; again says so."""
+        aggregate_id = seed(cli_env)
+        assert cli("stream", "archive", "Parcel", aggregate_id, "--yes")[0] == 4  # no archive table yet
+        assert cli("create-table", "--all")[0] == 0
+        code, output = cli("stream", "archive", "Parcel", aggregate_id, "--yes")
+        archive = cli_env.archive_table_name
+        assert (code, output) == (0, f"archived Parcel:{aggregate_id}: 3 events moved to {archive} (versions 1-3)\n")
+        with pytest.raises(StreamArchivedError):
+            DynamoDBEventStore(cli_env).load(aggregate_id, "Parcel")
+        assert cli("events", "Parcel", aggregate_id)[0] == 1
+        code, output = cli("events", "Parcel", aggregate_id, "--archived")
+        assert code == 0 and [json.loads(line)["version"] for line in output.splitlines()] == [1, 2, 3]
+        code, output = cli("stream", "restore", "Parcel", aggregate_id, "--dry-run")
+        assert output == f"dry run: would move the events of Parcel:{aggregate_id} (versions 1-3) back from {archive}\n"
+        code, output = cli("stream", "restore", "Parcel", aggregate_id, "--yes")
+        assert (code, output) == (0, f"restored Parcel:{aggregate_id}: 3 events moved back (versions 1-3)\n")
+        assert len(DynamoDBEventStore(cli_env).load(aggregate_id, "Parcel")) == 3
+        assert cli("stream", "restore", "Parcel", aggregate_id, "--yes")[1] == (
+            f"Parcel:{aggregate_id} was restored already: nothing changed\n"
+        )
+        assert cli("stream", "restore", "Parcel", aggregate_id, "--dry-run")[1] == (
+            f"dry run: Parcel:{aggregate_id} is not archived; nothing would change\n"
+        )

@@ -43,6 +43,7 @@ LOGICAL = {
     "CheckpointsTable": "checkpoints",
     "SnapshotsTable": "snapshots",
     "KeysTable": "keys",
+    "ArchiveTable": "archive",
 }
 
 
@@ -107,7 +108,7 @@ class TestCloudFormation:
     def test_the_application_policy_allows_every_call_the_stores_make(
         self, cli_env: EventStoreSettings, recorded_calls: list[tuple[str, str, str]]
     ) -> None:
-        """Appends, commits with tracking, loads, snapshots, the outbox, a projection run and a rebuild: all allowed."""
+        """Appends, commits, loads, snapshots, the outbox, projections, a rebuild, deleting, archiving: all allowed."""
         policy = json.loads(cli("template", "cloudformation", "--iam")[1])["Resources"]["ApplicationPolicy"]
         allowed = allowed_actions(policy)
         assert cli("create-table", "--all")[0] == 0  # by the template, in production
@@ -121,6 +122,7 @@ class TestCloudFormation:
                 "checkpoints": settings.checkpoints_table_name,
                 "snapshots": settings.snapshots_table_name,
                 "keys": settings.keys_table_name,
+                "archive": settings.archive_table_name,
             }.items()
         }
         needed = {(action, tables[table], suffix) for action, table, suffix in recorded_calls if table in tables}
@@ -338,6 +340,12 @@ def exercise_the_stores(settings: EventStoreSettings) -> None:
     accounts.save(doomed)
     accounts.take_snapshot(doomed)
     accounts.delete(doomed.id)  # its snapshots, then its stream
+    kept = Account.open(f"iam-{uuid.uuid4().hex[:6]}")
+    kept.credit(1)
+    accounts.save(kept)
+    accounts.archive(kept.id)  # the seal, then moves between the tables
+    accounts.get(kept.id, archived=True)
+    accounts.restore(kept.id)
 
 
 ITEM_ACTIONS = {

@@ -93,9 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser = lambda name, **kw: original_add(name, parents=[after_options(name)], **kw)  # type: ignore[method-assign]
 
     create = commands.add_parser("create-table", help="create the events table (and with --all the others)")
-    create.add_argument("--all", action="store_true", help="also the checkpoints, snapshots and keys tables")
+    create.add_argument("--all", action="store_true", help="also the checkpoints, snapshots, keys and archive tables")
     describe = commands.add_parser("describe", help="table status, keys, billing, stream, indexes, item count estimate")
-    describe.add_argument("--all", action="store_true", help="also the checkpoints, snapshots and keys tables")
+    describe.add_argument("--all", action="store_true", help="also the checkpoints, snapshots, keys and archive tables")
 
     events = commands.add_parser("events", help="print one stream's events")
     events.add_argument("aggregate_type", metavar="TYPE")
@@ -103,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--from", dest="from_version", type=int, default=1, metavar="N", help="first version")
     events.add_argument("--to", dest="to_version", type=int, metavar="N", help="last version")
     events.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
+    events.add_argument("--archived", action="store_true", help="read an archived stream from the archive table")
 
     tail = commands.add_parser("tail", help="follow the table's stream, one line per change")
     tail.add_argument("--from-start", action="store_true", help="begin at the oldest kept record, not now")
@@ -153,7 +154,17 @@ def _line(document: dict[str, Any]) -> str:
     return json.dumps(document, ensure_ascii=False, default=str)
 
 
-_OTHER_TABLES = (DynamoDBCheckpointStore, DynamoDBSnapshotStore, DynamoDBKeyStore)
+@attrs.frozen
+class _ArchiveTable:
+    """The archive table, checked like the other stores' tables."""
+
+    settings: EventStoreSettings
+
+    def ensure_table(self) -> dict[str, Any]:
+        return DynamoDBEventStore(self.settings).ensure_archive_table()
+
+
+_OTHER_TABLES = (DynamoDBCheckpointStore, DynamoDBSnapshotStore, DynamoDBKeyStore, _ArchiveTable)
 """The stores whose tables ``--all`` adds to the events table."""
 
 
@@ -204,9 +215,8 @@ def _describe_table(table: dict[str, Any], out: TextIO) -> None:
 
 
 def _events(store: DynamoDBEventStore, args: argparse.Namespace, out: TextIO) -> None:
-    events = store.load(
-        args.aggregate_id, args.aggregate_type, from_version=args.from_version, to_version=args.to_version
-    )
+    load = store.load_archived if args.archived else store.load
+    events = load(args.aggregate_id, args.aggregate_type, from_version=args.from_version, to_version=args.to_version)
     if not events:
         print(f"no events in {args.aggregate_type}:{args.aggregate_id}", file=sys.stderr)
     if args.format == "jsonl":

@@ -1,4 +1,4 @@
-"""``dynamo-es stream delete|truncate`` and ``dynamo-es forget``: changes that cannot be undone, so asked for twice.
+"""``dynamo-es stream delete|truncate|archive|restore`` and ``dynamo-es forget``: changes asked for twice.
 
 Each needs ``--yes`` to act or ``--dry-run``, which prints what it would change and changes nothing;
 without either, argparse refuses (exit 2).
@@ -12,7 +12,7 @@ from typing import Any, TextIO
 from ..core.serialization import RawEventSerializer
 from ..domain.personal import SEALED_STATE
 from ..dynamodb import DynamoDBEventStore, DynamoDBKeyStore, DynamoDBSnapshotStore
-from ..exceptions import SnapshotError, StreamDeletedError
+from ..exceptions import AggregateNotFoundError, SnapshotError, StreamArchivedError, StreamDeletedError
 from ..ports.keys import announce_forgotten
 from ..settings import EventStoreSettings
 
@@ -21,7 +21,7 @@ __all__ = ["add_lifecycle_commands", "run_forget", "run_stream_command"]
 
 def add_lifecycle_commands(commands: Any, after: argparse.ArgumentParser) -> None:
     """Add ``stream delete`` and ``forget`` to the CLI's sub-commands (``after``: the global options)."""
-    stream = commands.add_parser("stream", help="delete a stream, or truncate it behind a snapshot")
+    stream = commands.add_parser("stream", help="delete, truncate, archive or restore a stream")
     actions = stream.add_subparsers(dest="action", required=True, metavar="ACTION")
     delete = actions.add_parser(
         "delete", parents=[after], help="delete a stream's events, leaving a StreamDeleted mark; no append after"
@@ -41,21 +41,29 @@ def add_lifecycle_commands(commands: Any, after: argparse.ArgumentParser) -> Non
         "--before", type=int, metavar="N", help="the first version to keep (default: the latest snapshot's)"
     )
     _confirmation(truncate)
+    for action, text in (("archive", "move a stream's events to the archive table"), ("restore", "move them back")):
+        parser = actions.add_parser(action, parents=[after], help=text)
+        parser.add_argument("aggregate_type", metavar="TYPE")
+        parser.add_argument("aggregate_id", metavar="ID")
+        _confirmation(parser, undone=False)
     forget = commands.add_parser("forget", help="delete a data subject's key: its personal data reads as placeholders")
     forget.add_argument("subject", metavar="SUBJECT")
     _confirmation(forget)
 
 
-def _confirmation(parser: argparse.ArgumentParser) -> None:
-    choice = parser.add_mutually_exclusive_group(required=True)  # this cannot be undone: ask for it twice
-    choice.add_argument("--yes", action="store_true", help="do it: this cannot be undone")
+def _confirmation(parser: argparse.ArgumentParser, *, undone: bool = True) -> None:
+    choice = parser.add_mutually_exclusive_group(required=True)  # ask for it twice
+    choice.add_argument("--yes", action="store_true", help="do it: this cannot be undone" if undone else "do it")
     choice.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
 
 
 def run_stream_command(settings: EventStoreSettings, args: argparse.Namespace, out: TextIO) -> None:
-    """``stream delete`` or ``stream truncate``: a dry run, or the change after ``--yes``."""
+    """``stream delete|truncate|archive|restore``: a dry run, or the change after ``--yes``."""
     if args.action == "truncate":
         _truncate(settings, args, out)
+        return
+    if args.action in ("archive", "restore"):
+        _move(DynamoDBEventStore(settings, serializer=RawEventSerializer()), args, out)
         return
     store = DynamoDBEventStore(settings, serializer=RawEventSerializer())
     stream_id = f"{args.aggregate_type}:{args.aggregate_id}"
@@ -94,6 +102,41 @@ def _deletion_plan(store: DynamoDBEventStore, args: argparse.Namespace) -> str:
     expected = args.expected_version
     refused = f" (refused: it is at {version}, not {expected})" if expected not in (None, version) else ""
     return f"dry run: would delete {stream_id}: {version} events (versions 1-{version}), {marks}{refused}"
+
+
+def _move(store: DynamoDBEventStore, args: argparse.Namespace, out: TextIO) -> None:
+    """Archive or restore (or say what would move)."""
+    if args.dry_run:
+        print(f"dry run: {_move_plan(store, args)}", file=out)
+        return
+    stream_id = f"{args.aggregate_type}:{args.aggregate_id}"
+    move = store.archive_stream if args.action == "archive" else store.restore_stream
+    done = move(args.aggregate_id, args.aggregate_type)
+    where = f"to {store.settings.archive_table_name}" if done.archived else "back"
+    if done.already and not done.moved:
+        print(f"{stream_id} was {args.action}d already: nothing changed", file=out)
+        return
+    again = f" (finishing an earlier {args.action})" if done.already else ""
+    print(
+        f"{args.action}d {stream_id}{again}: {done.moved} events moved {where} (versions 1-{done.last_version})",
+        file=out,
+    )
+
+
+def _move_plan(store: DynamoDBEventStore, args: argparse.Namespace) -> str:
+    stream_id, archive = f"{args.aggregate_type}:{args.aggregate_id}", store.settings.archive_table_name
+    version = store.stream_version(args.aggregate_id, args.aggregate_type)
+    if version == 0:
+        raise AggregateNotFoundError(args.aggregate_type, args.aggregate_id)
+    try:
+        store.load(args.aggregate_id, args.aggregate_type, from_version=version)
+    except StreamArchivedError as archived:
+        if args.action == "archive":
+            return f"{stream_id} is archived already (versions 1-{archived.last_version}); nothing would change"
+        return f"would move the events of {stream_id} (versions 1-{archived.last_version}) back from {archive}"
+    if args.action == "restore":
+        return f"{stream_id} is not archived; nothing would change"
+    return f"would move {stream_id}'s {version} events to {archive}, leaving two StreamArchived marks"
 
 
 def _truncate(settings: EventStoreSettings, args: argparse.Namespace, out: TextIO) -> None:

@@ -12,9 +12,11 @@ import attrs
 
 from ..exceptions import DuplicateEventTypeError, EventTypeError
 from .lifecycle import (
+    STREAM_ARCHIVED,
     STREAM_DELETED,
     STREAM_TRUNCATED,
     SUBJECT_FORGOTTEN,
+    StreamArchived,
     StreamDeleted,
     StreamTruncated,
     SubjectForgotten,
@@ -53,7 +55,7 @@ class _EventType:
 class EventRegistry:
     """Maps stable event type names to attrs classes, with their schema versions and upcasters.
 
-    Every registry holds `StreamDeleted`, `StreamTruncated` and `SubjectForgotten`, which
+    Every registry holds `StreamDeleted`, `StreamTruncated`, `StreamArchived` and `SubjectForgotten`, which
     dynamo-es writes itself.
     """
 
@@ -64,6 +66,7 @@ class EventRegistry:
     def __attrs_post_init__(self) -> None:
         self.register(StreamDeleted, name=STREAM_DELETED)  # every registry reads a store's own marks
         self.register(StreamTruncated, name=STREAM_TRUNCATED)
+        self.register(StreamArchived, name=STREAM_ARCHIVED)
         self.register(SubjectForgotten, name=SUBJECT_FORGOTTEN)
 
     def register(self, cls: type[T], *, name: str | None = None, version: int = 1) -> type[T]:

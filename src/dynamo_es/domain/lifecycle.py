@@ -1,14 +1,17 @@
-"""The events dynamo-es writes itself: `StreamDeleted`, `StreamTruncated`, `SubjectForgotten`."""
+"""The events dynamo-es writes itself: `StreamDeleted`, `StreamTruncated`, `StreamArchived`, `SubjectForgotten`."""
 
 from __future__ import annotations
 
 import attrs
 
 __all__ = [
+    "STREAM_ARCHIVED",
     "STREAM_DELETED",
+    "STREAM_MARKS",
     "STREAM_TRUNCATED",
     "SUBJECTS",
     "SUBJECT_FORGOTTEN",
+    "StreamArchived",
     "StreamDeleted",
     "StreamTruncated",
     "SubjectForgotten",
@@ -18,6 +21,10 @@ STREAM_DELETED = "$StreamDeleted"
 """`StreamDeleted`'s event type name, in every registry (``$``: no user type is named so)."""
 STREAM_TRUNCATED = "$StreamTruncated"
 """`StreamTruncated`'s event type name, in every registry."""
+STREAM_ARCHIVED = "$StreamArchived"
+"""`StreamArchived`'s event type name, in every registry."""
+STREAM_MARKS = frozenset({STREAM_DELETED, STREAM_TRUNCATED, STREAM_ARCHIVED})
+"""The event types of a store's own marks, which stand in a stream's slots but are no events of it."""
 SUBJECT_FORGOTTEN = "$SubjectForgotten"
 """`SubjectForgotten`'s event type name, in every registry."""
 SUBJECTS = "$Subject"
@@ -51,6 +58,21 @@ class StreamTruncated:
     """
 
     first_version: int
+
+
+@attrs.frozen
+class StreamArchived:
+    """What an archived stream leaves in the events table: version 1 and the slot after its last event.
+
+    ``archive_stream()`` moves the events to the archive table; ``restore_stream()`` moves them
+    back and removes both marks, so the stream goes on at ``last_version + 1``. Projections
+    skip it without counting its version: it is no event of the aggregate.
+
+    Attributes:
+        last_version: the version of the stream's last event.
+    """
+
+    last_version: int
 
 
 @attrs.frozen

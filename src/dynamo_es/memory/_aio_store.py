@@ -13,7 +13,7 @@ import attrs
 from ..core.changes import Change
 from ..core.reading import Selection
 from ..domain.events import EventHistory, EventMetadata, StoredEvent
-from ..ports.lifecycle import StreamDeletion, StreamTruncation
+from ..ports.lifecycle import StreamArchival, StreamDeletion, StreamTruncation
 from ..ports.store import (
     AppendResult,
     CommitResult,
@@ -95,6 +95,23 @@ class AsyncInMemoryEventStore(AsyncMemoryShell):
         """Remove the events before ``before_version``; see [`DeletableStore`][dynamo_es.DeletableStore]."""
         await asyncio.sleep(0)
         return self.sync.truncate_stream(aggregate_id, aggregate_type, before_version)
+
+    async def archive_stream(self, aggregate_id: str, aggregate_type: str) -> StreamArchival:
+        """Move the stream to the archive at once; see [`ArchivableStore`][dynamo_es.ArchivableStore]."""
+        await asyncio.sleep(0)
+        return self.sync.archive_stream(aggregate_id, aggregate_type)
+
+    async def restore_stream(self, aggregate_id: str, aggregate_type: str) -> StreamArchival:
+        """Move an archived stream back at once; see [`ArchivableStore`][dynamo_es.ArchivableStore]."""
+        await asyncio.sleep(0)
+        return self.sync.restore_stream(aggregate_id, aggregate_type)
+
+    async def load_archived(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        """An archived stream's events; see [`ArchivableStore`][dynamo_es.ArchivableStore]."""
+        await asyncio.sleep(0)
+        return self.sync.load_archived(aggregate_id, aggregate_type, from_version=from_version, to_version=to_version)
 
     async def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
         """Append to several streams at once, all or nothing; see [`EventStore`][dynamo_es.EventStore]."""

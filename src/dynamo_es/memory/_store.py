@@ -13,9 +13,17 @@ from ..core.changes import Change, ChangeKind, StreamPosition
 from ..core.reading import ChangeDecoder, Selection
 from ..core.serialization import EncodedEvent, EventSerializer
 from ..domain.events import EventHistory, EventMetadata, StoredEvent
-from ..domain.lifecycle import STREAM_TRUNCATED, StreamDeleted, StreamTruncated
-from ..exceptions import ConcurrencyError, Conflict, InvalidStreamError, StreamDeletedError, StreamTruncatedError
-from ..ports.lifecycle import StreamDeletion, StreamTruncation
+from ..domain.lifecycle import STREAM_ARCHIVED, STREAM_TRUNCATED, StreamArchived, StreamDeleted, StreamTruncated
+from ..exceptions import (
+    AggregateNotFoundError,
+    ConcurrencyError,
+    Conflict,
+    InvalidStreamError,
+    StreamArchivedError,
+    StreamDeletedError,
+    StreamTruncatedError,
+)
+from ..ports.lifecycle import StreamArchival, StreamDeletion, StreamTruncation, check_loadable
 from ..ports.source import StartAt
 from ..ports.store import (
     AppendResult,
@@ -62,7 +70,9 @@ class InMemoryEventStore:
     _log: ChangeLog = attrs.field(init=False, repr=False)
     _claims: dict[tuple[str, int], tuple[str, float]] = attrs.field(factory=dict, init=False, repr=False)
     _deleted: dict[str, EncodedEvent] = attrs.field(factory=dict, init=False, repr=False)
-    """Deleted streams' marks: `StreamDeleted`, at the version after the last event."""
+    """Deleted and archived streams' marks (`StreamDeleted`, `StreamArchived`), after the last event."""
+    _archive: dict[str, list[EncodedEvent]] = attrs.field(factory=dict, init=False, repr=False)
+    """Archived streams' records, as they were in ``_streams``."""
 
     def __attrs_post_init__(self) -> None:
         self._log = ChangeLog(threading.Condition(self._lock))
@@ -167,6 +177,8 @@ class InMemoryEventStore:
         stream_id = make_stream_id(aggregate_type, aggregate_id)
         with self._lock:
             mark = self._deleted.get(stream_id)
+            if mark is not None and mark.event_type == STREAM_ARCHIVED:
+                raise StreamArchivedError(stream_id, mark.version - 1)
             if mark is not None:
                 return self._deleted_again(stream_id, mark, reuse_id=reuse_id)
             stream = self._streams.get(stream_id, [])
@@ -218,7 +230,7 @@ class InMemoryEventStore:
         check_version("before_version", before_version, minimum=2)
         with self._lock:
             if stream_id in self._deleted:
-                raise StreamDeletedError(stream_id, self._deleted[stream_id].version - 1)
+                check_loadable(self.serializer, [self._deleted[stream_id]])
             stream = self._streams.get(stream_id, [])
             if before_version > len(stream):
                 raise InvalidStreamError(
@@ -234,6 +246,61 @@ class InMemoryEventStore:
                 self._log.record(ChangeKind.REMOVE, stream[version - 1])
                 stream[version - 1] = mark  # the data is gone; the slot stays taken
         return StreamTruncation(stream_id=stream_id, first_version=before_version, removed=before_version - first)
+
+    def archive_stream(self, aggregate_id: str, aggregate_type: str) -> StreamArchival:
+        """Move the stream to the archive at once; see [`ArchivableStore`][dynamo_es.ArchivableStore]."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        with self._lock:
+            mark = self._deleted.get(stream_id)
+            if mark is not None and mark.event_type != STREAM_ARCHIVED:
+                raise StreamDeletedError(stream_id, mark.version - 1)
+            if mark is not None:
+                return StreamArchival(
+                    stream_id=stream_id, last_version=mark.version - 1, moved=0, archived=True, already=True
+                )
+            stream = self._streams.pop(stream_id, [])
+            if not stream:
+                raise AggregateNotFoundError(aggregate_type, aggregate_id)
+            archived = StreamArchived(len(stream))
+            over, after = (self._mark(aggregate_id, aggregate_type, archived, slot) for slot in (0, len(stream)))
+            self._log.record(ChangeKind.INSERT, after)
+            self._log.record(ChangeKind.MODIFY, over, stream[0])
+            kept = _kept(stream)
+            for record in kept[1:]:
+                self._log.record(ChangeKind.REMOVE, record)
+            self._archive[stream_id] = stream
+            self._deleted[stream_id] = after
+        return StreamArchival(stream_id=stream_id, last_version=len(stream), moved=len(kept), archived=True)
+
+    def restore_stream(self, aggregate_id: str, aggregate_type: str) -> StreamArchival:
+        """Move an archived stream back at once; see [`ArchivableStore`][dynamo_es.ArchivableStore]."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        with self._lock:
+            mark = self._deleted.get(stream_id)
+            if mark is None or mark.event_type != STREAM_ARCHIVED:
+                last = len(self._records(aggregate_id, aggregate_type, 1, None, deleted_ok=False))
+                if not last:
+                    raise AggregateNotFoundError(aggregate_type, aggregate_id)
+                return StreamArchival(stream_id=stream_id, last_version=last, moved=0, archived=False, already=True)
+            stream = self._streams[stream_id] = self._archive.pop(stream_id)
+            del self._deleted[stream_id]
+            kept = _kept(stream)
+            for record in kept[1:]:
+                self._log.record(ChangeKind.INSERT, record)
+            self._log.record(ChangeKind.MODIFY, stream[0])
+            self._log.record(ChangeKind.REMOVE, mark)
+        return StreamArchival(stream_id=stream_id, last_version=len(stream), moved=len(kept), archived=False)
+
+    def load_archived(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        """An archived stream's events; see [`ArchivableStore`][dynamo_es.ArchivableStore]."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        with self._lock:
+            records = list(self._archive.get(stream_id, ()))
+        if not records:
+            raise AggregateNotFoundError(aggregate_type, aggregate_id)
+        return self.serializer.decode_all(_sliced(stream_id, records, from_version, to_version))
 
     def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
         """Append to several streams at once, all or nothing; see [`EventStore`][dynamo_es.EventStore]."""
@@ -317,16 +384,12 @@ class InMemoryEventStore:
         with self._lock:
             mark = self._deleted.get(stream_id)
             if mark is not None and not deleted_ok:
-                raise StreamDeletedError(stream_id, mark.version - 1)
+                check_loadable(self.serializer, [mark])
             if mark is not None:  # all that is left of the stream
                 last = mark.version if to_version is None else to_version
                 return [mark] if from_version <= mark.version <= last else []
             records = list(self._streams.get(stream_id, ()))
-        first = _first_version(records)
-        if from_version < first and not deleted_ok:
-            raise StreamTruncatedError(stream_id, first)
-        last = len(records) if to_version is None else min(to_version, len(records))
-        return records[max(from_version, first) - 1 : last]
+        return _sliced(stream_id, records, from_version, to_version, truncated_ok=deleted_ok)
 
     def undispatched(self, *, page_size: int = 100) -> Iterator[StoredEvent]:
         """Events not yet marked dispatched, oldest first."""
@@ -394,6 +457,17 @@ def _first_version(stream: list[EncodedEvent]) -> int:
     if not stream or stream[0].event_type != STREAM_TRUNCATED:
         return 1
     return next(index + 1 for index, record in enumerate(stream) if record.event_type != STREAM_TRUNCATED)
+
+
+def _sliced(
+    stream_id: str, records: list[EncodedEvent], first: int, last: int | None, *, truncated_ok: bool = False
+) -> list[EncodedEvent]:
+    """Versions ``first`` to ``last`` of a stream's records (`StreamTruncatedError` before a truncation's first)."""
+    kept = _first_version(records)
+    if first < kept and not truncated_ok:
+        raise StreamTruncatedError(stream_id, kept)
+    end = len(records) if last is None else min(last, len(records))
+    return records[max(first, kept) - 1 : end]
 
 
 def _kept(records: list[EncodedEvent]) -> list[EncodedEvent]:

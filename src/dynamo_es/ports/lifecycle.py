@@ -1,4 +1,4 @@
-"""A stream's lifecycle: deleting it, the protocol every store that can implements (sync and async).
+"""A stream's lifecycle: deleting, truncating and archiving it, the protocols stores implement (sync and async).
 
 A deletion first writes `StreamDeleted` after the stream's last event (with the stream's own
 optimistic check, so it is all or nothing), then removes the events in bounded steps. From the
@@ -14,12 +14,23 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from ..core.serialization import EncodedEvent, EventSerializer
-from ..domain.lifecycle import STREAM_DELETED, STREAM_TRUNCATED, StreamDeleted, StreamTruncated
-from ..exceptions import StreamDeletedError, StreamTruncatedError
+from ..domain.events import StoredEvent
+from ..domain.lifecycle import (
+    STREAM_ARCHIVED,
+    STREAM_DELETED,
+    STREAM_TRUNCATED,
+    StreamArchived,
+    StreamDeleted,
+    StreamTruncated,
+)
+from ..exceptions import StreamArchivedError, StreamDeletedError, StreamTruncatedError
 
 __all__ = [
+    "ArchivableStore",
+    "AsyncArchivableStore",
     "AsyncDeletableStore",
     "DeletableStore",
+    "StreamArchival",
     "StreamDeletion",
     "StreamTruncation",
     "check_loadable",
@@ -61,6 +72,25 @@ class StreamTruncation:
     stream_id: str
     first_version: int
     removed: int
+
+
+@attrs.frozen(kw_only=True)
+class StreamArchival:
+    """What ``archive_stream()`` or ``restore_stream()`` did.
+
+    Attributes:
+        stream_id: the stream.
+        last_version: the version of its last event.
+        moved: how many events this call moved (to the archive table, or back).
+        archived: where the stream is now: True in the archive, False back in the events table.
+        already: an earlier call had done it (or begun it: this one finished it).
+    """
+
+    stream_id: str
+    last_version: int
+    moved: int
+    archived: bool
+    already: bool = False
 
 
 @runtime_checkable
@@ -117,16 +147,65 @@ class AsyncDeletableStore(Protocol):
         ...
 
 
+@runtime_checkable
+class ArchivableStore(Protocol):
+    """A store that can move a stream to its archive and back: the memory and DynamoDB stores.
+
+    An archived stream keeps two `StreamArchived` marks in the events table (over version 1 and
+    after its last event), so it takes no append and loads as `StreamArchivedError`, while its
+    events wait, unchanged, in the archive table (the same schema).
+    """
+
+    def archive_stream(self, aggregate_id: str, aggregate_type: str) -> StreamArchival:
+        """Move the stream's events to the archive; idempotent, and finishes an archiving cut short.
+
+        Raises `AggregateNotFoundError` for a stream without events, `StreamDeletedError` for a deleted one.
+        """
+        ...
+
+    def restore_stream(self, aggregate_id: str, aggregate_type: str) -> StreamArchival:
+        """Move an archived stream's events back: it loads and takes appends again. Idempotent."""
+        ...
+
+    def load_archived(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        """An archived stream's events, from the archive table (`AggregateNotFoundError` if it is not archived)."""
+        ...
+
+
+@runtime_checkable
+class AsyncArchivableStore(Protocol):
+    """The async `ArchivableStore`."""
+
+    async def archive_stream(self, aggregate_id: str, aggregate_type: str) -> StreamArchival:
+        """Move the stream's events to the archive; see `ArchivableStore`."""
+        ...
+
+    async def restore_stream(self, aggregate_id: str, aggregate_type: str) -> StreamArchival:
+        """Move an archived stream's events back; see `ArchivableStore`."""
+        ...
+
+    async def load_archived(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        """An archived stream's events; see `ArchivableStore`."""
+        ...
+
+
 def check_loadable(serializer: EventSerializer, records: Sequence[EncodedEvent]) -> None:
     """Raise when a load's first or last record is a store's mark: the stream is deleted or truncated.
 
     A deletion replaces version 1 with a mark and writes one after the last event, so every
     load of a deleted stream that reaches either end holds one (`StreamDeletedError`). A
     truncation replaces version 1, so a load from version 1 holds it (`StreamTruncatedError`).
+    An archived stream's marks are where a deleted one's are (`StreamArchivedError`).
     """
     for record in (records[0], records[-1]) if records else ():
         if record.event_type == STREAM_DELETED:
             raise StreamDeletedError(record.stream_id, last_version_of(serializer, record))
+        if record.event_type == STREAM_ARCHIVED:
+            raise StreamArchivedError(record.stream_id, last_version_of(serializer, record))
         if record.event_type == STREAM_TRUNCATED:
             raise StreamTruncatedError(record.stream_id, first_kept_version(serializer, record))
 
@@ -142,9 +221,9 @@ def first_kept_version(serializer: EventSerializer, record: EncodedEvent) -> int
 
 
 def last_version_of(serializer: EventSerializer, record: EncodedEvent) -> int:
-    """A `StreamDeleted` record's last version (from the class, or a raw serializer's document)."""
+    """A `StreamDeleted` or `StreamArchived` record's last version (from the class, or a raw document)."""
     mark = serializer.decode(record).event
-    if isinstance(mark, StreamDeleted):
+    if isinstance(mark, (StreamDeleted, StreamArchived)):
         return mark.last_version
     if isinstance(mark, dict) and isinstance(mark.get("last_version"), int):
         return int(mark["last_version"])

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import attrs
 
 from ..core.changes import Change, ChangeKind
+from ..domain.lifecycle import STREAM_ARCHIVED
 from ..exceptions import ProjectionError
 
 __all__ = ["BatchOutcome", "RebuildProgress", "Tally", "group_changes"]
@@ -86,13 +87,17 @@ class Tally:
 
 
 def group_changes(changes: Iterable[Change], kinds: frozenset[ChangeKind]) -> tuple[dict[str, list[Change]], int]:
-    """Wanted changes per stream (inserts by version, duplicates dropped; then the others), and the unwanted count."""
+    """Wanted changes per stream (inserts by version, duplicates dropped; then the others), and the unwanted count.
+
+    An archived stream's marks (`StreamArchived`) are never wanted: they are no events of the
+    aggregate, and the slot after the last event is the next event's once the stream is restored.
+    """
     inserts: dict[str, dict[int, Change]] = {}
     others: dict[str, list[Change]] = {}
     seen: set[str] = set()
     unwanted = 0
     for change in changes:
-        if change.kind not in kinds:
+        if change.kind not in kinds or change.event.event_type == STREAM_ARCHIVED:
             unwanted += 1
         elif change.kind is ChangeKind.INSERT:
             versions = inserts.setdefault(change.event.stream_id, {})

@@ -7,6 +7,7 @@ dynamo-es is installed; it provides the session-scoped ``dynamodb_local`` fixtur
 from ..exceptions import DynamoDBLocalError
 from ._aio_contract import AsyncEventStoreContract
 from ._contract import EventStoreContract
+from ._contract_archive import ArchivableStoreContract
 from ._contract_keys import KeyStoreContract
 from ._contract_lifecycle import DeletableStoreContract
 from ._faults import FaultProxy
@@ -14,6 +15,7 @@ from ._lambda_payloads import lambda_payload
 from ._local import DynamoDBLocal, configured_or_local, find_dynamodb_local
 
 __all__ = [
+    "ArchivableStoreContract",
     "AsyncEventStoreContract",
     "DeletableStoreContract",
     "DynamoDBLocal",

@@ -12,8 +12,21 @@ from ...core.backends.asyncio import awaited, replay
 from ...core.gc import collection_paused
 from ...domain.aggregate import AggregateRoot
 from ...domain.events import EventHistory, EventMetadata, StoredEvent
-from ...exceptions import AggregateNotFoundError, ConcurrencyError, EventStoreError, SnapshotError, StreamDeletedError
-from ...ports.lifecycle import AsyncDeletableStore, StreamDeletion, StreamTruncation
+from ...exceptions import (
+    AggregateNotFoundError,
+    ConcurrencyError,
+    EventStoreError,
+    SnapshotError,
+    StreamArchivedError,
+    StreamDeletedError,
+)
+from ...ports.lifecycle import (
+    AsyncArchivableStore,
+    AsyncDeletableStore,
+    StreamArchival,
+    StreamDeletion,
+    StreamTruncation,
+)
 from ...ports.snapshots import AsyncSnapshotStore, Snapshot, SnapshotStrategy
 from ...ports.store import AsyncEventStore, AsyncReplayableStore, check_version
 from .._checks import (
@@ -56,36 +69,44 @@ class AsyncRepository(Generic[A]):
     def __attrs_post_init__(self) -> None:
         check_snapshot_options(self.snapshots, self.snapshot_strategy)
 
-    async def get(self, aggregate_id: str, *, version: int | None = None) -> A:
+    async def get(self, aggregate_id: str, *, version: int | None = None, archived: bool = False) -> A:
         """The aggregate rebuilt from its events; with ``version``, as it was at that version.
 
         With ``version`` past the end of the stream, the aggregate is at its latest version
-        (check ``aggregate.version``).
+        (check ``aggregate.version``). With ``archived``, the events come from the archive
+        table (`archive()`): an archived aggregate loads only so, read-only.
 
         Raises:
-            AggregateNotFoundError: the stream has no event (up to ``version``).
+            AggregateNotFoundError: the stream has no event (up to ``version``), or, with
+                ``archived``, it is not archived.
+            StreamArchivedError: the stream is archived (and ``archived`` is not given).
         """
         if version is not None:
             check_version("version", version, minimum=1)
         with collection_paused():  # a load's thousands of objects are freed before the collector would walk them
-            return await self._get(aggregate_id, version)
+            return await self._get(aggregate_id, version, archived=archived)
 
-    async def _get(self, aggregate_id: str, version: int | None) -> A:
+    async def _get(self, aggregate_id: str, version: int | None, *, archived: bool) -> A:
         aggregate_type = self.aggregate_class.aggregate_type
         aggregate = await self._from_snapshot(aggregate_id, version)
         if aggregate is not None:
-            await replay(aggregate, await self._events(aggregate_id, aggregate.version + 1, version))
+            await replay(aggregate, await self._events(aggregate_id, aggregate.version + 1, version, archived=archived))
             return aggregate
-        events = await self._events(aggregate_id, 1, version)
+        events = await self._events(aggregate_id, 1, version, archived=archived)
         if not events:
             raise AggregateNotFoundError(aggregate_type, aggregate_id)
         aggregate = self.aggregate_class(aggregate_id)
         await replay(aggregate, events)
         return aggregate
 
-    async def _events(self, aggregate_id: str, first: int, last: int | None) -> Sequence[StoredEvent] | EventHistory:
+    async def _events(
+        self, aggregate_id: str, first: int, last: int | None, *, archived: bool = False
+    ) -> Sequence[StoredEvent] | EventHistory:
         """The events to replay: only the decoded events when the store can give them alone."""
         aggregate_type = self.aggregate_class.aggregate_type
+        if archived:
+            store = self._archivable("load archived streams")
+            return await store.load_archived(aggregate_id, aggregate_type, from_version=first, to_version=last)
         if isinstance(self.store, AsyncReplayableStore):
             return await self.store.load_history(aggregate_id, aggregate_type, from_version=first, to_version=last)
         return await self.store.load(aggregate_id, aggregate_type, from_version=first, to_version=last)
@@ -219,6 +240,25 @@ class AsyncRepository(Generic[A]):
             )
         return await self.store.truncate_stream(aggregate_id, cls.aggregate_type, before)
 
+    async def archive(self, aggregate_id: str) -> StreamArchival:
+        """Move the aggregate's events to the archive table (see `AsyncArchivableStore.archive_stream`).
+
+        Its snapshots stay. Until `restore()`, `get()` raises `StreamArchivedError` and saves
+        conflict; ``get(aggregate_id, archived=True)`` loads it from the archive.
+        """
+        store = self._archivable("archive streams")
+        return await store.archive_stream(aggregate_id, self.aggregate_class.aggregate_type)
+
+    async def restore(self, aggregate_id: str) -> StreamArchival:
+        """Move an archived aggregate's events back: it loads and saves again (idempotent)."""
+        store = self._archivable("restore streams")
+        return await store.restore_stream(aggregate_id, self.aggregate_class.aggregate_type)
+
+    def _archivable(self, action: str) -> AsyncArchivableStore:
+        if not isinstance(self.store, AsyncArchivableStore):
+            raise EventStoreError(f"{type(self.store).__name__} cannot {action}")
+        return self.store
+
     async def _from_snapshot(self, aggregate_id: str, version: int | None) -> A | None:
         if self.snapshots is None:
             return None
@@ -227,7 +267,7 @@ class AsyncRepository(Generic[A]):
         return restore(cls, aggregate_id, snapshot, self.store.serializer)
 
     async def exists(self, aggregate_id: str) -> bool:
-        """Whether the aggregate's stream holds any event (a deleted one does not)."""
+        """Whether the aggregate's stream holds any event (a deleted one does not; an archived one does)."""
         aggregate_type = self.aggregate_class.aggregate_type
         version = await self.store.stream_version(aggregate_id, aggregate_type)
         if version == 0:
@@ -236,4 +276,6 @@ class AsyncRepository(Generic[A]):
             await self.store.load(aggregate_id, aggregate_type, from_version=version, to_version=version)
         except StreamDeletedError:
             return False
+        except StreamArchivedError:
+            return True  # in the archive table
         return True

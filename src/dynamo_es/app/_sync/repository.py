@@ -14,8 +14,21 @@ from ...core.backends.sync import awaited, replay
 from ...core.gc import collection_paused
 from ...domain.aggregate import AggregateRoot
 from ...domain.events import EventHistory, EventMetadata, StoredEvent
-from ...exceptions import AggregateNotFoundError, ConcurrencyError, EventStoreError, SnapshotError, StreamDeletedError
-from ...ports.lifecycle import DeletableStore, StreamDeletion, StreamTruncation
+from ...exceptions import (
+    AggregateNotFoundError,
+    ConcurrencyError,
+    EventStoreError,
+    SnapshotError,
+    StreamArchivedError,
+    StreamDeletedError,
+)
+from ...ports.lifecycle import (
+    ArchivableStore,
+    DeletableStore,
+    StreamArchival,
+    StreamDeletion,
+    StreamTruncation,
+)
 from ...ports.snapshots import Snapshot, SnapshotStore, SnapshotStrategy
 from ...ports.store import EventStore, ReplayableStore, check_version
 from .._checks import (
@@ -58,36 +71,44 @@ class Repository(Generic[A]):
     def __attrs_post_init__(self) -> None:
         check_snapshot_options(self.snapshots, self.snapshot_strategy)
 
-    def get(self, aggregate_id: str, *, version: int | None = None) -> A:
+    def get(self, aggregate_id: str, *, version: int | None = None, archived: bool = False) -> A:
         """The aggregate rebuilt from its events; with ``version``, as it was at that version.
 
         With ``version`` past the end of the stream, the aggregate is at its latest version
-        (check ``aggregate.version``).
+        (check ``aggregate.version``). With ``archived``, the events come from the archive
+        table (`archive()`): an archived aggregate loads only so, read-only.
 
         Raises:
-            AggregateNotFoundError: the stream has no event (up to ``version``).
+            AggregateNotFoundError: the stream has no event (up to ``version``), or, with
+                ``archived``, it is not archived.
+            StreamArchivedError: the stream is archived (and ``archived`` is not given).
         """
         if version is not None:
             check_version("version", version, minimum=1)
         with collection_paused():  # a load's thousands of objects are freed before the collector would walk them
-            return self._get(aggregate_id, version)
+            return self._get(aggregate_id, version, archived=archived)
 
-    def _get(self, aggregate_id: str, version: int | None) -> A:
+    def _get(self, aggregate_id: str, version: int | None, *, archived: bool) -> A:
         aggregate_type = self.aggregate_class.aggregate_type
         aggregate = self._from_snapshot(aggregate_id, version)
         if aggregate is not None:
-            replay(aggregate, self._events(aggregate_id, aggregate.version + 1, version))
+            replay(aggregate, self._events(aggregate_id, aggregate.version + 1, version, archived=archived))
             return aggregate
-        events = self._events(aggregate_id, 1, version)
+        events = self._events(aggregate_id, 1, version, archived=archived)
         if not events:
             raise AggregateNotFoundError(aggregate_type, aggregate_id)
         aggregate = self.aggregate_class(aggregate_id)
         replay(aggregate, events)
         return aggregate
 
-    def _events(self, aggregate_id: str, first: int, last: int | None) -> Sequence[StoredEvent] | EventHistory:
+    def _events(
+        self, aggregate_id: str, first: int, last: int | None, *, archived: bool = False
+    ) -> Sequence[StoredEvent] | EventHistory:
         """The events to replay: only the decoded events when the store can give them alone."""
         aggregate_type = self.aggregate_class.aggregate_type
+        if archived:
+            store = self._archivable("load archived streams")
+            return store.load_archived(aggregate_id, aggregate_type, from_version=first, to_version=last)
         if isinstance(self.store, ReplayableStore):
             return self.store.load_history(aggregate_id, aggregate_type, from_version=first, to_version=last)
         return self.store.load(aggregate_id, aggregate_type, from_version=first, to_version=last)
@@ -221,6 +242,25 @@ class Repository(Generic[A]):
             )
         return self.store.truncate_stream(aggregate_id, cls.aggregate_type, before)
 
+    def archive(self, aggregate_id: str) -> StreamArchival:
+        """Move the aggregate's events to the archive table (see `ArchivableStore.archive_stream`).
+
+        Its snapshots stay. Until `restore()`, `get()` raises `StreamArchivedError` and saves
+        conflict; ``get(aggregate_id, archived=True)`` loads it from the archive.
+        """
+        store = self._archivable("archive streams")
+        return store.archive_stream(aggregate_id, self.aggregate_class.aggregate_type)
+
+    def restore(self, aggregate_id: str) -> StreamArchival:
+        """Move an archived aggregate's events back: it loads and saves again (idempotent)."""
+        store = self._archivable("restore streams")
+        return store.restore_stream(aggregate_id, self.aggregate_class.aggregate_type)
+
+    def _archivable(self, action: str) -> ArchivableStore:
+        if not isinstance(self.store, ArchivableStore):
+            raise EventStoreError(f"{type(self.store).__name__} cannot {action}")
+        return self.store
+
     def _from_snapshot(self, aggregate_id: str, version: int | None) -> A | None:
         if self.snapshots is None:
             return None
@@ -229,7 +269,7 @@ class Repository(Generic[A]):
         return restore(cls, aggregate_id, snapshot, self.store.serializer)
 
     def exists(self, aggregate_id: str) -> bool:
-        """Whether the aggregate's stream holds any event (a deleted one does not)."""
+        """Whether the aggregate's stream holds any event (a deleted one does not; an archived one does)."""
         aggregate_type = self.aggregate_class.aggregate_type
         version = self.store.stream_version(aggregate_id, aggregate_type)
         if version == 0:
@@ -238,4 +278,6 @@ class Repository(Generic[A]):
             self.store.load(aggregate_id, aggregate_type, from_version=version, to_version=version)
         except StreamDeletedError:
             return False
+        except StreamArchivedError:
+            return True  # in the archive table
         return True

@@ -14,7 +14,7 @@ from ...core.changes import Change, StreamPosition
 from ...core.reading import ChangeDecoder, Selection
 from ...core.serialization import EventSerializer
 from ...domain.events import EventHistory, EventMetadata, StoredEvent
-from ...ports.lifecycle import StreamDeletion, StreamTruncation
+from ...ports.lifecycle import StreamArchival, StreamDeletion, StreamTruncation
 from ...ports.source import StartAt, TrimmedPolicy
 from ...ports.store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
 from ...settings import EventStoreSettings
@@ -23,7 +23,7 @@ from ..flows.checkpoints import checkpoint_model
 from ..flows.outbox import OutboxIndex, OutboxReader
 from ..flows.records import change_reader, event_reader, record_decoder, selection_filter, subscription_arguments
 from ..flows.store import StoreCore
-from ..schema.model import EventItem, EventItemCodec, event_model
+from ..schema.model import EventItem, EventItemCodec, archive_model, event_model
 from ..schema.table import LazyTable
 from ..wire.aio_client import AsyncEventClientOwner, LazyAsyncClient
 from .checkpoints import AsyncDynamoDBCheckpointStore
@@ -63,6 +63,7 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
     page_items: int | None = attrs.field(default=PAGE_ITEMS, kw_only=True)
     _model: type[EventItem] = attrs.field(init=False, repr=False)
     _checked: LazyTable[EventItem] = attrs.field(init=False, repr=False)
+    _archive: LazyTable[EventItem] = attrs.field(init=False, repr=False)
     _core: StoreCore = attrs.field(init=False, repr=False)
     _client: LazyAsyncClient = attrs.field(init=False, repr=False)
     _outbox: OutboxIndex = attrs.field(init=False, repr=False)
@@ -72,6 +73,7 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         settings = self.settings
         self._model = event_model(settings)
         self._checked = LazyTable(self._model, settings.create_table_if_not_exists)
+        self._archive = LazyTable(archive_model(settings), settings.create_table_if_not_exists)
         codec = EventItemCodec(self._model)
         # the I/O-free update only: the checkpoints table is checked by _prepare(tracking=True)
         tracking_update = self.tracking.tracking_update
@@ -106,10 +108,17 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         description: dict[str, Any] = await asyncio.to_thread(self._checked.ensure)
         return description
 
-    async def _prepare(self, *, tracking: bool = False) -> None:
+    async def ensure_archive_table(self) -> dict[str, Any]:
+        """Check the archive table (``archive_table_name``), creating it if missing and allowed; its description."""
+        description: dict[str, Any] = await asyncio.to_thread(self._archive.ensure)
+        return description
+
+    async def _prepare(self, *, tracking: bool = False, archive: bool = False) -> None:
         """Check the tables once (LazyTable makes concurrent first uses wait for one check)."""
         if not self._checked.checked:
             await asyncio.to_thread(self._checked.ready)
+        if archive and not self._archive.checked:
+            await asyncio.to_thread(self._archive.ready)
         if tracking:
             await self.tracking.ready()  # the tracking store's own check: the table is described once
 
@@ -163,6 +172,35 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         check_version("before_version", before_version, minimum=2)
         await self._prepare()
         return await self._run(self._core.truncate_stream(stream_id, before_version))
+
+    async def archive_stream(self, aggregate_id: str, aggregate_type: str) -> StreamArchival:
+        """Move the stream's events to the archive table; see [`ArchivableStore`][dynamo_es.ArchivableStore].
+
+        One transaction seals the stream (its marks, and version 1 into the archive), then its
+        events move in transactions of 49 (a Put and a Delete each) and a check of the mark.
+        """
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        await self._prepare(archive=True)
+        return await self._run(self._core.archive_stream(stream_id))
+
+    async def restore_stream(self, aggregate_id: str, aggregate_type: str) -> StreamArchival:
+        """Move an archived stream's events back; see [`ArchivableStore`][dynamo_es.ArchivableStore].
+
+        The events move back in transactions of 49; a last one puts version 1 back and removes the marks.
+        """
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        await self._prepare(archive=True)
+        return await self._run(self._core.restore_stream(stream_id))
+
+    async def load_archived(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        """An archived stream's events, from the archive table; see [`ArchivableStore`][dynamo_es.ArchivableStore]."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
+            return []
+        await self._prepare(archive=True)
+        return await self._run(self._core.load_archived(stream_id, (from_version, to_version)))
 
     async def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
         """Append to several streams in one transaction, all or nothing; see [`EventStore`][dynamo_es.EventStore].

@@ -15,7 +15,7 @@ from ...core.changes import Change, StreamPosition
 from ...core.reading import ChangeDecoder, Selection
 from ...core.serialization import EventSerializer
 from ...domain.events import EventHistory, EventMetadata, StoredEvent
-from ...ports.lifecycle import StreamDeletion, StreamTruncation
+from ...ports.lifecycle import StreamArchival, StreamDeletion, StreamTruncation
 from ...ports.source import StartAt, TrimmedPolicy
 from ...ports.store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
 from ...settings import EventStoreSettings
@@ -24,7 +24,7 @@ from ..flows.checkpoints import checkpoint_model
 from ..flows.outbox import OutboxIndex, OutboxReader
 from ..flows.records import change_reader, event_reader, record_decoder, selection_filter, subscription_arguments
 from ..flows.store import StoreCore
-from ..schema.model import EventItem, EventItemCodec, event_model
+from ..schema.model import EventItem, EventItemCodec, archive_model, event_model
 from ..schema.table import LazyTable
 from ..wire.client import EventClientOwner, LazyClient
 from .checkpoints import DynamoDBCheckpointStore
@@ -64,6 +64,7 @@ class DynamoDBEventStore(EventClientOwner):
     page_items: int | None = attrs.field(default=PAGE_ITEMS, kw_only=True)
     _model: type[EventItem] = attrs.field(init=False, repr=False)
     _checked: LazyTable[EventItem] = attrs.field(init=False, repr=False)
+    _archive: LazyTable[EventItem] = attrs.field(init=False, repr=False)
     _core: StoreCore = attrs.field(init=False, repr=False)
     _client: LazyClient = attrs.field(init=False, repr=False)
     _outbox: OutboxIndex = attrs.field(init=False, repr=False)
@@ -73,6 +74,7 @@ class DynamoDBEventStore(EventClientOwner):
         settings = self.settings
         self._model = event_model(settings)
         self._checked = LazyTable(self._model, settings.create_table_if_not_exists)
+        self._archive = LazyTable(archive_model(settings), settings.create_table_if_not_exists)
         codec = EventItemCodec(self._model)
         # the I/O-free update only: the checkpoints table is checked by _prepare(tracking=True)
         tracking_update = self.tracking.tracking_update
@@ -107,10 +109,17 @@ class DynamoDBEventStore(EventClientOwner):
         description: dict[str, Any] = self._checked.ensure()
         return description
 
-    def _prepare(self, *, tracking: bool = False) -> None:
+    def ensure_archive_table(self) -> dict[str, Any]:
+        """Check the archive table (``archive_table_name``), creating it if missing and allowed; its description."""
+        description: dict[str, Any] = self._archive.ensure()
+        return description
+
+    def _prepare(self, *, tracking: bool = False, archive: bool = False) -> None:
         """Check the tables once (LazyTable makes concurrent first uses wait for one check)."""
         if not self._checked.checked:
             self._checked.ready()
+        if archive and not self._archive.checked:
+            self._archive.ready()
         if tracking:
             self.tracking.ready()  # the tracking store's own check: the table is described once
 
@@ -164,6 +173,35 @@ class DynamoDBEventStore(EventClientOwner):
         check_version("before_version", before_version, minimum=2)
         self._prepare()
         return self._run(self._core.truncate_stream(stream_id, before_version))
+
+    def archive_stream(self, aggregate_id: str, aggregate_type: str) -> StreamArchival:
+        """Move the stream's events to the archive table; see [`ArchivableStore`][dynamo_es.ArchivableStore].
+
+        One transaction seals the stream (its marks, and version 1 into the archive), then its
+        events move in transactions of 49 (a Put and a Delete each) and a check of the mark.
+        """
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        self._prepare(archive=True)
+        return self._run(self._core.archive_stream(stream_id))
+
+    def restore_stream(self, aggregate_id: str, aggregate_type: str) -> StreamArchival:
+        """Move an archived stream's events back; see [`ArchivableStore`][dynamo_es.ArchivableStore].
+
+        The events move back in transactions of 49; a last one puts version 1 back and removes the marks.
+        """
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        self._prepare(archive=True)
+        return self._run(self._core.restore_stream(stream_id))
+
+    def load_archived(
+        self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> list[StoredEvent]:
+        """An archived stream's events, from the archive table; see [`ArchivableStore`][dynamo_es.ArchivableStore]."""
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
+        if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
+            return []
+        self._prepare(archive=True)
+        return self._run(self._core.load_archived(stream_id, (from_version, to_version)))
 
     def append_many(self, appends: Sequence[StreamAppend], *, tracking: Tracking | None = None) -> CommitResult:
         """Append to several streams in one transaction, all or nothing; see [`EventStore`][dynamo_es.EventStore].

@@ -19,9 +19,8 @@ from ...ports.store import CommitResult, EncodedAppend, Tracking, committed
 from ...settings import EventStoreSettings
 from ..schema.model import EventItemCodec
 from . import requests
-from .attempt import unanswered
 from .base import Call, Flow
-from .errors import Failure, GaveUp, cancellation_codes, send
+from .errors import Failure, GaveUp, cancellation_codes, send, unanswered
 
 __all__ = ["CommitPlan", "CommitRun", "plan_commit"]
 

@@ -24,6 +24,7 @@ __all__ = [
     "classify",
     "lacks_credentials",
     "send",
+    "unanswered",
 ]
 
 log = logging.getLogger("dynamo_es")
@@ -148,3 +149,9 @@ def send(call: Call, settings: EventStoreSettings, what: Callable[[], str]) -> F
         retries += 1
         log.info("%s: %s, retry %d in %.3fs", what(), reason, retries, delay)
         yield Sleep(delay)
+
+
+def unanswered(error: BaseException) -> bool:
+    """Whether DynamoDB never answered (a timeout or a lost connection), so the write may still land."""
+    cause = error.cause if isinstance(error, PynamoDBException) else error
+    return isinstance(cause, BotoCoreError)

@@ -14,9 +14,16 @@ from typing import Any
 import attrs
 
 from ...core.serialization import EncodedEvent
-from ...domain.lifecycle import STREAM_DELETED, STREAM_TRUNCATED, StreamDeleted, StreamTruncated
-from ...exceptions import ConcurrencyError, EventStoreError, InvalidStreamError, StreamDeletedError, TransientStoreError
-from ...ports.lifecycle import StreamDeletion, StreamTruncation, first_kept_version, last_version_of
+from ...domain.lifecycle import STREAM_ARCHIVED, STREAM_DELETED, STREAM_TRUNCATED, StreamDeleted, StreamTruncated
+from ...exceptions import (
+    ConcurrencyError,
+    EventStoreError,
+    InvalidStreamError,
+    StreamArchivedError,
+    StreamDeletedError,
+    TransientStoreError,
+)
+from ...ports.lifecycle import StreamDeletion, StreamTruncation, check_loadable, first_kept_version
 from ...ports.store import encode_append
 from ..schema.limits import MAX_ITEM_BYTES, MAX_TRANSACTION_ITEMS
 from . import requests
@@ -24,7 +31,7 @@ from .base import Call, Flow
 from .errors import Failure, GaveUp, cancellation_codes, send
 from .reads import StoreReads
 
-__all__ = ["StreamLifecycle"]
+__all__ = ["StreamLifecycle", "gave_up_error"]
 
 _SEAL_ATTEMPTS = 20
 """Reads of the last version, then a seal, before a deletion gives up on writers that keep appending."""
@@ -52,6 +59,8 @@ class StreamLifecycle(StoreReads):
                     raise ConcurrencyError(stream_id, expected, 0)
                 return StreamDeletion(stream_id=stream_id, last_version=0, removed=0)
             version = self.codec.sort_key_of(last_item)
+            if self.codec.is_archive_mark(last_item):
+                raise StreamArchivedError(stream_id, version - 1)
             if self.codec.is_deletion_mark(last_item):
                 mark_id = yield from self._first_mark(stream_id)
                 return (yield from self._finish_deletion(stream_id, version, mark_id, reuse_id=reuse_id, resumed=True))
@@ -66,7 +75,8 @@ class StreamLifecycle(StoreReads):
                 raise ConcurrencyError(stream_id, expected, (yield from self.version_or_none(stream_id)))
         raise EventStoreError(f"cannot delete {stream_id}: writers kept appending ({_SEAL_ATTEMPTS} attempts)")
 
-    def _mark(self, stream_id: str, mark: Any, after: int) -> EncodedEvent:
+    def mark(self, stream_id: str, mark: Any, after: int) -> EncodedEvent:
+        """A store's ``mark`` as the record at ``after + 1``, never published."""
         aggregate_type, _, aggregate_id = stream_id.partition(":")
         _, (record,) = encode_append(
             self.serializer, aggregate_id, aggregate_type, [mark], after, None,
@@ -82,8 +92,8 @@ class StreamLifecycle(StoreReads):
         Raises:
             EventStoreError: version 1 is missing or is a mark already (a corrupt stream).
         """
-        after = self._mark(stream_id, StreamDeleted(last, reason), last)
-        first = self._mark(stream_id, StreamDeleted(last, reason), 0)
+        after = self.mark(stream_id, StreamDeleted(last, reason), last)
+        first = self.mark(stream_id, StreamDeleted(last, reason), 0)
         params = {
             "TransactItems": [
                 {"Put": requests.put_event(self.table, self.codec, after)},
@@ -101,7 +111,7 @@ class StreamLifecycle(StoreReads):
         if not isinstance(sent, GaveUp):
             return first.event_id
         if sent.kind is not Failure.CONFLICT:
-            raise _gave_up(stream_id, "seal", sent)
+            raise gave_up_error(stream_id, "seal", sent)
         if cancellation_codes(sent.error)[1:2] == ["ConditionalCheckFailed"]:
             raise EventStoreError(f"cannot delete {stream_id}: its version 1 is missing or is a mark already")
         return None
@@ -168,7 +178,7 @@ class StreamLifecycle(StoreReads):
         if isinstance(sent, GaveUp):
             if sent.kind is Failure.CONFLICT:
                 raise EventStoreError(f"cannot go on deleting in {stream_id}: its version 1 is no longer this mark")
-            raise _gave_up(stream_id, "delete events", sent)
+            raise gave_up_error(stream_id, "delete events", sent)
 
     # -- truncating a stream -------------------------------------------------------------------
 
@@ -180,6 +190,8 @@ class StreamLifecycle(StoreReads):
         """
         for _ in range(_SEAL_ATTEMPTS):
             last_item = yield from self.last_item(stream_id)
+            if last_item is not None and self.codec.is_archive_mark(last_item):
+                raise StreamArchivedError(stream_id, self.codec.sort_key_of(last_item) - 1)
             if last_item is not None and self.codec.is_deletion_mark(last_item):
                 raise StreamDeletedError(stream_id, self.codec.sort_key_of(last_item) - 1)
             last = 0 if last_item is None else self.codec.sort_key_of(last_item)
@@ -202,15 +214,15 @@ class StreamLifecycle(StoreReads):
         if first is None:
             raise EventStoreError(f"cannot truncate {stream_id}: its version 1 is missing")
         record = self.codec.decode(first)
-        if record.event_type == STREAM_DELETED:
-            raise StreamDeletedError(stream_id, last_version_of(self.serializer, record))
+        if record.event_type in (STREAM_DELETED, STREAM_ARCHIVED):
+            check_loadable(self.serializer, [record])  # raises: the stream is deleted or archived
         if record.event_type == STREAM_TRUNCATED:
             return first_kept_version(self.serializer, record), record.event_id
         return 1, record.event_id
 
     def _put_truncation_mark(self, stream_id: str, before: int, read_id: str) -> Flow[str | None]:
         """The new mark's event id; None when version 1 changed since it was read (read again)."""
-        mark = self._mark(stream_id, StreamTruncated(before), 0)
+        mark = self.mark(stream_id, StreamTruncated(before), 0)
         item = {"TableName": self.table, "Item": self.codec.encode(mark)}
         condition = {
             "ConditionExpression": "#id = :read AND #type <> :deleted",
@@ -224,11 +236,12 @@ class StreamLifecycle(StoreReads):
         if isinstance(sent, GaveUp):
             if sent.kind is Failure.CONFLICT:
                 return None
-            raise _gave_up(stream_id, "truncate", sent)
+            raise gave_up_error(stream_id, "truncate", sent)
         return mark.event_id
 
 
-def _gave_up(stream_id: str, action: str, gave_up: GaveUp) -> EventStoreError:
+def gave_up_error(stream_id: str, action: str, gave_up: GaveUp) -> EventStoreError:
+    """The error of a lifecycle request that gave up: transient (its retries ran out) or not."""
     if gave_up.kind is Failure.TRANSIENT:
         return TransientStoreError(stream_id, gave_up.reason, gave_up.attempts, action=action)
     return EventStoreError(f"cannot {action} of {stream_id}: {gave_up.reason}")

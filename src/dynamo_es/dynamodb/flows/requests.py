@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from ...core.serialization import EncodedEvent
-from ...domain.lifecycle import STREAM_DELETED, STREAM_TRUNCATED
+from ...domain.lifecycle import STREAM_ARCHIVED, STREAM_DELETED, STREAM_TRUNCATED
 from ..schema.model import EventItemCodec
 
 __all__ = [
@@ -53,20 +53,24 @@ def check_exists(table: str, codec: EventItemCodec, stream_id: str, version: int
 
 
 def live_event(codec: EventItemCodec) -> dict[str, Any]:
-    """The condition that an item is there and is an event: neither a deleted nor a truncated stream's mark."""
+    """The condition that an item is there and is an event: no deleted, truncated or archived stream's mark."""
     return {
-        "ConditionExpression": "attribute_exists(#sk) AND #type <> :deleted AND #type <> :truncated",
+        "ConditionExpression": "attribute_exists(#sk) AND NOT #type IN (:deleted, :truncated, :archived)",
         "ExpressionAttributeNames": {"#sk": codec.sort_key, "#type": codec.event_type_attribute},
-        "ExpressionAttributeValues": {":deleted": {"S": STREAM_DELETED}, ":truncated": {"S": STREAM_TRUNCATED}},
+        "ExpressionAttributeValues": {
+            ":deleted": {"S": STREAM_DELETED},
+            ":truncated": {"S": STREAM_TRUNCATED},
+            ":archived": {"S": STREAM_ARCHIVED},
+        },
     }
 
 
 def not_deleted(codec: EventItemCodec) -> dict[str, Any]:
-    """The condition that an item is there and is not a deleted stream's mark (an event, or a truncation's)."""
+    """The condition that an item is there and is no deleted or archived stream's mark (an event, or a truncation's)."""
     return {
-        "ConditionExpression": "attribute_exists(#sk) AND #type <> :deleted",
+        "ConditionExpression": "attribute_exists(#sk) AND NOT #type IN (:deleted, :archived)",
         "ExpressionAttributeNames": {"#sk": codec.sort_key, "#type": codec.event_type_attribute},
-        "ExpressionAttributeValues": {":deleted": {"S": STREAM_DELETED}},
+        "ExpressionAttributeValues": {":deleted": {"S": STREAM_DELETED}, ":archived": {"S": STREAM_ARCHIVED}},
     }
 
 

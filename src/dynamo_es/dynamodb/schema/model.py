@@ -14,7 +14,7 @@ from pynamodb.models import Model
 
 from ...core.serialization import EncodedEvent
 from ...core.structuring import positional_builder
-from ...domain.lifecycle import STREAM_DELETED, STREAM_TRUNCATED
+from ...domain.lifecycle import STREAM_ARCHIVED, STREAM_DELETED, STREAM_MARKS
 from ...exceptions import CorruptItemError
 from ...settings import EventStoreSettings
 from ..wire.credentials import credentials_for
@@ -24,6 +24,7 @@ __all__ = [
     "OUTBOX_INDEX",
     "EventItem",
     "EventItemCodec",
+    "archive_model",
     "event_model",
     "outbox_partition",
     "table_meta",
@@ -115,6 +116,12 @@ def event_model(settings: EventStoreSettings) -> type[EventItem]:
         "__module__": __name__,
     }
     return type(f"EventItem_{settings.events_table_name}", (EventItem,), namespace)
+
+
+def archive_model(settings: EventStoreSettings) -> type[EventItem]:
+    """The events model on ``settings.archive_table_name``: the same schema, without a stream."""
+    archive = attrs.evolve(settings, events_table_name=settings.archive_table_name, enable_streams=False)
+    return event_model(archive)
 
 
 _KEY_FIELDS = {"pk": "stream_id", "sk": "version"}
@@ -231,13 +238,18 @@ class EventItemCodec:
 
     def is_deletion_mark(self, item: Mapping[str, Mapping[str, Any]]) -> bool:
         """Whether ``item`` is one of a deleted stream's marks (`StreamDeleted`)."""
-        return self._event_type(item) == STREAM_DELETED
+        return self.event_type_of(item) == STREAM_DELETED
+
+    def is_archive_mark(self, item: Mapping[str, Mapping[str, Any]]) -> bool:
+        """Whether ``item`` is one of an archived stream's marks (`StreamArchived`)."""
+        return self.event_type_of(item) == STREAM_ARCHIVED
 
     def is_mark(self, item: Mapping[str, Mapping[str, Any]]) -> bool:
-        """Whether ``item`` is a store's mark (`StreamDeleted` or `StreamTruncated`), not an event."""
-        return self._event_type(item) in (STREAM_DELETED, STREAM_TRUNCATED)
+        """Whether ``item`` is a store's mark (`StreamDeleted`, `StreamTruncated`, `StreamArchived`), not an event."""
+        return self.event_type_of(item) in STREAM_MARKS
 
-    def _event_type(self, item: Mapping[str, Mapping[str, Any]]) -> str | None:
+    def event_type_of(self, item: Mapping[str, Mapping[str, Any]]) -> str | None:
+        """The event type in ``item``, or None when it has none (the item need not decode)."""
         wire = item.get(self.event_type_attribute)
         value = wire.get("S") if isinstance(wire, Mapping) else None
         return value if isinstance(value, str) else None

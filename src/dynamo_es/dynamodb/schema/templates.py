@@ -17,7 +17,7 @@ from pynamodb.models import Model
 from ...settings import EventStoreSettings
 from ..flows.checkpoints import checkpoint_model
 from .keys import key_model
-from .model import event_model
+from .model import archive_model, event_model
 from .snapshots import snapshot_model
 
 __all__ = ["Statement", "TableSpec", "cloudformation", "iam_statements", "table_specs", "terraform"]
@@ -54,15 +54,17 @@ class Statement:
 
 
 def table_specs(settings: EventStoreSettings) -> list[TableSpec]:
-    """The events, checkpoints, snapshots and keys tables, from their models.
+    """The events, checkpoints, snapshots, keys and archive tables, from their models.
 
-    The keys table holds data subjects' keys for crypto-shredding; it stays empty without it.
+    The keys table holds data subjects' keys for crypto-shredding, the archive table archived
+    streams (the events table's schema, no stream); each stays empty without its feature.
     """
     models: list[tuple[str, str, type[Model]]] = [
         ("EventsTable", "events", event_model(settings)),
         ("CheckpointsTable", "checkpoints", checkpoint_model(settings)),
         ("SnapshotsTable", "snapshots", snapshot_model(settings)),
         ("KeysTable", "keys", key_model(settings)),
+        ("ArchiveTable", "archive", archive_model(settings)),
     ]
     return [_spec(logical, resource, model, settings) for logical, resource, model in models]
 
@@ -92,6 +94,10 @@ def _spec(logical: str, resource: str, model: type[Model], settings: EventStoreS
     )
 
 
+_EVENTS = ("events", "archive")
+"""The tables that hold events: a template never deletes them with the stack."""
+
+
 def _hash_first(keys: Any) -> list[dict[str, Any]]:
     """A key schema with the partition key first, as CloudFormation and DynamoDB list it."""
     return sorted((dict(entry) for entry in keys), key=lambda entry: entry["KeyType"] != "HASH")
@@ -111,6 +117,8 @@ _SNAPSHOTS = ["dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:PutItem
 """What snapshots need: save, load the latest, and delete them with their aggregate."""
 _KEYS = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
 """What crypto-shredding does to the keys table: read a key, add one, forget a subject."""
+_ARCHIVE = ["dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:Query"]
+"""What archiving does to the archive table: move events in and out (in transactions), load them."""
 KMS = "kms"
 """The "table" of a statement's resource that is a KMS key: its suffix is the key's ARN."""
 READ_MODELS_PARAMETER = "ReadModelTableArns"
@@ -164,6 +172,7 @@ def _table_statements(settings: EventStoreSettings, role: Role) -> list[Statemen
         ),
         Statement("Snapshots", _SNAPSHOTS, [("snapshots", "")]),
         Statement("Keys", _KEYS, [("keys", "")]),
+        Statement("Archive", _ARCHIVE, [("archive", "")]),
     ]
     return [*statements, *stream] if settings.enable_streams else statements
 
@@ -212,7 +221,7 @@ def _cfn_table(spec: TableSpec) -> dict[str, Any]:
         ]
     if spec.stream_view:
         properties["StreamSpecification"] = {"StreamViewType": spec.stream_view}
-    retain = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"} if spec.resource == "events" else {}
+    retain = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"} if spec.resource in _EVENTS else {}
     return {"Type": "AWS::DynamoDB::Table", **retain, "Properties": properties}
 
 
@@ -309,7 +318,7 @@ def _tf_table(spec: TableSpec) -> str:
         lines += [f"    type = {json.dumps(attribute['AttributeType'])}", "  }"]
     for index in spec.indexes:
         lines += _tf_index(spec, index)
-    if spec.resource == "events":
+    if spec.resource in _EVENTS:
         lines += ["", "  lifecycle {", "    prevent_destroy = true", "  }"]
     return "\n".join([*lines, "}"])
 
