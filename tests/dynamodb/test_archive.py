@@ -22,7 +22,7 @@ from dynamo_es.dynamodb import lambda_handler
 from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
 from dynamo_es.exceptions import EventStoreError, StreamArchivedError
 
-from .conftest import MakeProjection, Wallet, balance_delta, capture_records, lambda_record
+from .conftest import Deposited, MakeProjection, Wallet, balance_delta, capture_records, lambda_record
 
 pytestmark = pytest.mark.ddblocal
 
@@ -99,6 +99,36 @@ def test_the_archive_table_holds_the_items_unchanged_and_the_events_table_two_ma
     store.restore_stream(wallet_id, WALLET)
     assert items_in(store, store.settings.events_table_name, wallet_id) == originals
     assert items_in(store, store.settings.archive_table_name, wallet_id) == []
+
+
+def test_a_writer_that_appends_before_the_seal_lands_is_archived_with_no_second_read(
+    store: DynamoDBEventStore, wallets: Repository[Wallet]
+) -> None:
+    """Writers take the seal's slot twice: the seal goes after each (DynamoDB returns the item), with no re-read."""
+    wallet_id = saved_wallet(wallets, 3)
+    writer = DynamoDBEventStore(store.settings)  # another process: its requests are not the archiver's
+    calls: list[str] = []
+
+    def interleave(**_: Any) -> None:
+        calls.append("transaction")
+        if calls.count("transaction") <= 2:  # a writer appends just before each of the first two seals is sent
+            version = writer.stream_version(wallet_id, WALLET)
+            writer.append(wallet_id, WALLET, [Deposited(1)], version).raise_for_failure()
+
+    def count(**_: Any) -> None:
+        calls.append("query")
+
+    events = store.client.meta.events
+    events.register(TRANSACTIONS, interleave)
+    events.register("provide-client-params.dynamodb.Query", count)
+    try:
+        archival = store.archive_stream(wallet_id, WALLET)
+    finally:
+        events.unregister(TRANSACTIONS, interleave)
+        events.unregister("provide-client-params.dynamodb.Query", count)
+    assert calls[:5] == ["query", "query", "transaction", "transaction", "transaction"]
+    assert (archival.last_version, archival.moved) == (6, 6)
+    assert [e.version for e in store.load_archived(wallet_id, WALLET)] == [1, 2, 3, 4, 5, 6]
 
 
 def test_an_archiving_cut_short_loads_as_archived_and_is_finished_by_the_next_call(

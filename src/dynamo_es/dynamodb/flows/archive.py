@@ -24,7 +24,7 @@ from ...ports.lifecycle import StreamArchival, check_loadable, first_kept_versio
 from ..schema.limits import MAX_TRANSACTION_ITEMS
 from . import requests
 from .base import Call, Flow
-from .errors import Failure, GaveUp, send
+from .errors import Failure, GaveUp, cancellation_codes, cancelled_item, send
 from .lifecycle import StreamLifecycle, gave_up_error
 from .reads import StoreReads
 
@@ -33,6 +33,8 @@ __all__ = ["StreamArchive"]
 _MOVES = (MAX_TRANSACTION_ITEMS - 1) // 2
 """Events a move transaction carries: a Put and a Delete each, beside the check of the mark (49)."""
 _ATTEMPTS = 20
+_RETURN_TAKEN = {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+"""Asks a cancelled transaction for the item that took a slot (so the seal need not read it)."""
 _TOKENS = uuid.UUID("5d3e9a50-2f4b-4c7e-8d21-7a9b0c6e1f38")
 
 
@@ -52,8 +54,9 @@ class StreamArchive(StreamLifecycle):
 
     def archive_stream(self, stream_id: str) -> Flow[StreamArchival]:
         """Seal the stream with its marks (moving version 1 with them), then move the rest bottom up."""
+        last_item = yield from self.last_item(stream_id)
+        first: dict[str, Any] | None = None
         for _ in range(_ATTEMPTS):
-            last_item = yield from self.last_item(stream_id)
             if last_item is None:
                 raise AggregateNotFoundError(*reversed(stream_id.split(":", 1)))
             last = self.codec.sort_key_of(last_item)
@@ -65,21 +68,32 @@ class StreamArchive(StreamLifecycle):
                 )
             if self.codec.is_deletion_mark(last_item):
                 check_loadable(self.serializer, [self.codec.decode(last_item)])
-            guard = yield from self._seal_archive(stream_id, last)
-            if guard is not None:
-                moved = yield from self._to_archive(stream_id, last, guard)
+            first = first or (yield from self.first_item(stream_id))
+            sealed = yield from self._seal_archive(stream_id, last, first)
+            if isinstance(sealed, str):
+                moved = yield from self._to_archive(stream_id, last, sealed)
                 return StreamArchival(stream_id=stream_id, last_version=last, moved=moved + 1, archived=True)
+            if sealed is None:
+                first, last_item = None, (yield from self.last_item(stream_id))
+            else:
+                last_item = sealed
         raise EventStoreError(f"cannot archive {stream_id}: writers kept appending ({_ATTEMPTS} attempts)")
 
-    def _seal_archive(self, stream_id: str, last: int) -> Flow[str | None]:
-        """Marks after ``last`` and over version 1, and version 1 into the archive: the mark's id (None: re-read)."""
-        first = yield from self.first_item(stream_id)
+    def _seal_archive(
+        self, stream_id: str, last: int, first: dict[str, Any] | None
+    ) -> Flow[str | dict[str, Any] | None]:
+        """Marks after ``last`` and over version 1 (``first``), and version 1 into the archive.
+
+        Returns the mark's id; or the item a writer appended after ``last`` meanwhile (seal after
+        that one next, with no read between: a busy stream's writers do not starve the archiving);
+        or None when something else changed (read the stream again).
+        """
         if first is None or self.codec.event_type_of(first) in (STREAM_DELETED, STREAM_ARCHIVED):
             return None  # a deletion or an archiving began meanwhile: the next read sees its mark
         after, over = (self.mark(stream_id, StreamArchived(last), slot) for slot in (last, 0))
         params = {
             "TransactItems": [
-                {"Put": requests.put_event(self.table, self.codec, after)},
+                {"Put": {**requests.put_event(self.table, self.codec, after), **_RETURN_TAKEN}},
                 {"Put": {"TableName": self.table, "Item": self.codec.encode(over), **self._holds_id(first)}},
                 {"Put": {"TableName": self.archive_table, "Item": first}},
             ],
@@ -88,7 +102,7 @@ class StreamArchive(StreamLifecycle):
         sent = yield from send(Call("transact_write_items", params), self.settings, lambda: f"{stream_id}: archive")
         if isinstance(sent, GaveUp):
             if sent.kind is Failure.CONFLICT:
-                return None  # a writer appended, or version 1 changed: read again
+                return _appended(sent.error)
             raise gave_up_error(stream_id, "archive", sent)
         return over.event_id
 
@@ -218,3 +232,10 @@ def _first_kept(archive: StreamArchive, records: list[EncodedEvent]) -> int:
     if records and records[0].event_type == STREAM_TRUNCATED:
         return first_kept_version(archive.serializer, records[0])
     return 1
+
+
+def _appended(error: BaseException) -> dict[str, Any] | None:
+    """The item a writer put in the seal's first slot, when only that slot stopped it (else None: re-read)."""
+    if cancellation_codes(error)[1:] != ["None", "None"]:
+        return None
+    return cancelled_item(error, 0)

@@ -115,6 +115,13 @@ def cancellation_codes(error: BaseException) -> list[str]:
     return ["None" if reason is None else reason.code for reason in reasons]
 
 
+def cancelled_item(error: BaseException, index: int) -> dict[str, Any] | None:
+    """The item a cancelled transaction's ``index``-th request found, when it asked for it (ALL_OLD)."""
+    reasons = error.response.get("CancellationReasons", []) if isinstance(error, ClientError) else []
+    item = reasons[index].get("Item") if index < len(reasons) else None
+    return dict(item) if item else None
+
+
 def _client_code(error: BaseException | None) -> str | None:
     if isinstance(error, ClientError):
         return str(error.response.get("Error", {}).get("Code"))
