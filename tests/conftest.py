@@ -147,7 +147,12 @@ class Account(AggregateRoot, aggregate_type="TestAccount"):
 @pytest.fixture
 def cli_env(dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch) -> EventStoreSettings:
     """DYNAMO_ES_* variables for a table of the test's own (not created yet)."""
-    settings = dynamodb_local.settings(events_table_name=f"cli-{uuid.uuid4().hex[:10]}", enable_streams=True)
+    return cli_environment(dynamodb_local, monkeypatch)
+
+
+def cli_environment(local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch) -> EventStoreSettings:
+    """Set DYNAMO_ES_* variables for new tables on ``local``; returns their settings."""
+    settings = local.settings(events_table_name=f"cli-{uuid.uuid4().hex[:10]}", enable_streams=True)
     for name, value in {
         "ENDPOINT_URL": settings.endpoint_url,
         "AWS_ACCESS_KEY_ID": settings.aws_access_key_id,

@@ -15,7 +15,8 @@ DynamoESError
 ├── TransactionTooLargeError       a commit over DynamoDB's 100 items or 4 MB per transaction
 ├── AggregateNotFoundError         the aggregate's stream holds no event
 │   ├── StreamDeletedError         the stream was deleted (its marks are left)
-│   └── StreamArchivedError        the stream is in the archive table (load_archived, restore_stream)
+│   ├── StreamArchivedError        the stream is in the archive table (load_archived, restore_stream)
+│   └── StreamExpiredError         a temporary stream's time ran out (DynamoDB's TTL removes it)
 ├── StreamTruncatedError           a load reached before a truncated stream's first kept version
 ├── AggregateClassError            an aggregate class used wrongly (another repository's, no super().__init__())
 ├── ProjectionError                a projection's handler raised (the handler's error is the cause)
@@ -43,6 +44,7 @@ list where a string belongs, say) may raise ``TypeError`` as usual in Python.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -69,6 +71,7 @@ __all__ = [
     "SnapshotError",
     "StreamArchivedError",
     "StreamDeletedError",
+    "StreamExpiredError",
     "StreamTrimmedError",
     "StreamTruncatedError",
     "SubjectForgottenError",
@@ -316,6 +319,26 @@ class StreamArchivedError(AggregateNotFoundError):
         )
         self.stream_id = stream_id
         self.last_version = last_version
+
+
+class StreamExpiredError(AggregateNotFoundError):
+    """A temporary stream expired (``expire_after``): it loads as gone and takes no append.
+
+    DynamoDB's TTL removes its items within days, in any order; until then, and while only
+    some are gone, the stream reads as expired.
+
+    Attributes:
+        stream_id: the expired stream.
+        expired_at: when it expired (epoch seconds).
+    """
+
+    def __init__(self, stream_id: str, expired_at: int) -> None:
+        aggregate_type, _, aggregate_id = stream_id.partition(":")
+        super().__init__(aggregate_type, aggregate_id)
+        when = datetime.fromtimestamp(expired_at, tz=UTC).isoformat()
+        self.args = (f"stream {stream_id} expired at {when}",)
+        self.stream_id = stream_id
+        self.expired_at = expired_at
 
 
 class StreamTruncatedError(DynamoESError, LookupError):

@@ -94,6 +94,7 @@ class EventStoreSettings:
     snapshots_table_name: str = attrs.field(default="EventSnapshots", validator=_table_name)
     keys_table_name: str = attrs.field(default="EventKeys", validator=_table_name)
     archive_table_name: str = attrs.field(default="EventArchive", validator=_table_name)
+    ttl_attribute: str = attrs.field(default="expiresAt", validator=_attribute_name)
     outbox_partitions: int = attrs.field(default=1, validator=_int_between(1, 100))
     create_table_if_not_exists: bool = attrs.field(default=True, validator=_boolean)
     use_on_demand_capacity: bool = attrs.field(default=True, validator=_boolean)

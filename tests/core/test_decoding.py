@@ -24,7 +24,7 @@ def test_a_stored_event_built_positionally_equals_one_built_by_init() -> None:
 
 def test_an_encoded_event_too() -> None:
     """The other class a load makes by the thousand."""
-    values = ("A:1", "1", "A", 3, "e", "T", "2024-01-01T00:00:00+00:00", "e30=", "{}", False)
+    values = ("A:1", "1", "A", 3, "e", "T", "2024-01-01T00:00:00+00:00", "e30=", "{}", False, None)
     names = [field.name for field in attrs.fields(EncodedEvent)]
     assert positional_builder(EncodedEvent)(*values) == EncodedEvent(**dict(zip(names, values, strict=True)))
 

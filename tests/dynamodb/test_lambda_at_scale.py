@@ -29,6 +29,7 @@ from dynamo_es import (
     UnitOfWork,
     process_manager,
 )
+from dynamo_es.domain.lifecycle import EXPIRED, StreamDeleted
 from dynamo_es.dynamodb import lambda_handler, read_lambda_event
 from dynamo_es.exceptions import SubscriptionError
 from dynamo_es.ports.checkpoints import sequence_key
@@ -182,10 +183,10 @@ class TestPayloadShapes:
         batch = read_lambda_event({"Records": [lambda_record(r) for r in records]})
         assert (batch.changes, batch.foreign) == ([], 1)
 
-    def test_ttl_removals_are_marked_and_ignored_by_default(
+    def test_ttl_removals_are_marked_and_applied_as_a_deletion(
         self, store: DynamoDBEventStore, wallet_records: tuple[list[str], list[dict[str, Any]]]
     ) -> None:
-        """A REMOVE made by TTL (userIdentity dynamodb.amazonaws.com) is an expired change; projections skip it."""
+        """A REMOVE made by TTL (userIdentity dynamodb.amazonaws.com) is an expired change, applied as StreamDeleted."""
         ids, _ = wallet_records
         key = {"pk": {"S": f"Wallet:{ids[0]}"}, "sk": {"N": "1"}}
         table = store.settings.events_table_name
@@ -193,7 +194,10 @@ class TestPayloadShapes:
         removal["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
         (change,) = read_lambda_event({"Records": [lambda_record(removal)]}).changes
         assert change.kind is ChangeKind.REMOVE and change.expired
-        assert projection(store, Applied()).handle([change]).applied == 0
+        seen: list[Any] = []
+        deletions = Projection("lambda", lambda c: seen.append(c.event.event), InMemoryCheckpointStore(), store)
+        assert deletions.handle([change]).applied == 1
+        assert seen == [StreamDeleted(1, EXPIRED)]
 
     def test_a_new_image_stream_skips_removals_it_cannot_decode(
         self, wallet_records: tuple[list[str], list[dict[str, Any]]]

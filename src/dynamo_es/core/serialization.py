@@ -149,6 +149,8 @@ class EncodedEvent:
     event_data: str
     metadata: str
     is_dispatched: bool = False
+    expires_at: int | None = None
+    """When DynamoDB's TTL may delete the item (epoch seconds): a temporary stream's expiry."""
 
     def texts(self) -> tuple[str, ...]:
         """The string values, in field order: what size estimates count."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 __all__ = [
+    "EXPIRED",
     "STREAM_ARCHIVED",
     "STREAM_DELETED",
     "STREAM_MARKS",
@@ -27,6 +28,8 @@ STREAM_MARKS = frozenset({STREAM_DELETED, STREAM_TRUNCATED, STREAM_ARCHIVED})
 """The event types of a store's own marks, which stand in a stream's slots but are no events of it."""
 SUBJECT_FORGOTTEN = "$SubjectForgotten"
 """`SubjectForgotten`'s event type name, in every registry."""
+EXPIRED = "expired (TTL)"
+"""The ``reason`` of the `StreamDeleted` a projection receives for a temporary stream DynamoDB's TTL removed."""
 SUBJECTS = "$Subject"
 """The aggregate type of the streams that announce forgotten subjects: ``$Subject:{subject}``."""
 
@@ -39,6 +42,10 @@ class StreamDeleted:
     and Lambda handlers receive it as a change of its own: handle it (``@handles(StreamDeleted)``)
     to drop the aggregate from a read model. It needs no gap filling: a projection applies it
     whatever versions it has not seen, for they are deleted.
+
+    A temporary stream removed by DynamoDB's TTL (``expire_after``) arrives as one too, with
+    ``reason`` `EXPIRED` and ``last_version`` the version of the removed item that announced it
+    (the change's ``expired`` is True): the same handler drops the aggregate.
 
     Attributes:
         last_version: the version of the stream's last event before the deletion.

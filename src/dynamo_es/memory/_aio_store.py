@@ -13,7 +13,11 @@ import attrs
 from ..core.changes import Change
 from ..core.reading import Selection
 from ..domain.events import EventHistory, EventMetadata, StoredEvent
-from ..ports.lifecycle import StreamArchival, StreamDeletion, StreamTruncation
+from ..ports.lifecycle import (
+    StreamArchival,
+    StreamDeletion,
+    StreamTruncation,
+)
 from ..ports.store import (
     AppendResult,
     CommitResult,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -23,7 +24,16 @@ from ..exceptions import (
     StreamDeletedError,
     StreamTruncatedError,
 )
-from ..ports.lifecycle import StreamArchival, StreamDeletion, StreamTruncation, check_loadable
+from ..ports.lifecycle import (
+    StreamArchival,
+    StreamDeletion,
+    StreamTruncation,
+    check_lifetimes,
+    check_loadable,
+    check_unexpired,
+    expiry_for,
+    with_expiry,
+)
 from ..ports.source import StartAt
 from ..ports.store import (
     AppendResult,
@@ -57,6 +67,8 @@ class InMemoryEventStore:
     is refused, and each batch of ``max_batch_size`` events is atomic. Thread-safe.
 
     Attributes:
+        expire_after: temporary streams by aggregate type, as on the DynamoDB store: each
+            expires this long after its first event (and then reads as expired).
         tracking: where `append_many()` records [`Tracking`][dynamo_es.Tracking] (a process manager's
             checkpoints: pass it as the process manager's checkpoint store).
     """
@@ -64,6 +76,7 @@ class InMemoryEventStore:
     serializer: EventSerializer = attrs.field(factory=EventSerializer)
     max_batch_size: int = attrs.field(default=100, kw_only=True)
     max_event_bytes: int = attrs.field(default=400 * 1024, kw_only=True)
+    expire_after: Mapping[str, timedelta] = attrs.field(factory=dict, kw_only=True, validator=check_lifetimes)
     tracking: InMemoryCheckpointStore = attrs.field(factory=InMemoryCheckpointStore, kw_only=True)
     _streams: dict[str, list[EncodedEvent]] = attrs.field(factory=dict, init=False, repr=False)
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
@@ -144,10 +157,11 @@ class InMemoryEventStore:
         )
         written = expected_version
         size = max(1, self.max_batch_size)
-        batches = [records[start : start + size] for start in range(0, len(records), size)]
         with self._lock:
             if stream_id in self._deleted:  # a conflict at its mark's version
                 return _conflict(stream_id, expected_version, written, self._deleted[stream_id].version)
+            records = with_expiry(records, self._expiry(stream_id, expected_version))
+            batches = [records[start : start + size] for start in range(0, len(records), size)]
             stream = self._streams.setdefault(stream_id, [])
             for batch in batches:
                 if len(stream) != written and not _holds(stream, batch):
@@ -209,6 +223,16 @@ class InMemoryEventStore:
             already_deleted=True,
             reusable=reuse_id,
         )
+
+    def _expiry(self, stream_id: str, expected_version: int) -> int | None:
+        """The expiry an append stamps on its events: as on DynamoDB, version 1's (None: not temporary)."""
+        lifetime = self.expire_after.get(stream_id.partition(":")[0])
+        if lifetime is None:
+            return None
+        stream = self._streams.get(stream_id)
+        if expected_version == 0 or not stream:
+            return expiry_for(lifetime.total_seconds())
+        return stream[0].expires_at
 
     def _mark(self, aggregate_id: str, aggregate_type: str, mark: Any, after: int) -> EncodedEvent:
         """A store's mark (`StreamDeleted`, `StreamTruncated`) as the record at ``after + 1``, never published."""
@@ -311,6 +335,10 @@ class InMemoryEventStore:
         size = sum(encoded_size(record) for record in records)
         check_transaction_size(encoded, len(records) + (tracking is not None), size)
         with self._lock:
+            encoded = [
+                attrs.evolve(a, records=with_expiry(a.records, self._expiry(a.stream_id, a.expected_version)))
+                for a in encoded
+            ]
             if tracking is None:
                 return self._commit_locked(encoded)
             result = self.tracking.record_tracking(
@@ -389,6 +417,8 @@ class InMemoryEventStore:
                 last = mark.version if to_version is None else to_version
                 return [mark] if from_version <= mark.version <= last else []
             records = list(self._streams.get(stream_id, ()))
+        if not deleted_ok:
+            check_unexpired(records, from_version)
         return _sliced(stream_id, records, from_version, to_version, truncated_ok=deleted_ok)
 
     def undispatched(self, *, page_size: int = 100) -> Iterator[StoredEvent]:

@@ -8,8 +8,10 @@ version 1 either; a deletion cut short is finished by calling ``delete_stream()`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -23,7 +25,13 @@ from ..domain.lifecycle import (
     StreamDeleted,
     StreamTruncated,
 )
-from ..exceptions import StreamArchivedError, StreamDeletedError, StreamTruncatedError
+from ..exceptions import (
+    ConfigurationError,
+    StreamArchivedError,
+    StreamDeletedError,
+    StreamExpiredError,
+    StreamTruncatedError,
+)
 
 __all__ = [
     "ArchivableStore",
@@ -33,9 +41,13 @@ __all__ = [
     "StreamArchival",
     "StreamDeletion",
     "StreamTruncation",
+    "check_lifetimes",
     "check_loadable",
+    "check_unexpired",
+    "expiry_for",
     "first_kept_version",
     "last_version_of",
+    "with_expiry",
 ]
 
 
@@ -208,6 +220,41 @@ def check_loadable(serializer: EventSerializer, records: Sequence[EncodedEvent])
             raise StreamArchivedError(record.stream_id, last_version_of(serializer, record))
         if record.event_type == STREAM_TRUNCATED:
             raise StreamTruncatedError(record.stream_id, first_kept_version(serializer, record))
+
+
+def check_unexpired(records: Sequence[EncodedEvent], first_version: int, *, now: float | None = None) -> None:
+    """Raise `StreamExpiredError` when a load's records belong to a temporary stream that expired.
+
+    Every item of a temporary stream carries the stream's one expiry, so the first record tells
+    it. DynamoDB's TTL deletes expired items in any order, and only within days: a stream is
+    expired from its expiry on, and also when a load from version 1 finds version 1 gone.
+    """
+    expires_at = records[0].expires_at if records else None
+    if expires_at is None:
+        return
+    if expires_at <= (time.time() if now is None else now) or (first_version == 1 and records[0].version > 1):
+        raise StreamExpiredError(records[0].stream_id, expires_at)
+
+
+def check_lifetimes(_: object, attribute: attrs.Attribute[Any], lifetimes: Mapping[str, timedelta]) -> None:
+    """An attrs validator of ``expire_after``: aggregate type names to positive lifetimes."""
+    for aggregate_type, lifetime in lifetimes.items():
+        if not isinstance(lifetime, timedelta) or lifetime <= timedelta(0):
+            raise ConfigurationError(attribute.name, f"{aggregate_type}: {lifetime!r} is not a positive timedelta")
+
+
+def expiry_for(lifetime: float, *, now: float | None = None) -> int:
+    """The expiry (epoch seconds) of a temporary stream begun now that lives ``lifetime`` seconds."""
+    return int((time.time() if now is None else now) + lifetime)
+
+
+def with_expiry(records: list[EncodedEvent], expires_at: int | None) -> list[EncodedEvent]:
+    """``records`` carrying their stream's expiry (unchanged for a stream without one)."""
+    if expires_at is None:
+        return records
+    if expires_at <= time.time():
+        raise StreamExpiredError(records[0].stream_id, expires_at)
+    return [attrs.evolve(record, expires_at=expires_at) for record in records]
 
 
 def first_kept_version(serializer: EventSerializer, record: EncodedEvent) -> int:

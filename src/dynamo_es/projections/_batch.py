@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import attrs
 
 from ..core.changes import Change, ChangeKind
-from ..domain.lifecycle import STREAM_ARCHIVED
+from ..domain.lifecycle import EXPIRED, STREAM_ARCHIVED, STREAM_DELETED, StreamDeleted
 from ..exceptions import ProjectionError
 
 __all__ = ["BatchOutcome", "RebuildProgress", "Tally", "group_changes"]
@@ -86,18 +86,45 @@ class Tally:
         )
 
 
+def as_expiry(change: Change) -> Change:
+    """A removal by DynamoDB's TTL as the deletion of its stream: a `StreamDeleted` with reason `EXPIRED`."""
+    deleted = StreamDeleted(change.event.version, EXPIRED)
+    event = attrs.evolve(change.event, event=deleted, event_type=STREAM_DELETED)
+    return attrs.evolve(change, event=event, unread=False, error=None)
+
+
+def _expire(expired: dict[str, Change], others: list[Change], removal: Change) -> bool:
+    """Count a TTL removal into its stream's one expiry (kept at the highest version); True when one was there."""
+    stream_id = removal.event.stream_id
+    known = expired.get(stream_id)
+    if known is not None and known.event.version >= removal.event.version:
+        return True
+    expired[stream_id] = expiry = as_expiry(removal)
+    if known is None:
+        others.append(expiry)
+        return False
+    others[others.index(known)] = expiry
+    return True
+
+
 def group_changes(changes: Iterable[Change], kinds: frozenset[ChangeKind]) -> tuple[dict[str, list[Change]], int]:
     """Wanted changes per stream (inserts by version, duplicates dropped; then the others), and the unwanted count.
 
     An archived stream's marks (`StreamArchived`) are never wanted: they are no events of the
     aggregate, and the slot after the last event is the next event's once the stream is restored.
+    A removal by DynamoDB's TTL is always wanted, as a `StreamDeleted` (reason `EXPIRED`), once
+    per stream in a batch, at the highest version removed: TTL removes a temporary stream item
+    by item, in any order.
     """
     inserts: dict[str, dict[int, Change]] = {}
     others: dict[str, list[Change]] = {}
     seen: set[str] = set()
     unwanted = 0
+    expired: dict[str, Change] = {}
     for change in changes:
-        if change.kind not in kinds or change.event.event_type == STREAM_ARCHIVED:
+        if change.expired and change.kind is ChangeKind.REMOVE:
+            unwanted += _expire(expired, others.setdefault(change.event.stream_id, []), change)
+        elif change.kind not in kinds or change.event.event_type == STREAM_ARCHIVED:
             unwanted += 1
         elif change.kind is ChangeKind.INSERT:
             versions = inserts.setdefault(change.event.stream_id, {})

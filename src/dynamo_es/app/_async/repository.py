@@ -19,6 +19,7 @@ from ...exceptions import (
     SnapshotError,
     StreamArchivedError,
     StreamDeletedError,
+    StreamExpiredError,
 )
 from ...ports.lifecycle import (
     AsyncArchivableStore,
@@ -267,14 +268,14 @@ class AsyncRepository(Generic[A]):
         return restore(cls, aggregate_id, snapshot, self.store.serializer)
 
     async def exists(self, aggregate_id: str) -> bool:
-        """Whether the aggregate's stream holds any event (a deleted one does not; an archived one does)."""
+        """Whether the aggregate's stream holds any event (a deleted or expired one does not; an archived one does)."""
         aggregate_type = self.aggregate_class.aggregate_type
         version = await self.store.stream_version(aggregate_id, aggregate_type)
         if version == 0:
             return False
         try:
             await self.store.load(aggregate_id, aggregate_type, from_version=version, to_version=version)
-        except StreamDeletedError:
+        except (StreamDeletedError, StreamExpiredError):
             return False
         except StreamArchivedError:
             return True  # in the archive table

@@ -21,6 +21,7 @@ from ...exceptions import (
     SnapshotError,
     StreamArchivedError,
     StreamDeletedError,
+    StreamExpiredError,
 )
 from ...ports.lifecycle import (
     ArchivableStore,
@@ -269,14 +270,14 @@ class Repository(Generic[A]):
         return restore(cls, aggregate_id, snapshot, self.store.serializer)
 
     def exists(self, aggregate_id: str) -> bool:
-        """Whether the aggregate's stream holds any event (a deleted one does not; an archived one does)."""
+        """Whether the aggregate's stream holds any event (a deleted or expired one does not; an archived one does)."""
         aggregate_type = self.aggregate_class.aggregate_type
         version = self.store.stream_version(aggregate_id, aggregate_type)
         if version == 0:
             return False
         try:
             self.store.load(aggregate_id, aggregate_type, from_version=version, to_version=version)
-        except StreamDeletedError:
+        except (StreamDeletedError, StreamExpiredError):
             return False
         except StreamArchivedError:
             return True  # in the archive table

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import attrs
@@ -14,7 +15,7 @@ from ...core.changes import Change, StreamPosition
 from ...core.reading import ChangeDecoder, Selection
 from ...core.serialization import EventSerializer
 from ...domain.events import EventHistory, EventMetadata, StoredEvent
-from ...ports.lifecycle import StreamArchival, StreamDeletion, StreamTruncation
+from ...ports.lifecycle import StreamArchival, StreamDeletion, StreamTruncation, check_lifetimes
 from ...ports.source import StartAt, TrimmedPolicy
 from ...ports.store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
 from ...settings import EventStoreSettings
@@ -56,11 +57,15 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         page_items: items per Query page of a load; None for DynamoDB's 1 MB pages (the sync
             store's default). The async store parses each page on the event loop, so its
             default is 250: smaller pages mean shorter pauses of other tasks (and more requests).
+        expire_after: temporary streams, by aggregate type: each such stream expires this long
+            after its first event (DynamoDB's TTL, on ``ttl_attribute``, then removes its items;
+            see "Expiring temporary streams").
     """
 
     settings: EventStoreSettings = attrs.field(factory=EventStoreSettings)
     serializer: EventSerializer = attrs.field(factory=EventSerializer, kw_only=True)
     page_items: int | None = attrs.field(default=PAGE_ITEMS, kw_only=True)
+    expire_after: Mapping[str, timedelta] = attrs.field(factory=dict, kw_only=True, validator=check_lifetimes)
     _model: type[EventItem] = attrs.field(init=False, repr=False)
     _checked: LazyTable[EventItem] = attrs.field(init=False, repr=False)
     _archive: LazyTable[EventItem] = attrs.field(init=False, repr=False)
@@ -78,7 +83,15 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         # the I/O-free update only: the checkpoints table is checked by _prepare(tracking=True)
         tracking_update = self.tracking.tracking_update
         version_attribute = checkpoint_model(settings).version.attr_name
-        self._core = StoreCore(settings, self.serializer, codec, tracking_update, version_attribute, self.page_items)
+        self._core = StoreCore(
+            settings,
+            self.serializer,
+            codec,
+            tracking_update,
+            version_attribute,
+            self.page_items,
+            {aggregate_type: lifetime.total_seconds() for aggregate_type, lifetime in self.expire_after.items()},
+        )
         self._client = LazyAsyncClient(settings)
         self._outbox = OutboxIndex(settings.events_table_name, codec)
 

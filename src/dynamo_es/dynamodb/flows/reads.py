@@ -6,7 +6,7 @@ versions this process has seen); `StoreCore` adds the writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -17,8 +17,8 @@ from ...core.reading import ChangeDecoder
 from ...core.serialization import EncodedEvent, EventSerializer
 from ...core.steps import MAX_CONCURRENCY, Concurrently
 from ...domain.events import EventHistory, StoredEvent
-from ...exceptions import EventStoreError, TransientStoreError
-from ...ports.lifecycle import check_loadable
+from ...exceptions import EventStoreError, StreamExpiredError, TransientStoreError
+from ...ports.lifecycle import check_loadable, check_unexpired, expiry_for
 from ...ports.store import Tracking, check_version, make_stream_id
 from ...settings import EventStoreSettings
 from ..schema.model import EventItemCodec
@@ -53,6 +53,8 @@ class StoreReads:
     """The checkpoint item's attribute holding the version."""
     page_items: int | None = None
     """Items per Query page of a load (None: DynamoDB's 1 MB pages); smaller pages, shorter parses."""
+    expire_after: Mapping[str, float] = attrs.field(factory=dict)
+    """Temporary streams' lifetimes in seconds, by aggregate type (see ``expire_after`` of the stores)."""
 
     @property
     def table(self) -> str:
@@ -99,6 +101,7 @@ class StoreReads:
         with collection_paused():  # the whole load, its requests included: what it allocates has no cycles
             records = yield from self.query(stream_id, versions)
             check_loadable(self.serializer, records)
+            check_unexpired(records, versions[0])
             if versions[0] > 1 and _starts_late(records, versions):
                 check_loadable(self.serializer, (yield from self.query(stream_id, (1, 1))))
             last = records[-1].version if records else 0
@@ -205,6 +208,22 @@ class StoreReads:
             raise _read_error(stream_id, page.reason, page.attempts, page.kind) from page.error
         response: dict[str, Any] = page
         return response
+
+    def expiry_of(self, stream_id: str, expected_version: int) -> Flow[int | None]:
+        """The expiry an append to ``stream_id`` stamps on its events (None: not a temporary stream).
+
+        A new stream's is now plus its type's lifetime; a later append copies version 1's, so every
+        item of the stream expires at once.
+        """
+        lifetime = self.expire_after.get(stream_id.partition(":")[0])
+        if lifetime is None:
+            return None
+        if expected_version == 0:
+            return expiry_for(lifetime)
+        first = yield from self.first_item(stream_id)
+        if first is None:
+            raise StreamExpiredError(stream_id, 0)  # its version 1 is gone: TTL removed it
+        return self.codec.decode(first).expires_at
 
     def last_item(self, stream_id: str) -> Flow[dict[str, Any] | None]:
         """The stream's highest item, raw (a deleted stream's is its mark); None when it has none."""

@@ -35,6 +35,9 @@ __all__ = [
 ]
 
 _TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+"""The ``userIdentity.principalId`` of a REMOVE record that DynamoDB's TTL wrote."""
+_LOCAL_TTL_REMOVAL = "UNKNOWN_TO_SDK_VERSION"
+"""DynamoDB Local's eventName for its own TTL removals (its Java SDK's name for a value it lacks)."""
 
 T = TypeVar("T")
 ItemReader = Callable[[Mapping[str, Any]], T]
@@ -178,6 +181,8 @@ def _corrupt_change(decoder: ChangeDecoder, error: CorruptItemError, kind: Chang
 
 
 def _kind(record: Mapping[str, Any]) -> ChangeKind:
+    if record.get("eventName") == _LOCAL_TTL_REMOVAL:
+        return ChangeKind.REMOVE
     try:
         return ChangeKind(record.get("eventName"))
     except ValueError:
@@ -200,6 +205,8 @@ def _no_image(stream_record: Mapping[str, Any], kind: ChangeKind) -> Subscriptio
 
 
 def _by_ttl(record: Mapping[str, Any]) -> bool:
+    if record.get("eventName") == _LOCAL_TTL_REMOVAL:
+        return True
     identity = record.get("userIdentity") or {}
     return isinstance(identity, Mapping) and identity.get("principalId") == _TTL_PRINCIPAL
 

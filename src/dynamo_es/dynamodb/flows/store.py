@@ -17,6 +17,7 @@ from ...core.gc import collection_paused
 from ...core.serialization import EncodedEvent
 from ...domain.events import EventMetadata
 from ...exceptions import EventStoreError, OutcomeUnknownError, TransientStoreError
+from ...ports.lifecycle import with_expiry
 from ...ports.store import (
     AppendResult,
     CommitResult,
@@ -183,6 +184,8 @@ class StoreCore(StreamArchive):
         attempt = Attempt(self, stream_id, expected_version)
         if not records:
             return attempt.succeeded()
+        if self.expire_after:
+            records = with_expiry(records, (yield from self.expiry_of(stream_id, expected_version)))
         if self.settings.use_transactional_write:
             return (yield from self._append_in_transactions(attempt, records))
         return (yield from self._append_singly(attempt, records))
@@ -242,6 +245,8 @@ class StoreCore(StreamArchive):
 
     def commit(self, encoded: list[EncodedAppend], tracking: Tracking | None) -> Flow[CommitResult]:
         """Write an encoded commit in one transaction, all or nothing."""
+        if self.expire_after:
+            encoded = yield from self._with_expiries(encoded)
         run = CommitRun(self, encoded, tracking)
         if not encoded and tracking is None:
             return run.committed()
@@ -253,6 +258,14 @@ class StoreCore(StreamArchive):
         update = (tracking, self.tracking_update(tracking)) if tracking is not None else None
         plan = plan_commit(self.table, self.codec, encoded, checked, update)
         return (yield from run.run(Call("transact_write_items", plan.params), plan.owners))
+
+    def _with_expiries(self, encoded: list[EncodedAppend]) -> Flow[list[EncodedAppend]]:
+        """A commit's appends, each carrying its stream's expiry (temporary streams only)."""
+        stamped = []
+        for append in encoded:
+            expires_at = yield from self.expiry_of(append.stream_id, append.expected_version)
+            stamped.append(attrs.evolve(append, records=with_expiry(list(append.records), expires_at)))
+        return stamped
 
     def _commit_checks(self, encoded: list[EncodedAppend], *, room: int) -> Flow[tuple[set[str], set[str]]]:
         """Which streams' expected versions a commit checks inside it, and which (read now) do not exist.

@@ -1,4 +1,4 @@
-"""Bring an events table made by an older version up to date: the outbox index, the stream, old events."""
+"""Bring an events table made by an older version up to date: the outbox index, the stream, TTL, old events."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def migrate_events_table(settings: EventStoreSettings) -> list[str]:
     """Add what the events table lacks; return what changed, one line each (empty: up to date).
 
     Idempotent: a second run changes nothing. Adds the outbox index (and puts undispatched
-    events written before it existed into it) and turns the stream on when ``enable_streams``.
+    events written before it existed into it), turns the stream on when ``enable_streams``,
+    and turns DynamoDB's TTL on for ``ttl_attribute``.
 
     Raises:
         TableNotFoundError, TableSchemaError: the table is missing or has other keys.
@@ -37,6 +38,8 @@ def migrate_events_table(settings: EventStoreSettings) -> list[str]:
             changes.append(f"added the {OUTBOX_INDEX!r} index")
         if settings.enable_streams and _enable_stream(client, settings, description):
             changes.append(f"turned the stream on ({_STREAM_VIEW})")
+        if _enable_ttl(client, settings):
+            changes.append(f"turned TTL on ({settings.ttl_attribute!r}, for expiring temporary streams)")
         backfilled = _backfill_outbox(client, model, settings)
     except BOUNDARY_ERRORS as error:
         raise EventStoreError(f"cannot migrate table {settings.events_table_name!r}: {classify(error)[1]}") from error
@@ -85,6 +88,23 @@ def _enable_stream(client: Any, settings: EventStoreSettings, description: dict[
     client.update_table(
         TableName=settings.events_table_name,
         StreamSpecification={"StreamEnabled": True, "StreamViewType": _STREAM_VIEW},
+    )
+    return True
+
+
+def _enable_ttl(client: Any, settings: EventStoreSettings) -> bool:
+    """Turn DynamoDB's TTL on for ``ttl_attribute``; False when it is on already (on any attribute: left alone)."""
+    described = client.describe_time_to_live(TableName=settings.events_table_name)["TimeToLiveDescription"]
+    if described.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        if described.get("AttributeName") != settings.ttl_attribute:
+            raise EventStoreError(
+                f"TTL of {settings.events_table_name!r} is on {described.get('AttributeName')!r}, not on "
+                f"ttl_attribute {settings.ttl_attribute!r}: set ttl_attribute to it"
+            )
+        return False
+    client.update_time_to_live(
+        TableName=settings.events_table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": settings.ttl_attribute},
     )
     return True
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import zlib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
-from pynamodb.attributes import Attribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import Attribute, BooleanAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -58,6 +59,8 @@ class EventItem(Model):
     """The outbox dispatcher publishing this event, while its lease lasts."""
     claim_until = NumberAttribute(attr_name="claimUntil", null=True)
     """When that dispatcher's lease ends (epoch seconds); after it another may take over."""
+    expires_at = TTLAttribute(attr_name="expiresAt", null=True)
+    """A temporary stream's expiry (epoch seconds), the table's TTL attribute (``ttl_attribute``)."""
     outbox_partitions: int = 1
 
 
@@ -112,6 +115,7 @@ def event_model(settings: EventStoreSettings) -> type[EventItem]:
         "pk": UnicodeAttribute(hash_key=True, attr_name=settings.partition_key_attribute),
         "sk": NumberAttribute(range_key=True, attr_name=settings.sort_key_attribute),
         "outbox": _outbox_index(settings),
+        "expires_at": TTLAttribute(attr_name=settings.ttl_attribute, null=True),
         "outbox_partitions": settings.outbox_partitions,
         "__module__": __name__,
     }
@@ -208,7 +212,8 @@ class EventItemCodec:
         item: dict[str, dict[str, Any]] = {}
         for spec in self._fields:
             value = getattr(record, spec.field)
-            item[spec.attr_name] = {spec.attr_type: str(value) if spec.attr_type == "N" else value}
+            if value is not None:  # a null attribute (no expiry) is left out
+                item[spec.attr_name] = {spec.attr_type: str(value) if spec.attr_type == "N" else value}
         item[self._version_attr] = {"N": str(record.version)}
         if not record.is_dispatched:
             item[self.outbox_attribute] = {"S": outbox_partition(record.stream_id, self.model.outbox_partitions)}
@@ -328,12 +333,15 @@ class EventItemCodec:
             total += len(OUTBOX_ATTRIBUTE) + len(outbox_partition(record.stream_id, self.model.outbox_partitions))
         for spec in self._fields:
             value = getattr(record, spec.field)
-            total += len(spec.attr_name) + _value_size(spec.attr_type, value)
+            if value is not None:
+                total += len(spec.attr_name) + _value_size(spec.attr_type, value)
         return total + len(self._version_attr) + _value_size("N", record.version)
 
     def to_model(self, record: EncodedEvent) -> EventItem:
         """The model instance that stores ``record`` (undispatched events join the outbox)."""
         values = {name: getattr(record, _KEY_FIELDS.get(name, name)) for name in self._model_names()}
+        if record.expires_at is not None:
+            values["expires_at"] = datetime.fromtimestamp(record.expires_at, tz=UTC)
         pending = None if record.is_dispatched else outbox_partition(record.stream_id, self.model.outbox_partitions)
         return self.model(**values, outbox_pending=pending)
 

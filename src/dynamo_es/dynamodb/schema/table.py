@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+from pynamodb.attributes import TTLAttribute
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
@@ -42,6 +43,7 @@ def ensure_table(model: type[Model], *, create: bool, keys: KeySchema) -> dict[s
                 raise TableNotFoundError(table_name)
             _create(model)
             description = _wait_until_active(model)
+            _enable_ttl(model)
         elif description.get("TableStatus") != "ACTIVE":
             description = _wait_until_active(model)
     except BOUNDARY_ERRORS as error:
@@ -129,11 +131,22 @@ def _describe(model: type[Model]) -> dict[str, Any] | None:
 
 def _create(model: type[Model]) -> None:
     try:
-        model.create_table(wait=False)
+        model.create_table(wait=False, ignore_update_ttl_errors=True)  # TTL once ACTIVE: _enable_ttl
     except PynamoDBException as error:
         if error.cause_response_code != "ResourceInUseException":
             raise
         # Another process created it first: fine, wait for it below.
+
+
+def _enable_ttl(model: type[Model]) -> None:
+    """Turn TTL on for the model's TTL attribute, if it has one; a racing creator may have done it first."""
+    names = [a.attr_name for a in model.get_attributes().values() if isinstance(a, TTLAttribute)]
+    try:
+        for name in names:
+            model._get_connection().update_time_to_live(name)
+    except PynamoDBException as error:
+        if "already enabled" not in str(error.cause or error):
+            raise
 
 
 def _wait_until_active(model: type[Model]) -> dict[str, Any]:

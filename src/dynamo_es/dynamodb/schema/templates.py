@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import attrs
+from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
 
 from ...settings import EventStoreSettings
@@ -40,6 +41,8 @@ class TableSpec:
     stream_view: str | None
     capacity: tuple[int, int] | None
     """Read and write units when provisioned; None for on-demand."""
+    ttl_attribute: str | None = None
+    """The attribute DynamoDB's TTL reads (the events and archive tables')."""
 
 
 @attrs.frozen
@@ -91,6 +94,7 @@ def _spec(logical: str, resource: str, model: type[Model], settings: EventStoreS
         indexes=indexes,
         stream_view=getattr(model.Meta, "stream_view_type", None),
         capacity=capacity,
+        ttl_attribute=next((a.attr_name for a in model.get_attributes().values() if isinstance(a, TTLAttribute)), None),
     )
 
 
@@ -221,6 +225,8 @@ def _cfn_table(spec: TableSpec) -> dict[str, Any]:
         ]
     if spec.stream_view:
         properties["StreamSpecification"] = {"StreamViewType": spec.stream_view}
+    if spec.ttl_attribute:
+        properties["TimeToLiveSpecification"] = {"AttributeName": spec.ttl_attribute, "Enabled": True}
     retain = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"} if spec.resource in _EVENTS else {}
     return {"Type": "AWS::DynamoDB::Table", **retain, "Properties": properties}
 
@@ -318,6 +324,14 @@ def _tf_table(spec: TableSpec) -> str:
         lines += [f"    type = {json.dumps(attribute['AttributeType'])}", "  }"]
     for index in spec.indexes:
         lines += _tf_index(spec, index)
+    if spec.ttl_attribute:
+        lines += [
+            "",
+            "  ttl {",
+            f"    attribute_name = {json.dumps(spec.ttl_attribute)}",
+            "    enabled        = true",
+            "  }",
+        ]
     if spec.resource in _EVENTS:
         lines += ["", "  lifecycle {", "    prevent_destroy = true", "  }"]
     return "\n".join([*lines, "}"])
