@@ -32,6 +32,7 @@ class TestPublicAPI:
             "dynamodb",
             "exceptions",
             "memory",
+            "observability",
             "ports",
             "privacy",
             "projections",

@@ -13,6 +13,7 @@ from ..core.serialization import EventSerializer
 from ..domain.aggregate import AggregateRoot
 from ..domain.personal import SEALED_STATE, subject_field_of
 from ..exceptions import AggregateClassError, ConfigurationError, DynamoESError
+from ..observability.logs import log_fields
 from ..ports.snapshots import Snapshot
 from ..ports.store import make_stream_id
 
@@ -56,7 +57,7 @@ def check_attempts(attempts: int) -> None:
 
 def conflict_delay(attempt: int, what: object) -> float:
     """The pause before running a conflicted command again (logged at INFO)."""
-    log.info("conflict on %r (attempt %d); running the command again", what, attempt)
+    log.info("conflict on %r (attempt %d); running the command again", what, attempt, extra=log_fields(attempt=attempt))
     return backoff_delay(attempt - 1, 0.01, 0.2)
 
 

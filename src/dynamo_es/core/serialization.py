@@ -47,7 +47,7 @@ C = TypeVar("C", bound=cattrs.Converter)
 _ZERO = timedelta(0)
 _METADATA_CACHE_SIZE = 1024
 T = TypeVar("T")
-_METADATA_KEYS = {"correlation_id": "correlationId", "causation_id": "causationId"}
+_METADATA_KEYS = {"correlation_id": "correlationId", "causation_id": "causationId", "trace_parent": "traceparent"}
 _RESERVED_METADATA_KEYS = frozenset({*_METADATA_KEYS.values(), "schemaVersion"})
 
 
@@ -207,7 +207,7 @@ class EventSerializer:
     registry: EventRegistry = attrs.field(default=default_registry)
     shredder: Shredder | None = attrs.field(default=None, kw_only=True)
     _metadata_cache: dict[str, tuple[EventMetadata, int]] = attrs.field(factory=dict, init=False, repr=False, eq=False)
-    _metadata_texts: dict[tuple[str | None, str | None, int], str] = attrs.field(
+    _metadata_texts: dict[tuple[str | None, str | None, str | None, int], str] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
     )
 
@@ -348,7 +348,7 @@ class EventSerializer:
 
     def _metadata_json(self, metadata: EventMetadata, schema_version: int) -> str:
         if not metadata.extra:  # the common case: the same few ids on every event of a save
-            key = (metadata.correlation_id, metadata.causation_id, schema_version)
+            key = (metadata.correlation_id, metadata.causation_id, metadata.trace_parent, schema_version)
             text = self._metadata_texts.get(key)
             if text is None:
                 text = self._metadata_texts[key] = self._metadata_document(metadata, schema_version)

@@ -207,11 +207,14 @@ class EventMetadata:
     """Metadata stored with each event, as JSON in the ``metadata`` attribute.
 
     ``correlation_id`` ties together everything caused by one request; ``causation_id`` names
-    the message (command or event) that caused this one. ``extra`` holds your own JSON-safe keys.
+    the message (command or event) that caused this one. ``trace_parent`` is the W3C
+    ``traceparent`` of the span the event was written in (set by the store when OpenTelemetry
+    traces the append), so its readers continue that trace. ``extra`` holds your own JSON-safe keys.
     """
 
     correlation_id: str | None = None
     causation_id: str | None = None
+    trace_parent: str | None = None
     extra: Mapping[str, Any] = attrs.field(factory=dict)
 
     def merged_with(self, other: EventMetadata | None) -> EventMetadata:
@@ -221,6 +224,7 @@ class EventMetadata:
         return EventMetadata(
             correlation_id=other.correlation_id or self.correlation_id,
             causation_id=other.causation_id or self.causation_id,
+            trace_parent=other.trace_parent or self.trace_parent,
             extra={**self.extra, **other.extra},
         )
 

@@ -25,6 +25,9 @@ from ..core.changes import Change
 from ..core.reading import Selection
 from ..core.serialization import EventSerializer
 from ..exceptions import LambdaPayloadError, ProjectionError
+from ..observability import tracing
+from ..observability.emf import batch_emf
+from ..observability.logs import log_fields
 from ..projections import BatchOutcome, Projection
 from ..settings import EventStoreSettings
 from .flows.records import record_decoder
@@ -125,7 +128,11 @@ def partial_batch_response(outcome: BatchOutcome) -> dict[str, list[dict[str, st
 
 
 def lambda_handler(
-    projection: Projection, *, settings: EventStoreSettings | None = None, serializer: EventSerializer | None = None
+    projection: Projection,
+    *,
+    settings: EventStoreSettings | None = None,
+    serializer: EventSerializer | None = None,
+    emf_namespace: str | None = None,
 ) -> LambdaHandler:
     """A Lambda function body that feeds ``projection`` and answers with a partial batch response.
 
@@ -136,7 +143,13 @@ def lambda_handler(
     Set ``FunctionResponseTypes: [ReportBatchItemFailures]`` on the event source mapping, or
     Lambda ignores the response. Unwrapped Kinesis records carry no sequence number to report:
     a batch of them with failures raises the first failure, so Lambda delivers the batch
-    again (the version rule skips what was applied). ::
+    again (the version rule skips what was applied).
+
+    Each invocation is a span (``dynamo_es.lambda``, with the FaaS attributes of ``context``)
+    holding the projection's batch span. With ``emf_namespace``, each invocation also prints one
+    line of CloudWatch Embedded Metric Format (applied, skipped, failed, parked, lag and
+    iterator age, by projection), which CloudWatch Logs turns into metrics with no agent and no
+    package. ::
 
         handler = lambda_handler(Projection("balances", apply, checkpoints, store))
     """
@@ -152,8 +165,11 @@ def lambda_handler(
                 "pass settings=", projection.name, batch.foreign, "pk/sk" if schema is None else
                 f"{schema.partition_key_attribute}/{schema.sort_key_attribute}",
             )  # fmt: skip
-        outcome = projection.handle(batch.changes)
+        with tracing.invocation(projection.name, context, len(batch.changes)):
+            outcome = projection.handle(batch.changes)
         _log_outcome(projection.name, batch, outcome)
+        if emf_namespace is not None:
+            print(batch_emf(emf_namespace, projection.name, batch.changes, outcome), flush=True)
         if outcome.failed and not batch.reportable:
             raise outcome.errors[0] if outcome.errors else ProjectionError(projection.name, "<batch>", 0, 0)
         return partial_batch_response(outcome)
@@ -165,7 +181,7 @@ def _log_outcome(name: str, batch: LambdaBatch, outcome: BatchOutcome) -> None:
     log.info(
         "%s: %d records (%s): %d applied, %d skipped (%d not read), %d foreign items, %d failed, %d parked",
         name, len(batch.changes) + batch.foreign, batch.shape, outcome.applied, outcome.skipped, outcome.unread,
-        batch.foreign, len(outcome.failed), len(outcome.parked),
+        batch.foreign, len(outcome.failed), len(outcome.parked), extra=log_fields(projection=name),
     )  # fmt: skip
 
 

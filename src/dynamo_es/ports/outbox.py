@@ -11,6 +11,8 @@ import attrs
 from ..core.retry import backoff_delay
 from ..core.steps import Steps, Use
 from ..domain.events import StoredEvent
+from ..observability import tracing
+from ..observability.logs import log_fields
 
 __all__ = [
     "AsyncOutboxStore",
@@ -150,6 +152,14 @@ def dispatch_steps(dispatcher: DispatcherPorts, stored: StoredEvent, tally: Pass
 
 
 def _publish_steps(dispatcher: DispatcherPorts, stored: StoredEvent) -> Steps[bool]:
+    """Publish ``stored`` (with retries) in a PRODUCER span that continues the trace it was written in."""
+    with tracing.handling("dynamo_es.publish", "outbox", stored, producer=True) as span:
+        published = yield from _publish_attempts(dispatcher, stored)
+        tracing.set_attributes(span, {"dynamo_es.published": published})
+    return published
+
+
+def _publish_attempts(dispatcher: DispatcherPorts, stored: StoredEvent) -> Steps[bool]:
     attempts = dispatcher.max_attempts
     for attempt in range(1, attempts + 1):
         try:
@@ -158,7 +168,7 @@ def _publish_steps(dispatcher: DispatcherPorts, stored: StoredEvent) -> Steps[bo
             log.warning(
                 "publishing %s v%d (%s) failed, attempt %d of %d",
                 stored.stream_id, stored.version, stored.event_type, attempt, attempts,
-                exc_info=True,
+                exc_info=True, extra=log_fields(stored.stream_id, stored.version, attempt=attempt),
             )  # fmt: skip
             if attempt < attempts:
                 yield Use(dispatcher._pause, backoff_delay(attempt - 1, dispatcher.base_delay, dispatcher.max_delay))

@@ -19,6 +19,7 @@ from ..exceptions import (
     InvalidStreamError,
     TransactionTooLargeError,
 )
+from ..observability.tracing import current_traceparent
 
 __all__ = [
     "MAX_STREAM_ID_BYTES",
@@ -247,6 +248,7 @@ def encode_append(
     """
     stream_id = make_stream_id(aggregate_type, aggregate_id)
     check_version("expected_version", expected_version)
+    metadata = traced(metadata)
     encoded: list[EncodedEvent] = []
     with collection_paused():  # everything made here lives until it is stored: no cycles to collect
         for offset, item in enumerate(events, start=1):
@@ -264,6 +266,16 @@ def encode_append(
                 raise EventTooLargeError(record.stream_id, record.version, record.event_type, size, max_bytes)
             encoded.append(record)
     return stream_id, encoded
+
+
+def traced(metadata: EventMetadata | None) -> EventMetadata | None:
+    """``metadata`` with the current span's ``traceparent``, when a span is current and none is set."""
+    if metadata is not None and metadata.trace_parent:
+        return metadata
+    trace_parent = current_traceparent()
+    if trace_parent is None:
+        return metadata
+    return attrs.evolve(metadata or EventMetadata(), trace_parent=trace_parent)
 
 
 def encoded_size(record: EncodedEvent) -> int:

@@ -19,6 +19,9 @@ from ..core.retry import backoff_delay
 from ..core.steps import Steps, Use
 from ..domain.lifecycle import StreamDeleted
 from ..exceptions import ConcurrencyError, ConfigurationError, ProjectionError, UnknownEventTypeError
+from ..observability import tracing
+from ..observability.logs import log_fields
+from ..observability.metrics import observe_batch
 from ..ports.checkpoints import EitherCheckpointStore, EitherEffectSink, StreamProgress, sequence_key
 from ..ports.store import AsyncEventStore, EventStore
 from ._batch import BatchOutcome, Tally, group_changes
@@ -31,6 +34,9 @@ History = Literal["replay", "baseline"]
 """For an aggregate the projection has never seen: apply its whole history first ("replay"), or
 take the first version that arrives as the starting point ("baseline", for notifiers that must
 not act on the past)."""
+
+HANDLE_SPAN = "dynamo_es.handle"
+"""The span of one handler call; a process manager's reaction is ``dynamo_es.react`` (its sink's ``span_name``)."""
 
 _CONFLICT_RETRIES = 3
 """How often a handler whose effects met a ConcurrencyError runs again at once, before it counts as failed."""
@@ -73,7 +79,24 @@ class ProjectionPorts(Protocol):
 
 
 def handle_steps(p: ProjectionPorts, changes: Sequence[Change]) -> Steps[BatchOutcome]:
-    """`Projection.handle`: apply ``changes`` by the rules and save the versions applied."""
+    """`Projection.handle`: apply ``changes`` by the rules and save the versions applied (in a span of the batch)."""
+    with tracing.batch(p.name, len(changes)) as span:
+        outcome = yield from _handle_batch(p, changes)
+        tracing.set_attributes(span, _outcome_attributes(outcome))
+    observe_batch(p.name, changes, outcome)
+    return outcome
+
+
+def _outcome_attributes(outcome: BatchOutcome) -> dict[str, int]:
+    return {
+        "dynamo_es.applied": outcome.applied,
+        "dynamo_es.skipped": outcome.skipped,
+        "dynamo_es.failed": len(outcome.failed),
+        "dynamo_es.parked": len(outcome.parked),
+    }
+
+
+def _handle_batch(p: ProjectionPorts, changes: Sequence[Change]) -> Steps[BatchOutcome]:
     groups, unwanted = group_changes(changes, p.kinds)
     tally = Tally(skipped=unwanted)
     _drop_unread_groups(p, groups, tally)
@@ -209,6 +232,11 @@ def apply_steps(p: ProjectionPorts, change: Change) -> Steps[bool]:
         ConfigurationError: a handler without ``effects`` returned something: it would be dropped.
         DynamoESError: the change carries the error of a record that could not be decoded.
     """
+    with tracing.handling(getattr(p.effects, "span_name", HANDLE_SPAN), p.name, change.event):
+        return (yield from _apply(p, change))
+
+
+def _apply(p: ProjectionPorts, change: Change) -> Steps[bool]:
     if change.error is not None:
         raise change.error
     if p.effects is None:
@@ -224,7 +252,9 @@ def apply_steps(p: ProjectionPorts, change: Change) -> Steps[bool]:
             if attempt == _CONFLICT_RETRIES:
                 raise
             event = change.event
-            log.info("%s: %s v%d met a concurrent write; handling it again", p.name, event.stream_id, event.version)
+            fields = log_fields(event.stream_id, event.version, projection=p.name, attempt=attempt)
+            message = "%s: %s v%d met a concurrent write; handling it again"
+            log.info(message, p.name, event.stream_id, event.version, extra=fields)
         else:
             return committed
     raise AssertionError("unreachable")  # pragma: no cover
@@ -252,10 +282,14 @@ def _failed(
     text = f"{type(error).__name__}: {error}"
     failures = yield Use(p.checkpoints.record_failure, p.name, stream_id, version, text, park_after=p.max_attempts)
     if failures == 0 and insert:  # another worker applied it meanwhile: this attempt's error does not matter
-        log.info("%s: %s v%d was applied by another worker meanwhile (%s)", p.name, stream_id, version, text)
+        fields = log_fields(stream_id, version, projection=p.name)
+        message = "%s: %s v%d was applied by another worker meanwhile (%s)"
+        log.info(message, p.name, stream_id, version, text, extra=fields)
         return False
     if p.max_attempts is not None and failures >= p.max_attempts:
-        log.error("%s: parked %s at v%d after %d failures: %s", p.name, stream_id, version, failures, text)
+        fields = log_fields(stream_id, version, projection=p.name, attempt=failures)
+        message = "%s: parked %s at v%d after %d failures: %s"
+        log.error(message, p.name, stream_id, version, failures, text, extra=fields)
         if isinstance(error, UnknownEventTypeError) and p.selection.event_types is None:
             log.error(
                 "%s: to skip event types it does not read, give it reads= or a handler with @handles",
@@ -263,7 +297,8 @@ def _failed(
             )
         tally.parked.append(stream_id)
         return True
-    log.warning("%s: %s v%d failed (attempt %d): %s", p.name, stream_id, version, failures, text)
+    fields = log_fields(stream_id, version, projection=p.name, attempt=failures)
+    log.warning("%s: %s v%d failed (attempt %d): %s", p.name, stream_id, version, failures, text, extra=fields)
     failure = ProjectionError(p.name, stream_id, version, tally.applied)
     failure.__cause__ = error
     tally.errors.append(failure)

@@ -11,6 +11,7 @@ import attrs
 from ...core.backends.asyncio import AsyncStop, aclose_now
 from ...core.steps import run_steps_async
 from ...domain.events import StoredEvent
+from ...observability import metrics
 from ...ports.outbox import AsyncOutboxStore, DispatchReport, PassTally, add_reports, dispatch_steps
 from .._checks import check_async_outbox
 
@@ -65,6 +66,8 @@ class AsyncOutboxDispatcher:
                 await run_steps_async(dispatch_steps(self, stored, tally))
         finally:
             await aclose_now(events)
+        backlog = await self.store.count_undispatched() if metrics.recording() else None
+        metrics.record_outbox(published=tally.published, failed=tally.failed, backlog=backlog)
         return tally.report()
 
     async def run(self, *, poll_interval: float = 1.0, stop_when_idle: bool = False) -> DispatchReport:

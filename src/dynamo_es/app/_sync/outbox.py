@@ -13,6 +13,7 @@ import attrs
 from ...core.backends.sync import Stop, close_now
 from ...core.steps import run_steps
 from ...domain.events import StoredEvent
+from ...observability import metrics
 from ...ports.outbox import DispatchReport, OutboxStore, PassTally, add_reports, dispatch_steps
 from .._checks import check_sync_outbox
 
@@ -67,6 +68,8 @@ class OutboxDispatcher:
                 run_steps(dispatch_steps(self, stored, tally))
         finally:
             close_now(events)
+        backlog = self.store.count_undispatched() if metrics.recording() else None
+        metrics.record_outbox(published=tally.published, failed=tally.failed, backlog=backlog)
         return tally.report()
 
     def run(self, *, poll_interval: float = 1.0, stop_when_idle: bool = False) -> DispatchReport:

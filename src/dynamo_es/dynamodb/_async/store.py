@@ -15,6 +15,7 @@ from ...core.changes import Change, StreamPosition
 from ...core.reading import ChangeDecoder, Selection
 from ...core.serialization import EventSerializer
 from ...domain.events import EventHistory, EventMetadata, StoredEvent
+from ...observability import operations as observed
 from ...ports.lifecycle import StreamArchival, StreamDeletion, StreamTruncation, check_lifetimes
 from ...ports.source import StartAt, TrimmedPolicy
 from ...ports.store import AppendResult, CommitResult, StreamAppend, Tracking, check_version, make_stream_id
@@ -150,10 +151,14 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         metadata: EventMetadata | None = None,
     ) -> AppendResult:
         """Append events after ``expected_version``; see [`EventStore`][dynamo_es.EventStore]."""
-        stream_id, records = self._core.encode(aggregate_id, aggregate_type, events, expected_version, metadata)
-        if records:
-            await self._prepare()
-        return await self._run(self._core.append(stream_id, records, expected_version))
+        table, stream = self.settings.events_table_name, f"{aggregate_type}:{aggregate_id}"
+        with observed.appending(table, stream, expected_version, len(events)) as span:
+            stream_id, records = self._core.encode(aggregate_id, aggregate_type, events, expected_version, metadata)
+            if records:
+                await self._prepare()
+            result = await self._run(self._core.append(stream_id, records, expected_version))
+            observed.appended(span, result, len(records))
+        return result
 
     async def delete_stream(
         self,
@@ -221,10 +226,19 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         Costs the events' write units twice (a transaction), plus 2 WCU per expected-version check
         and for the tracking record. Refused before anything is written when it would not fit.
         """
-        encoded = self._core.encode_commit(appends, tracking)
-        if encoded or tracking is not None:
-            await self._prepare(tracking=tracking is not None)
-        return await self._run(self._core.commit(encoded, tracking))
+        tables = self._commit_tables(tracking)
+        streams = [f"{append.aggregate_type}:{append.aggregate_id}" for append in appends]
+        with observed.committing(tables, streams, sum(len(append.events) for append in appends)) as span:
+            encoded = self._core.encode_commit(appends, tracking)
+            if encoded or tracking is not None:
+                await self._prepare(tracking=tracking is not None)
+            result = await self._run(self._core.commit(encoded, tracking))
+            observed.committed(span, result, sum(len(append.records) for append in encoded))
+        return result
+
+    def _commit_tables(self, tracking: Tracking | None) -> list[str]:
+        events = self.settings.events_table_name
+        return [events] if tracking is None else [events, self.settings.checkpoints_table_name]
 
     # -- read -----------------------------------------------------------------------------
 
@@ -238,7 +252,10 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
             return []  # bad input raised before any I/O; an empty range needs none
         await self._prepare()
-        return await self._run(self._core.load(aggregate_id, aggregate_type, from_version, to_version))
+        with self._loading(aggregate_id, aggregate_type, from_version, to_version) as span:
+            events = await self._run(self._core.load(aggregate_id, aggregate_type, from_version, to_version))
+            observed.loaded(span, len(events))
+        return events
 
     async def load_history(
         self, aggregate_id: str, aggregate_type: str, *, from_version: int = 1, to_version: int | None = None
@@ -247,7 +264,14 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
             return EventHistory((), 0)
         await self._prepare()
-        return await self._run(self._core.load_history(aggregate_id, aggregate_type, from_version, to_version))
+        with self._loading(aggregate_id, aggregate_type, from_version, to_version) as span:
+            history = await self._run(self._core.load_history(aggregate_id, aggregate_type, from_version, to_version))
+            observed.loaded(span, len(history))
+        return history
+
+    def _loading(self, aggregate_id: str, aggregate_type: str, from_version: int, to_version: int | None) -> Any:
+        stream_id = f"{aggregate_type}:{aggregate_id}"
+        return observed.loading(self.settings.events_table_name, stream_id, from_version, to_version)
 
     async def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
         """The version of the stream's last event; 0 when it has none."""

@@ -12,6 +12,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from pynamodb.exceptions import PynamoDBException
 
 from ...core.retry import backoff_delay
+from ...observability.logs import log_fields
+from ...observability.metrics import record_retry
+from ...observability.tracing import retried_in_span
 from ...settings import EventStoreSettings
 from .base import Call, Flow, Sleep
 
@@ -32,14 +35,21 @@ log = logging.getLogger("dynamo_es")
 BOUNDARY_ERRORS = (PynamoDBException, BotoCoreError, ClientError)
 """Everything PynamoDB and botocore raise; the store turns them into dynamo-es errors."""
 
-_CONTENTION = frozenset(
+THROTTLING = frozenset(
     {
-        "TransactionConflict",
         "ThrottlingError",
         "ThrottlingException",
         "ProvisionedThroughputExceeded",
         "ProvisionedThroughputExceededException",
         "RequestLimitExceeded",
+    }
+)
+"""The contention codes that mean DynamoDB throttled the request (counted as throttles too)."""
+
+_CONTENTION = frozenset(
+    {
+        "TransactionConflict",
+        *THROTTLING,
         "TransactionInProgressException",
         "InternalServerError",
         "ServiceUnavailable",
@@ -154,7 +164,9 @@ def send(call: Call, settings: EventStoreSettings, what: Callable[[], str]) -> F
                 return GaveUp(kind, reason, error, retries + 1)
         delay = backoff_delay(retries, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
         retries += 1
-        log.info("%s: %s, retry %d in %.3fs", what(), reason, retries, delay)
+        record_retry(reason, throttled=reason in THROTTLING)
+        retried_in_span(reason, retries)
+        log.info("%s: %s, retry %d in %.3fs", what(), reason, retries, delay, extra=log_fields(attempt=retries + 1))
         yield Sleep(delay)
 
 

@@ -16,6 +16,7 @@ import attrs
 
 from ...core.serialization import EncodedEvent
 from ...exceptions import CorruptItemError, EventStoreError
+from ...observability.logs import log_fields
 from ..schema.model import OUTBOX_INDEX, EventItem, EventItemCodec
 from .base import Call, Flow
 from .errors import BOUNDARY_ERRORS, Failure, classify
@@ -106,7 +107,8 @@ class OutboxIndex:
         except BOUNDARY_ERRORS as error:
             kind, reason = classify(error)
             if kind is Failure.TRANSIENT:
-                log.info("outbox: claim of %s v%d not made (%s); the next pass tries again", stream_id, version, reason)
+                message = "outbox: claim of %s v%d not made (%s); the next pass tries again"
+                log.info(message, stream_id, version, reason, extra=log_fields(stream_id, version))
                 return False
             if kind is Failure.CONFLICT:
                 return False

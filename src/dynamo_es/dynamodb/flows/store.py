@@ -17,6 +17,7 @@ from ...core.gc import collection_paused
 from ...core.serialization import EncodedEvent
 from ...domain.events import EventMetadata
 from ...exceptions import EventStoreError, OutcomeUnknownError, TransientStoreError
+from ...observability.logs import log_fields
 from ...ports.lifecycle import with_expiry
 from ...ports.store import (
     AppendResult,
@@ -130,7 +131,9 @@ class Attempt:
             return self._failure(EventStoreError(f"cannot append to {self.stream_id}: {reason}"), error)
         stored = yield from self._stored_ids(batch)
         if stored == [record.event_id for record in batch]:
-            log.info("%s: versions %d-%d hold these events", self.stream_id, batch[0].version, batch[-1].version)
+            first, last = batch[0].version, batch[-1].version
+            fields = log_fields(self.stream_id, last)
+            log.info("%s: versions %d-%d hold these events", self.stream_id, first, last, extra=fields)
             return None
         if kind is not Failure.TRANSIENT or stored:
             return self.conflicted((yield from self.store.version_or_none(self.stream_id)))

@@ -13,6 +13,7 @@ from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
 from ...exceptions import EndpointUnreachableError, EventStoreError, TableNotFoundError, TableSchemaError
+from ...observability.operations import checking_table
 from ..flows.errors import BOUNDARY_ERRORS, NO_CREDENTIALS, lacks_credentials
 
 __all__ = ["LazyTable", "ensure_table", "key_schema_of", "model_keys"]
@@ -85,7 +86,8 @@ class LazyTable(Generic[M]):
 
     def ensure(self) -> dict[str, Any]:
         """Check the table now (creating it if missing and allowed); return its description."""
-        description = ensure_table(self.model, create=self.create, keys=self.keys)
+        with checking_table(self.model.Meta.table_name):
+            description = ensure_table(self.model, create=self.create, keys=self.keys)
         self._ready = True
         return description
 

@@ -36,6 +36,8 @@ class UnitCommits:
     """The effect sink of a process manager: commits the policy's unit of work with its tracking record."""
 
     store: EventStore
+    span_name = "dynamo_es.react"
+    """The name of the span of each reaction (see ``HANDLE_SPAN``)."""
 
     def commit_effects(self, name: str, event: StoredEvent, effects: Any) -> bool:
         """Commit the unit's aggregates and the tracking of ``event`` in one transaction; False if tracked already.

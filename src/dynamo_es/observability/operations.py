@@ -1,0 +1,79 @@
+"""The spans and metrics of the event store's operations, for the sync and the async store alike.
+
+A store opens one CLIENT span per operation (``dynamo_es.append``, ``dynamo_es.commit``,
+``dynamo_es.load``, ``dynamo_es.check_table``) and reports its outcome when it returns; the
+span carries OpenTelemetry's DynamoDB attributes and ours (``dynamo_es.*``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .metrics import record_append, record_load
+from .tracing import operation, set_attributes
+
+__all__ = ["appended", "appending", "checking_table", "committed", "committing", "loaded", "loading"]
+
+
+def appending(table: str, stream_id: str, expected_version: int, events: int) -> Any:
+    """The span of one append of ``events`` events to ``stream_id`` after ``expected_version``."""
+    attributes = {
+        "db.operation": "TransactWriteItems",
+        "dynamo_es.stream_id": stream_id,
+        "dynamo_es.expected_version": expected_version,
+        "dynamo_es.event_count": events,
+    }
+    return operation("dynamo_es.append", table, attributes)
+
+
+def appended(span: Any, result: Any, events: int) -> None:
+    """Report an append's `AppendResult` on its span and in the metrics."""
+    conflict = bool(result.conflict)
+    set_attributes(span, {"dynamo_es.new_version": result.new_version, "dynamo_es.conflict": conflict})
+    if result.success or conflict:
+        record_append(events, conflict=conflict)
+
+
+def committing(tables: Sequence[str], stream_ids: Sequence[str], events: int) -> Any:
+    """The span of one multi-stream commit (``append_many``, a unit of work) of ``events`` events."""
+    attributes = {
+        "db.operation": "TransactWriteItems",
+        "dynamo_es.stream_ids": list(stream_ids),
+        "dynamo_es.stream_count": len(stream_ids),
+        "dynamo_es.event_count": events,
+    }
+    return operation("dynamo_es.commit", tables, attributes)
+
+
+def committed(span: Any, result: Any, events: int) -> None:
+    """Report a commit's `CommitResult` on its span and in the metrics."""
+    conflict = bool(result.conflicts)
+    attributes = {"dynamo_es.conflict": conflict, "dynamo_es.already_processed": bool(result.already_processed)}
+    set_attributes(span, attributes)
+    if result.success or conflict:
+        record_append(events, conflict=conflict, commit=True)
+
+
+def loading(table: str, stream_id: str, from_version: int, to_version: int | None) -> Any:
+    """The span of one load of ``stream_id`` (versions ``from_version`` to ``to_version``)."""
+    attributes: dict[str, Any] = {
+        "db.operation": "Query",
+        "aws.dynamodb.consistent_read": True,
+        "dynamo_es.stream_id": stream_id,
+        "dynamo_es.from_version": from_version,
+    }
+    if to_version is not None:
+        attributes["dynamo_es.to_version"] = to_version
+    return operation("dynamo_es.load", table, attributes)
+
+
+def loaded(span: Any, events: int) -> None:
+    """Report how many events a load gave."""
+    set_attributes(span, {"dynamo_es.event_count": events})
+    record_load(events)
+
+
+def checking_table(table: str) -> Any:
+    """The span of a table check (DescribeTable, and CreateTable when it is missing and allowed)."""
+    return operation("dynamo_es.check_table", table, {"db.operation": "DescribeTable"})

@@ -1,0 +1,173 @@
+"""Spans for what dynamo-es does, and the W3C trace context it keeps in event metadata.
+
+Store operations are CLIENT spans with OpenTelemetry's DynamoDB attributes (``db.system``,
+``aws.dynamodb.table_names``); handling an event is a CONSUMER span with messaging attributes,
+a child of the trace the event was written in (its ``traceparent``), linked to the batch that
+delivered it. So one trace runs from a command through its events into every reaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from typing import Any
+
+from ._otel import available, propagator, trace_api
+
+__all__ = [
+    "MESSAGING_SYSTEM",
+    "TRACEPARENT",
+    "batch",
+    "consuming",
+    "current_link",
+    "current_traceparent",
+    "handling",
+    "invocation",
+    "link_to",
+    "operation",
+    "retried_in_span",
+    "set_attributes",
+]
+
+TRACEPARENT = "traceparent"
+"""The metadata key (and W3C header name) of the trace context an event was written in."""
+_TRACER: Any = trace_api.get_tracer("dynamo_es") if available else None
+_NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
+_RETRIES: ContextVar[list[int] | None] = ContextVar("dynamo_es_retries", default=None)
+DYNAMODB = "dynamodb"
+MESSAGING_SYSTEM = "dynamo_es"
+"""``messaging.system`` of the spans that handle events."""
+
+
+def operation(name: str, table: str | Sequence[str] | None, attributes: Mapping[str, Any]) -> Any:
+    """A CLIENT span ``name`` on ``table`` (a context manager giving the span; None without the API)."""
+    if _TRACER is None:
+        return _NO_SPAN
+    return _client_span(name, table, attributes)
+
+
+@contextlib.contextmanager
+def _client_span(name: str, table: str | Sequence[str] | None, attributes: Mapping[str, Any]) -> Iterator[Any]:
+    tables = [table] if isinstance(table, str) else list(table or ())
+    with _TRACER.start_as_current_span(name, kind=trace_api.SpanKind.CLIENT) as span:
+        if span.is_recording():
+            span.set_attributes({"db.system": DYNAMODB, "aws.dynamodb.table_names": tables, **attributes})
+        retries = [0]
+        token = _RETRIES.set(retries)
+        try:
+            yield span
+        finally:
+            _RETRIES.reset(token)
+            if retries[0] and span.is_recording():
+                span.set_attribute("dynamo_es.retries", retries[0])
+
+
+def consuming(
+    name: str,
+    traceparent: str | None,
+    attributes: Mapping[str, Any],
+    *,
+    links: Sequence[Any] = (),
+    producer: bool = False,
+) -> Any:
+    """A CONSUMER (``producer``: PRODUCER) span ``name``, a child of ``traceparent``'s trace (else the current one)."""
+    if _TRACER is None:
+        return _NO_SPAN
+    context = propagator.extract({TRACEPARENT: traceparent}) if traceparent else None
+    kind = trace_api.SpanKind.PRODUCER if producer else trace_api.SpanKind.CONSUMER
+    links = list(links)
+    return _TRACER.start_as_current_span(name, context=context, kind=kind, attributes=dict(attributes), links=links)
+
+
+def link_to(traceparent: str | None) -> list[Any]:
+    """A span link to the span ``traceparent`` names (none when it names none)."""
+    if _TRACER is None or not traceparent:
+        return []
+    span_context = trace_api.get_current_span(propagator.extract({TRACEPARENT: traceparent})).get_span_context()
+    return [trace_api.Link(span_context)] if span_context.is_valid else []
+
+
+def current_link() -> list[Any]:
+    """A span link to the current span, if there is a recording one."""
+    if _TRACER is None:
+        return []
+    span_context = trace_api.get_current_span().get_span_context()
+    return [trace_api.Link(span_context)] if span_context.is_valid else []
+
+
+def current_traceparent() -> str | None:
+    """The W3C ``traceparent`` of the current span; None when there is none (or no API)."""
+    if _TRACER is None or not trace_api.get_current_span().get_span_context().is_valid:
+        return None
+    carrier: dict[str, str] = {}
+    propagator.inject(carrier)
+    return carrier.get(TRACEPARENT)
+
+
+def set_attributes(span: Any, attributes: Mapping[str, Any]) -> None:
+    """Set ``attributes`` on ``span`` when it records (``span`` None: nothing)."""
+    if span is not None and span.is_recording():
+        span.set_attributes(attributes)
+
+
+def retried_in_span(reason: str, attempt: int) -> None:
+    """Count a retry into the current store operation's span, with an event saying why."""
+    retries = _RETRIES.get()
+    if retries is not None:
+        retries[0] += 1
+        span = trace_api.get_current_span()
+        if span.is_recording():
+            span.add_event("dynamo_es.retry", {"reason": reason, "attempt": attempt})
+
+
+def batch(projection: str, changes: int) -> Any:
+    """The CONSUMER span of one batch of ``changes`` changes handled by ``projection`` (a child of the current span)."""
+    if _TRACER is None:
+        return _NO_SPAN
+    attributes = {
+        "messaging.system": MESSAGING_SYSTEM,
+        "messaging.operation.type": "process",
+        "messaging.consumer.group.name": projection,
+        "messaging.batch.message_count": changes,
+        "dynamo_es.projection": projection,
+    }
+    return _TRACER.start_as_current_span("dynamo_es.batch", kind=trace_api.SpanKind.CONSUMER, attributes=attributes)
+
+
+def handling(name: str, consumer: str, event: Any, *, producer: bool = False) -> Any:
+    """The CONSUMER span ``name`` of ``consumer`` handling one `StoredEvent`.
+
+    A child of the span the event was written in (its ``traceparent``), linked to the current
+    span (the batch that delivered it): so the trace of the command goes on into the reaction.
+    """
+    if _TRACER is None:
+        return _NO_SPAN
+    attributes = {
+        "messaging.system": MESSAGING_SYSTEM,
+        "messaging.operation.type": "send" if producer else "process",
+        "messaging.consumer.group.name": consumer,
+        "messaging.message.id": event.event_id,
+        "dynamo_es.projection": consumer,
+        "dynamo_es.stream_id": event.stream_id,
+        "dynamo_es.version": event.version,
+        "dynamo_es.event_type": event.event_type,
+    }
+    return consuming(name, event.metadata.trace_parent, attributes, links=current_link(), producer=producer)
+
+
+def invocation(consumer: str, context: Any, records: int) -> Any:
+    """The span of one AWS Lambda invocation feeding ``consumer`` (FaaS attributes from Lambda's ``context``)."""
+    if _TRACER is None:
+        return _NO_SPAN
+    attributes: dict[str, Any] = {
+        "faas.trigger": "datasource",
+        "messaging.system": MESSAGING_SYSTEM,
+        "messaging.batch.message_count": records,
+        "dynamo_es.projection": consumer,
+    }
+    for attribute, name in (("faas.invocation_id", "aws_request_id"), ("cloud.resource_id", "invoked_function_arn")):
+        value = getattr(context, name, None)
+        if isinstance(value, str):
+            attributes[attribute] = value
+    return _TRACER.start_as_current_span("dynamo_es.lambda", kind=trace_api.SpanKind.CONSUMER, attributes=attributes)
