@@ -23,6 +23,7 @@ __all__ = [
     "record_projection",
     "record_retry",
     "recording",
+    "use_meter_provider",
 ]
 
 INSTRUMENTS: dict[str, tuple[str, str, str]] = {
@@ -46,20 +47,21 @@ INSTRUMENTS: dict[str, tuple[str, str, str]] = {
 @attrs.define
 class _Instruments:
     by_name: dict[str, Any]
+    provider: Any = None
+    """The meter provider given to `use_meter_provider`; None for the API's global one."""
 
     @classmethod
-    def make(cls) -> _Instruments:
+    def make(cls, provider: Any = None) -> _Instruments:
         if not available:
             return cls({})
-        meter = metrics_api.get_meter("dynamo_es")
+        meter = metrics_api.get_meter("dynamo_es", meter_provider=provider)
         factories = {"counter": meter.create_counter, "histogram": meter.create_histogram}
         factories["gauge"] = meter.create_gauge
-        return cls(
-            {
-                name: factories[kind](name, unit=unit, description=description)
-                for name, (kind, unit, description) in INSTRUMENTS.items()
-            }
-        )
+        instruments = {
+            name: factories[kind](name, unit=unit, description=description)
+            for name, (kind, unit, description) in INSTRUMENTS.items()
+        }
+        return cls(instruments, provider)
 
     def add(self, name: str, value: float, attributes: dict[str, Any] | None = None) -> None:
         instrument = self.by_name.get(name)
@@ -78,11 +80,17 @@ class _Instruments:
 _INSTRUMENTS = _Instruments.make()
 
 
+def use_meter_provider(provider: Any) -> None:
+    """Record dynamo-es' metrics with ``provider`` rather than the API's global one (None: the global one again)."""
+    global _INSTRUMENTS
+    _INSTRUMENTS = _Instruments.make(provider)
+
+
 def recording() -> bool:
-    """Whether the application set a meter provider (so measuring something that costs a request is worth it)."""
+    """Whether metrics go to a meter provider (so measuring something that costs a request is worth it)."""
     if not available:
         return False
-    provider = metrics_api.get_meter_provider()
+    provider = _INSTRUMENTS.provider or metrics_api.get_meter_provider()
     return not isinstance(provider, metrics_api.NoOpMeterProvider) and type(provider).__name__ != "_ProxyMeterProvider"
 
 

@@ -28,12 +28,22 @@ __all__ = [
     "operation",
     "retried_in_span",
     "set_attributes",
+    "use_tracer_provider",
 ]
 
 TRACEPARENT = "traceparent"
 """The metadata key (and W3C header name) of the trace context an event was written in."""
 _TRACER: Any = trace_api.get_tracer("dynamo_es") if available else None
 _NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
+def use_tracer_provider(provider: Any) -> None:
+    """Trace dynamo-es with ``provider`` rather than the API's global one (None: the global one again)."""
+    global _TRACER
+    if available:
+        _TRACER = trace_api.get_tracer("dynamo_es", tracer_provider=provider)
+
+
 _RETRIES: ContextVar[list[int] | None] = ContextVar("dynamo_es_retries", default=None)
 DYNAMODB = "dynamodb"
 MESSAGING_SYSTEM = "dynamo_es"
