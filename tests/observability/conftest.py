@@ -58,7 +58,7 @@ class Telemetry:
         total = 0.0
         for point in self.points(name):
             if all(point.attributes.get(key) == value for key, value in attributes.items()):
-                total += getattr(point, "value", None) if hasattr(point, "value") else point.count
+                total += point.value if hasattr(point, "value") else point.count
         return total
 
     def histogram(self, name: str, **attributes: Any) -> tuple[int, float]:

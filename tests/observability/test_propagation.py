@@ -145,7 +145,8 @@ class TestOneTrace:
         )
         assert invocation.attributes is not None
         assert invocation.attributes["cloud.resource_id"] == context.invoked_function_arn
-        batch = next(span for span in telemetry.spans("dynamo_es.batch") if parent_id(span) == invocation.context.span_id)
+        batches = telemetry.spans("dynamo_es.batch")
+        batch = next(span for span in batches if parent_id(span) == invocation.context.span_id)
         assert [link.context.span_id for link in chain["handle"].links] == [batch.context.span_id]
         assert telemetry.points("dynamo_es.projection.iterator_age")
 
@@ -200,4 +201,3 @@ class TestConsumerSpans:
         assert {metric["Name"] for metric in directive["Metrics"]} >= {"EventsApplied", "EventsFailed", "Lag"}
         assert (document["Projection"], document["EventsApplied"], document["EventsFailed"]) == ("orders", 1, 0)
         assert document["IteratorAge"] >= 0
-
