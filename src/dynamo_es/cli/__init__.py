@@ -3,7 +3,7 @@
 Settings come from ``DYNAMO_ES_*`` environment variables, overridden by the options.
 
 Exit codes: 0 success; 1 any other dynamo-es error; 2 bad usage; 3 DynamoDB unreachable;
-4 table missing; 130 interrupted.
+4 table missing; 5 (``status``) a stream is parked; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from ..settings import EventStoreSettings
 from ._lifecycle import add_lifecycle_commands, run_forget, run_stream_command
 from ._ops import add_ops_commands, run_local, run_migrate, run_template
 from ._project import add_project_commands, run_project_command
+from ._status import add_status_command, run_status
 
 __all__ = ["main"]
 
@@ -112,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 
     outbox = commands.add_parser("outbox", help="count and list undispatched events")
     outbox.add_argument("--limit", type=_non_negative, default=20, metavar="N", help="list at most N (0: count only)")
+    add_status_command(commands)
     add_project_commands(commands, after_options("project"))
     add_lifecycle_commands(commands, after_options("stream"))
     add_ops_commands(commands)
@@ -302,6 +304,8 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             _events(store, args, out)
         elif args.command == "tail":
             _tail(store, args, out)
+        elif args.command == "status":
+            return run_status(store, args, out)
         else:
             _outbox(store, args, out)
     except (ConfigurationError, InvalidStreamError) as error:

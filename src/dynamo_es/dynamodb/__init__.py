@@ -2,6 +2,7 @@
 
 from ._keys import DynamoDBKeyStore
 from ._lambda import LambdaBatch, changes_from_lambda_event, lambda_handler, partial_batch_response, read_lambda_event
+from ._status import OutboxStatus, ProjectionStatus, SystemStatus, read_status
 from ._sync.checkpoints import DynamoDBCheckpointStore
 from ._sync.snapshots import DynamoDBSnapshotStore
 from ._sync.store import DynamoDBEventStore
@@ -20,9 +21,12 @@ __all__ = [
     "EventItem",
     "EventItemCodec",
     "LambdaBatch",
+    "OutboxStatus",
+    "ProjectionStatus",
     "PutItem",
     "ReadModelWrite",
     "Subscription",
+    "SystemStatus",
     "UpdateItem",
     "changes_from_lambda_event",
     "ensure_table",
@@ -30,5 +34,6 @@ __all__ = [
     "lambda_handler",
     "partial_batch_response",
     "read_lambda_event",
+    "read_status",
     "table_meta",
 ]

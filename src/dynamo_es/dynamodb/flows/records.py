@@ -26,6 +26,7 @@ from .stream_reader import RecordDecoder
 __all__ = [
     "ItemReader",
     "change_reader",
+    "creation_time",
     "event_reader",
     "events_of",
     "record_decoder",
@@ -156,7 +157,7 @@ def record_decoder(
         where: dict[str, Any] = {
             "shard_id": shard_id,
             "sequence_number": str(stream_record.get("SequenceNumber") or ""),
-            "created": _creation_time(stream_record.get("ApproximateCreationDateTime")),
+            "created": creation_time(stream_record.get("ApproximateCreationDateTime")),
             "expired": kind is ChangeKind.REMOVE and _by_ttl(record),
         }
         try:
@@ -211,7 +212,7 @@ def _by_ttl(record: Mapping[str, Any]) -> bool:
     return isinstance(identity, Mapping) and identity.get("principalId") == _TTL_PRINCIPAL
 
 
-def _creation_time(value: Any) -> datetime:
+def creation_time(value: Any) -> datetime:
     """Botocore gives a datetime; Lambda epoch seconds; Kinesis for DynamoDB milli- or microseconds."""
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
