@@ -16,8 +16,8 @@ from ..exceptions import TableNotFoundError
 from ._sync.checkpoints import DynamoDBCheckpointStore
 from ._sync.store import DynamoDBEventStore
 from .flows.base import drive
-from .flows.checkpoints import POSITION_PREFIX, CheckpointItem, checkpoint_model
-from .flows.status import checkpoint_rows, oldest_unread, shards_of
+from .flows.checkpoints import POSITION_PREFIX, CheckpointItem, checkpoint_model, checkpoint_rows
+from .flows.stream_reader import describe_shards, oldest_unread
 from .wire.client import LazyClient
 
 __all__ = ["OutboxStatus", "ProjectionStatus", "SystemStatus", "read_status"]
@@ -146,7 +146,8 @@ class _StreamProbe:
     def _shards_now(self) -> list[str]:
         if self._shards is None:
             assert self.stream_arn is not None
-            self._shards = drive(shards_of(self.stream_arn), self._streams())
+            described = drive(describe_shards(self.stream_arn), self._streams())
+            self._shards = [shard["ShardId"] for shard in described]
         return self._shards
 
     def close(self) -> None:

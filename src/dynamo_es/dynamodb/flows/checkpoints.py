@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import attrs
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import Attribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -33,7 +33,15 @@ from .base import Call, Flow
 from .errors import BOUNDARY_ERRORS, Failure, GaveUp, cancellation_codes, classify, send
 from .read_models import read_model_writes, transact_items
 
-__all__ = ["HASHED_PREFIX", "POSITION_PREFIX", "CheckpointFlows", "CheckpointItem", "checkpoint_model", "stream_key"]
+__all__ = [
+    "HASHED_PREFIX",
+    "POSITION_PREFIX",
+    "CheckpointFlows",
+    "CheckpointItem",
+    "checkpoint_model",
+    "checkpoint_rows",
+    "stream_key",
+]
 
 POSITION_PREFIX = "$position#"
 HASHED_PREFIX = "$sha256#"
@@ -104,6 +112,35 @@ def _stream_of(item: CheckpointItem) -> str:
             attribute="streamId",
         )
     return item.stream_id
+
+
+def checkpoint_rows(table: str, model: type[CheckpointItem]) -> Flow[list[CheckpointItem]]:
+    """Every row of the checkpoints ``table`` (positions and stream progress), with the attributes a summary reads."""
+    attributes: list[Attribute[Any]] = [
+        model.name,
+        model.key,
+        model.shard_sequence,
+        model.failures,
+        model.parked,
+        model.updated_at,
+    ]
+    names = {f"#a{index}": attribute.attr_name for index, attribute in enumerate(attributes)}
+    params: dict[str, Any] = {
+        "TableName": table,
+        "ConsistentRead": True,
+        "ProjectionExpression": ", ".join(names),
+        "ExpressionAttributeNames": names,
+    }
+    rows: list[CheckpointItem] = []
+    while True:
+        try:
+            page = yield Call("scan", params)
+        except BOUNDARY_ERRORS as error:
+            raise EventStoreError(f"cannot read the checkpoints table {table!r}: {error}") from error
+        rows.extend(model.from_raw_data(raw) for raw in page.get("Items", []))
+        if not page.get("LastEvaluatedKey"):
+            return rows
+        params = {**params, "ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
 def _now() -> str:

@@ -6,7 +6,6 @@ Also the filter of a selection for a Scan, and a subscription's arguments.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import attrs
@@ -21,12 +20,11 @@ from ...settings import EventStoreSettings
 from ..schema.model import EventItemCodec
 from .base import Call, Flow
 from .errors import BOUNDARY_ERRORS
-from .stream_reader import RecordDecoder
+from .stream_reader import RecordDecoder, creation_time
 
 __all__ = [
     "ItemReader",
     "change_reader",
-    "creation_time",
     "event_reader",
     "events_of",
     "record_decoder",
@@ -210,14 +208,3 @@ def _by_ttl(record: Mapping[str, Any]) -> bool:
         return True
     identity = record.get("userIdentity") or {}
     return isinstance(identity, Mapping) and identity.get("principalId") == _TTL_PRINCIPAL
-
-
-def creation_time(value: Any) -> datetime:
-    """Botocore gives a datetime; Lambda epoch seconds; Kinesis for DynamoDB milli- or microseconds."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        while value > 1e11:  # no stream record is dated after the year 5138 in seconds
-            value /= 1000
-        return datetime.fromtimestamp(value, UTC)
-    return datetime.now(UTC)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -21,7 +22,7 @@ from ...ports.source import StartAt, TrimmedPolicy
 from .base import Call, Flow, Sleep
 from .errors import BOUNDARY_ERRORS
 
-__all__ = ["RecordDecoder", "StreamReader"]
+__all__ = ["RecordDecoder", "StreamReader", "creation_time", "describe_shards", "oldest_unread"]
 
 log = logging.getLogger("dynamo_es.streams")
 
@@ -248,16 +249,67 @@ class StreamReader(Generic[C]):
             shard.iterator = yield from self._get_iterator(shard, "LATEST")
 
     def _describe_shards(self) -> Flow[list[dict[str, Any]]]:
-        shards: list[dict[str, Any]] = []
-        request: dict[str, Any] = {"StreamArn": self.stream_arn}
-        while True:
-            try:
-                response = yield Call("describe_stream", dict(request))
-            except BOUNDARY_ERRORS as error:
-                raise SubscriptionError(f"cannot describe stream {self.stream_arn}: {error}") from error
-            description = response["StreamDescription"]
-            shards.extend(description.get("Shards", []))
-            last = description.get("LastEvaluatedShardId")
-            if not last:
-                return shards
-            request["ExclusiveStartShardId"] = last
+        return (yield from describe_shards(self.stream_arn))
+
+
+def describe_shards(stream_arn: str) -> Flow[list[dict[str, Any]]]:
+    """The stream's shard descriptions (DescribeStream, paged)."""
+    shards: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"StreamArn": stream_arn}
+    while True:
+        try:
+            response = yield Call("describe_stream", dict(request))
+        except BOUNDARY_ERRORS as error:
+            raise SubscriptionError(f"cannot describe stream {stream_arn}: {error}") from error
+        description = response["StreamDescription"]
+        shards.extend(description.get("Shards", []))
+        last = description.get("LastEvaluatedShardId")
+        if not last:
+            return shards
+        request["ExclusiveStartShardId"] = last
+
+
+_PROBE_PAGES = 3
+"""GetRecords calls per shard before a shard counts as read to its end (an empty page proves little on AWS)."""
+
+
+def oldest_unread(stream_arn: str, shards: list[str], position: Mapping[str, str]) -> Flow[datetime | None]:
+    """When the oldest record after ``position`` was written, across ``shards``; None when there is none."""
+    oldest: datetime | None = None
+    for shard_id in shards:
+        sequence = position.get(shard_id)
+        if sequence == SHARD_END:
+            continue
+        written = yield from _first_record_time(stream_arn, shard_id, sequence)
+        if written is not None and (oldest is None or written < oldest):
+            oldest = written
+    return oldest
+
+
+def _first_record_time(stream_arn: str, shard_id: str, after: str | None) -> Flow[datetime | None]:
+    request: dict[str, Any] = {"StreamArn": stream_arn, "ShardId": shard_id, "ShardIteratorType": "TRIM_HORIZON"}
+    if after is not None:
+        request.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
+    try:
+        iterator = (yield Call("get_shard_iterator", request)).get("ShardIterator")
+        for _ in range(_PROBE_PAGES):
+            if not iterator:
+                return None
+            page = yield Call("get_records", {"ShardIterator": iterator, "Limit": 1})
+            if page.get("Records"):
+                return creation_time(page["Records"][0]["dynamodb"].get("ApproximateCreationDateTime"))
+            iterator = page.get("NextShardIterator")
+    except BOUNDARY_ERRORS as error:
+        raise SubscriptionError(f"cannot read shard {shard_id} of {stream_arn}: {error}") from error
+    return None
+
+
+def creation_time(value: Any) -> datetime:
+    """Botocore gives a datetime; Lambda epoch seconds; Kinesis for DynamoDB milli- or microseconds."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        while value > 1e11:  # no stream record is dated after the year 5138 in seconds
+            value /= 1000
+        return datetime.fromtimestamp(value, UTC)
+    return datetime.now(UTC)
