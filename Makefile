@@ -52,6 +52,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_projections.py
 	$(BIN)/python benchmarks/bench_speed.py
 	$(BIN)/python benchmarks/bench_async.py
+	$(BIN)/python benchmarks/bench_observability.py
 
 clean:
 	rm -rf $(VENV) node_modules site .coverage

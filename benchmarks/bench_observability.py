@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import timeit
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,7 +30,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from dynamo_es import DynamoDBEventStore, Repository
-from dynamo_es.observability import configure, metrics, tracing
+from dynamo_es.observability import configure, metrics, operations, tracing
+from dynamo_es.ports.store import traced
 from dynamo_es.testing import DynamoDBLocal
 
 MODES = ("off", "api", "sdk", "raw")
@@ -59,16 +61,45 @@ def mode_switch() -> Callable[[str], None]:
     tracer_provider.add_span_processor(BatchSpanProcessor(NoSpans()))
     meter_provider = MeterProvider(metric_readers=[PeriodicExportingMetricReader(NoMetrics(), 60_000)])
 
+    global_tracer = tracing._GLOBAL_TRACER
+
     def use(mode: str) -> None:
         configure(
             tracer_provider=tracer_provider if mode == "sdk" else None,
             meter_provider=meter_provider if mode == "sdk" else None,
         )
-        metrics.available = mode != "off"  # what an ImportError of the API leaves
-        if mode == "off":
-            tracing._TRACER = None
+        # what an ImportError of the API leaves: no tracer, no instruments
+        metrics.available = mode != "off"
+        tracing._GLOBAL_TRACER = None if mode == "off" else global_tracer
 
     return use
+
+
+def instrumentation_cost(use: Callable[[str], None], number: int = 20_000) -> dict[str, tuple[float, float]]:
+    """Microseconds of dynamo-es' own tracing and metrics work for one append and one load, per mode.
+
+    The same calls the store makes around an append (span, traceparent for the metadata,
+    outcome, metrics) and a load, without the I/O: a figure the machine's noise cannot hide.
+    """
+
+    class Appended:
+        success, conflict, new_version = True, False, 100
+
+    def append() -> None:
+        with operations.appending("T", "Account:a", 0, 100) as span:
+            traced(None)
+            operations.appended(span, Appended, 100)
+
+    def load() -> None:
+        with operations.loading("T", "Account:a", 1, None) as span:
+            operations.loaded(span, 10_000)
+
+    costs = {}
+    for mode in ("off", "api", "sdk"):
+        use(mode)
+        costs[mode] = tuple(timeit.timeit(case, number=number) / number * 1e6 for case in (append, load))
+    use("api")
+    return costs  # type: ignore[return-value]
 
 
 def rounds_of(cases: dict[str, Callable[[], Any]], rounds: int, use: Callable[[str], None]) -> dict[str, Any]:
@@ -85,7 +116,7 @@ def rounds_of(cases: dict[str, Callable[[], Any]], rounds: int, use: Callable[[s
     return {mode: (statistics.median(walls[mode]), statistics.median(cpus[mode])) for mode in cases}
 
 
-def report(name: str, medians: dict[str, tuple[float, float]]) -> None:
+def report(name: str, medians: dict[str, tuple[float, float]], cost_us: dict[str, float]) -> None:
     off_wall, off_cpu = medians["off"]
     print(f"{name}")
     for mode in MODES:
@@ -95,9 +126,17 @@ def report(name: str, medians: dict[str, tuple[float, float]]) -> None:
             f"client CPU {cpu:7.2f} ms ({cpu / off_cpu:5.3f}x of off)"
         )
     print(f"  goals: api <= 1.01x, sdk <= 1.05x of off; off is {off_wall / medians['raw'][0]:4.2f}x of raw botocore")
+    for mode in ("api", "sdk"):
+        extra = cost_us[mode] - cost_us["off"]
+        print(
+            f"  {mode}: its own work {cost_us[mode]:6.1f} us a call (off: {cost_us['off']:4.1f} us), "
+            f"{1 + extra / 1000 / off_wall:7.4f}x of off's median wall time"
+        )
 
 
-def bench_append(store: DynamoDBEventStore, client: Any, rounds: int, use: Callable[[str], None]) -> None:
+def bench_append(
+    store: DynamoDBEventStore, client: Any, rounds: int, use: Callable[[str], None], cost_us: dict[str, float]
+) -> None:
     events = [Deposited(n, "benchmark deposit") for n in range(100)]
 
     def ours() -> None:
@@ -106,13 +145,13 @@ def bench_append(store: DynamoDBEventStore, client: Any, rounds: int, use: Calla
     def raw() -> None:
         client.transact_write_items(TransactItems=raw_items(store, f"Account:raw-{uuid.uuid4()}", 1, 100))
 
-    report(
-        "append of 100 events (one transaction)",
-        rounds_of({"off": ours, "api": ours, "sdk": ours, "raw": raw}, rounds, use),
-    )
+    cases = {"off": ours, "api": ours, "sdk": ours, "raw": raw}
+    report("append of 100 events (one transaction)", rounds_of(cases, rounds, use), cost_us)
 
 
-def bench_load(store: DynamoDBEventStore, client: Any, rounds: int, use: Callable[[str], None]) -> None:
+def bench_load(
+    store: DynamoDBEventStore, client: Any, rounds: int, use: Callable[[str], None], cost_us: dict[str, float]
+) -> None:
     account_id = f"obs-long-{uuid.uuid4()}"
     store.append(account_id, "Account", [Deposited(1, "benchmark deposit")] * 10_000, 0).raise_for_failure()
     accounts = Repository(Account, store)
@@ -124,7 +163,7 @@ def bench_load(store: DynamoDBEventStore, client: Any, rounds: int, use: Callabl
         raw_query(client, store.settings.events_table_name, f"Account:{account_id}")
 
     cases = {"off": ours, "api": ours, "sdk": ours, "raw": raw}
-    report("Repository.get of 10,000 events (decode+replay)", rounds_of(cases, rounds, use))
+    report("Repository.get of 10,000 events (decode+replay)", rounds_of(cases, rounds, use), cost_us)
 
 
 def main() -> None:
@@ -137,8 +176,9 @@ def main() -> None:
         store.ensure_table()
         client = plain_client(store.settings)
         print(f"load average {os.getloadavg()[0]:.2f}; medians of {args.rounds} rounds, modes interleaved")
-        bench_append(store, client, args.rounds, use)
-        bench_load(store, client, max(5, args.rounds // 2), use)
+        costs = instrumentation_cost(use)
+        bench_append(store, client, args.rounds, use, {mode: cost[0] for mode, cost in costs.items()})
+        bench_load(store, client, max(5, args.rounds // 2), use, {mode: cost[1] for mode, cost in costs.items()})
         print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

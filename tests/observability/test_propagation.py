@@ -145,6 +145,9 @@ class TestOneTrace:
         )
         assert invocation.attributes is not None
         assert invocation.attributes["cloud.resource_id"] == context.invoked_function_arn
+        assert [link.context.span_id for link in invocation.links] == [chain["commit"].context.span_id]
+        react_invocation = chain["react"].links  # the process manager's handling links to its own batch
+        assert react_invocation
         batches = telemetry.spans("dynamo_es.batch")
         batch = next(span for span in batches if parent_id(span) == invocation.context.span_id)
         assert [link.context.span_id for link in chain["handle"].links] == [batch.context.span_id]

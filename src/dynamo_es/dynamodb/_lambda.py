@@ -165,7 +165,7 @@ def lambda_handler(
                 "pass settings=", projection.name, batch.foreign, "pk/sk" if schema is None else
                 f"{schema.partition_key_attribute}/{schema.sort_key_attribute}",
             )  # fmt: skip
-        with tracing.invocation(projection.name, context, len(batch.changes)):
+        with tracing.invocation(projection.name, context, [change.event for change in batch.changes]):
             outcome = projection.handle(batch.changes)
         _log_outcome(projection.name, batch, outcome)
         if emf_namespace is not None:

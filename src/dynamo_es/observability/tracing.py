@@ -9,7 +9,7 @@ delivered it. So one trace runs from a command through its events into every rea
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -24,7 +24,7 @@ __all__ = [
     "current_traceparent",
     "handling",
     "invocation",
-    "link_to",
+    "links_to",
     "operation",
     "retried_in_span",
     "set_attributes",
@@ -33,34 +33,53 @@ __all__ = [
 
 TRACEPARENT = "traceparent"
 """The metadata key (and W3C header name) of the trace context an event was written in."""
-_TRACER: Any = trace_api.get_tracer("dynamo_es") if available else None
+_GLOBAL_TRACER: Any = trace_api.get_tracer("dynamo_es") if available else None
+"""dynamo-es' tracer from the API's global provider (None without the API)."""
+_OWN_TRACER: Any = None
+"""dynamo-es' tracer from the provider given to `use_tracer_provider`, if any."""
+_RETRIES: ContextVar[list[int] | None] = ContextVar("dynamo_es_retries", default=None)
 _NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 def use_tracer_provider(provider: Any) -> None:
     """Trace dynamo-es with ``provider`` rather than the API's global one (None: the global one again)."""
-    global _TRACER
-    if available:
-        _TRACER = trace_api.get_tracer("dynamo_es", tracer_provider=provider)
+    global _OWN_TRACER
+    _OWN_TRACER = trace_api.get_tracer("dynamo_es", tracer_provider=provider) if available and provider else None
 
 
-_RETRIES: ContextVar[list[int] | None] = ContextVar("dynamo_es_retries", default=None)
+def _tracer() -> Any:
+    """The tracer to record with; None when nothing would record (no API, or no provider set anywhere).
+
+    With no provider set, not even the API's no-op spans are made: an append pays one type check.
+    """
+    if _OWN_TRACER is not None:
+        return _OWN_TRACER
+    if _GLOBAL_TRACER is None or isinstance(trace_api.get_tracer_provider(), trace_api.ProxyTracerProvider):
+        return None
+    return _GLOBAL_TRACER
+
+
 DYNAMODB = "dynamodb"
+MAX_LINKS = 32
+"""Links a Lambda invocation's span makes to the spans its events were written in (the SDK keeps 128)."""
 MESSAGING_SYSTEM = "dynamo_es"
 """``messaging.system`` of the spans that handle events."""
 
 
 def operation(name: str, table: str | Sequence[str] | None, attributes: Mapping[str, Any]) -> Any:
     """A CLIENT span ``name`` on ``table`` (a context manager giving the span; None without the API)."""
-    if _TRACER is None:
+    tracer = _tracer()
+    if tracer is None:
         return _NO_SPAN
-    return _client_span(name, table, attributes)
+    return _client_span(tracer, name, table, attributes)
 
 
 @contextlib.contextmanager
-def _client_span(name: str, table: str | Sequence[str] | None, attributes: Mapping[str, Any]) -> Iterator[Any]:
+def _client_span(
+    tracer: Any, name: str, table: str | Sequence[str] | None, attributes: Mapping[str, Any]
+) -> Iterator[Any]:
     tables = [table] if isinstance(table, str) else list(table or ())
-    with _TRACER.start_as_current_span(name, kind=trace_api.SpanKind.CLIENT) as span:
+    with tracer.start_as_current_span(name, kind=trace_api.SpanKind.CLIENT) as span:
         if span.is_recording():
             span.set_attributes({"db.system": DYNAMODB, "aws.dynamodb.table_names": tables, **attributes})
         retries = [0]
@@ -82,25 +101,32 @@ def consuming(
     producer: bool = False,
 ) -> Any:
     """A CONSUMER (``producer``: PRODUCER) span ``name``, a child of ``traceparent``'s trace (else the current one)."""
-    if _TRACER is None:
+    tracer = _tracer()
+    if tracer is None:
         return _NO_SPAN
     context = propagator.extract({TRACEPARENT: traceparent}) if traceparent else None
     kind = trace_api.SpanKind.PRODUCER if producer else trace_api.SpanKind.CONSUMER
     links = list(links)
-    return _TRACER.start_as_current_span(name, context=context, kind=kind, attributes=dict(attributes), links=links)
+    return tracer.start_as_current_span(name, context=context, kind=kind, attributes=dict(attributes), links=links)
 
 
-def link_to(traceparent: str | None) -> list[Any]:
-    """A span link to the span ``traceparent`` names (none when it names none)."""
-    if _TRACER is None or not traceparent:
-        return []
-    span_context = trace_api.get_current_span(propagator.extract({TRACEPARENT: traceparent})).get_span_context()
-    return [trace_api.Link(span_context)] if span_context.is_valid else []
+def links_to(traceparents: Iterable[str | None], *, limit: int = MAX_LINKS) -> list[Any]:
+    """Span links to the spans ``traceparents`` name, each once, at most ``limit`` (invalid ones skipped)."""
+    links: dict[tuple[int, int], Any] = {}
+    for traceparent in traceparents:
+        if len(links) >= limit:
+            break
+        if not traceparent:
+            continue
+        span_context = trace_api.get_current_span(propagator.extract({TRACEPARENT: traceparent})).get_span_context()
+        if span_context.is_valid:
+            links.setdefault((span_context.trace_id, span_context.span_id), trace_api.Link(span_context))
+    return list(links.values())
 
 
 def current_link() -> list[Any]:
     """A span link to the current span, if there is a recording one."""
-    if _TRACER is None:
+    if _tracer() is None:
         return []
     span_context = trace_api.get_current_span().get_span_context()
     return [trace_api.Link(span_context)] if span_context.is_valid else []
@@ -108,7 +134,7 @@ def current_link() -> list[Any]:
 
 def current_traceparent() -> str | None:
     """The W3C ``traceparent`` of the current span; None when there is none (or no API)."""
-    if _TRACER is None or not trace_api.get_current_span().get_span_context().is_valid:
+    if _tracer() is None or not trace_api.get_current_span().get_span_context().is_valid:
         return None
     carrier: dict[str, str] = {}
     propagator.inject(carrier)
@@ -133,7 +159,8 @@ def retried_in_span(reason: str, attempt: int) -> None:
 
 def batch(projection: str, changes: int) -> Any:
     """The CONSUMER span of one batch of ``changes`` changes handled by ``projection`` (a child of the current span)."""
-    if _TRACER is None:
+    tracer = _tracer()
+    if tracer is None:
         return _NO_SPAN
     attributes = {
         "messaging.system": MESSAGING_SYSTEM,
@@ -142,7 +169,7 @@ def batch(projection: str, changes: int) -> Any:
         "messaging.batch.message_count": changes,
         "dynamo_es.projection": projection,
     }
-    return _TRACER.start_as_current_span("dynamo_es.batch", kind=trace_api.SpanKind.CONSUMER, attributes=attributes)
+    return tracer.start_as_current_span("dynamo_es.batch", kind=trace_api.SpanKind.CONSUMER, attributes=attributes)
 
 
 def handling(name: str, consumer: str, event: Any, *, producer: bool = False) -> Any:
@@ -151,7 +178,7 @@ def handling(name: str, consumer: str, event: Any, *, producer: bool = False) ->
     A child of the span the event was written in (its ``traceparent``), linked to the current
     span (the batch that delivered it): so the trace of the command goes on into the reaction.
     """
-    if _TRACER is None:
+    if _tracer() is None:
         return _NO_SPAN
     attributes = {
         "messaging.system": MESSAGING_SYSTEM,
@@ -166,18 +193,25 @@ def handling(name: str, consumer: str, event: Any, *, producer: bool = False) ->
     return consuming(name, event.metadata.trace_parent, attributes, links=current_link(), producer=producer)
 
 
-def invocation(consumer: str, context: Any, records: int) -> Any:
-    """The span of one AWS Lambda invocation feeding ``consumer`` (FaaS attributes from Lambda's ``context``)."""
-    if _TRACER is None:
+def invocation(consumer: str, context: Any, events: Sequence[Any]) -> Any:
+    """The span of one AWS Lambda invocation feeding ``consumer`` ``events`` (`StoredEvent`).
+
+    FaaS attributes come from Lambda's ``context``; the span links to the spans the events were
+    written in (at most `MAX_LINKS`), so a trace backend finds the invocation from the command.
+    """
+    tracer = _tracer()
+    if tracer is None:
         return _NO_SPAN
     attributes: dict[str, Any] = {
         "faas.trigger": "datasource",
         "messaging.system": MESSAGING_SYSTEM,
-        "messaging.batch.message_count": records,
+        "messaging.batch.message_count": len(events),
         "dynamo_es.projection": consumer,
     }
     for attribute, name in (("faas.invocation_id", "aws_request_id"), ("cloud.resource_id", "invoked_function_arn")):
         value = getattr(context, name, None)
         if isinstance(value, str):
             attributes[attribute] = value
-    return _TRACER.start_as_current_span("dynamo_es.lambda", kind=trace_api.SpanKind.CONSUMER, attributes=attributes)
+    links = links_to(event.metadata.trace_parent for event in events)
+    kind = trace_api.SpanKind.CONSUMER
+    return tracer.start_as_current_span("dynamo_es.lambda", kind=kind, attributes=attributes, links=links)

@@ -252,11 +252,9 @@ def encode_append(
     encoded: list[EncodedEvent] = []
     with collection_paused():  # everything made here lives until it is stored: no cycles to collect
         for offset, item in enumerate(events, start=1):
-            envelope = item if isinstance(item, NewEvent) else NewEvent(item)
+            envelope = _envelope(item, metadata)
             if not isinstance(envelope.event_id, str) or not envelope.event_id:
                 raise InvalidStreamError(f"event_id must be a non-empty string, not {envelope.event_id!r}")
-            if metadata is not None:
-                envelope = attrs.evolve(envelope, metadata=envelope.metadata.merged_with(metadata))
             version = expected_version + offset
             record = serializer.encode(
                 envelope, aggregate_type=aggregate_type, aggregate_id=aggregate_id, version=version
@@ -266,6 +264,15 @@ def encode_append(
                 raise EventTooLargeError(record.stream_id, record.version, record.event_type, size, max_bytes)
             encoded.append(record)
     return stream_id, encoded
+
+
+def _envelope(item: Any, metadata: EventMetadata | None) -> NewEvent:
+    """``item`` in its envelope, with ``metadata`` laid over the envelope's own (a plain event takes it as is)."""
+    if not isinstance(item, NewEvent):
+        return NewEvent(item) if metadata is None else NewEvent(item, metadata=metadata)
+    if metadata is None:
+        return item
+    return attrs.evolve(item, metadata=item.metadata.merged_with(metadata))
 
 
 def traced(metadata: EventMetadata | None) -> EventMetadata | None:
