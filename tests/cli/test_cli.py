@@ -15,7 +15,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from dynamo_es import DynamoDBEventStore, EventStoreSettings, event
+from dynamo_es import DynamoDBEventStore, EventMetadata, EventStoreSettings, event
 from dynamo_es.cli import run
 
 from ..conftest import cli
@@ -84,6 +84,15 @@ class TestCommands:
         assert code == 0 and [d["version"] for d in documents] == [2, 3]
         assert documents[0]["data"] == {"parcel": "box 2", "weight": 2}
         assert documents[0]["eventType"] == "CliTestShipped" and documents[0]["streamId"] == f"Parcel:{aggregate_id}"
+
+    def test_events_show_the_traceparent(self, cli_env: EventStoreSettings) -> None:
+        """An event written in a trace prints its traceparent beside the correlation id."""
+        traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        store = DynamoDBEventStore(cli_env)
+        metadata = EventMetadata(correlation_id="c-1", trace_parent=traceparent)
+        store.append("p-1", "Parcel", [Shipped("box", 1)], 0, metadata=metadata)
+        code, output = cli("events", "Parcel", "p-1")
+        assert code == 0 and json.loads(output)["metadata"] == {"correlationId": "c-1", "traceparent": traceparent}
 
     def test_events_as_a_table(self, cli_env: EventStoreSettings) -> None:
         """--format table prints a header and one row per event."""

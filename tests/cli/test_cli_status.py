@@ -97,11 +97,11 @@ class TestStatus:
         assert code == EXIT_PARKED
         (projection,) = document["projections"]  # type: ignore[misc]
         assert (projection["name"], projection["shards"], projection["lagSeconds"]) == ("lambda-fed", 0, None)
-        assert (projection["streams"], projection["parked"], projection["failing"]) == (2, 1, 0)
+        assert (projection["streams"], projection["parked"], projection["failing"]) == (1, 1, 0)  # 1 applied
         assert document["parked"] == 1
         code, table = cli("status")
         assert code == EXIT_PARKED
-        assert table.splitlines()[1].split()[:6] == ["lambda-fed", "0", "-", "2", "1", "0"]
+        assert table.splitlines()[1].split()[:6] == ["lambda-fed", "0", "-", "1", "1", "0"]
 
     def test_failing_before_parking(self, cli_env: EventStoreSettings) -> None:
         """A stream whose failures are counted but not parked yet is failing, and the exit code stays 0."""
@@ -118,10 +118,17 @@ class TestStatus:
         assert (code, projection["parked"], projection["failing"]) == (0, 0, 1)
 
     def test_no_projection_yet(self, cli_env: EventStoreSettings) -> None:
-        """Without a checkpoints table (no projection ever ran), status says so and exits 0."""
+        """With an empty checkpoints table, status says there is no projection and exits 0."""
         DynamoDBEventStore(cli_env).ensure_table()
+        DynamoDBCheckpointStore(cli_env).ensure_table()
         code, out = cli("status")
         assert (code, out) == (0, "no projections in the checkpoints table\noutbox: 0 undispatched\n")
+
+    def test_missing_checkpoints_table(self, cli_env: EventStoreSettings, capsys: pytest.CaptureFixture[str]) -> None:
+        """A checkpoints table that does not exist (a misnamed one) is no healthy system: exit 4, naming it."""
+        DynamoDBEventStore(cli_env).ensure_table()
+        assert cli("status")[0] == 4
+        assert cli_env.checkpoints_table_name in capsys.readouterr().err
 
     def test_missing_events_table(self, cli_env: EventStoreSettings) -> None:
         """Without the events table, status exits 4 like every other command."""

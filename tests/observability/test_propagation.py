@@ -26,6 +26,7 @@ from dynamo_es import (
     process_manager,
 )
 from dynamo_es.dynamodb import lambda_handler
+from dynamo_es.exceptions import ConfigurationError
 from dynamo_es.testing import lambda_payload
 
 from ..dynamodb.conftest import capture_records, lambda_record
@@ -188,6 +189,13 @@ class TestConsumerSpans:
         assert publish.context.trace_id == command.get_span_context().trace_id
         assert publish.attributes is not None and publish.attributes["messaging.message.id"] == published[0].event_id
         assert publish.attributes["dynamo_es.published"] is True
+
+    def test_a_bad_emf_namespace_is_refused(self) -> None:
+        """An EMF namespace CloudWatch would drop in silence is a ConfigurationError when the handler is made."""
+        projection = Projection("orders", lambda change: None, InMemoryCheckpointStore(), InMemoryEventStore())
+        for bad in ("", " ", "x" * 256, 123):
+            with pytest.raises(ConfigurationError):
+                lambda_handler(projection, emf_namespace=bad)  # type: ignore[arg-type]
 
     def test_lambda_emf_line(self, telemetry: Telemetry, capsys: pytest.CaptureFixture[str]) -> None:
         """lambda_handler(emf_namespace=) prints one CloudWatch EMF line per invocation, by projection."""

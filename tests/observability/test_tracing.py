@@ -19,7 +19,7 @@ from dynamo_es import (
     UnitOfWork,
 )
 from dynamo_es.dynamodb.aio import AsyncDynamoDBEventStore
-from dynamo_es.exceptions import EventStoreError, InvalidStreamError
+from dynamo_es.exceptions import EventStoreError, InvalidStreamError, SerializationError
 from dynamo_es.observability import current_traceparent
 
 from .conftest import Invoice, Order, OrderPlaced, Telemetry
@@ -80,6 +80,20 @@ class TestAppend:
         given = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
         dynamodb_store.append(order_id, "Order", [OrderPlaced(1)], 0, metadata=EventMetadata(trace_parent=given))
         assert dynamodb_store.load(order_id, "Order")[0].metadata.trace_parent == given
+
+    def test_a_traceparent_that_is_not_w3c_is_refused(self, dynamodb_store: DynamoDBEventStore) -> None:
+        """A malformed traceparent raises SerializationError naming stream and version; nothing is written."""
+        order_id = new_id()
+        for bad in (
+            "garbage",
+            "00-" + "0" * 32 + "-b7ad6b7169203331-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+        ):
+            with pytest.raises(SerializationError) as raised:
+                dynamodb_store.append(order_id, "Order", [OrderPlaced(1)], 0, metadata=EventMetadata(trace_parent=bad))
+            assert (raised.value.stream_id, raised.value.version) == (f"Order:{order_id}", 1)
+            assert "W3C traceparent" in str(raised.value)
+        assert dynamodb_store.load(order_id, "Order") == []
 
     def test_a_conflict_is_an_attribute_and_a_metric(
         self, telemetry: Telemetry, dynamodb_store: DynamoDBEventStore
@@ -177,13 +191,14 @@ class TestCommitAndLoad:
         assert telemetry.histogram("dynamo_es.load.events") == (2, 5)
 
     def test_a_table_check_is_a_span(self, telemetry: Telemetry, new_table: Callable[..., EventStoreSettings]) -> None:
-        """The first use of a store checks its table once, in a dynamo_es.check_table span."""
+        """The first use of a store checks its table once, in a dynamo_es.check_table span inside the operation's."""
         store = DynamoDBEventStore(new_table())
-        store.append(new_id(), "Order", [OrderPlaced(1)], 0)
+        store.load(new_id(), "Order")
         store.append(new_id(), "Order", [OrderPlaced(1)], 0)
         check = telemetry.span("dynamo_es.check_table")
         assert check.attributes is not None
         assert check.attributes["aws.dynamodb.table_names"] == (store.settings.events_table_name,)
+        assert check.parent is not None and check.parent.span_id == telemetry.span("dynamo_es.load").context.span_id
 
     def test_the_async_store_records_the_same_spans(
         self, telemetry: Telemetry, dynamodb_store: DynamoDBEventStore

@@ -139,7 +139,11 @@ def _settings(args: argparse.Namespace) -> EventStoreSettings:
 
 
 def _event_document(stored: StoredEvent) -> dict[str, Any]:
-    metadata = {"correlationId": stored.metadata.correlation_id, "causationId": stored.metadata.causation_id}
+    metadata = {
+        "correlationId": stored.metadata.correlation_id,
+        "causationId": stored.metadata.causation_id,
+        "traceparent": stored.metadata.trace_parent,
+    }
     return {
         "streamId": stored.stream_id,
         "version": stored.version,

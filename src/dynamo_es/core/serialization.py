@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -75,6 +76,15 @@ def configure_converter(converter: C) -> C:
     return converter
 
 
+_TRACEPARENT = re.compile(r"(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
+"""W3C Trace Context's traceparent: version (not ff), trace id and parent id (not all zeros), flags."""
+
+
+def is_traceparent(value: object) -> bool:
+    """Whether ``value`` is a W3C ``traceparent`` (``00-<32 hex>-<16 hex>-<2 hex>``, lower case)."""
+    return isinstance(value, str) and _TRACEPARENT.fullmatch(value) is not None
+
+
 def _configure_metadata(converter: cattrs.Converter) -> None:
     """EventMetadata as one flat JSON object: the named ids in camelCase, ``extra`` beside them."""
     overrides = {name: override(rename=key) for name, key in _METADATA_KEYS.items()}
@@ -91,6 +101,8 @@ def _configure_metadata(converter: cattrs.Converter) -> None:
         clash = _RESERVED_METADATA_KEYS.intersection(metadata.extra)
         if clash:
             raise ValueError(f"metadata keys {sorted(clash)} are reserved")
+        if metadata.trace_parent is not None and not is_traceparent(metadata.trace_parent):
+            raise ValueError(f"metadata trace_parent {metadata.trace_parent!r} is not a W3C traceparent")
         return {**unstructure_known(metadata), **json_native(dict(metadata.extra))}
 
     def structure(document: Any, _: Any) -> EventMetadata:

@@ -24,9 +24,9 @@ import attrs
 from ..core.changes import Change
 from ..core.reading import Selection
 from ..core.serialization import EventSerializer
-from ..exceptions import LambdaPayloadError, ProjectionError
+from ..exceptions import ConfigurationError, LambdaPayloadError, ProjectionError
 from ..observability import tracing
-from ..observability.emf import batch_emf
+from ..observability.emf import batch_emf, is_namespace
 from ..observability.logs import log_fields
 from ..projections import BatchOutcome, Projection
 from ..settings import EventStoreSettings
@@ -154,6 +154,8 @@ def lambda_handler(
         handler = lambda_handler(Projection("balances", apply, checkpoints, store))
     """
     schema = settings or getattr(projection.store, "settings", None)
+    if emf_namespace is not None and not is_namespace(emf_namespace):
+        raise ConfigurationError("emf_namespace", f"a CloudWatch namespace is 1-255 characters, not {emf_namespace!r}")
 
     def handle(event: Any, context: Any = None) -> dict[str, list[dict[str, str]]]:
         batch = read_lambda_event(

@@ -12,7 +12,6 @@ from typing import Any
 
 import attrs
 
-from ..exceptions import TableNotFoundError
 from ._sync.checkpoints import DynamoDBCheckpointStore
 from ._sync.store import DynamoDBEventStore
 from .flows.base import drive
@@ -84,8 +83,8 @@ def read_status(store: DynamoDBEventStore) -> SystemStatus:
     per shard and projection, and one count of the outbox index.
 
     Raises:
-        TableNotFoundError: the events table does not exist (a missing checkpoints table means
-            no projection has run yet: no error).
+        TableNotFoundError: the events table or the checkpoints table does not exist (a health
+            check must not read a misnamed checkpoints table as "no projections").
     """
     now = datetime.now(UTC)
     description = store.ensure_table()
@@ -101,10 +100,7 @@ def read_status(store: DynamoDBEventStore) -> SystemStatus:
 
 def _checkpoint_rows(store: DynamoDBEventStore) -> list[CheckpointItem]:
     settings = attrs.evolve(store.settings, create_table_if_not_exists=False)
-    try:
-        DynamoDBCheckpointStore(settings).ensure_table()
-    except TableNotFoundError:
-        return []
+    DynamoDBCheckpointStore(settings).ensure_table()
     client = LazyClient(settings)
     try:
         return drive(checkpoint_rows(settings.checkpoints_table_name, checkpoint_model(settings)), client.get())
@@ -162,7 +158,7 @@ def _summary(name: str, rows: Sequence[CheckpointItem], probe: _StreamProbe, now
     return ProjectionStatus(
         name=name,
         shards=len(position),
-        streams=len(progress),
+        streams=sum(bool(row.version) for row in progress),
         parked=sum(bool(row.parked) for row in progress),
         failing=sum(bool(row.failures) and not row.parked for row in progress),
         lag_seconds=probe.lag(position, now) if position else None,

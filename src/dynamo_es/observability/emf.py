@@ -14,7 +14,15 @@ from typing import Any
 
 from .metrics import batch_ages, batch_counts
 
-__all__ = ["batch_emf", "emf_document", "emf_line"]
+__all__ = ["batch_emf", "emf_document", "emf_line", "is_namespace"]
+
+
+def is_namespace(namespace: object) -> bool:
+    """Whether CloudWatch takes ``namespace`` as a metric namespace (1-255 characters, not blank).
+
+    CloudWatch drops a line with a bad namespace without a word, so callers refuse it up front.
+    """
+    return isinstance(namespace, str) and 1 <= len(namespace) <= 255 and bool(namespace.strip())
 
 
 def emf_document(

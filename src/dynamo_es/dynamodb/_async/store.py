@@ -251,8 +251,8 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         """
         if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
             return []  # bad input raised before any I/O; an empty range needs none
-        await self._prepare()
         with self._loading(aggregate_id, aggregate_type, from_version, to_version) as span:
+            await self._prepare()
             events = await self._run(self._core.load(aggregate_id, aggregate_type, from_version, to_version))
             observed.loaded(span, len(events))
         return events
@@ -263,8 +263,8 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         """The events `load()` would give, decoded alone, with the version of the last (for a replay)."""
         if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
             return EventHistory((), 0)
-        await self._prepare()
         with self._loading(aggregate_id, aggregate_type, from_version, to_version) as span:
+            await self._prepare()
             history = await self._run(self._core.load_history(aggregate_id, aggregate_type, from_version, to_version))
             observed.loaded(span, len(history))
         return history

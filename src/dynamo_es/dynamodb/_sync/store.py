@@ -252,8 +252,8 @@ class DynamoDBEventStore(EventClientOwner):
         """
         if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
             return []  # bad input raised before any I/O; an empty range needs none
-        self._prepare()
         with self._loading(aggregate_id, aggregate_type, from_version, to_version) as span:
+            self._prepare()
             events = self._run(self._core.load(aggregate_id, aggregate_type, from_version, to_version))
             observed.loaded(span, len(events))
         return events
@@ -264,8 +264,8 @@ class DynamoDBEventStore(EventClientOwner):
         """The events `load()` would give, decoded alone, with the version of the last (for a replay)."""
         if not self._core.check_load(aggregate_id, aggregate_type, from_version, to_version):
             return EventHistory((), 0)
-        self._prepare()
         with self._loading(aggregate_id, aggregate_type, from_version, to_version) as span:
+            self._prepare()
             history = self._run(self._core.load_history(aggregate_id, aggregate_type, from_version, to_version))
             observed.loaded(span, len(history))
         return history

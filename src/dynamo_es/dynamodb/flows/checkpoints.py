@@ -120,6 +120,7 @@ def checkpoint_rows(table: str, model: type[CheckpointItem]) -> Flow[list[Checkp
         model.name,
         model.key,
         model.shard_sequence,
+        model.version,
         model.failures,
         model.parked,
         model.updated_at,
