@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from dynamo_es import DynamoDBEventStore, Repository
 from dynamo_es.observability import configure, metrics, operations, tracing
-from dynamo_es.ports.store import traced
+from dynamo_es.observability.tracing import current_traceparent
 from dynamo_es.testing import DynamoDBLocal
 
 MODES = ("off", "api", "sdk", "raw")
@@ -86,8 +86,8 @@ def instrumentation_cost(use: Callable[[str], None], number: int = 20_000) -> di
         success, conflict, new_version = True, False, 100
 
     def append() -> None:
-        with operations.appending("T", "Account:a", 0, 100) as span:
-            traced(None)
+        with operations.appending("T", "Account:a", 0) as span:
+            current_traceparent()
             operations.appended(span, Appended, 100)
 
     def load() -> None:

@@ -51,6 +51,8 @@ class TestStatus:
         assert code == 0
         (projection,) = document["projections"]  # type: ignore[misc]
         assert projection["name"] == "balances"
+        ((shard, sequence),) = projection["position"].items()  # type: ignore[union-attr]
+        assert shard.startswith("shardId-") and sequence.isdigit()
         assert (projection["shards"], projection["streams"], projection["lagSeconds"]) == (1, 2, 0.0)
         assert (projection["parked"], projection["failing"]) == (0, 0)
         assert document["outbox"] == {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 
 import pytest
@@ -148,3 +149,24 @@ class TestConcurrently:
             return (yield Concurrently([]))
 
         assert run_steps(steps()) == []
+
+
+CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("current", default="none")
+
+
+class TestContextInThreads:
+    def test_concurrent_steps_see_the_callers_context(self) -> None:
+        """Each thread of a Concurrently step runs in a copy of the caller's context (a current span stays current)."""
+
+        def read() -> Steps[str]:
+            value: str = yield Use(CURRENT.get)
+            return value
+
+        def both() -> Steps[list[str]]:
+            return (yield Concurrently([read(), read(), read()]))
+
+        token = CURRENT.set("the caller's")
+        try:
+            assert run_steps(both()) == ["the caller's"] * 3
+        finally:
+            CURRENT.reset(token)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from typing import Any
 
+import attrs
 import pytest
 
 from dynamo_es import (
@@ -19,6 +21,7 @@ from dynamo_es import (
     StoredEvent,
 )
 from dynamo_es.observability import LOG_FIELDS
+from dynamo_es.testing import DynamoDBLocal, FaultProxy
 
 from .conftest import OrderPlaced, Telemetry
 
@@ -75,6 +78,37 @@ class TestScriptedRun:
         assert telemetry.value("dynamo_es.outbox.publish_failures") == 3
         assert telemetry.value("dynamo_es.outbox.backlog") == 4
         assert telemetry.points("dynamo_es.outbox.published") == []
+
+    def test_a_throttle_botocore_retries_itself_is_counted(
+        self, telemetry: Telemetry, dynamodb_local: DynamoDBLocal, new_table: Callable[..., EventStoreSettings]
+    ) -> None:
+        """A throttled Query that botocore sends again by itself counts as a retry and a throttle, on the load's span.
+
+        The proxy answers DynamoDB's ThrottlingException over HTTP, as AWS does under load;
+        DynamoDB Local never throttles.
+        """
+        with FaultProxy(dynamodb_local.endpoint_url) as proxy:
+            store = DynamoDBEventStore(attrs.evolve(new_table(), endpoint_url=proxy.endpoint_url))
+            store.append("o-1", "Order", [OrderPlaced(1)], 0)
+            proxy.inject("Query", "error", code="ThrottlingException")
+            assert len(store.load("o-1", "Order")) == 1
+        assert telemetry.value("dynamo_es.retries", reason="ThrottlingException", operation="query") == 1
+        assert telemetry.value("dynamo_es.throttles", operation="query") == 1
+        load = telemetry.span("dynamo_es.load")
+        assert load.attributes is not None and load.attributes["dynamo_es.retries"] == 1
+
+    def test_the_backlog_is_counted_at_most_once_a_minute(
+        self, telemetry: Telemetry, new_table: Callable[..., EventStoreSettings], watch: Callable[..., Any]
+    ) -> None:
+        """Two passes of one dispatcher send one COUNT of the outbox index: the gauge costs little on a busy outbox."""
+        store = DynamoDBEventStore(new_table())
+        store.append("o-1", "Order", [OrderPlaced(1)], 0)
+        queries = watch(store, "Query")
+        dispatcher = OutboxDispatcher(store, refuse, max_attempts=1)
+        dispatcher.dispatch_once()
+        dispatcher.dispatch_once()
+        assert len([call for call in queries.calls if call.get("Select") == "COUNT"]) == 1
+        assert telemetry.value("dynamo_es.outbox.backlog") == 1
 
     def test_a_dispatcher_counts_no_backlog_without_a_meter_provider(
         self, new_table: Callable[..., EventStoreSettings], watch: Callable[..., object]

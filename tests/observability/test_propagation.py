@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import attrs
 import pytest
+from opentelemetry import baggage, context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -26,7 +27,7 @@ from dynamo_es import (
     process_manager,
 )
 from dynamo_es.dynamodb import lambda_handler
-from dynamo_es.exceptions import ConfigurationError
+from dynamo_es.exceptions import ConfigurationError, ProjectionError
 from dynamo_es.testing import lambda_payload
 
 from ..dynamodb.conftest import capture_records, lambda_record
@@ -169,6 +170,7 @@ class TestConsumerSpans:
 
         outcome = Projection("orders", handler, InMemoryCheckpointStore(), store).handle(changes)
         assert outcome.applied == 1
+        assert outcome.newest_applied == changes[0].event.timestamp  # the good one; the failed one is not applied
         failed = of_stream(telemetry.spans("dynamo_es.handle"), "Order:bad")
         assert failed.status.status_code is StatusCode.ERROR
         assert [event.attributes["exception.type"] for event in failed.events if event.attributes] == ["ValueError"]
@@ -189,6 +191,36 @@ class TestConsumerSpans:
         assert publish.context.trace_id == command.get_span_context().trace_id
         assert publish.attributes is not None and publish.attributes["messaging.message.id"] == published[0].event_id
         assert publish.attributes["dynamo_es.published"] is True
+
+    def test_a_handler_keeps_the_callers_baggage(self, telemetry: Telemetry) -> None:
+        """Continuing an event's trace keeps the rest of the caller's context (its baggage)."""
+        store = InMemoryEventStore()
+        with telemetry.tracer.start_as_current_span("place order"):
+            Repository(Order, store).save(Order.place("o-1", 3))
+        seen: list[object] = []
+        projection = Projection(
+            "orders", lambda change: seen.append(baggage.get_baggage("tenant")), InMemoryCheckpointStore(), store
+        )
+        token = context.attach(baggage.set_baggage("tenant", "t-1"))
+        try:
+            projection.handle([Change.stored(event) for event in store.load("o-1", "Order")])
+        finally:
+            context.detach(token)
+        assert seen == ["t-1"]
+        assert telemetry.span("dynamo_es.handle").context.trace_id == telemetry.span("place order").context.trace_id
+
+    def test_a_lambda_invocation_that_raises_ends_its_span_in_error(self, telemetry: Telemetry) -> None:
+        """Unwrapped Kinesis records cannot be reported: the handler raises, and the invocation span says ERROR."""
+        store = InMemoryEventStore()
+        Repository(Order, store).save(Order.place("o-1", 3))
+
+        def handler(change: Change) -> None:
+            raise ValueError("no")
+
+        handle = lambda_handler(Projection("orders", handler, InMemoryCheckpointStore(), store))
+        with pytest.raises(ProjectionError):
+            handle(lambda_payload(store.load("o-1", "Order"), shape="kinesis-unwrapped"), LambdaContext())
+        assert telemetry.span("dynamo_es.lambda").status.status_code is StatusCode.ERROR
 
     def test_a_bad_emf_namespace_is_refused(self) -> None:
         """An EMF namespace CloudWatch would drop in silence is a ConfigurationError when the handler is made."""

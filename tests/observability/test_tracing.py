@@ -13,6 +13,7 @@ from dynamo_es import (
     DynamoDBEventStore,
     EventMetadata,
     EventStoreSettings,
+    NewEvent,
     Repository,
     StreamAppend,
     Tracking,
@@ -71,6 +72,33 @@ class TestAppend:
         assert stored.metadata.trace_parent is not None
         assert stored.metadata.trace_parent.startswith(traceparent_of(append))
         assert stored.metadata.correlation_id == "c-1"
+
+    def test_an_envelopes_own_traceparent_wins_over_the_span(
+        self, telemetry: Telemetry, dynamodb_store: DynamoDBEventStore
+    ) -> None:
+        """A NewEvent that names its traceparent keeps it; a plain event of the same append takes the span's."""
+        order_id, own = new_id(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        envelope = NewEvent(OrderPlaced(1), metadata=EventMetadata(trace_parent=own))
+        with telemetry.tracer.start_as_current_span("import"):
+            dynamodb_store.append(order_id, "Order", [envelope, OrderPlaced(2)], 0)
+        first, second = dynamodb_store.load(order_id, "Order")
+        assert first.metadata.trace_parent == own
+        assert second.metadata.trace_parent is not None
+        assert second.metadata.trace_parent.startswith(traceparent_of(telemetry.span("dynamo_es.append")))
+
+    def test_events_and_appends_may_be_generators(
+        self, telemetry: Telemetry, dynamodb_store: DynamoDBEventStore
+    ) -> None:
+        """append() and append_many() take iterables read once: the spans count what was encoded."""
+        order_id = new_id()
+        assert dynamodb_store.append(order_id, "Order", (OrderPlaced(n) for n in range(3)), 0).success
+        appends = (StreamAppend(f"{order_id}-{n}", "Order", [OrderPlaced(n)], 0) for n in range(2))
+        result = dynamodb_store.append_many(appends)  # type: ignore[arg-type]
+        assert result.success and len(result.results) == 2
+        assert len(dynamodb_store.load(f"{order_id}-1", "Order")) == 1
+        append, commit = telemetry.span("dynamo_es.append"), telemetry.span("dynamo_es.commit")
+        assert append.attributes is not None and append.attributes["dynamo_es.event_count"] == 3
+        assert commit.attributes is not None and commit.attributes["dynamo_es.event_count"] == 2
 
     def test_a_traceparent_given_in_metadata_is_kept(
         self, telemetry: Telemetry, dynamodb_store: DynamoDBEventStore
@@ -135,7 +163,10 @@ class TestAppend:
         assert isinstance(result.error, EventStoreError)
         span = telemetry.span("dynamo_es.append")
         assert span.attributes is not None and span.attributes["dynamo_es.conflict"] is False
-        assert telemetry.points("dynamo_es.appends") == []
+        assert span.status.status_code is StatusCode.ERROR
+        assert [event.name for event in span.events] == ["exception"]
+        assert telemetry.value("dynamo_es.appends", outcome="error") == 1
+        assert telemetry.points("dynamo_es.append.events") == []
 
     def test_bad_input_fails_the_span(self, telemetry: Telemetry, dynamodb_store: DynamoDBEventStore) -> None:
         """An append refused before any I/O ends its span in error, with the dynamo-es exception recorded."""
@@ -161,6 +192,20 @@ class TestCommitAndLoad:
         assert span.attributes["dynamo_es.event_count"] == 2
         assert span.attributes["aws.dynamodb.table_names"] == (dynamodb_store.settings.events_table_name,)
         assert telemetry.histogram("dynamo_es.append.events", kind="commit") == (1, 2)
+
+    def test_a_redelivered_commit_counts_as_already_processed(
+        self, telemetry: Telemetry, dynamodb_store: DynamoDBEventStore
+    ) -> None:
+        """A commit whose tracking was recorded already wrote nothing: no ok append, no events counted."""
+        order_id = new_id()
+        tracking = Tracking(f"pm-{order_id}", f"Order:{order_id}", 1)
+        for _ in range(2):
+            dynamodb_store.append_many([StreamAppend(order_id, "Order", [OrderPlaced(1)], 0)], tracking=tracking)
+        assert telemetry.value("dynamo_es.appends", kind="commit", outcome="ok") == 1
+        assert telemetry.value("dynamo_es.appends", kind="commit", outcome="already_processed") == 1
+        assert telemetry.histogram("dynamo_es.append.events", kind="commit") == (1, 1)
+        redelivered = telemetry.spans("dynamo_es.commit")[-1]
+        assert redelivered.attributes is not None and redelivered.attributes["dynamo_es.already_processed"] is True
 
     def test_a_tracked_commit_names_the_checkpoints_table_too(
         self, telemetry: Telemetry, dynamodb_store: DynamoDBEventStore

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import inspect
 import threading
 import time
@@ -153,7 +154,8 @@ def _run_concurrently(steps: tuple[Steps[Any], ...], client: Any) -> list[Any]:
     """Each generator on a thread of the shared pool (the first in this one); results in order."""
     if not steps:
         return []
-    futures = [_pool().submit(run_steps, each, client) for each in steps[1:]]
+    # each thread runs in a copy of this context: a span current here stays current there
+    futures = [_pool().submit(contextvars.copy_context().run, run_steps, each, client) for each in steps[1:]]
     try:
         first = run_steps(steps[0], client)
     finally:

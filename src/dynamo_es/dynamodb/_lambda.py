@@ -169,11 +169,11 @@ def lambda_handler(
             )  # fmt: skip
         with tracing.invocation(projection.name, context, [change.event for change in batch.changes]):
             outcome = projection.handle(batch.changes)
-        _log_outcome(projection.name, batch, outcome)
-        if emf_namespace is not None:
-            print(batch_emf(emf_namespace, projection.name, batch.changes, outcome), flush=True)
-        if outcome.failed and not batch.reportable:
-            raise outcome.errors[0] if outcome.errors else ProjectionError(projection.name, "<batch>", 0, 0)
+            _log_outcome(projection.name, batch, outcome)
+            if emf_namespace is not None:
+                print(batch_emf(emf_namespace, projection.name, batch.changes, outcome), flush=True)
+            if outcome.failed and not batch.reportable:  # raised in the span: it ends in error
+                raise outcome.errors[0] if outcome.errors else ProjectionError(projection.name, "<batch>", 0, 0)
         return partial_batch_response(outcome)
 
     return handle

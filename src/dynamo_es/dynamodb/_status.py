@@ -12,11 +12,12 @@ from typing import Any
 
 import attrs
 
+from ..core.changes import SHARD_END
 from ._sync.checkpoints import DynamoDBCheckpointStore
 from ._sync.store import DynamoDBEventStore
 from .flows.base import drive
 from .flows.checkpoints import POSITION_PREFIX, CheckpointItem, checkpoint_model, checkpoint_rows
-from .flows.stream_reader import describe_shards, oldest_unread
+from .flows.stream_reader import describe_shards, first_record_time
 from .wire.client import LazyClient
 
 __all__ = ["OutboxStatus", "ProjectionStatus", "SystemStatus", "read_status"]
@@ -28,6 +29,8 @@ class ProjectionStatus:
 
     Attributes:
         name: the checkpoint name.
+        position: the saved position: each shard's last sequence number read ("END" for a
+            shard read to its end).
         shards: shards of the events table's stream that its saved position covers (a
             projection fed by AWS Lambda keeps no position: Lambda's event source mapping does).
         streams: streams it has applied events of.
@@ -39,6 +42,7 @@ class ProjectionStatus:
     """
 
     name: str
+    position: dict[str, str]
     shards: int
     streams: int
     parked: int
@@ -123,6 +127,8 @@ class _StreamProbe:
     stream_arn: str | None
     _client: LazyClient | None = attrs.field(default=None, init=False)
     _shards: list[str] | None = attrs.field(default=None, init=False)
+    _first: dict[tuple[str, str | None], datetime | None] = attrs.field(factory=dict, init=False)
+    """The first record after each (shard, sequence) probed: projections at one position share a probe."""
 
     def lag(self, position: dict[str, str], now: datetime) -> float | None:
         """Seconds the oldest record after ``position`` has waited; None when ``position`` is not on this stream."""
@@ -131,8 +137,16 @@ class _StreamProbe:
         shards = self._shards_now()
         if not set(position) & set(shards):
             return None
-        oldest = drive(oldest_unread(self.stream_arn, shards, position), self._streams())
+        unread = [self._first_after(shard, position.get(shard)) for shard in shards if position.get(shard) != SHARD_END]
+        oldest = min((written for written in unread if written is not None), default=None)
         return 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+
+    def _first_after(self, shard_id: str, sequence: str | None) -> datetime | None:
+        key = (shard_id, sequence)
+        if key not in self._first:
+            assert self.stream_arn is not None
+            self._first[key] = drive(first_record_time(self.stream_arn, shard_id, sequence), self._streams())
+        return self._first[key]
 
     def _streams(self) -> Any:
         if self._client is None:
@@ -157,6 +171,7 @@ def _summary(name: str, rows: Sequence[CheckpointItem], probe: _StreamProbe, now
     updated = [row.updated_at for row in rows if row.updated_at]
     return ProjectionStatus(
         name=name,
+        position=position,
         shards=len(position),
         streams=sum(bool(row.version) for row in progress),
         parked=sum(bool(row.parked) for row in progress),

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 INSTRUMENTS: dict[str, tuple[str, str, str]] = {
-    "dynamo_es.appends": ("counter", "{append}", "Appends and commits, by outcome (ok, conflict)"),
+    "dynamo_es.appends": ("counter", "{append}", "Appends and commits, by outcome (ok, conflict, error, ...)"),
     "dynamo_es.conflicts": ("counter", "{conflict}", "Appends and commits refused for a version conflict"),
     "dynamo_es.retries": ("counter", "{retry}", "Requests sent again after a transient failure, by reason"),
     "dynamo_es.throttles": ("counter", "{throttle}", "Retries for throttling (provisioned or request rate)"),
@@ -94,14 +94,18 @@ def recording() -> bool:
     return not isinstance(provider, metrics_api.NoOpMeterProvider) and type(provider).__name__ != "_ProxyMeterProvider"
 
 
-def record_append(events: int, *, conflict: bool, commit: bool = False) -> None:
-    """One append (or, ``commit``, a multi-stream commit) of ``events`` events."""
+def record_append(events: int, *, outcome: str, commit: bool = False) -> None:
+    """One append (or, ``commit``, a multi-stream commit) of ``events`` events and its outcome.
+
+    Outcomes: ok, conflict, error, already_processed (a redelivered commit: nothing written).
+    Only what was written counts in the events-per-append histogram.
+    """
     if not available:
         return
     kind = "commit" if commit else "append"
-    _INSTRUMENTS.add("dynamo_es.appends", 1, {"outcome": "conflict" if conflict else "ok", "kind": kind})
-    _INSTRUMENTS.add("dynamo_es.conflicts", int(conflict), {"kind": kind})
-    if not conflict:
+    _INSTRUMENTS.add("dynamo_es.appends", 1, {"outcome": outcome, "kind": kind})
+    _INSTRUMENTS.add("dynamo_es.conflicts", int(outcome == "conflict"), {"kind": kind})
+    if outcome == "ok":
         _INSTRUMENTS.record("dynamo_es.append.events", events, {"kind": kind})
 
 
@@ -111,11 +115,12 @@ def record_load(events: int) -> None:
         _INSTRUMENTS.record("dynamo_es.load.events", events)
 
 
-def record_retry(reason: str, *, throttled: bool) -> None:
-    """One request sent again; ``throttled`` when DynamoDB throttled it."""
+def record_retry(reason: str, *, throttled: bool, operation: str) -> None:
+    """One request of ``operation`` (``query``, ``transact_write_items``, ...) sent again; ``throttled`` by DynamoDB."""
     if available:
-        _INSTRUMENTS.add("dynamo_es.retries", 1, {"reason": reason})
-        _INSTRUMENTS.add("dynamo_es.throttles", int(throttled), {"reason": reason})
+        attributes = {"reason": reason, "operation": operation}
+        _INSTRUMENTS.add("dynamo_es.retries", 1, attributes)
+        _INSTRUMENTS.add("dynamo_es.throttles", int(throttled), attributes)
 
 
 def record_projection(
@@ -145,7 +150,7 @@ def record_outbox(*, published: int, failed: int, backlog: int | None = None) ->
 
 def observe_batch(name: str, changes: Sequence[Any], outcome: Any) -> None:
     """`record_projection` of a projection's `BatchOutcome` for ``changes``, lag and iterator age read off them."""
-    if not available:
+    if not recording():
         return
     lag, iterator_age = batch_ages(changes, outcome)
     record_projection(name, batch_counts(outcome), parked=len(outcome.parked), lag=lag, iterator_age=iterator_age)
@@ -163,9 +168,8 @@ def batch_ages(changes: Sequence[Any], outcome: Any) -> tuple[float | None, floa
     """
     now = time.time()
     lag = iterator_age = None
-    if outcome.applied:
-        newest = max((change.event.timestamp for change in changes if change.decoded), default=None)
-        lag = None if newest is None else max(0.0, now - newest.timestamp())
+    if outcome.newest_applied is not None:
+        lag = max(0.0, now - outcome.newest_applied.timestamp())
     delivered = [change.approximate_creation_time for change in changes if change.sequence_number]
     if delivered:
         iterator_age = max(0.0, now - max(delivered).timestamp())

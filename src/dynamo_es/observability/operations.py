@@ -11,48 +11,69 @@ from collections.abc import Sequence
 from typing import Any
 
 from .metrics import record_append, record_load
-from .tracing import operation, set_attributes
+from .tracing import failed, operation, set_attributes
 
-__all__ = ["appended", "appending", "checking_table", "committed", "committing", "loaded", "loading"]
+__all__ = [
+    "appended",
+    "appending",
+    "checking_table",
+    "committed",
+    "committing",
+    "encoded_commit",
+    "loaded",
+    "loading",
+]
 
 
-def appending(table: str, stream_id: str, expected_version: int, events: int) -> Any:
-    """The span of one append of ``events`` events to ``stream_id`` after ``expected_version``."""
+def appending(table: str, stream_id: str, expected_version: int) -> Any:
+    """The span of one append to ``stream_id`` after ``expected_version``."""
     attributes = {
         "db.operation": "TransactWriteItems",
         "dynamo_es.stream_id": stream_id,
         "dynamo_es.expected_version": expected_version,
-        "dynamo_es.event_count": events,
     }
     return operation("dynamo_es.append", table, attributes)
 
 
 def appended(span: Any, result: Any, events: int) -> None:
-    """Report an append's `AppendResult` on its span and in the metrics."""
+    """Report an append's `AppendResult` of ``events`` events on its span and in the metrics.
+
+    A conflict is an outcome, not an error; a failure (``result.error``) sets the span's status.
+    """
     conflict = bool(result.conflict)
-    set_attributes(span, {"dynamo_es.new_version": result.new_version, "dynamo_es.conflict": conflict})
-    if result.success or conflict:
-        record_append(events, conflict=conflict)
+    attributes = {"dynamo_es.event_count": events, "dynamo_es.new_version": result.new_version}
+    set_attributes(span, {**attributes, "dynamo_es.conflict": conflict})
+    outcome = "ok" if result.success else "conflict" if conflict else "error"
+    failed(span, result.error)
+    record_append(events, outcome=outcome)
 
 
-def committing(tables: Sequence[str], stream_ids: Sequence[str], events: int) -> Any:
-    """The span of one multi-stream commit (``append_many``, a unit of work) of ``events`` events."""
+def committing(tables: Sequence[str]) -> Any:
+    """The span of one multi-stream commit (``append_many``, a unit of work) on ``tables``."""
+    return operation("dynamo_es.commit", tables, {"db.operation": "TransactWriteItems"})
+
+
+def encoded_commit(span: Any, appends: Sequence[Any]) -> None:
+    """Name a commit's streams and events on its span, once they are encoded (`EncodedAppend`)."""
     attributes = {
-        "db.operation": "TransactWriteItems",
-        "dynamo_es.stream_ids": list(stream_ids),
-        "dynamo_es.stream_count": len(stream_ids),
-        "dynamo_es.event_count": events,
+        "dynamo_es.stream_ids": [append.stream_id for append in appends],
+        "dynamo_es.stream_count": len(appends),
+        "dynamo_es.event_count": sum(len(append.records) for append in appends),
     }
-    return operation("dynamo_es.commit", tables, attributes)
+    set_attributes(span, attributes)
 
 
 def committed(span: Any, result: Any, events: int) -> None:
-    """Report a commit's `CommitResult` on its span and in the metrics."""
+    """Report a commit's `CommitResult` on its span and in the metrics (a redelivery wrote nothing)."""
     conflict = bool(result.conflicts)
     attributes = {"dynamo_es.conflict": conflict, "dynamo_es.already_processed": bool(result.already_processed)}
     set_attributes(span, attributes)
-    if result.success or conflict:
-        record_append(events, conflict=conflict, commit=True)
+    failed(span, result.error)
+    if result.already_processed:
+        outcome = "already_processed"
+    else:
+        outcome = "ok" if result.success else "conflict" if conflict else "error"
+    record_append(events, outcome=outcome, commit=True)
 
 
 def loading(table: str, stream_id: str, from_version: int, to_version: int | None) -> Any:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from ._otel import available, propagator, trace_api
+from ._otel import available, context_api, propagator, trace_api
 
 __all__ = [
     "MESSAGING_SYSTEM",
@@ -22,6 +22,7 @@ __all__ = [
     "consuming",
     "current_link",
     "current_traceparent",
+    "failed",
     "handling",
     "invocation",
     "links_to",
@@ -104,7 +105,7 @@ def consuming(
     tracer = _tracer()
     if tracer is None:
         return _NO_SPAN
-    context = propagator.extract({TRACEPARENT: traceparent}) if traceparent else None
+    context = propagator.extract({TRACEPARENT: traceparent}, context=context_api.get_current()) if traceparent else None
     kind = trace_api.SpanKind.PRODUCER if producer else trace_api.SpanKind.CONSUMER
     links = list(links)
     return tracer.start_as_current_span(name, context=context, kind=kind, attributes=dict(attributes), links=links)
@@ -139,6 +140,13 @@ def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     propagator.inject(carrier)
     return carrier.get(TRACEPARENT)
+
+
+def failed(span: Any, error: BaseException | None) -> None:
+    """Record ``error`` on ``span`` and set its status to ERROR (nothing when ``error`` is None)."""
+    if error is not None and span is not None and span.is_recording():
+        span.record_exception(error)
+        span.set_status(trace_api.Status(trace_api.StatusCode.ERROR, str(error)))
 
 
 def set_attributes(span: Any, attributes: Mapping[str, Any]) -> None:

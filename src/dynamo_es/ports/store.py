@@ -248,11 +248,12 @@ def encode_append(
     """
     stream_id = make_stream_id(aggregate_type, aggregate_id)
     check_version("expected_version", expected_version)
-    metadata = traced(metadata)
+    trace_parent = None if metadata is not None and metadata.trace_parent else current_traceparent()
+    stamped = metadata if trace_parent is None else attrs.evolve(metadata or EventMetadata(), trace_parent=trace_parent)
     encoded: list[EncodedEvent] = []
     with collection_paused():  # everything made here lives until it is stored: no cycles to collect
         for offset, item in enumerate(events, start=1):
-            envelope = _envelope(item, metadata)
+            envelope = _envelope(item, metadata, stamped)
             if not isinstance(envelope.event_id, str) or not envelope.event_id:
                 raise InvalidStreamError(f"event_id must be a non-empty string, not {envelope.event_id!r}")
             version = expected_version + offset
@@ -266,23 +267,20 @@ def encode_append(
     return stream_id, encoded
 
 
-def _envelope(item: Any, metadata: EventMetadata | None) -> NewEvent:
-    """``item`` in its envelope, with ``metadata`` laid over the envelope's own (a plain event takes it as is)."""
+def _envelope(item: Any, metadata: EventMetadata | None, stamped: EventMetadata | None) -> NewEvent:
+    """``item`` in its envelope, ``metadata`` laid over the envelope's own.
+
+    ``stamped`` is ``metadata`` with the current span's traceparent: a plain event takes it as
+    is; an envelope keeps a traceparent of its own, else takes the span's.
+    """
     if not isinstance(item, NewEvent):
-        return NewEvent(item) if metadata is None else NewEvent(item, metadata=metadata)
-    if metadata is None:
+        return NewEvent(item) if stamped is None else NewEvent(item, metadata=stamped)
+    if stamped is None:
         return item
-    return attrs.evolve(item, metadata=item.metadata.merged_with(metadata))
-
-
-def traced(metadata: EventMetadata | None) -> EventMetadata | None:
-    """``metadata`` with the current span's ``traceparent``, when a span is current and none is set."""
-    if metadata is not None and metadata.trace_parent:
-        return metadata
-    trace_parent = current_traceparent()
-    if trace_parent is None:
-        return metadata
-    return attrs.evolve(metadata or EventMetadata(), trace_parent=trace_parent)
+    merged = item.metadata.merged_with(metadata) if metadata is not None else item.metadata
+    if not merged.trace_parent and stamped.trace_parent:
+        merged = attrs.evolve(merged, trace_parent=stamped.trace_parent)
+    return attrs.evolve(item, metadata=merged)
 
 
 def encoded_size(record: EncodedEvent) -> int:

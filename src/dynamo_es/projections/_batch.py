@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 import attrs
 
@@ -27,6 +28,8 @@ class BatchOutcome:
         parked: streams parked by this batch (their failures reached ``max_attempts``).
         unread: of ``skipped``, the changes outside what the projection reads (never decoded,
             never failed).
+        newest_applied: when the newest event that reached the handler was written (None
+            when none did): the projection's lag is the time since.
     """
 
     applied: int = 0
@@ -36,6 +39,7 @@ class BatchOutcome:
     errors: tuple[ProjectionError, ...] = ()
     parked: tuple[str, ...] = ()
     unread: int = 0
+    newest_applied: datetime | None = None
 
 
 @attrs.frozen
@@ -73,6 +77,13 @@ class Tally:
     parked: list[str] = attrs.field(factory=list)
     versions: dict[str, int] = attrs.field(factory=dict)
     unread: int = 0
+    newest_applied: datetime | None = None
+
+    def applied_one(self, written: datetime) -> None:
+        """Count one change that reached the handler, written at ``written``."""
+        self.applied += 1
+        if self.newest_applied is None or written > self.newest_applied:
+            self.newest_applied = written
 
     def outcome(self) -> BatchOutcome:
         return BatchOutcome(
@@ -83,6 +94,7 @@ class Tally:
             tuple(self.errors),
             tuple(self.parked),
             self.unread,
+            self.newest_applied,
         )
 
 

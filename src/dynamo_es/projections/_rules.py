@@ -211,7 +211,7 @@ def _call(p: ProjectionPorts, change: Change, tally: Tally) -> Steps[bool]:
     if not applied:
         tally.skipped += 1  # applied meanwhile, by another worker: its record said so
         return True
-    tally.applied += 1
+    tally.applied_one(event.timestamp)
     if change.kind is ChangeKind.INSERT and p.effects is None:
         tally.versions[event.stream_id] = event.version
     return True
@@ -359,7 +359,7 @@ def _replay_stream(p: ProjectionPorts, stream_id: str, version: int, tally: Tall
                 yield Use(p.checkpoints.record_failure, p.name, stream_id, event.version, text, park_after=1)
                 tally.parked.append(stream_id)
                 return False
-            tally.applied += 1
+            tally.applied_one(event.timestamp)
             applied = event.version
     except GeneratorExit:
         raise

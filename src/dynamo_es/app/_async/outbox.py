@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,10 @@ from ...observability import metrics
 from ...ports.outbox import AsyncOutboxStore, DispatchReport, PassTally, add_reports, dispatch_steps
 from .._checks import check_async_outbox
 
-__all__ = ["AsyncOutboxDispatcher"]
+__all__ = ["BACKLOG_INTERVAL", "AsyncOutboxDispatcher"]
+
+BACKLOG_INTERVAL = 60.0
+"""Seconds between two counts of the outbox for the backlog gauge (only with a meter provider set)."""
 
 
 @attrs.define
@@ -54,6 +58,7 @@ class AsyncOutboxDispatcher:
     lease_seconds: float = attrs.field(default=30.0, kw_only=True)
     owner: str = attrs.field(factory=lambda: uuid.uuid4().hex, kw_only=True)
     _stopped: AsyncStop = attrs.field(factory=AsyncStop, init=False, repr=False)
+    _backlog_counted_at: float = attrs.field(default=float("-inf"), init=False, repr=False)
 
     async def dispatch_once(self) -> DispatchReport:
         """One pass over the outbox, oldest event first."""
@@ -66,9 +71,16 @@ class AsyncOutboxDispatcher:
                 await run_steps_async(dispatch_steps(self, stored, tally))
         finally:
             await aclose_now(events)
-        backlog = await self.store.count_undispatched() if metrics.recording() else None
-        metrics.record_outbox(published=tally.published, failed=tally.failed, backlog=backlog)
+        metrics.record_outbox(published=tally.published, failed=tally.failed, backlog=await self._backlog())
         return tally.report()
+
+    async def _backlog(self) -> int | None:
+        """The outbox's size for the backlog gauge: counted (a paged COUNT of the index) at most once a minute."""
+        now = time.monotonic()
+        if not metrics.recording() or now - self._backlog_counted_at < BACKLOG_INTERVAL:
+            return None
+        self._backlog_counted_at = now
+        return await self.store.count_undispatched()
 
     async def run(self, *, poll_interval: float = 1.0, stop_when_idle: bool = False) -> DispatchReport:
         """Dispatch until `stop()` (or, with ``stop_when_idle``, until a pass finds nothing)."""

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,10 @@ from ...observability import metrics
 from ...ports.outbox import DispatchReport, OutboxStore, PassTally, add_reports, dispatch_steps
 from .._checks import check_sync_outbox
 
-__all__ = ["OutboxDispatcher"]
+__all__ = ["BACKLOG_INTERVAL", "OutboxDispatcher"]
+
+BACKLOG_INTERVAL = 60.0
+"""Seconds between two counts of the outbox for the backlog gauge (only with a meter provider set)."""
 
 
 @attrs.define
@@ -56,6 +60,7 @@ class OutboxDispatcher:
     lease_seconds: float = attrs.field(default=30.0, kw_only=True)
     owner: str = attrs.field(factory=lambda: uuid.uuid4().hex, kw_only=True)
     _stopped: Stop = attrs.field(factory=Stop, init=False, repr=False)
+    _backlog_counted_at: float = attrs.field(default=float("-inf"), init=False, repr=False)
 
     def dispatch_once(self) -> DispatchReport:
         """One pass over the outbox, oldest event first."""
@@ -68,9 +73,16 @@ class OutboxDispatcher:
                 run_steps(dispatch_steps(self, stored, tally))
         finally:
             close_now(events)
-        backlog = self.store.count_undispatched() if metrics.recording() else None
-        metrics.record_outbox(published=tally.published, failed=tally.failed, backlog=backlog)
+        metrics.record_outbox(published=tally.published, failed=tally.failed, backlog=self._backlog())
         return tally.report()
+
+    def _backlog(self) -> int | None:
+        """The outbox's size for the backlog gauge: counted (a paged COUNT of the index) at most once a minute."""
+        now = time.monotonic()
+        if not metrics.recording() or now - self._backlog_counted_at < BACKLOG_INTERVAL:
+            return None
+        self._backlog_counted_at = now
+        return self.store.count_undispatched()
 
     def run(self, *, poll_interval: float = 1.0, stop_when_idle: bool = False) -> DispatchReport:
         """Dispatch until `stop()` (or, with ``stop_when_idle``, until a pass finds nothing)."""

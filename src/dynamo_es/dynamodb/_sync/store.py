@@ -153,7 +153,7 @@ class DynamoDBEventStore(EventClientOwner):
     ) -> AppendResult:
         """Append events after ``expected_version``; see [`EventStore`][dynamo_es.EventStore]."""
         table, stream = self.settings.events_table_name, f"{aggregate_type}:{aggregate_id}"
-        with observed.appending(table, stream, expected_version, len(events)) as span:
+        with observed.appending(table, stream, expected_version) as span:
             stream_id, records = self._core.encode(aggregate_id, aggregate_type, events, expected_version, metadata)
             if records:
                 self._prepare()
@@ -227,10 +227,9 @@ class DynamoDBEventStore(EventClientOwner):
         Costs the events' write units twice (a transaction), plus 2 WCU per expected-version check
         and for the tracking record. Refused before anything is written when it would not fit.
         """
-        tables = self._commit_tables(tracking)
-        streams = [f"{append.aggregate_type}:{append.aggregate_id}" for append in appends]
-        with observed.committing(tables, streams, sum(len(append.events) for append in appends)) as span:
+        with observed.committing(self._commit_tables(tracking)) as span:
             encoded = self._core.encode_commit(appends, tracking)
+            observed.encoded_commit(span, encoded)
             if encoded or tracking is not None:
                 self._prepare(tracking=tracking is not None)
             result = self._run(self._core.commit(encoded, tracking))

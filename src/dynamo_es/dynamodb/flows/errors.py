@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
 from pynamodb.exceptions import PynamoDBException
 
@@ -25,6 +26,7 @@ __all__ = [
     "GaveUp",
     "cancellation_codes",
     "classify",
+    "count_client_retries",
     "lacks_credentials",
     "send",
     "unanswered",
@@ -45,6 +47,14 @@ THROTTLING = frozenset(
     }
 )
 """The contention codes that mean DynamoDB throttled the request (counted as throttles too)."""
+
+_SENT_AGAIN_BY_BOTOCORE = THROTTLING | {
+    "TransactionInProgressException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "PriorRequestNotComplete",
+}
+"""The error codes below HTTP 500 that botocore's standard mode sends again by itself (for DynamoDB)."""
 
 _CONTENTION = frozenset(
     {
@@ -164,10 +174,41 @@ def send(call: Call, settings: EventStoreSettings, what: Callable[[], str]) -> F
                 return GaveUp(kind, reason, error, retries + 1)
         delay = backoff_delay(retries, settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000)
         retries += 1
-        record_retry(reason, throttled=reason in THROTTLING)
+        record_retry(reason, throttled=reason in THROTTLING, operation=call.operation)
         retried_in_span(reason, retries)
         log.info("%s: %s, retry %d in %.3fs", what(), reason, retries, delay, extra=log_fields(attempt=retries + 1))
         yield Sleep(delay)
+
+
+def count_client_retries(client: Any, max_attempts: int) -> None:
+    """Count the retries botocore makes by itself (throttling, 5xx, lost connections) in metrics and span.
+
+    Registered on ``client``'s ``needs-retry`` event: a failed attempt before the last is sent
+    again by botocore's standard mode (its retry quota aside), out of the store's sight.
+    """
+
+    def counted(attempts: int, operation: Any, response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+        if attempts >= max_attempts:
+            return  # botocore gives up here: the store's own retries (counted in send) take over
+        reason = _retried_for(response, caught_exception)
+        if reason is not None:
+            record_retry(reason, throttled=reason in THROTTLING, operation=xform_name(operation.name))
+            retried_in_span(reason, attempts)
+
+    client.meta.events.register("needs-retry", counted)
+
+
+def _retried_for(response: Any, caught_exception: BaseException | None) -> str | None:
+    """What a failed attempt was (an error code, an HTTP status, an exception's name); None for a success."""
+    if caught_exception is not None:
+        return type(caught_exception).__name__
+    if response is None:
+        return None
+    http, parsed = response
+    code = parsed.get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+    if code in _SENT_AGAIN_BY_BOTOCORE or (code and http.status_code >= 500):
+        return str(code)
+    return f"HTTP {http.status_code}" if http.status_code >= 500 else None
 
 
 def unanswered(error: BaseException) -> bool:

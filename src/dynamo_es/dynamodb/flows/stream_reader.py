@@ -22,7 +22,7 @@ from ...ports.source import StartAt, TrimmedPolicy
 from .base import Call, Flow, Sleep
 from .errors import BOUNDARY_ERRORS
 
-__all__ = ["RecordDecoder", "StreamReader", "creation_time", "describe_shards", "oldest_unread"]
+__all__ = ["RecordDecoder", "StreamReader", "creation_time", "describe_shards", "first_record_time"]
 
 log = logging.getLogger("dynamo_es.streams")
 
@@ -273,20 +273,11 @@ _PROBE_PAGES = 3
 """GetRecords calls per shard before a shard counts as read to its end (an empty page proves little on AWS)."""
 
 
-def oldest_unread(stream_arn: str, shards: list[str], position: Mapping[str, str]) -> Flow[datetime | None]:
-    """When the oldest record after ``position`` was written, across ``shards``; None when there is none."""
-    oldest: datetime | None = None
-    for shard_id in shards:
-        sequence = position.get(shard_id)
-        if sequence == SHARD_END:
-            continue
-        written = yield from _first_record_time(stream_arn, shard_id, sequence)
-        if written is not None and (oldest is None or written < oldest):
-            oldest = written
-    return oldest
+def first_record_time(stream_arn: str, shard_id: str, after: str | None) -> Flow[datetime | None]:
+    """When the first record of the shard after sequence ``after`` (None: its oldest) was written; None if none.
 
-
-def _first_record_time(stream_arn: str, shard_id: str, after: str | None) -> Flow[datetime | None]:
+    A few empty pages in a row count as none (DynamoDB Streams may answer an empty page before a record).
+    """
     request: dict[str, Any] = {"StreamArn": stream_arn, "ShardId": shard_id, "ShardIteratorType": "TRIM_HORIZON"}
     if after is not None:
         request.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)

@@ -18,6 +18,7 @@ from aiobotocore.session import AioSession
 
 from ...exceptions import EventStoreError
 from ...settings import EventStoreSettings
+from ..flows.errors import count_client_retries
 from .client import WIRE_OUTPUTS, WireJSONSerializer, client_options
 
 __all__ = [
@@ -54,6 +55,7 @@ async def open_async_client(settings: EventStoreSettings, service: str = "dynamo
     context = session.create_client(service, **client_options(settings))
     client = await context.__aenter__()
     client._serializer = WireJSONSerializer()
+    count_client_retries(client, settings.client_max_attempts)
     return client, context
 
 

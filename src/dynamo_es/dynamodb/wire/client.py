@@ -28,6 +28,7 @@ from pynamodb.models import Model
 
 from ...core.changes import Change, StreamPosition
 from ...settings import EventStoreSettings
+from ..flows.errors import count_client_retries
 from .credentials import credentials_for
 
 __all__ = [
@@ -122,6 +123,7 @@ def make_client(settings: EventStoreSettings, service: str = "dynamodb") -> Any:
     with _SESSION_LOCK:
         client = _shared_session().create_client(service, **client_options(settings))
     client._serializer = WireJSONSerializer()  # type: ignore[attr-defined]  # botocore has no public seam for it
+    count_client_retries(client, settings.client_max_attempts)
     return client
 
 
