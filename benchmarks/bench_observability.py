@@ -83,7 +83,7 @@ def instrumentation_cost(use: Callable[[str], None], number: int = 20_000) -> di
     """
 
     class Appended:
-        success, conflict, new_version = True, False, 100
+        success, conflict, new_version, error = True, False, 100, None
 
     def append() -> None:
         with operations.appending("T", "Account:a", 0) as span:
