@@ -1,4 +1,4 @@
-"""Without the OpenTelemetry API installed, dynamo-es works as before and records nothing (a process of its own)."""
+"""Without the OpenTelemetry SDK, or the API, installed: dynamo-es works as before and records nothing (own process)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from dynamo_es.testing import DynamoDBLocal
 SCRIPT = textwrap.dedent(
     """
     import sys
-    sys.modules["opentelemetry"] = None  # as if the otel extra were not installed: its import fails
+    missing = sys.argv[2]  # "opentelemetry" (no otel extra) or "opentelemetry.sdk" (the API alone)
+    sys.modules[missing] = None  # as if it were not installed: its import fails
 
     import attrs
     from dynamo_es import (
@@ -28,7 +29,7 @@ SCRIPT = textwrap.dedent(
     class Thing:
         n: int
 
-    assert available is False and current_traceparent() is None
+    assert available is (missing != "opentelemetry") and current_traceparent() is None
     memory = InMemoryEventStore()
     dynamodb = DynamoDBEventStore(EventStoreSettings(endpoint_url=sys.argv[1], region="us-east-1",
         aws_access_key_id="local", aws_secret_access_key="local", events_table_name="Silent"))
@@ -43,7 +44,7 @@ SCRIPT = textwrap.dedent(
     assert OutboxDispatcher(memory, lambda stored: None).dispatch_once().published == 2
     # every span is the one shared no-op context: nothing is made per call
     assert operations.appending("t", "s", 0) is tracing.operation("x", None, {}) is tracing.batch("p", 1)
-    loaded = sorted(name for name, module in sys.modules.items() if name.startswith("opentelemetry") and module)
+    loaded = sorted(name for name, module in sys.modules.items() if name.startswith(missing) and module)
     assert not loaded, loaded
     print("silent")
     """
@@ -51,10 +52,14 @@ SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.ddblocal
-def test_no_api_no_spans_no_metadata_and_no_import(dynamodb_local: DynamoDBLocal) -> None:
-    """Appends, loads, a projection and the outbox work on both stores; no traceparent; no OpenTelemetry imported."""
+@pytest.mark.parametrize("missing", ["opentelemetry", "opentelemetry.sdk"], ids=["no API", "API without SDK"])
+def test_silent_and_no_span_made(dynamodb_local: DynamoDBLocal, missing: str) -> None:
+    """Appends, loads, a projection, the outbox work on both stores: no traceparent, no span object, no import."""
     done = subprocess.run(  # noqa: S603 (our own script, in a clean interpreter)
-        [sys.executable, "-c", SCRIPT, dynamodb_local.endpoint_url], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", SCRIPT, dynamodb_local.endpoint_url, missing],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "silent"
