@@ -132,15 +132,20 @@ def checkpoint_rows(table: str, model: type[CheckpointItem]) -> Flow[list[Checkp
         "ProjectionExpression": ", ".join(names),
         "ExpressionAttributeNames": names,
     }
-    rows: list[CheckpointItem] = []
+    return (yield from _all_pages("scan", params, model, f"cannot read the checkpoints table {table!r}"))
+
+
+def _all_pages(operation: str, params: dict[str, Any], model: type[CheckpointItem], failure: str) -> Flow[list[Any]]:
+    """Every page of a Query or Scan, as items of ``model``; a failure raises EventStoreError(``failure``)."""
+    items: list[Any] = []
     while True:
         try:
-            page = yield Call("scan", params)
+            page = yield Call(operation, params)
         except BOUNDARY_ERRORS as error:
-            raise EventStoreError(f"cannot read the checkpoints table {table!r}: {error}") from error
-        rows.extend(model.from_raw_data(raw) for raw in page.get("Items", []))
+            raise EventStoreError(f"{failure}: {error}") from error
+        items.extend(model.from_raw_data(raw) for raw in page.get("Items", []))
         if not page.get("LastEvaluatedKey"):
-            return rows
+            return items
         params = {**params, "ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
@@ -294,16 +299,7 @@ class CheckpointFlows:
         }
 
     def _query_all(self, params: dict[str, Any], failure: str) -> Flow[list[Any]]:
-        items: list[Any] = []
-        while True:
-            try:
-                page = yield Call("query", params)
-            except BOUNDARY_ERRORS as error:
-                raise EventStoreError(f"{failure}: {error}") from error
-            items.extend(self.model.from_raw_data(raw) for raw in page.get("Items", []))
-            if not page.get("LastEvaluatedKey"):
-                return items
-            params = {**params, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+        return (yield from _all_pages("query", params, self.model, failure))
 
     def _update(self, name: str, key: str, actions: Sequence[Action], condition: Condition | None) -> Flow[Any]:
         """Apply ``actions`` if ``condition`` holds; the item after, or None when it did not hold."""
