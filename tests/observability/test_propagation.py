@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from dynamo_es import (
     UnitOfWork,
     process_manager,
 )
+from dynamo_es.aio import AsyncInMemoryEventStore, AsyncOutboxDispatcher, AsyncProjection, AsyncRepository
 from dynamo_es.dynamodb import lambda_handler
 from dynamo_es.exceptions import ConfigurationError, ProjectionError
 from dynamo_es.testing import lambda_payload
@@ -191,6 +193,31 @@ class TestConsumerSpans:
         assert publish.context.trace_id == command.get_span_context().trace_id
         assert publish.attributes is not None and publish.attributes["messaging.message.id"] == published[0].event_id
         assert publish.attributes["dynamo_es.published"] is True
+
+    def test_the_async_runners_continue_the_trace(self, telemetry: Telemetry) -> None:
+        """AsyncProjection and AsyncOutboxDispatcher (the asyncio step driver) make the same consumer spans."""
+
+        async def work() -> None:
+            store = AsyncInMemoryEventStore()
+            with telemetry.tracer.start_as_current_span("place order"):
+                await AsyncRepository(Order, store).save(Order.place("o-1", 3))
+            changes = [Change.stored(event) for event in await store.load("o-1", "Order")]
+            seen: list[Change] = []
+
+            async def handler(change: Change) -> None:
+                seen.append(change)
+
+            await AsyncProjection("orders", handler, InMemoryCheckpointStore(), store).handle(changes)
+            await AsyncOutboxDispatcher(store, handler).dispatch_once()
+            assert len(seen) == 2
+
+        asyncio.run(work())
+        command = telemetry.span("place order")
+        for name in ("dynamo_es.handle", "dynamo_es.publish"):
+            span = telemetry.span(name)
+            assert span.context.trace_id == command.context.trace_id, name
+        batch = telemetry.span("dynamo_es.batch")
+        assert [link.context.span_id for link in telemetry.span("dynamo_es.handle").links] == [batch.context.span_id]
 
     def test_a_handler_keeps_the_callers_baggage(self, telemetry: Telemetry) -> None:
         """Continuing an event's trace keeps the rest of the caller's context (its baggage)."""
