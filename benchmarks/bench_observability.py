@@ -83,10 +83,10 @@ def instrumentation_cost(use: Callable[[str], None], number: int = 20_000) -> di
     """
 
     class Appended:
-        success, conflict, new_version, error = True, False, 100, None
+        success, conflict, new_version, error, stream_id = True, False, 100, None, "Account:a"
 
     def append() -> None:
-        with operations.appending("T", "Account:a", 0) as span:
+        with operations.appending("T", 0) as span:
             current_traceparent()
             operations.appended(span, Appended, 100)
 

@@ -43,7 +43,7 @@ SCRIPT = textwrap.dedent(
         assert len(seen) == 2
     assert OutboxDispatcher(memory, lambda stored: None).dispatch_once().published == 2
     # every span is the one shared no-op context: nothing is made per call
-    assert operations.appending("t", "s", 0) is tracing.operation("x", None, {}) is tracing.batch("p", 1)
+    assert operations.appending("t", 0) is tracing.operation("x", None, {}) is tracing.batch("p", 1)
     loaded = sorted(name for name, module in sys.modules.items() if name.startswith(missing) and module)
     assert not loaded, loaded
     print("silent")

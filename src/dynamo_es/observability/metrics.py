@@ -1,7 +1,8 @@
 """Metrics through the OpenTelemetry API: one meter, ``dynamo_es``, with the instruments below.
 
-The instruments are made once, from the API's global meter provider; the API binds them to the
-application's provider when it sets one later. Without the API every function here returns at once.
+The instruments are made once, from the API's global meter provider (the API binds them to the
+application's provider when it sets one later), and again by `use_meter_provider`. Without the
+API every function here returns at once.
 """
 
 from __future__ import annotations

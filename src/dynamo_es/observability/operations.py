@@ -25,13 +25,9 @@ __all__ = [
 ]
 
 
-def appending(table: str, stream_id: str, expected_version: int) -> Any:
-    """The span of one append to ``stream_id`` after ``expected_version``."""
-    attributes = {
-        "db.operation": "TransactWriteItems",
-        "dynamo_es.stream_id": stream_id,
-        "dynamo_es.expected_version": expected_version,
-    }
+def appending(table: str, expected_version: int) -> Any:
+    """The span of one append after ``expected_version`` (its stream is named by `appended`)."""
+    attributes = {"db.operation": "TransactWriteItems", "dynamo_es.expected_version": expected_version}
     return operation("dynamo_es.append", table, attributes)
 
 
@@ -41,7 +37,11 @@ def appended(span: Any, result: Any, events: int) -> None:
     A conflict is an outcome, not an error; a failure (``result.error``) sets the span's status.
     """
     conflict = bool(result.conflict)
-    attributes = {"dynamo_es.event_count": events, "dynamo_es.new_version": result.new_version}
+    attributes = {
+        "dynamo_es.stream_id": result.stream_id,
+        "dynamo_es.event_count": events,
+        "dynamo_es.new_version": result.new_version,
+    }
     set_attributes(span, {**attributes, "dynamo_es.conflict": conflict})
     outcome = "ok" if result.success else "conflict" if conflict else "error"
     failed(span, result.error)

@@ -19,8 +19,6 @@ __all__ = [
     "MESSAGING_SYSTEM",
     "TRACEPARENT",
     "batch",
-    "consuming",
-    "current_link",
     "current_traceparent",
     "failed",
     "handling",
@@ -51,7 +49,8 @@ def use_tracer_provider(provider: Any) -> None:
 def _tracer() -> Any:
     """The tracer to record with; None when nothing would record (no API, or no provider set anywhere).
 
-    With no provider set, not even the API's no-op spans are made: an append pays one type check.
+    With no provider set, not even the API's no-op spans are made: a call pays one lookup of the
+    global provider (about a microsecond).
     """
     if _OWN_TRACER is not None:
         return _OWN_TRACER
@@ -93,24 +92,6 @@ def _client_span(
                 span.set_attribute("dynamo_es.retries", retries[0])
 
 
-def consuming(
-    name: str,
-    traceparent: str | None,
-    attributes: Mapping[str, Any],
-    *,
-    links: Sequence[Any] = (),
-    producer: bool = False,
-) -> Any:
-    """A CONSUMER (``producer``: PRODUCER) span ``name``, a child of ``traceparent``'s trace (else the current one)."""
-    tracer = _tracer()
-    if tracer is None:
-        return _NO_SPAN
-    context = propagator.extract({TRACEPARENT: traceparent}, context=context_api.get_current()) if traceparent else None
-    kind = trace_api.SpanKind.PRODUCER if producer else trace_api.SpanKind.CONSUMER
-    links = list(links)
-    return tracer.start_as_current_span(name, context=context, kind=kind, attributes=dict(attributes), links=links)
-
-
 def links_to(traceparents: Iterable[str | None], *, limit: int = MAX_LINKS) -> list[Any]:
     """Span links to the spans ``traceparents`` name, each once, at most ``limit`` (invalid ones skipped)."""
     links: dict[tuple[int, int], Any] = {}
@@ -123,14 +104,6 @@ def links_to(traceparents: Iterable[str | None], *, limit: int = MAX_LINKS) -> l
         if span_context.is_valid:
             links.setdefault((span_context.trace_id, span_context.span_id), trace_api.Link(span_context))
     return list(links.values())
-
-
-def current_link() -> list[Any]:
-    """A span link to the current span, if there is a recording one."""
-    if _tracer() is None:
-        return []
-    span_context = trace_api.get_current_span().get_span_context()
-    return [trace_api.Link(span_context)] if span_context.is_valid else []
 
 
 def current_traceparent() -> str | None:
@@ -186,7 +159,8 @@ def handling(name: str, consumer: str, event: Any, *, producer: bool = False) ->
     A child of the span the event was written in (its ``traceparent``), linked to the current
     span (the batch that delivered it): so the trace of the command goes on into the reaction.
     """
-    if _tracer() is None:
+    tracer = _tracer()  # looked up once: this runs for every event a projection handles
+    if tracer is None:
         return _NO_SPAN
     attributes = {
         "messaging.system": MESSAGING_SYSTEM,
@@ -198,7 +172,13 @@ def handling(name: str, consumer: str, event: Any, *, producer: bool = False) ->
         "dynamo_es.version": event.version,
         "dynamo_es.event_type": event.event_type,
     }
-    return consuming(name, event.metadata.trace_parent, attributes, links=current_link(), producer=producer)
+    current = context_api.get_current()
+    traceparent = event.metadata.trace_parent
+    parent = propagator.extract({TRACEPARENT: traceparent}, context=current) if traceparent else current
+    batch_span = trace_api.get_current_span(current).get_span_context()
+    links = [trace_api.Link(batch_span)] if batch_span.is_valid else []
+    kind = trace_api.SpanKind.PRODUCER if producer else trace_api.SpanKind.CONSUMER
+    return tracer.start_as_current_span(name, context=parent, kind=kind, attributes=attributes, links=links)
 
 
 def invocation(consumer: str, context: Any, events: Sequence[Any]) -> Any:

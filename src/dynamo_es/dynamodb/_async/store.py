@@ -151,8 +151,7 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         metadata: EventMetadata | None = None,
     ) -> AppendResult:
         """Append events after ``expected_version``; see [`EventStore`][dynamo_es.EventStore]."""
-        table, stream = self.settings.events_table_name, f"{aggregate_type}:{aggregate_id}"
-        with observed.appending(table, stream, expected_version) as span:
+        with observed.appending(self.settings.events_table_name, expected_version) as span:
             stream_id, records = self._core.encode(aggregate_id, aggregate_type, events, expected_version, metadata)
             if records:
                 await self._prepare()
@@ -269,7 +268,7 @@ class AsyncDynamoDBEventStore(AsyncEventClientOwner):
         return history
 
     def _loading(self, aggregate_id: str, aggregate_type: str, from_version: int, to_version: int | None) -> Any:
-        stream_id = f"{aggregate_type}:{aggregate_id}"
+        stream_id = make_stream_id(aggregate_type, aggregate_id)
         return observed.loading(self.settings.events_table_name, stream_id, from_version, to_version)
 
     async def stream_version(self, aggregate_id: str, aggregate_type: str) -> int:
